@@ -1,0 +1,146 @@
+"""Diagnostics: every user-facing error and warning, rendered like a compiler's.
+
+A diagnostic knows where it points (file, line, column, how many characters to
+underline) and carries the offending source line, so it renders on its own as::
+
+    lenet.ns:3:1: error: unknown layer `cnov`
+        3 | cnov 5x5 x16
+          | ^~~~
+      hint: did you mean `conv`?
+
+Errors are raised as `NetspecError` subclasses (the API never prints); the CLI
+renders them. A raised error also carries every other error found in the same
+pass in `errors`, so one run reports all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message about a spec: an error or a warning, with its position."""
+
+    severity: str
+    message: str
+    filename: str | None = None
+    line: int | None = None
+    column: int | None = None
+    source_line: str | None = None
+    length: int = 1
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def location(self) -> str:
+        """`FILE:LINE:COL`, or as much of it as is known."""
+        parts = [self.filename or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def render(self) -> str:
+        """The full multi-line message: location, source line, caret, notes, hint."""
+        out = [f"{self.location}: {self.severity}: {self.message}"]
+        if self.source_line is not None and self.line is not None:
+            gutter = str(self.line)
+            pad = " " * len(gutter)
+            text = self.source_line.rstrip("\n").expandtabs(1)
+            out.append(f"    {gutter} | {text}")
+            if self.column is not None:
+                width = max(1, min(self.length, len(text) - self.column + 1))
+                out.append(f"    {pad} | {' ' * (self.column - 1)}^{'~' * (width - 1)}")
+        out.extend(f"  note: {n}" for n in self.notes)
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+    def as_dict(self) -> dict:
+        """A JSON-ready form for `netspec check --json`."""
+        d = {"severity": self.severity, "message": self.message, "file": self.filename,
+             "line": self.line, "column": self.column}
+        if self.hint:
+            d["hint"] = self.hint
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+
+class NetspecError(Exception):
+    """Base of every error netspec raises for bad user input.
+
+    `line` and `column` locate the error in the spec (None when it is not about a
+    spec position, e.g. a bad argument to `conv_output_size`); `errors` lists this
+    error and all others found in the same pass.
+    """
+
+    def __init__(self, diagnostic: Diagnostic | str):
+        if isinstance(diagnostic, str):
+            diagnostic = Diagnostic("error", diagnostic)
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+        self.errors: list[NetspecError] = [self]
+
+    @property
+    def line(self) -> int | None:
+        return self.diagnostic.line
+
+    @property
+    def column(self) -> int | None:
+        return self.diagnostic.column
+
+    @property
+    def filename(self) -> str | None:
+        return self.diagnostic.filename
+
+    @property
+    def hint(self) -> str | None:
+        return self.diagnostic.hint
+
+    def __str__(self) -> str:
+        if self.diagnostic.line is None and self.diagnostic.filename is None:
+            return self.diagnostic.message
+        return f"{self.diagnostic.location}: {self.diagnostic.message}"
+
+    def render(self) -> str:
+        """Every error of the pass, rendered with source lines and carets."""
+        return "\n".join(e.diagnostic.render() for e in self.errors)
+
+
+class SpecSyntaxError(NetspecError):
+    """The text is not a well-formed netspec program (unknown word, bad option...)."""
+
+
+class SpecError(NetspecError):
+    """Well-formed, but breaks a rule of the language (missing input, duplicate name...)."""
+
+
+class ShapeError(NetspecError):
+    """The convolution arithmetic does not work out (size < 1, depth mismatch...)."""
+
+
+class WeightsError(NetspecError):
+    """A weights set does not match its network (missing, unexpected, misshapen arrays)."""
+
+
+class InputError(NetspecError):
+    """Input data does not fit the network (wrong shape or dtype)."""
+
+
+def raise_all(errors: Sequence[NetspecError]) -> None:
+    """Raise the first of `errors` in source order, carrying all; do nothing if empty."""
+    if errors:
+        ordered = sorted(errors, key=lambda e: (e.line or 0, e.column or 0))
+        ordered[0].errors = ordered
+        raise ordered[0]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A `did you mean ...?` hint for a near miss of one of `choices`, or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None

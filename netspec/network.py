@@ -1,0 +1,207 @@
+"""The checked network: naming, shape inference over the layers, and the public API.
+
+`parse` runs three passes, each reporting every error it can find before the next
+pass starts: syntax (parser.py), structure (one input, first; unique names) and
+arithmetic (each layer's `infer`). A layer whose input shape is unknown because
+of an earlier error is skipped rather than reported again.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import Diagnostic, NetspecError, SpecError, raise_all
+from .layers import Input, Layer, Pos, Shape
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+    from .numpy_backend import NumpyModel
+
+
+class Reporter:
+    """Collects the diagnostics of one spec, each pinned to its source line."""
+
+    def __init__(self, text: str, filename: str | None) -> None:
+        self.lines = text.split("\n")
+        self.filename = filename
+        self.errors: list[NetspecError] = []
+        self.warnings: list[Diagnostic] = []
+
+    def _diag(self, severity: str, pos: Pos, message: str, hint: str | None,
+              notes: tuple[str, ...]) -> Diagnostic:
+        source = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else None
+        return Diagnostic(severity, message, self.filename, pos.line, pos.column, source,
+                          pos.length, hint, tuple(notes))
+
+    def error(self, pos: Pos, message: str, kind: type[NetspecError] = SpecError, *,
+              hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
+        self.errors.append(kind(self._diag("error", pos, message, hint, notes)))
+
+    def warning(self, pos: Pos, message: str, *, hint: str | None = None,
+                notes: tuple[str, ...] = ()) -> None:
+        self.warnings.append(self._diag("warning", pos, message, hint, notes))
+
+
+class Network:
+    """A checked network: layers in order (input first), each with its output shape.
+
+    Build one with `netspec.parse` or `netspec.load`; every shape and parameter
+    count is already known and valid.
+    """
+
+    def __init__(self, name: str, layers: list[Layer], warnings: list[Diagnostic],
+                 filename: str | None = None) -> None:
+        self.name = name
+        self.layers = layers
+        self.warnings = warnings
+        self.filename = filename
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name!r}: {len(self.layers)} layers, {self.total_params:,} params>"
+
+    def __getitem__(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    @property
+    def input_shape(self) -> Shape:
+        """The input as written, (H, W, C) or (N,)."""
+        return self.layers[0].output_shape
+
+    @property
+    def output_shape(self) -> Shape:
+        """The last layer's output, (H, W, C) or (N,)."""
+        return self.layers[-1].output_shape
+
+    @property
+    def total_params(self) -> int:
+        """Trainable parameters of all layers."""
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def total_activations(self) -> int:
+        """Values produced by all layers for one sample, the input included."""
+        return sum(prod(layer.output_shape) for layer in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        """Multiply-accumulates of the conv and fc layers for one sample."""
+        return sum(layer.macs for layer in self.layers)
+
+    def weight_shapes(self) -> dict[str, Shape]:
+        """Every array of the network, keyed like a PyTorch `state_dict`."""
+        return {f"{layer.name}.{key}": shape for layer in self.layers
+                for key, shape in layer.weight_shapes().items()}
+
+    def summary(self) -> str:
+        """The per-layer table that `netspec check` prints."""
+        from .report import table
+        return table(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object that `netspec check --json` prints."""
+        from .report import as_dict
+        return as_dict(self)
+
+    def init_weights(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Deterministic initial weights: He-normal conv/fc weights, zero biases.
+
+        Batch norm starts as the identity (scale 1, shift 0, mean 0, variance 1).
+        """
+        from .weights import init_weights
+        return init_weights(self, seed)
+
+    def check_weights(self, weights: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Validate names and shapes against this network; return float32 arrays."""
+        from .weights import check_weights
+        return check_weights(self, weights)
+
+    def numpy_model(self, weights: dict[str, Any] | None = None, *, seed: int = 0) -> NumpyModel:
+        """A callable NumPy model: `model(x)` maps (N, C, H, W) float32 to the output."""
+        from .numpy_backend import NumpyModel
+        return NumpyModel(self, self.check_weights(weights) if weights is not None
+                          else self.init_weights(seed))
+
+    def to_onnx(self, weights: dict[str, Any] | None = None, *, seed: int = 0,
+                opset: int | None = None) -> onnx.ModelProto:
+        """The network with its weights as an ONNX model (see netspec.onnx_export)."""
+        from .onnx_export import to_onnx
+        return to_onnx(self, self.check_weights(weights) if weights is not None
+                       else self.init_weights(seed), opset=opset)
+
+
+def _check_structure(layers: list[Layer], rep: Reporter) -> Input | None:
+    """Exactly one input, first; give every layer a unique name. Returns the input."""
+    inputs = [layer for layer in layers if isinstance(layer, Input)]
+    if not inputs:
+        at = layers[0].pos if layers else Pos(1, 1)
+        rep.error(at, "the spec has no `input`" if layers else "the spec is empty",
+                  hint="start with the input volume, e.g. `input 32x32x3`")
+    for extra in inputs[1:]:
+        rep.error(extra.pos, f"a second `input` (the first is on line {inputs[0].line})",
+                  hint="a spec has exactly one input")
+    if inputs and layers[0] is not inputs[0]:
+        rep.error(layers[0].pos, f"`{layers[0].text}` comes before `input`",
+                  hint=f"move `{inputs[0].text}` (line {inputs[0].line}) to the top")
+    counts: dict[str, int] = {}
+    owner: dict[str, Layer] = {}
+    for layer in layers:
+        if isinstance(layer, Input):
+            layer.name = layer.name or "input"
+            if layer is not inputs[0]:
+                continue
+        elif not layer.name:
+            counts[layer.kind] = counts.get(layer.kind, 0) + 1
+            layer.name = f"{layer.kind}{counts[layer.kind]}"
+        if layer.name in owner:
+            first = owner[layer.name]
+            how = lambda lay: "named" if lay.name_pos else "by default"  # noqa: E731
+            rep.error(layer.name_pos or layer.pos,
+                      f"layer name `{layer.name}` is used twice: {how(first)} on line "
+                      f"{first.line} and {how(layer)} here", hint="rename one of them")
+        else:
+            owner[layer.name] = layer
+    return inputs[0] if inputs else None
+
+
+def _infer(layers: list[Layer], first: Input | None, rep: Reporter) -> None:
+    """Check every layer's options; infer shapes from the input on, until an error."""
+    shape: Shape | None = None
+    for layer in layers:
+        layer.check_options(rep)
+        if layer is first:
+            shape = ()
+        if shape is not None and (layer is first or not isinstance(layer, Input)):
+            shape = layer.infer(shape, rep)
+
+
+def parse(text: str, filename: str | None = None) -> Network:
+    """Parse and check a spec; return the Network or raise every error found.
+
+    Raises a `NetspecError` subclass (the first error, with all of them in its
+    `errors`) carrying the line and column of the mistake.
+    """
+    from .parser import parse_layers
+    rep = Reporter(text, filename)
+    layers = parse_layers(text, rep)
+    if not rep.errors:
+        _infer(layers, _check_structure(layers, rep), rep)
+    raise_all(rep.errors)
+    name = Path(filename).stem if filename and filename != "<stdin>" else "network"
+    return Network(name, layers, rep.warnings, filename)
+
+
+def load(path: str | Path) -> Network:
+    """Read and check the spec at `path` (see `parse`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+    return parse(text, str(path))
