@@ -44,10 +44,8 @@ def window_output_size(n: int, f: int, pads: tuple[int, int], s: int, d: int = 1
                        ceil_mode: bool = False) -> int:
     """Number of window positions; may be < 1, which callers report as an error."""
     span = n + pads[0] + pads[1] - effective_kernel(f, d)
-    if span < 0:
-        return span // s + 1
     out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= n + pads[0]:
+    if ceil_mode and out > 1 and (out - 1) * s >= n + pads[0]:
         out -= 1
     return out
 

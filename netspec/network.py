@@ -39,7 +39,9 @@ class Reporter:
 
     def error(self, pos: Pos, message: str, kind: type[NetspecError] = SpecError, *,
               hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
-        self.errors.append(kind(self._diag("error", pos, message, hint, notes)))
+        diag = self._diag("error", pos, message, hint, notes)
+        if all(e.diagnostic != diag for e in self.errors):
+            self.errors.append(kind(diag))
 
     def warning(self, pos: Pos, message: str, *, hint: str | None = None,
                 notes: tuple[str, ...] = ()) -> None:

@@ -1,0 +1,104 @@
+"""The `netspec` command: output, exit statuses, JSON, stdin and start-up cost."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netspec.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.ns"))
+
+
+def run(*args, stdin=None):
+    """Run the real command in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "netspec", *args], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_check_prints_the_lenet_table():
+    r = run("check", "specs/lenet5.ns")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    conv1 = next(line for line in lines if line.startswith("conv1"))
+    # 28x28x6 output = 4,704 activations; (5*5*3+1)*6 = 456 parameters
+    assert "28×28×6" in conv1 and "4,704" in conv1 and "456" in conv1
+    assert "62,006" in r.stdout   # 456 + 2,416 + 48,120 + 10,164 + 850
+
+
+def test_check_json_lists_every_layer():
+    r = run("check", "--json", "specs/lenet5.ns", "specs/mnist_cnn.ns")
+    assert r.returncode == 0, r.stderr
+    lenet, mnist = map(json.loads, r.stdout.splitlines())
+    assert lenet["network"] == "lenet5"
+    assert lenet["layers"][0] == {"name": "input", "op": "input", "text": "input 32x32x3",
+                                  "line": 2, "output": [32, 32, 3], "params": 0, "macs": 0,
+                                  "attrs": {"shape": [32, 32, 3]}}
+    assert [lay["output"] for lay in lenet["layers"][1:3]] == [[28, 28, 6], [14, 14, 6]]
+    assert lenet["total_params"] == sum(lay["params"] for lay in lenet["layers"])
+    # PyTorch's MNIST example: 320 + 18,496 + 1,179,776 + 1,290
+    assert mnist["total_params"] == 1_199_882
+
+
+def test_check_reads_stdin():
+    r = run("check", "-", stdin="input 8x8x1; conv 3x3 x2")
+    assert r.returncode == 0 and "6×6×2" in r.stdout
+
+
+def test_spec_errors_exit_1_with_location_and_caret(tmp_path):
+    spec = tmp_path / "bad.ns"
+    spec.write_text("input 8x8x3\ncnov 3x3 x2\n")
+    r = run("check", str(spec))
+    assert r.returncode == 1
+    assert f"{spec}:2:1: error: unknown layer `cnov`" in r.stderr
+    assert "^~~~" in r.stderr and "did you mean `conv`?" in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_json_reports_errors_too(tmp_path):
+    spec = tmp_path / "bad.ns"
+    spec.write_text("input 8x8x3\nconv 3x3 s0 x2\n")
+    r = run("check", "--json", str(spec))
+    assert r.returncode == 1
+    (err,) = json.loads(r.stdout)["errors"]
+    assert (err["line"], err["column"]) == (2, 10)
+
+
+def test_warnings_exit_0_unless_strict(tmp_path):
+    spec = tmp_path / "w.ns"
+    spec.write_text("input 9x9x3\nconv 2x2 s2 x4\n")
+    r = run("check", str(spec))
+    assert r.returncode == 0 and ":2:1: warning:" in r.stderr
+    assert run("check", "--strict", str(spec)).returncode == 1
+
+
+def test_usage_errors_exit_2():
+    assert run("check", "no/such/file.ns").returncode == 2
+    assert run("check", "--bogus", "specs/lenet5.ns").returncode == 2
+    assert run().returncode == 2
+    r = run("check", "no/such/file.ns")
+    assert "no such spec file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_directory_or_binary_file_is_an_error_not_a_traceback(tmp_path):
+    binary = tmp_path / "x.ns"
+    binary.write_bytes(b"\xff\xfe\x00")
+    r = run("check", str(binary))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert run("check", str(tmp_path)).returncode == 2
+
+
+def test_check_does_not_import_numpy_or_onnx():
+    code = ("import sys; from netspec.cli import main; main(['check', '-q', 'specs/lenet5.ns']);"
+            "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime', 'torch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.strip() == "[]", r.stderr
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_shipped_specs_check_clean(spec, capsys):
+    assert main(["check", "--strict", str(spec)]) == 0
+    assert capsys.readouterr().err == ""
