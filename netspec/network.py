@@ -56,11 +56,12 @@ class Network:
     """
 
     def __init__(self, name: str, layers: list[Layer], warnings: list[Diagnostic],
-                 filename: str | None = None) -> None:
+                 filename: str | None = None, source: str = "") -> None:
         self.name = name
         self.layers = layers
         self.warnings = warnings
         self.filename = filename
+        self.source = source
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self.layers)} layers, {self.total_params:,} params>"
@@ -95,6 +96,14 @@ class Network:
     def total_macs(self) -> int:
         """Multiply-accumulates of the conv and fc layers for one sample."""
         return sum(layer.macs for layer in self.layers)
+
+    def diagnostic(self, pos: Pos | None, message: str, hint: str | None = None) -> Diagnostic:
+        """An error message pointing at `pos` in this network's spec (e.g. a layer)."""
+        lines = self.source.split("\n")
+        if pos is None or not 0 < pos.line <= len(lines):
+            return Diagnostic("error", message, self.filename, hint=hint)
+        return Diagnostic("error", message, self.filename, pos.line, pos.column,
+                          lines[pos.line - 1], pos.length, hint)
 
     def weight_shapes(self) -> dict[str, Shape]:
         """Every array of the network, keyed like a PyTorch `state_dict`."""
@@ -196,7 +205,7 @@ def parse(text: str, filename: str | None = None) -> Network:
         _infer(layers, _check_structure(layers, rep), rep)
     raise_all(rep.errors)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
-    return Network(name, layers, rep.warnings, filename)
+    return Network(name, layers, rep.warnings, filename, text)
 
 
 def load(path: str | Path) -> Network:

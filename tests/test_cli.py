@@ -102,3 +102,42 @@ def test_check_does_not_import_numpy_or_onnx():
 def test_shipped_specs_check_clean(spec, capsys):
     assert main(["check", "--strict", str(spec)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_init_and_run_with_weights(tmp_path):
+    import numpy as np
+    weights, x, y = tmp_path / "w.npz", tmp_path / "x.npy", tmp_path / "y.npy"
+    r = run("init", "specs/lenet5.ns", "-o", str(weights), "--seed", "4")
+    assert r.returncode == 0, r.stderr
+    batch = np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    np.save(x, batch)
+    r = run("run", "specs/lenet5.ns", "--input", str(x), "--weights", str(weights), "-o", str(y))
+    assert r.returncode == 0, r.stderr
+    import netspec
+    from netspec.weights import load_weights
+    net = netspec.load(ROOT / "specs/lenet5.ns")
+    expected = net.numpy_model(load_weights(weights))(batch)
+    np.testing.assert_array_equal(np.load(y), expected)
+    assert "output: 3×10 float32" in r.stdout
+    assert f"sample 1: argmax {expected[1].argmax()}" in r.stdout
+    # --seed gives the same weights as init --seed
+    r2 = run("run", "specs/lenet5.ns", "--input", str(x), "--seed", "4")
+    assert r2.stdout.splitlines()[:4] == r.stdout.splitlines()[:4]
+
+
+def test_run_errors(tmp_path):
+    import numpy as np
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 32, 32, 3), np.float32))
+    out = tmp_path / "y.npy"
+    r = run("run", "specs/lenet5.ns", "--input", str(x), "-o", str(out))
+    assert r.returncode == 1 and "expects N×3×32×32 (N×C×H×W)" in r.stderr
+    assert not out.exists()
+    assert run("run", "specs/lenet5.ns", "--input", str(tmp_path / "none.npy")).returncode == 2
+    w = tmp_path / "w.npz"
+    np.savez(w, nothing=np.zeros(1))
+    np.save(x, np.zeros((1, 3, 32, 32), np.float32))
+    r = run("run", "specs/lenet5.ns", "--input", str(x), "--weights", str(w))
+    assert r.returncode == 1 and "missing array `conv1.weight`" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert run("run", "specs/lenet5.ns", "--input", str(x), "--backend", "tf").returncode == 2

@@ -1,0 +1,144 @@
+"""Weights: deterministic initialisation, validation against a network, .npz files.
+
+A weights set maps names to float32 arrays, keyed like the PyTorch `state_dict`
+of the same network (`conv1.weight` (K, C_in/groups, FH, FW), `conv1.bias` (K,),
+`fc1.weight` (out, in), `bn1.running_var` (C,), ...), so a torch model's
+`{k: v.numpy() for k, v in model.state_dict().items()}` saved with `np.savez`
+loads as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from math import prod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from .errors import Diagnostic, WeightsError, raise_all
+from .files import atomic_write
+
+if TYPE_CHECKING:
+    from .network import Network
+
+#: PyTorch state_dict entries that carry no weights netspec needs.
+IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux `MemAvailable`), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def weight_bytes(net: Network) -> int:
+    """Bytes the network's float32 weights take."""
+    return 4 * sum(prod(shape) for shape in net.weight_shapes().values())
+
+
+def ensure_fits(net: Network) -> None:
+    """Refuse, before allocating, weights that would not fit in memory."""
+    need, have = weight_bytes(net), available_memory()
+    if have is not None and need > have:
+        raise WeightsError(f"the weights of {net.name} need {need:,} bytes "
+                           f"({need / 2**30:,.1f} GiB) but only {have:,} bytes "
+                           f"({have / 2**30:,.1f} GiB) of memory are available")
+
+
+def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
+    """He-normal conv and fc weights (std √(2/fan_in)), zero biases, identity batch norm.
+
+    Deterministic: the same network and seed give the same arrays on every
+    machine (NumPy's PCG64 generator, drawn in layer order).
+    """
+    ensure_fits(net)
+    rng = np.random.default_rng(seed)
+    weights: dict[str, np.ndarray] = {}
+    for name, shape in net.weight_shapes().items():
+        suffix = name.rsplit(".", 1)[1]
+        if suffix == "weight" and len(shape) > 1:
+            fan_in = prod(shape[1:])
+            weights[name] = (rng.standard_normal(shape, dtype=np.float32)
+                             * np.float32(np.sqrt(2.0 / fan_in)))
+        elif suffix in ("weight", "running_var"):
+            weights[name] = np.ones(shape, np.float32)
+        else:
+            weights[name] = np.zeros(shape, np.float32)
+    return weights
+
+
+def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Match `weights` to the network by name and shape; return float32 arrays.
+
+    Every missing, unexpected or misshapen array is reported (as a WeightsError
+    pointing at the spec line of its layer), not only the first.
+    """
+    expected = net.weight_shapes()
+    by_layer = {layer.name: layer for layer in net.layers}
+    errors: list[WeightsError] = []
+
+    def report(layer_name: str | None, message: str, hint: str | None = None) -> None:
+        layer = by_layer.get(layer_name or "")
+        errors.append(WeightsError(net.diagnostic(layer.pos if layer else None, message, hint)))
+
+    out: dict[str, np.ndarray] = {}
+    for name, value in weights.items():
+        if name.endswith(IGNORED_SUFFIXES):
+            continue
+        layer_name = name.rsplit(".", 1)[0]
+        if name not in expected:
+            close = [k for k in expected if k.rsplit(".", 1)[0] == layer_name]
+            report(None, f"unexpected array `{name}`",
+                   f"`{layer_name}` has {', '.join(close)}" if close else
+                   f"the network's layers with weights are "
+                   f"{', '.join(dict.fromkeys(k.rsplit('.', 1)[0] for k in expected))}")
+            continue
+        array = np.asarray(value)
+        if array.dtype.kind not in "fiu":
+            report(layer_name, f"`{name}` holds {array.dtype} values, not numbers")
+            continue
+        if array.shape != expected[name]:
+            report(layer_name, f"`{name}` has shape {_fmt(array.shape)}, but `{layer_name}` "
+                               f"needs {_fmt(expected[name])}")
+            continue
+        out[name] = np.ascontiguousarray(array, dtype=np.float32)
+    for name in expected:
+        if name not in weights:
+            report(name.rsplit(".", 1)[0], f"missing array `{name}` of shape {_fmt(expected[name])}")
+    raise_all(errors)
+    return out
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return str(tuple(shape))
+
+
+def save_weights(path: str | Path, weights: Mapping[str, np.ndarray]) -> None:
+    """Write `weights` to an .npz file atomically (no half-written file on failure)."""
+    atomic_write(path, lambda f: np.savez(f, **weights))
+
+
+def load_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an .npz weights file (no pickles) into a dict of arrays."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise WeightsError(Diagnostic("error", f"cannot read weights: {err}", str(path))) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise WeightsError(Diagnostic("error", "expected an .npz archive of named arrays, "
+                                      "found a single array", str(path)))
+    try:
+        with data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise WeightsError(Diagnostic("error", f"cannot read weights: {err}", str(path))) from None

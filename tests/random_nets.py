@@ -1,0 +1,65 @@
+"""Random valid netspec networks covering every v1 option, and random weights."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+import netspec
+
+
+def random_layer(rng: random.Random, c: int) -> str:
+    kind = rng.choice(["conv", "conv", "conv", "dwconv", "pool", "avgpool", "bn", "act"])
+    if kind == "conv":
+        f = rng.choice(["1x1", "2x2", "3x3", "3x5", "4x4", "5x5"])
+        g = rng.choice([d for d in (1, 1, 2, 3, 4) if c % d == 0])
+        k = g * rng.randint(1, 4)
+        pad = rng.choice(["", "p1", "p2", "same", "same", "valid"])
+        opts = [pad, f"s{rng.choice([1, 1, 2, 3])}", f"d{rng.choice([1, 1, 2])}",
+                f"g{g}" if g > 1 else "", f"x{k}",
+                rng.choice(["", "", "relu", "tanh", "sigmoid"])]
+        head, tail = opts[:-1], opts[-1]
+        rng.shuffle(head)
+        return " ".join(["conv", f, *head, tail]).replace("  ", " ").strip()
+    if kind == "dwconv":
+        return f"conv 3x3 {rng.choice(['same', 'p1', 's2 same'])} g{c} x{c * rng.choice([1, 2])}"
+    if kind in ("pool", "avgpool"):
+        f = rng.choice([2, 3])
+        mode = "avg" if kind == "avgpool" else rng.choice(["", "max"])
+        pad = rng.choice(["", "p1", "same", "valid"])
+        return f"pool {mode} {f} s{rng.choice([1, 2, f])} {pad}".replace("  ", " ").strip()
+    if kind == "bn":
+        return "bn"
+    return rng.choice(["relu", "tanh", "sigmoid", "softmax", "dropout 0.3"])
+
+
+def random_spec(seed: int) -> str:
+    """A spec that checks clean: layers are drawn until one fits."""
+    rng = random.Random(seed)
+    h, w, c = rng.randint(6, 20), rng.randint(6, 20), rng.randint(1, 6)
+    lines = [f"input {h}x{w}x{c}"]
+    for _ in range(rng.randint(1, 6)):
+        for _ in range(20):
+            candidate = random_layer(rng, c)
+            try:
+                net = netspec.parse("\n".join([*lines, candidate]))
+            except netspec.NetspecError:
+                continue
+            lines.append(candidate)
+            c = net.output_shape[-1]
+            break
+    tail = rng.choice(["", "fc 7", "flatten\nfc 5 relu\nfc 3\nsoftmax", "flatten", "fc 4 sigmoid"])
+    return "\n".join([*lines, tail]).strip()
+
+
+def random_weights(net: netspec.Network, seed: int) -> dict[str, np.ndarray]:
+    """Weights with non-trivial biases and batch-norm statistics."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in net.weight_shapes().items():
+        if name.endswith("running_var"):
+            out[name] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+        else:
+            out[name] = rng.standard_normal(shape).astype(np.float32) * 0.5
+    return out
