@@ -1,0 +1,214 @@
+"""ONNX export and the onnxruntime backend.
+
+Each layer kind lowers to standard ONNX operators (Conv, MaxPool, AveragePool,
+Relu, Tanh, Sigmoid, Softmax, BatchNormalization, Dropout, Flatten, Gemm), with
+the pads, strides and shapes netspec already decided: `same` becomes explicit
+`pads`, so every runtime agrees. Nodes, values and initializers are named after
+the layers (`conv1`, `conv1.weight`), each node's doc_string is its spec line,
+and every value's shape is recorded, so Netron shows the spec itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from . import __version__
+from .errors import Diagnostic, InputError, NetspecError
+from .files import atomic_write
+from .layers import Layer
+from .numpy_backend import prepare_input
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+    from .network import Network
+
+#: The default opset: current, and run by every onnxruntime netspec supports.
+DEFAULT_OPSET = 21
+MIN_OPSET = 13
+#: Protobuf cannot serialise a model of 2 GiB or more; beyond this, weights go
+#: to a separate file beside the .onnx (ONNX external data).
+EXTERNAL_DATA_BYTES = 2**31 - 2**26
+
+
+class _Graph:
+    """The graph under construction: nodes, initializers and value shapes."""
+
+    def __init__(self, net: Network, weights: dict[str, np.ndarray]) -> None:
+        self.net = net
+        self.weights = weights
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.value_info: list[onnx.ValueInfoProto] = []
+
+    def node(self, layer: Layer, op: str, inputs: list[str], output: str, name: str | None = None,
+             **attrs: Any) -> str:
+        where = f"{self.net.filename or self.net.name}:{layer.line}"
+        self.nodes.append(helper.make_node(op, inputs, [output], name=name or layer.name,
+                                           doc_string=f"{where}: {layer.text}", **attrs))
+        return output
+
+    def weight(self, layer: Layer, suffix: str) -> str:
+        name = f"{layer.name}.{suffix}"
+        self.initializers.append(_tensor(name, self.weights[name]))
+        return name
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        self.initializers.append(_tensor(name, value))
+        return name
+
+    def record(self, name: str, shape: tuple[int, ...]) -> None:
+        self.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                             ["N", *_nchw(shape)]))
+
+
+def _tensor(name: str, array: np.ndarray) -> onnx.TensorProto:
+    """An initializer holding the array's bytes as raw data (one copy, no per-value lists)."""
+    array = np.asarray(array, dtype=np.float32, order="C")
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
+    t.raw_data = array.tobytes()
+    return t
+
+
+def _nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
+
+
+def _pads(layer: Layer) -> list[int]:
+    (top, bottom), (left, right) = layer.pads
+    return [top, left, bottom, right]
+
+
+def _conv(g: _Graph, layer: Layer, x: str) -> str:
+    return g.node(layer, "Conv", [x, g.weight(layer, "weight"), g.weight(layer, "bias")],
+                  layer.name, kernel_shape=list(layer.kernel), strides=list(layer.strides),
+                  pads=_pads(layer), dilations=[layer.dilation] * 2, group=layer.groups)
+
+
+def _pool(g: _Graph, layer: Layer, x: str) -> str:
+    attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.strides), pads=_pads(layer),
+                 ceil_mode=int(layer.ceil_mode))
+    if layer.mode == "max":
+        return g.node(layer, "MaxPool", [x], layer.name, **attrs)
+    return g.node(layer, "AveragePool", [x], layer.name, count_include_pad=0, **attrs)
+
+
+def _fc(g: _Graph, layer: Layer, x: str) -> str:
+    if len(layer.input_shape) != 1:
+        x = g.node(layer, "Flatten", [x], f"{layer.name}.flat", name=f"{layer.name}.flatten",
+                   axis=1)
+        g.record(x, (layer.in_features,))
+    return g.node(layer, "Gemm", [x, g.weight(layer, "weight"), g.weight(layer, "bias")],
+                  layer.name, transB=1)
+
+
+def _bn(g: _Graph, layer: Layer, x: str) -> str:
+    inputs = [x] + [g.weight(layer, s) for s in ("weight", "bias", "running_mean", "running_var")]
+    return g.node(layer, "BatchNormalization", inputs, layer.name, epsilon=layer.EPSILON)
+
+
+def _dropout(g: _Graph, layer: Layer, x: str) -> str:
+    ratio = g.constant(f"{layer.name}.ratio", np.array(layer.rate, np.float32))
+    return g.node(layer, "Dropout", [x, ratio], layer.name)   # inference: the identity
+
+
+def _simple(op: str, **attrs: Any) -> Callable[[_Graph, Layer, str], str]:
+    return lambda g, layer, x: g.node(layer, op, [x], layer.name, **attrs)
+
+
+#: How each layer kind lowers to ONNX: (graph, layer, input value) → output value.
+LOWERINGS: dict[str, Callable[[_Graph, Layer, str], str]] = {
+    "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "dropout": _dropout,
+    "flatten": _simple("Flatten", axis=1), "relu": _simple("Relu"), "tanh": _simple("Tanh"),
+    "sigmoid": _simple("Sigmoid"), "softmax": _simple("Softmax", axis=1),
+}
+
+
+def to_onnx(net: Network, weights: dict[str, np.ndarray], opset: int | None = None) -> onnx.ModelProto:
+    """The checked network with its (checked) weights as an ONNX model."""
+    opset = DEFAULT_OPSET if opset is None else opset
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise NetspecError(f"opset {opset} is not supported: use {MIN_OPSET} to {newest}")
+    g = _Graph(net, weights)
+    x = "input"
+    for layer in net.layers[1:]:
+        if layer.kind not in LOWERINGS:
+            raise NotImplementedError(f"the ONNX exporter has no `{layer.kind}` layer")
+        x = LOWERINGS[layer.kind](g, layer, x)
+        g.record(x, layer.output_shape)
+    output = g.value_info.pop()
+    graph = helper.make_graph(
+        g.nodes, net.name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *_nchw(net.input_shape)])],
+        [output], initializer=g.initializers, value_info=g.value_info,
+        doc_string=net.source)
+    model = helper.make_model(graph, producer_name="netspec", producer_version=__version__,
+                              opset_imports=[helper.make_opsetid("", opset)],
+                              doc_string=f"{net.name}, exported by netspec from "
+                                         f"{net.filename or 'a spec'}")
+    model.ir_version = min(model.ir_version, _IR_FOR_OPSET.get(opset, model.ir_version))
+    return model
+
+
+#: The IR version that shipped with each opset, so older runtimes accept older opsets.
+_IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+
+
+def save_onnx(model: onnx.ModelProto, path: str | Path) -> dict[str, Any]:
+    """Write `model` atomically; weights go to `PATH.data` beside it if over 2 GB.
+
+    Returns {"opset": N, "external": data file name or None}.
+    """
+    path = Path(path)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    size = sum(len(t.raw_data) for t in model.graph.initializer)
+    if size < EXTERNAL_DATA_BYTES:
+        atomic_write(path, lambda f: f.write(model.SerializeToString()))
+        return {"opset": opset, "external": None}
+    location = path.name + ".data"
+    with tempfile.TemporaryDirectory(dir=path.parent or ".", prefix=f".{path.name}.") as tmp:
+        onnx.save_model(model, os.path.join(tmp, path.name), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=location, size_threshold=1024)
+        os.replace(os.path.join(tmp, location), path.parent / location)
+        os.replace(os.path.join(tmp, path.name), path)
+    return {"opset": opset, "external": location}
+
+
+def _session(model: onnx.ModelProto | str) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
+    source = model if isinstance(model, str) else model.SerializeToString()
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel:
+    """The network exported to ONNX and run by onnxruntime (CPU): `model(x)`, like NumpyModel."""
+
+    def __init__(self, net: Network, weights: dict[str, np.ndarray], opset: int | None = None) -> None:
+        self.net = net
+        self.session = _session(to_onnx(net, weights, opset))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input": prepare_input(self.net, x)})[0]
+
+
+def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
+    """Run an .onnx file (as exported by netspec) on the batch x."""
+    try:
+        session = _session(str(path))
+    except Exception as err:  # onnxruntime raises its own untyped errors
+        raise NetspecError(Diagnostic("error", f"cannot load ONNX model: {err}", str(path))) from None
+    (inp,) = session.get_inputs()
+    want = [d if isinstance(d, int) else None for d in inp.shape]
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
+        dims = "×".join("N" if w is None else str(w) for w in want)
+        raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} expects {dims}")
+    return session.run(None, {inp.name: x})[0]
