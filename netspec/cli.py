@@ -95,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"no such input file: {args.input}")
     x = load_input(args.input)
     if args.spec.endswith(".onnx"):
+        if not Path(args.spec).is_file():
+            raise UsageError(f"no such ONNX file: {args.spec}")
         from .onnx_export import run_onnx_file
         y = run_onnx_file(args.spec, x)
     else:
@@ -118,13 +120,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .onnx_export import save_onnx
+    from .onnx_export import MIN_OPSET, newest_opset, save_onnx
     if not args.onnx:
         raise UsageError("say which format to export: --onnx")
+    if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
+        raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
+                         f"{newest_opset()}")
     net = _read_spec(args.spec)
-    weights = _weights(net, args)
     out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".onnx"))
-    info = save_onnx(net.to_onnx(weights, opset=args.opset), out)
+    info = save_onnx(net, _weights(net, args), out, opset=args.opset)
     print(f"wrote {out}: {len(net.layers) - 1} layers, {net.total_params:,} parameters, "
           f"opset {info['opset']}" + (f", weights in {info['external']}" if info["external"] else ""))
     return EXIT_OK

@@ -46,7 +46,8 @@ class Diagnostic:
 
     def render(self) -> str:
         """The full multi-line message: location, source line, caret, notes, hint."""
-        out = [f"{self.location}: {self.severity}: {self.message}"]
+        where = f"{self.location}: " if self.filename or self.line is not None else ""
+        out = [f"{where}{self.severity}: {self.message}"]
         if self.source_line is not None and self.line is not None:
             gutter = str(self.line)
             pad = " " * len(gutter)

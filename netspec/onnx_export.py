@@ -10,8 +10,6 @@ and every value's shape is recorded, so Netron shows the spec itself.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -45,7 +43,7 @@ class _Graph:
         self.net = net
         self.weights = weights
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        self.arrays: list[tuple[str, np.ndarray]] = []   # initializers, by name
         self.value_info: list[onnx.ValueInfoProto] = []
 
     def node(self, layer: Layer, op: str, inputs: list[str], output: str, name: str | None = None,
@@ -57,11 +55,11 @@ class _Graph:
 
     def weight(self, layer: Layer, suffix: str) -> str:
         name = f"{layer.name}.{suffix}"
-        self.initializers.append(_tensor(name, self.weights[name]))
+        self.arrays.append((name, np.asarray(self.weights[name], np.float32, order="C")))
         return name
 
     def constant(self, name: str, value: np.ndarray) -> str:
-        self.initializers.append(_tensor(name, value))
+        self.arrays.append((name, np.asarray(value, np.float32, order="C")))
         return name
 
     def record(self, name: str, shape: tuple[int, ...]) -> None:
@@ -69,11 +67,12 @@ class _Graph:
                                                              ["N", *_nchw(shape)]))
 
 
-def _tensor(name: str, array: np.ndarray) -> onnx.TensorProto:
-    """An initializer holding the array's bytes as raw data (one copy, no per-value lists)."""
-    array = np.asarray(array, dtype=np.float32, order="C")
-    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
-    t.raw_data = array.tobytes()
+def _tensor(name: str, array: np.ndarray | None = None) -> onnx.TensorProto:
+    """An initializer: the array's bytes as raw data, or only its header if None."""
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT,
+                    dims=() if array is None else array.shape)
+    if array is not None:
+        t.raw_data = array.tobytes()
     return t
 
 
@@ -131,12 +130,17 @@ LOWERINGS: dict[str, Callable[[_Graph, Layer, str], str]] = {
 }
 
 
-def to_onnx(net: Network, weights: dict[str, np.ndarray], opset: int | None = None) -> onnx.ModelProto:
-    """The checked network with its (checked) weights as an ONNX model."""
+def newest_opset() -> int:
+    """The newest opset the installed onnx package knows."""
+    return onnx.defs.onnx_opset_version()
+
+
+def _skeleton(net: Network, weights: dict[str, np.ndarray],
+              opset: int | None) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+    """The model without its initializers, and the initializer arrays in order."""
     opset = DEFAULT_OPSET if opset is None else opset
-    newest = onnx.defs.onnx_opset_version()
-    if not MIN_OPSET <= opset <= newest:
-        raise NetspecError(f"opset {opset} is not supported: use {MIN_OPSET} to {newest}")
+    if not MIN_OPSET <= opset <= newest_opset():
+        raise NetspecError(f"opset {opset} is not supported: use {MIN_OPSET} to {newest_opset()}")
     g = _Graph(net, weights)
     x = "input"
     for layer in net.layers[1:]:
@@ -148,13 +152,19 @@ def to_onnx(net: Network, weights: dict[str, np.ndarray], opset: int | None = No
     graph = helper.make_graph(
         g.nodes, net.name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *_nchw(net.input_shape)])],
-        [output], initializer=g.initializers, value_info=g.value_info,
-        doc_string=net.source)
+        [output], value_info=g.value_info, doc_string=net.source)
     model = helper.make_model(graph, producer_name="netspec", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", opset)],
                               doc_string=f"{net.name}, exported by netspec from "
                                          f"{net.filename or 'a spec'}")
     model.ir_version = min(model.ir_version, _IR_FOR_OPSET.get(opset, model.ir_version))
+    return model, g.arrays
+
+
+def to_onnx(net: Network, weights: dict[str, np.ndarray], opset: int | None = None) -> onnx.ModelProto:
+    """The checked network with its (checked) weights as an in-memory ONNX model."""
+    model, arrays = _skeleton(net, weights, opset)
+    model.graph.initializer.extend(_tensor(name, a) for name, a in arrays)
     return model
 
 
@@ -162,24 +172,76 @@ def to_onnx(net: Network, weights: dict[str, np.ndarray], opset: int | None = No
 _IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
 
 
-def save_onnx(model: onnx.ModelProto, path: str | Path) -> dict[str, Any]:
-    """Write `model` atomically; weights go to `PATH.data` beside it if over 2 GB.
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
-    Returns {"opset": N, "external": data file name or None}.
+
+def _field(number: int, length: int) -> bytes:
+    """Protobuf tag and length of a length-delimited field."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+# Protobuf field numbers, from onnx.proto.
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
+
+
+def save_onnx(net: Network, weights: dict[str, np.ndarray], path: str | Path,
+              opset: int | None = None) -> dict[str, Any]:
+    """Write the network as an .onnx file, streaming each weight array from memory.
+
+    The file is byte-for-byte a serialised ModelProto, but written field by field,
+    so export needs no second or third copy of the weights (protobuf's own
+    serialisation would hold the model and its bytes at once). Past 2 GB the
+    weights go to `PATH.data` beside it as ONNX external data. Atomic: a failed
+    export leaves no partial file. Returns {"opset": N, "external": data file or None}.
     """
     path = Path(path)
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    size = sum(len(t.raw_data) for t in model.graph.initializer)
-    if size < EXTERNAL_DATA_BYTES:
-        atomic_write(path, lambda f: f.write(model.SerializeToString()))
-        return {"opset": opset, "external": None}
+    model, arrays = _skeleton(net, weights, opset)
+    external = sum(a.nbytes for _, a in arrays) >= EXTERNAL_DATA_BYTES
     location = path.name + ".data"
-    with tempfile.TemporaryDirectory(dir=path.parent or ".", prefix=f".{path.name}.") as tmp:
-        onnx.save_model(model, os.path.join(tmp, path.name), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location=location, size_threshold=1024)
-        os.replace(os.path.join(tmp, location), path.parent / location)
-        os.replace(os.path.join(tmp, path.name), path)
-    return {"opset": opset, "external": location}
+    heads: list[tuple[bytes, np.ndarray | None]] = []
+    offset = 0
+    for name, array in arrays:
+        t = _tensor(name)
+        t.dims.extend(array.shape)
+        if external:
+            t.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", offset), ("length", array.nbytes)):
+                t.external_data.add(key=key, value=str(value))
+            offset += array.nbytes
+            heads.append((t.SerializeToString(), None))
+        else:
+            heads.append((t.SerializeToString() + _field(_TENSOR_RAW_DATA, array.nbytes), array))
+    entries = [(_field(_GRAPH_INITIALIZER, len(h) + (a.nbytes if a is not None else 0)), h, a)
+               for h, a in heads]
+    graph = model.graph.SerializeToString()
+    model.ClearField("graph")
+    graph_len = len(graph) + sum(len(f) + len(h) + (a.nbytes if a is not None else 0)
+                                 for f, h, a in entries)
+
+    def write_model(f: Any) -> None:
+        f.write(model.SerializeToString())
+        f.write(_field(_MODEL_GRAPH, graph_len))
+        f.write(graph)
+        for field, head, array in entries:
+            f.write(field)
+            f.write(head)
+            if array is not None:
+                f.write(memoryview(array).cast("B"))
+
+    def write_data(f: Any) -> None:
+        for _, array in arrays:
+            f.write(memoryview(array).cast("B"))
+
+    if external:
+        atomic_write(path.parent / location, write_data)
+    atomic_write(path, write_model)
+    return {"opset": model.opset_import[0].version, "external": location if external else None}
 
 
 def _session(model: onnx.ModelProto | str) -> onnxruntime.InferenceSession:

@@ -67,9 +67,9 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     for name, shape in net.weight_shapes().items():
         suffix = name.rsplit(".", 1)[1]
         if suffix == "weight" and len(shape) > 1:
-            fan_in = prod(shape[1:])
-            weights[name] = (rng.standard_normal(shape, dtype=np.float32)
-                             * np.float32(np.sqrt(2.0 / fan_in)))
+            w = rng.standard_normal(shape, dtype=np.float32)
+            w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
+            weights[name] = w
         elif suffix in ("weight", "running_var"):
             weights[name] = np.ones(shape, np.float32)
         else:

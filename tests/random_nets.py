@@ -54,12 +54,18 @@ def random_spec(seed: int) -> str:
 
 
 def random_weights(net: netspec.Network, seed: int) -> dict[str, np.ndarray]:
-    """Weights with non-trivial biases and batch-norm statistics."""
+    """Weights with non-trivial biases and batch-norm statistics.
+
+    Filters are scaled by √(2/fan_in), as He initialisation does, so that values
+    stay near 1 in deep networks and float32 rounding does not dominate.
+    """
     rng = np.random.default_rng(seed)
     out = {}
     for name, shape in net.weight_shapes().items():
         if name.endswith("running_var"):
             out[name] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
         else:
-            out[name] = rng.standard_normal(shape).astype(np.float32) * 0.5
+            w = rng.standard_normal(shape, dtype=np.float32)
+            w *= np.float32(np.sqrt(2 / np.prod(shape[1:])) if len(shape) > 1 else 0.5)
+            out[name] = w
     return out

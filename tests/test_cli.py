@@ -141,3 +141,50 @@ def test_run_errors(tmp_path):
     assert r.returncode == 1 and "missing array `conv1.weight`" in r.stderr
     assert "Traceback" not in r.stderr
     assert run("run", "specs/lenet5.ns", "--input", str(x), "--backend", "tf").returncode == 2
+
+
+def test_export_run_onnx_and_numpy_agree(tmp_path):
+    import numpy as np
+    spec = tmp_path / "lenet5.ns"
+    spec.write_text((ROOT / "specs/lenet5.ns").read_text())
+    r = run("export", str(spec), "--onnx", "--seed", "2")
+    assert r.returncode == 0, r.stderr
+    onnx_file = tmp_path / "lenet5.onnx"          # default: the spec's name
+    assert onnx_file.exists() and "opset 21" in r.stdout
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    outs = []
+    for args in (["run", str(spec), "--seed", "2"], ["run", str(spec), "--seed", "2", "--backend", "onnx"],
+                 ["run", str(onnx_file)]):
+        y = tmp_path / f"y{len(outs)}.npy"
+        r = run(*args, "--input", str(x), "-o", str(y))
+        assert r.returncode == 0, r.stderr
+        outs.append(np.load(y))
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outs[2], outs[0], rtol=1e-4, atol=1e-5)
+
+
+def test_export_errors_leave_no_file(tmp_path):
+    out = tmp_path / "o.onnx"
+    r = run("export", "specs/lenet5.ns", "--onnx", "--opset", "5", "-o", str(out))
+    assert r.returncode == 2 and "--opset 5 is not supported" in r.stderr
+    assert run("export", "specs/lenet5.ns", "-o", str(out)).returncode == 2
+    bad = tmp_path / "bad.ns"
+    bad.write_text("input 8x8x3\nconv 9x9 x2\n")
+    assert run("export", str(bad), "--onnx", "-o", str(out)).returncode == 1
+    assert list(tmp_path.iterdir()) == [bad]
+    x = tmp_path / "x.npy"
+    np_code = "import numpy as np, sys; np.save(sys.argv[1], np.zeros((1, 3, 32, 32), np.float32))"
+    subprocess.run([sys.executable, "-c", np_code, str(x)], check=True)
+    assert run("run", str(tmp_path / "none.onnx"), "--input", str(x)).returncode == 2
+    garbage = tmp_path / "g.onnx"
+    garbage.write_text("garbage")
+    r = run("run", str(garbage), "--input", str(x))
+    assert r.returncode == 1 and "cannot load ONNX model" in r.stderr
+
+
+def test_bench_reports_both_backends_and_the_ratios():
+    r = run("bench", "specs/lenet5.ns", "--batch", "4", "--repeat", "1")
+    assert r.returncode == 0, r.stderr
+    for line in ("numpy", "onnxruntime", "ratio numpy/onnxruntime", "numpy.matmul", "peak RSS"):
+        assert line in r.stdout
