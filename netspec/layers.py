@@ -54,8 +54,10 @@ class Layer:
         self.options: dict[str, Pos] = {}
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None
+        self.inputs: list[Layer] = []
         self.params = 0
         self.macs = 0
+        self.context: tuple[str, ...] = ()   # the block calls this layer came from
 
     @property
     def op(self) -> str:
@@ -73,6 +75,10 @@ class Layer:
         """Set output shape, params and MACs from the input shape; None on error."""
         self.input_shape = self.output_shape = shape
         return shape
+
+    def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        """Like `infer`, for all inputs; layers with several inputs override this."""
+        return self.infer(shapes[0], rep)
 
     def weight_shapes(self) -> dict[str, Shape]:
         """Shapes of this layer's arrays, keyed by suffix (`weight`, `bias`...)."""
@@ -224,11 +230,12 @@ class Conv(_Windowed):
 
     def __init__(self, pos: Pos, text: str, kernel: tuple[int, int], depth: int | None,
                  filters: int | None, stride: int | None, padding: int | str,
-                 dilation: int, groups: int) -> None:
+                 dilation: int, groups: int, bias: bool = True) -> None:
         super().__init__(pos, text, kernel, stride, padding, dilation)
         self.depth = depth
         self.filters = filters
         self.groups = groups
+        self.bias = bias
         self.in_channels = 0
 
     def check_options(self, rep: Reporter) -> None:
@@ -272,17 +279,18 @@ class Conv(_Windowed):
             return None
         self.in_channels = c_in
         fan_in = self.kernel[0] * self.kernel[1] * (c_in // g)
-        self.params = (fan_in + 1) * k
+        self.params = (fan_in + self.bias) * k
         self.macs = spatial[0] * spatial[1] * k * fan_in
         self.output_shape = (*spatial, k)
         return self.output_shape
 
     def weight_shapes(self) -> dict[str, Shape]:
-        return {"weight": (self.filters, self.in_channels // self.groups, *self.kernel),
-                "bias": (self.filters,)}
+        weight = {"weight": (self.filters, self.in_channels // self.groups, *self.kernel)}
+        return weight | {"bias": (self.filters,)} if self.bias else weight
 
     def attrs(self) -> dict:
-        return {**super().attrs(), "filters": self.filters, "groups": self.groups}
+        return {**super().attrs(), "filters": self.filters, "groups": self.groups,
+                "bias": self.bias}
 
 
 class Pool(_Windowed):
@@ -291,9 +299,11 @@ class Pool(_Windowed):
     kind = "pool"
 
     def __init__(self, pos: Pos, text: str, mode: str, kernel: tuple[int, int],
-                 stride: int | None, padding: int | str, ceil_mode: bool = False) -> None:
+                 stride: int | None, padding: int | str, ceil_mode: bool = False,
+                 global_pool: bool = False) -> None:
         super().__init__(pos, text, kernel, stride, padding, 1, ceil_mode)
         self.mode = mode
+        self.global_pool = global_pool
 
     def default_strides(self) -> tuple[int, int]:
         return self.kernel
@@ -314,6 +324,10 @@ class Pool(_Windowed):
         self.input_shape = shape
         if not self._volume(shape, rep) or not self._valid_numbers():
             return None
+        if self.global_pool:   # one window over the whole input
+            self.kernel = shape[:2]   # and so the stride, by default
+            self.output_shape = (1, 1, shape[2])
+            return self.output_shape
         spatial = self._spatial(shape, rep)
         if spatial is None or self._overpadded():
             return None
@@ -321,7 +335,8 @@ class Pool(_Windowed):
         return self.output_shape
 
     def attrs(self) -> dict:
-        return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode}
+        return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
+                "global": self.global_pool}
 
 
 class FC(Layer):
@@ -362,9 +377,9 @@ class FC(Layer):
 
 
 class Activation(Layer):
-    """`relu`, `tanh`, `sigmoid`, `softmax` (over channels for a volume)."""
+    """`relu`, `relu6` (min(max(x, 0), 6)), `tanh`, `sigmoid`, `softmax` (over channels)."""
 
-    FUNCTIONS: ClassVar[tuple[str, ...]] = ("relu", "tanh", "sigmoid", "softmax")
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("relu", "relu6", "tanh", "sigmoid", "softmax")
 
     def __init__(self, pos: Pos, text: str, function: str) -> None:
         super().__init__(pos, text)
@@ -417,4 +432,70 @@ class Flatten(Layer):
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = shape
         self.output_shape = (prod(shape),)
+        return self.output_shape
+
+
+class LRN(Layer):
+    """`lrn N`: x / (k + α/N · Σ x²)^β over N neighbouring channels (AlexNet, 2012)."""
+
+    kind = "lrn"
+
+    def __init__(self, pos: Pos, text: str, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                 k: float = 1.0) -> None:
+        super().__init__(pos, text)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def check_options(self, rep: Reporter) -> None:
+        self._positive(rep, "size", "lrn size", self.size)
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        if not self._volume(shape, rep) or self.size < 1:
+            return None
+        self.output_shape = shape
+        return shape
+
+    def attrs(self) -> dict:
+        return {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+
+def _origin(layer: Layer) -> str:
+    return f"`{layer.name}`, line {layer.line}"
+
+
+class Add(Layer):
+    """The end of a residual connection: the sum of the body and the shortcut."""
+
+    kind = "add"
+
+    def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        self.input_shape = shapes[0]
+        if len(set(shapes)) > 1:
+            body, shortcut = self.inputs
+            rep.error(self.pos, f"residual shapes differ: the body gives {shape_str(shapes[0])} "
+                                f"but the shortcut gives {shape_str(shapes[1])}", ShapeError,
+                      notes=(f"body: {shape_str(shapes[0])} from {_origin(body)}",
+                             f"shortcut: {shape_str(shapes[1])} from {_origin(shortcut)}"),
+                      hint="add a projection: `residual { ... } project { conv 1x1 sN xK; bn }`")
+            return None
+        self.output_shape = shapes[0]
+        return self.output_shape
+
+
+class Concat(Layer):
+    """The end of parallel branches: their outputs concatenated along the channels."""
+
+    kind = "concat"
+
+    def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        self.input_shape = shapes[0]
+        if len({s[:-1] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1:
+            rep.error(self.pos, "branches of `concat` differ in height and width: "
+                      + ", ".join(shape_str(s) for s in shapes), ShapeError,
+                      notes=tuple(f"branch {i + 1}: {shape_str(s)} from {_origin(layer)}"
+                                  for i, (s, layer) in enumerate(zip(shapes, self.inputs))),
+                      hint="branches are concatenated along the channels, so each must keep "
+                           "the same H×W (pad with `same`, or use the same stride)")
+            return None
+        self.output_shape = (*shapes[0][:-1], sum(s[-1] for s in shapes))
         return self.output_shape

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, NetspecError, SpecError, raise_all
-from .layers import Input, Layer, Pos, Shape
+from .layers import Layer, Pos, Shape
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,12 +30,13 @@ class Reporter:
         self.filename = filename
         self.errors: list[NetspecError] = []
         self.warnings: list[Diagnostic] = []
+        self.context: list[str] = []   # the block calls being expanded, innermost last
 
     def _diag(self, severity: str, pos: Pos, message: str, hint: str | None,
               notes: tuple[str, ...]) -> Diagnostic:
         source = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else None
         return Diagnostic(severity, message, self.filename, pos.line, pos.column, source,
-                          pos.length, hint, tuple(notes))
+                          pos.length, hint, (*notes, *reversed(self.context)))
 
     def error(self, pos: Pos, message: str, kind: type[NetspecError] = SpecError, *,
               hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
@@ -147,62 +148,17 @@ class Network:
                        else self.init_weights(seed), opset=opset)
 
 
-def _check_structure(layers: list[Layer], rep: Reporter) -> Input | None:
-    """Exactly one input, first; give every layer a unique name. Returns the input."""
-    inputs = [layer for layer in layers if isinstance(layer, Input)]
-    if not inputs:
-        at = layers[0].pos if layers else Pos(1, 1)
-        rep.error(at, "the spec has no `input`" if layers else "the spec is empty",
-                  hint="start with the input volume, e.g. `input 32x32x3`")
-    for extra in inputs[1:]:
-        rep.error(extra.pos, f"a second `input` (the first is on line {inputs[0].line})",
-                  hint="a spec has exactly one input")
-    if inputs and layers[0] is not inputs[0]:
-        rep.error(layers[0].pos, f"`{layers[0].text}` comes before `input`",
-                  hint=f"move `{inputs[0].text}` (line {inputs[0].line}) to the top")
-    counts: dict[str, int] = {}
-    owner: dict[str, Layer] = {}
-    for layer in layers:
-        if isinstance(layer, Input):
-            layer.name = layer.name or "input"
-            if layer is not inputs[0]:
-                continue
-        elif not layer.name:
-            counts[layer.kind] = counts.get(layer.kind, 0) + 1
-            layer.name = f"{layer.kind}{counts[layer.kind]}"
-        if layer.name in owner:
-            first = owner[layer.name]
-            how = lambda lay: "named" if lay.name_pos else "by default"  # noqa: E731
-            rep.error(layer.name_pos or layer.pos,
-                      f"layer name `{layer.name}` is used twice: {how(first)} on line "
-                      f"{first.line} and {how(layer)} here", hint="rename one of them")
-        else:
-            owner[layer.name] = layer
-    return inputs[0] if inputs else None
-
-
-def _infer(layers: list[Layer], first: Input | None, rep: Reporter) -> None:
-    """Check every layer's options; infer shapes from the input on, until an error."""
-    shape: Shape | None = None
-    for layer in layers:
-        layer.check_options(rep)
-        if layer is first:
-            shape = ()
-        if shape is not None and (layer is first or not isinstance(layer, Input)):
-            shape = layer.infer(shape, rep)
-
-
 def parse(text: str, filename: str | None = None) -> Network:
     """Parse and check a spec; return the Network or raise every error found.
 
     Raises a `NetspecError` subclass (the first error, with all of them in its
     `errors`) carrying the line and column of the mistake.
     """
-    from .parser import parse_layers
+    from .builder import Builder
+    from .parser import parse_tree
     rep = Reporter(text, filename)
-    layers = parse_layers(text, rep)
-    if not rep.errors:
-        _infer(layers, _check_structure(layers, rep), rep)
+    nodes = parse_tree(text, rep)
+    layers = Builder(text, rep).build(nodes) if not rep.errors else []
     raise_all(rep.errors)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
     return Network(name, layers, rep.warnings, filename, text)

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import threading
+import time
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .errors import Diagnostic, InputError
-from .layers import BatchNorm, Conv, FC, Layer, Pool, shape_str
+from .layers import LRN, BatchNorm, Conv, FC, Layer, Pool, shape_str
 
 if TYPE_CHECKING:
     from .network import Network
@@ -142,7 +143,7 @@ def _conv(layer: Conv, w: dict[str, np.ndarray], relu: bool = False) -> Step:
     fh, fw = layer.kernel
     cg, kg = layer.in_channels // g, k // g
     out_hw = layer.output_shape[:2]
-    bias = w["bias"]
+    bias = w["bias"] if layer.bias else np.zeros(k, np.float32)
     # (K, Cg, FH, FW) → per group (FH·FW·Cg, Kg), matching the window view's order
     wmat = np.ascontiguousarray(
         w["weight"].reshape(g, kg, cg, fh, fw).transpose(0, 3, 4, 2, 1).reshape(g, fh * fw * cg, kg))
@@ -171,7 +172,8 @@ def _conv(layer: Conv, w: dict[str, np.ndarray], relu: bool = False) -> Step:
                 cols = part.reshape(*part.shape[:5], g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
                 block[...] = np.matmul(cols.reshape(g, m, fh * fw * cg), wmat).transpose(
                     1, 0, 2).reshape(block.shape)
-            block += bias   # while the block is still in cache
+            if layer.bias:
+                block += bias   # while the block is still in cache
             if relu:
                 np.maximum(block, 0, out=block)
         _done(x, xp)
@@ -181,6 +183,10 @@ def _conv(layer: Conv, w: dict[str, np.ndarray], relu: bool = False) -> Step:
 
 
 def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
+    if layer.global_pool:
+        if layer.mode == "max":
+            return lambda x: x.max(axis=(1, 2), keepdims=True)
+        return lambda x: x.mean(axis=(1, 2), keepdims=True, dtype=np.float32)
     out_hw = layer.output_shape[:2]
     (top, bottom), (left, right) = layer.pads
     # `ceil` rounding lets the last window run past the padded input: pad that too
@@ -251,16 +257,47 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 ACTIVATIONS: dict[str, Step] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
+    "relu6": lambda x: np.clip(x, 0, 6, out=x),
     "tanh": lambda x: np.tanh(x, out=x),
     "sigmoid": _sigmoid,
     "softmax": _softmax,   # over the last axis: the channels of an NHWC volume
 }
+#: Steps that overwrite their input (the model copies an input still needed elsewhere).
+IN_PLACE = {"relu", "relu6", "tanh"}
 
 
-def _flatten(layer: Layer, w: dict[str, np.ndarray]) -> Step:
+def _flatten(layer: Layer, w: dict[str, np.ndarray]) -> Step | None:
     if len(layer.input_shape) == 1:
-        return lambda x: x
+        return None
     return lambda x: x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+
+
+def _lrn(layer: LRN, w: dict[str, np.ndarray]) -> Step:
+    """ONNX's LRN: the window over channels c − ⌊(n−1)/2⌋ … c + ⌈(n−1)/2⌉."""
+    n = layer.size
+    before, after = (n - 1) // 2, n - 1 - (n - 1) // 2
+    scale = np.float32(layer.alpha / n)
+
+    def lrn(x: np.ndarray) -> np.ndarray:
+        c = x.shape[-1]
+        sq = np.zeros((*x.shape[:-1], c + 1), np.float32)
+        np.cumsum(x * x, axis=-1, out=sq[..., 1:])
+        idx = np.arange(c)
+        hi, lo = np.minimum(idx + after + 1, c), np.maximum(idx - before, 0)
+        window = sq[..., hi] - sq[..., lo]
+        return x / (np.float32(layer.k) + scale * window) ** np.float32(layer.beta)
+    return lrn
+
+
+def _add(layer: Layer, w: dict[str, np.ndarray]) -> Step:
+    return lambda a, b: np.add(a, b, out=_POOL.take(a.shape))
+
+
+def _concat(layer: Layer, w: dict[str, np.ndarray]) -> Step:
+    def concat(*xs: np.ndarray) -> np.ndarray:
+        out = _POOL.take((*xs[0].shape[:-1], sum(x.shape[-1] for x in xs)))
+        return np.concatenate(xs, axis=-1, out=out)
+    return concat
 
 
 #: Lowerings that can apply a following relu themselves, while data is in cache.
@@ -273,13 +310,76 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
     return lambda layer, w: step
 
 
-#: How each layer kind lowers to NumPy: (layer, its weights by suffix) → step,
-#: None for layers that are the identity at inference.
+#: How each layer kind lowers to NumPy: (layer, its weights by suffix) → a step
+#: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
-    "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten,
-    "input": _constant(None), "dropout": _constant(None),
+    "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
+    "add": _add, "concat": _concat, "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
 }
+
+
+class _Plan:
+    """Steps in order, each with the values it reads; identity layers are aliases."""
+
+    def __init__(self, net: Network, by_layer: dict[str, dict[str, np.ndarray]],
+                 fuse: bool) -> None:
+        self.steps: list[tuple[str, Step, list[str], bool]] = []
+        self.alias: dict[str, str] = {}
+        consumers: dict[str, list[Layer]] = {}
+        for layer in net.layers:
+            for i in layer.inputs:
+                consumers.setdefault(i.name, []).append(layer)
+        skip: set[str] = set()
+        for layer in net.layers:
+            if layer.kind not in LOWERINGS:
+                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
+            ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
+            if layer.name in skip:
+                self.alias[layer.name] = ins[0]
+                continue
+            w = by_layer.get(layer.name, {})
+            step = LOWERINGS[layer.kind](layer, w)
+            if step is None:
+                self.alias[layer.name] = ins[0] if ins else layer.name
+                continue
+            after = consumers.get(layer.name, [])
+            if fuse and layer.kind in FUSED_RELU and len(after) == 1 and after[0].kind == "relu":
+                step = FUSED_RELU[layer.kind](layer, w)
+                skip.add(after[0].name)
+            self.steps.append((layer.name, step, ins, layer.kind in IN_PLACE))
+        self.input = net.layers[0].name
+        self.output = self.alias.get(net.layers[-1].name, net.layers[-1].name)
+        self.uses: dict[str, int] = {}
+        for _, _, ins, _ in self.steps:
+            for name in ins:
+                self.uses[name] = self.uses.get(name, 0) + 1
+
+    def run(self, x: np.ndarray, record: dict[str, np.ndarray] | None = None,
+            timing: dict[str, float] | None = None) -> np.ndarray:
+        """Run the steps on the prepared input.
+
+        `record` receives a copy of every value, `timing` each step's seconds (the
+        least over the calls that passed it).
+        """
+        values = {self.input: x}
+        left = dict(self.uses)
+        for name, step, ins, in_place in self.steps:
+            args = [values[i] for i in ins]
+            if in_place and left[ins[0]] > 1:
+                args[0] = args[0].copy()   # another layer still reads this value
+            start = time.perf_counter()
+            out = step(*args)
+            if timing is not None:
+                timing[name] = min(timing.get(name, np.inf), time.perf_counter() - start)
+            for i, arg in zip(ins, args):
+                left[i] -= 1
+                if not left[i] and i != self.output and not np.may_share_memory(out, arg):
+                    _POOL.give(values.pop(i))
+            values[name] = out
+            if record is not None:
+                record[name] = NumpyModel._finish(out)
+        return values[self.output]
 
 
 class NumpyModel:
@@ -295,22 +395,8 @@ class NumpyModel:
         for key, value in weights.items():
             owner, suffix = key.rsplit(".", 1)
             by_layer.setdefault(owner, {})[suffix] = value
-        self.steps: list[tuple[str, Step]] = []   # one per layer, for `activations`
-        self.fused: list[Step] = []                # conv + relu as one step, for speed
-        layers = net.layers
-        for i, layer in enumerate(layers):
-            if layer.kind not in LOWERINGS:
-                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
-            w = by_layer.get(layer.name, {})
-            step = LOWERINGS[layer.kind](layer, w)
-            if step is None:
-                continue
-            self.steps.append((layer.name, step))
-            if layer.kind == "relu" and i and layers[i - 1].kind in FUSED_RELU:
-                continue
-            if i + 1 < len(layers) and layers[i + 1].kind == "relu" and layer.kind in FUSED_RELU:
-                step = FUSED_RELU[layer.kind](layer, w)
-            self.fused.append(step)
+        self.fast = _Plan(net, by_layer, fuse=True)       # conv + relu fused, for speed
+        self.traced = _Plan(net, by_layer, fuse=False)    # every layer, for `activations`
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -326,31 +412,23 @@ class NumpyModel:
         """A new array, NHWC back to NCHW: never a buffer the model will reuse."""
         return y.transpose(0, 3, 1, 2).copy() if y.ndim == 4 else y.copy()
 
-    @staticmethod
-    def _run(step: Step, y: np.ndarray) -> np.ndarray:
-        """One step; its input goes back to the buffer pool unless the output is in it."""
-        out = step(y)
-        if out is not y and not np.may_share_memory(out, y):
-            _POOL.give(y)
-        return out
-
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run a batch: x is N×C×H×W (any N, any real dtype); returns float32."""
-        y = self._prepare(x)
-        for step in self.fused:
-            y = self._run(step, y)
+        y = self.fast.run(self._prepare(x))
         out = self._finish(y)
         _POOL.give(y)
         return out
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
-        y = self._prepare(x)
-        out = {"input": self._finish(y)}
-        for name, step in self.steps:
-            y = self._run(step, y)
-            out[name] = self._finish(y)
-        return out
+        prepared = self._prepare(x)
+        record = {self.net.layers[0].name: self._finish(prepared)}
+        self.traced.run(prepared, record)
+        plan = self.traced
+        for layer in self.net.layers:   # identity layers show the value they pass on
+            if layer.name not in record:
+                record[layer.name] = record[plan.alias[layer.name]]
+        return {layer.name: record[layer.name] for layer in self.net.layers}
 
     def __repr__(self) -> str:
         return (f"<NumpyModel {self.net.name}: N×{shape_str(self.input_shape)} → "

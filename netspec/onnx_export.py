@@ -86,12 +86,15 @@ def _pads(layer: Layer) -> list[int]:
 
 
 def _conv(g: _Graph, layer: Layer, x: str) -> str:
-    return g.node(layer, "Conv", [x, g.weight(layer, "weight"), g.weight(layer, "bias")],
-                  layer.name, kernel_shape=list(layer.kernel), strides=list(layer.strides),
+    weights = [g.weight(layer, "weight")] + ([g.weight(layer, "bias")] if layer.bias else [])
+    return g.node(layer, "Conv", [x, *weights], layer.name, kernel_shape=list(layer.kernel), strides=list(layer.strides),
                   pads=_pads(layer), dilations=[layer.dilation] * 2, group=layer.groups)
 
 
 def _pool(g: _Graph, layer: Layer, x: str) -> str:
+    if layer.global_pool:
+        return g.node(layer, "GlobalMaxPool" if layer.mode == "max" else "GlobalAveragePool",
+                      [x], layer.name)
     attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.strides), pads=_pads(layer),
                  ceil_mode=int(layer.ceil_mode))
     if layer.mode == "max":
@@ -118,15 +121,26 @@ def _dropout(g: _Graph, layer: Layer, x: str) -> str:
     return g.node(layer, "Dropout", [x, ratio], layer.name)   # inference: the identity
 
 
+def _relu6(g: _Graph, layer: Layer, x: str) -> str:
+    bounds = [g.constant(f"{layer.name}.{k}", np.array(v, np.float32)) for k, v in (("min", 0), ("max", 6))]
+    return g.node(layer, "Clip", [x, *bounds], layer.name)
+
+
+def _lrn(g: _Graph, layer: Layer, x: str) -> str:
+    return g.node(layer, "LRN", [x], layer.name, size=layer.size, alpha=layer.alpha,
+                  beta=layer.beta, bias=layer.k)
+
+
 def _simple(op: str, **attrs: Any) -> Callable[[_Graph, Layer, str], str]:
-    return lambda g, layer, x: g.node(layer, op, [x], layer.name, **attrs)
+    return lambda g, layer, *xs: g.node(layer, op, list(xs), layer.name, **attrs)
 
 
-#: How each layer kind lowers to ONNX: (graph, layer, input value) → output value.
-LOWERINGS: dict[str, Callable[[_Graph, Layer, str], str]] = {
-    "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "dropout": _dropout,
-    "flatten": _simple("Flatten", axis=1), "relu": _simple("Relu"), "tanh": _simple("Tanh"),
-    "sigmoid": _simple("Sigmoid"), "softmax": _simple("Softmax", axis=1),
+#: How each layer kind lowers to ONNX: (graph, layer, input values) → output value.
+LOWERINGS: dict[str, Callable[..., str]] = {
+    "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "dropout": _dropout, "lrn": _lrn,
+    "flatten": _simple("Flatten", axis=1), "relu": _simple("Relu"), "relu6": _relu6,
+    "tanh": _simple("Tanh"), "sigmoid": _simple("Sigmoid"), "softmax": _simple("Softmax", axis=1),
+    "add": _simple("Add"), "concat": _simple("Concat", axis=1),
 }
 
 
@@ -142,16 +156,16 @@ def _skeleton(net: Network, weights: dict[str, np.ndarray],
     if not MIN_OPSET <= opset <= newest_opset():
         raise NetspecError(f"opset {opset} is not supported: use {MIN_OPSET} to {newest_opset()}")
     g = _Graph(net, weights)
-    x = "input"
     for layer in net.layers[1:]:
         if layer.kind not in LOWERINGS:
             raise NotImplementedError(f"the ONNX exporter has no `{layer.kind}` layer")
-        x = LOWERINGS[layer.kind](g, layer, x)
+        x = LOWERINGS[layer.kind](g, layer, *(i.name for i in layer.inputs))
         g.record(x, layer.output_shape)
     output = g.value_info.pop()
     graph = helper.make_graph(
         g.nodes, net.name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *_nchw(net.input_shape)])],
+        [helper.make_tensor_value_info(net.layers[0].name, TensorProto.FLOAT,
+                                       ["N", *_nchw(net.input_shape)])],
         [output], value_info=g.value_info, doc_string=net.source)
     model = helper.make_model(graph, producer_name="netspec", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", opset)],
@@ -258,7 +272,7 @@ class OnnxModel:
         self.session = _session(to_onnx(net, weights, opset))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"input": prepare_input(self.net, x)})[0]
+        return self.session.run(None, {self.net.layers[0].name: prepare_input(self.net, x)})[0]
 
 
 def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:

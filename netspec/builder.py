@@ -1,0 +1,361 @@
+"""From syntax tree to IR: expand blocks and repeats, name every layer, infer shapes.
+
+The builder walks the statements in order, keeping the value that flows (the
+last layer built). Shapes are inferred as each layer is built, so that a
+`project` shortcut can be used exactly when a residual body changes the shape,
+and `$params` / `{C // 2}` can read the incoming shape.
+
+Naming follows the structure, like a PyTorch module tree: a labelled group or
+block instance becomes a prefix (`layer1.0.conv1`); inside `{...}` layers are
+named by kind and count (`conv1`, `bn2`), inside `[...]` by position (`0`, `1`),
+as `nn.Sequential` names them. So weights keyed like a torch `state_dict` load
+by name wherever the structure matches.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING, Any
+
+from lark import Token
+
+from .errors import ShapeError, SpecError, did_you_mean
+from .layers import Add, Concat, Input, Layer, Pos
+from .parser import (BlockDef, Call, Concat as ConcatNode, Group, Labeled, LayerMaker,
+                     LayerStmt, Node, Repeat, Residual, pos_of, unknown_word_hint)
+
+if TYPE_CHECKING:
+    from .network import Reporter
+
+MAX_DEPTH = 32
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
+_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+
+
+class _Unresolved(Exception):
+    """A `$param` or `{expression}` that cannot be evaluated (already reported)."""
+
+
+class Scope:
+    """Where names are given: a prefix, and naming by kind or by position."""
+
+    def __init__(self, prefix: str, indexed: bool) -> None:
+        self.prefix = prefix
+        self.indexed = indexed
+        self.counts: dict[str, int] = {}
+        self.next_index = 0
+
+    def full(self, local: str) -> str:
+        return f"{self.prefix}.{local}" if self.prefix else local
+
+    def name(self, kind: str) -> str:
+        """The next default name: `conv3` by kind, or `4` by position."""
+        if self.indexed:
+            local = str(self.next_index)
+            self.next_index += 1
+        else:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            local = f"{kind}{self.counts[kind]}"
+        return self.full(local)
+
+    def child(self, label: Token | None, kind: str, indexed: bool) -> Scope:
+        """The scope of a labelled or anonymous sub-structure."""
+        return Scope(self.full(str(label)) if label is not None else self.name(kind), indexed)
+
+
+class Builder:
+    """Builds the layers of one spec, reporting errors to `rep`."""
+
+    def __init__(self, text: str, rep: Reporter) -> None:
+        self.rep = rep
+        self.maker = LayerMaker(text, rep)
+        self.layers: list[Layer] = []
+        self.owner: dict[str, Layer] = {}
+        self.blocks: dict[str, BlockDef] = {}
+        self.current: Layer | None = None
+        self.input: Input | None = None
+        self.early: Layer | None = None     # the first layer written before `input`
+        self.context: list[str] = []
+        rep.context = self.context
+
+    # ---- entry -------------------------------------------------------------------
+    def build(self, nodes: list[Node]) -> list[Layer]:
+        for node in nodes:
+            if isinstance(node, BlockDef):
+                self._define(node)
+        statements = [n for n in nodes if not isinstance(n, BlockDef)]
+        top = Scope("", False)
+        for node in statements:
+            self.statement(node, top, {}, top_level=True)
+        if self.input is None:
+            first = self.layers[0].pos if self.layers else Pos(1, 1)
+            self.rep.error(first, "the spec has no `input`" if self.layers else "the spec is empty",
+                           hint="start with the input volume, e.g. `input 32x32x3`")
+        elif self.early is not None:
+            self.rep.error(self.early.pos, f"`{self.early.text}` comes before `input`",
+                           hint=f"move `{self.input.text}` (line {self.input.line}) to the top")
+        for block in self.blocks.values():
+            if not block.uses:
+                self.rep.warning(block.pos, f"block `{block.name}` is defined but never used",
+                                 hint="call it as a statement, e.g. "
+                                      f"`{block.name}({', '.join(str(p[0]) for p in block.params)})`")
+        return self.layers
+
+    def _define(self, block: BlockDef) -> None:
+        name = str(block.name)
+        if name in self.blocks:
+            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first on line "
+                                               f"{self.blocks[name].pos.line})", SpecError)
+            return
+        seen: set[str] = set()
+        for param, default in block.params:
+            if str(param) in seen or str(param) in ("C", "H", "W"):
+                why = "twice" if str(param) in seen else "but C, H and W are the input's shape"
+                self.rep.error(pos_of(param), f"parameter `{param}` of `{name}` is named {why}",
+                               SpecError)
+            seen.add(str(param))
+        self.blocks[name] = block
+
+    # ---- statements --------------------------------------------------------------
+    def statement(self, node: Node, scope: Scope, env: dict[str, int], *,
+                  label: Token | None = None, top_level: bool = False) -> None:
+        if isinstance(node, Labeled):
+            self.statement(node.item, scope, env, label=node.name, top_level=top_level)
+        elif isinstance(node, LayerStmt):
+            self._layer_statement(node, scope, env, label, top_level)
+        elif isinstance(node, Group):
+            inner = (scope.child(label, "", node.indexed) if label is not None
+                     else scope.child(None, "seq", True) if node.indexed else scope)
+            for child in node.body:
+                self.statement(child, inner, env)
+        elif isinstance(node, Repeat):
+            count = self._int(node.count, env)
+            if count is not None and count < 1:
+                self.rep.error(pos_of(node.count), f"repeat count must be at least 1, not {count}",
+                               ShapeError)
+            inner = scope.child(label, "", True) if label is not None else scope
+            for _ in range(count or 0):
+                self.statement(node.item, inner, env)
+        elif isinstance(node, Residual):
+            self._residual(node, scope, env)
+        elif isinstance(node, ConcatNode):
+            self._concat(node, scope, env)
+        elif isinstance(node, Call):
+            self._call(node, scope, env, label)
+        elif isinstance(node, BlockDef):
+            self.rep.error(node.pos, "a block is defined inside a group", SpecError,
+                           hint="define blocks at the top level of the spec")
+
+    def _layer_statement(self, node: LayerStmt, scope: Scope, env: dict[str, int],
+                         label: Token | None, top_level: bool) -> None:
+        if node.rule == "input":
+            self._input(node, label, top_level)
+            return
+        try:
+            items = [self._substitute(t, env) for t in node.items]
+        except _Unresolved:
+            self.current = None
+            return
+        for i, layer in enumerate(self.maker.make(LayerStmt(node.rule, items, node.pos))):
+            if i == 0 and label is not None:
+                layer.name, layer.name_pos = scope.full(str(label)), pos_of(label)
+            else:
+                layer.name = scope.name(layer.kind)
+            if self.input is None and self.early is None:
+                self.early = layer
+            self.add(layer, [self.current] if self.current is not None else [])
+
+    def _input(self, node: LayerStmt, label: Token | None, top_level: bool) -> None:
+        (layer,) = self.maker.make(node)
+        layer.name = str(label) if label is not None else "input"
+        layer.check_options(self.rep)
+        if not top_level:
+            self.rep.error(layer.pos, "`input` belongs at the top level, not in a group or block",
+                           SpecError, hint="a spec starts with exactly one `input`")
+        elif self.input is not None:
+            self.rep.error(layer.pos, f"a second `input` (the first is on line {self.input.line})",
+                           SpecError, hint="a spec has exactly one input")
+        else:
+            self.input = layer
+            layer.infer((), self.rep)
+            self.owner[layer.name] = layer
+            self.layers.insert(0, layer) if self.early is not None else self.layers.append(layer)
+            self.current = layer
+
+    def add(self, layer: Layer, inputs: list[Layer]) -> None:
+        """Append `layer`, reading `inputs`; check it and infer its shape."""
+        if layer.name in self.owner:
+            first = self.owner[layer.name]
+            how = lambda lay: "named" if lay.name_pos else "by default"  # noqa: E731
+            self.rep.error(layer.name_pos or layer.pos,
+                           f"layer name `{layer.name}` is used twice: {how(first)} on line "
+                           f"{first.line} and {how(layer)} here", SpecError,
+                           hint="rename one of them")
+        else:
+            self.owner[layer.name] = layer
+        layer.inputs = inputs
+        layer.context = tuple(self.context)
+        layer.check_options(self.rep)
+        shapes = [i.output_shape for i in inputs]
+        if inputs and None not in shapes:
+            layer.infer_from(shapes, self.rep)
+        self.layers.append(layer)
+        self.current = layer
+
+    # ---- composition -------------------------------------------------------------
+    def _branch(self, node: Node, start: Layer | None, scope: Scope,
+                env: dict[str, int]) -> Layer | None:
+        """Build `node` reading `start`; return what it ends with."""
+        self.current = start
+        self.statement(node, scope, env)
+        return self.current
+
+    def _residual(self, node: Residual, scope: Scope, env: dict[str, int]) -> None:
+        x = self.current
+        body = self._branch(node.body, x, scope, env)
+        if x is None or body is None or body is x:
+            if body is x and x is not None:
+                self.rep.error(node.pos, "a residual body has no layers", SpecError)
+            return
+        differ = x.output_shape != body.output_shape
+        if node.optional and differ:
+            return   # `residual?`: no skip connection where shapes differ
+        shortcut = x
+        if node.shortcut_kind == "shortcut" or node.shortcut_kind == "project" and differ:
+            shortcut = self._branch(node.shortcut, x, scope, env)
+            if shortcut is None:
+                return
+        add = Add(node.pos, "residual" + ("?" if node.optional else ""))
+        add.name = scope.name("add")
+        self.add(add, [body, shortcut])
+
+    def _concat(self, node: ConcatNode, scope: Scope, env: dict[str, int]) -> None:
+        x = self.current
+        outputs = [self._branch(branch, x, scope, env) for branch in node.branches]
+        if x is None or None in outputs:
+            self.current = None
+            return
+        concat = Concat(node.pos, "concat")
+        concat.name = scope.name("concat")
+        self.add(concat, outputs)
+
+    def _call(self, node: Call, scope: Scope, env: dict[str, int], label: Token | None) -> None:
+        name = str(node.name)
+        block = self.blocks.get(name)
+        if block is None:
+            self.rep.error(pos_of(node.name), f"unknown layer or block `{name}`", SpecError,
+                           hint=unknown_word_hint(name, list(self.blocks)))
+            self.current = None
+            return
+        block.uses += 1
+        if len(self.context) >= MAX_DEPTH:
+            self.rep.error(node.pos, f"blocks call each other more than {MAX_DEPTH} deep "
+                                     f"(is `{name}` recursive?)", SpecError)
+            self.current = None
+            return
+        params = self._bind(block, node, env)
+        if params is None:
+            self.current = None
+            return
+        inner = scope.child(label, name, block.body.indexed)
+        args = ", ".join(f"{k}={v}" for k, v in params.items())
+        self.context.append(f"in `{inner.prefix}` = {name}({args}), line {node.pos.line}")
+        for child in block.body.body:
+            self.statement(child, inner, params)
+        self.context.pop()
+
+    def _bind(self, block: BlockDef, call: Call, env: dict[str, int]) -> dict[str, int] | None:
+        """The call's parameters by name, or None after reporting why not."""
+        names = [str(p) for p, _ in block.params]
+        values: dict[str, int | None] = {}
+        ok = True
+        for i, (key, value) in enumerate(call.args):
+            target = str(key) if key is not None else (names[i] if i < len(names) else None)
+            where = pos_of(key if key is not None else value)
+            if target is None or target not in names:
+                hint = did_you_mean(str(key), names) if key is not None else None
+                self.rep.error(where, f"`{block.name}` takes {len(names)} parameter"
+                               f"{'s' if len(names) != 1 else ''}" +
+                               (f" ({', '.join(names)}), not `{key}`" if key is not None else
+                                f" ({', '.join(names)}), not {len(call.args)}"), SpecError,
+                               hint=hint)
+                ok = False
+                continue
+            if target in values:
+                self.rep.error(where, f"parameter `{target}` given twice", SpecError)
+                ok = False
+            values[target] = self._int(value, env)
+        for param, default in block.params:
+            if str(param) not in values:
+                if default is None:
+                    self.rep.error(call.pos, f"`{block.name}` needs a value for `{param}`",
+                                   SpecError, hint=f"e.g. `{block.name}({param}=64)`")
+                    ok = False
+                else:
+                    values[str(param)] = self._int(default, {})
+        if not ok or None in values.values():
+            return None
+        return values  # type: ignore[return-value]
+
+    # ---- numbers ------------------------------------------------------------------
+    def _int(self, tok: Token, env: dict[str, int]) -> int | None:
+        try:
+            return int(self._substitute(tok, env))
+        except _Unresolved:
+            return None
+
+    def _substitute(self, item: Any, env: dict[str, int]) -> Any:
+        """`tok` with every `$param` and `{expression}` replaced by its value."""
+        if not isinstance(item, Token) or ("$" not in item and "{" not in item):
+            return item
+        value = _PARAM.sub(lambda m: str(self._evaluate(m.group(1) or m.group(2), env, item)),
+                           str(item))
+        return Token.new_borrow_pos(item.type, value, item)
+
+    def _evaluate(self, expr: str, env: dict[str, int], tok: Token) -> int:
+        def fail(message: str, hint: str | None = None) -> None:
+            self.rep.error(pos_of(tok), message, SpecError, hint=hint)
+            raise _Unresolved
+
+        shape = self.current.output_shape if self.current is not None else None
+
+        def value(node: ast.AST) -> int:
+            if isinstance(node, ast.Constant) and type(node.value) is int:
+                return node.value
+            if isinstance(node, ast.Name):
+                if node.id in env:
+                    return env[node.id]
+                if node.id in ("C", "H", "W"):
+                    if shape is None:
+                        raise _Unresolved   # the shape is unknown after an earlier error
+                    if len(shape) != 3 and node.id != "C":
+                        fail(f"`{node.id}` is not defined: the input here is a vector")
+                    return shape[-1] if node.id == "C" else shape["HW".index(node.id)]
+                fail(f"unknown parameter `{node.id}`" + ("" if env else
+                                                         " (parameters exist only in blocks)"),
+                     did_you_mean(node.id, [*env, "C", "H", "W"]))
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+                v = value(node.operand)
+                return -v if isinstance(node.op, ast.USub) else v
+            if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+                a, b = value(node.left), value(node.right)
+                if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
+                    fail(f"division by zero in `{{{expr}}}`")
+                return _OPS[type(node.op)](a, b)
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+                a, b = value(node.left), value(node.right)
+                if b == 0 or a % b:
+                    fail(f"`{{{expr}}}` is not a whole number ({a} / {b})",
+                         "use `//` to round down")
+                return a // b
+            fail(f"cannot evaluate `{expr}`: use whole numbers, parameters, C, H, W and "
+                 f"+ - * / // % ( )")
+            raise AssertionError  # fail() raised
+
+        try:
+            tree = ast.parse(expr.strip(), mode="eval")
+        except SyntaxError:
+            fail(f"`{{{expr}}}` is not an expression")
+        return value(tree.body)
