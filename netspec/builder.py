@@ -98,7 +98,8 @@ class Builder:
                            hint=f"move `{self.input.text}` (line {self.input.line}) to the top")
         for block in self.blocks.values():
             if not block.uses:
-                self.rep.warning(block.pos, f"block `{block.name}` is defined but never used",
+                self.rep.warning(block.pos, "unused-block",
+                                 f"block `{block.name}` is defined but never used",
                                  hint="call it as a statement, e.g. "
                                       f"`{block.name}({', '.join(str(p[0]) for p in block.params)})`")
         return self.layers

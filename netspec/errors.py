@@ -33,6 +33,7 @@ class Diagnostic:
     length: int = 1
     hint: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    code: str | None = None   # for warnings: what `# netspec: ignore[code]` names
 
     @property
     def location(self) -> str:
@@ -47,7 +48,8 @@ class Diagnostic:
     def render(self) -> str:
         """The full multi-line message: location, source line, caret, notes, hint."""
         where = f"{self.location}: " if self.filename or self.line is not None else ""
-        out = [f"{where}{self.severity}: {self.message}"]
+        code = f" [{self.code}]" if self.code else ""
+        out = [f"{where}{self.severity}: {self.message}{code}"]
         if self.source_line is not None and self.line is not None:
             gutter = str(self.line)
             pad = " " * len(gutter)
@@ -69,6 +71,8 @@ class Diagnostic:
             d["hint"] = self.hint
         if self.notes:
             d["notes"] = list(self.notes)
+        if self.code:
+            d["code"] = self.code
         return d
 
 

@@ -202,12 +202,12 @@ class _Windowed(Layer):
                 # counts as lost: a 1×1 stride-2 conv skips every other row by design.
                 unit = {"height": "row", "width": "column"}
                 rows = " and ".join(f"{unit[a]}{'s' if lost > 1 else ''}" for a in names)
-                rep.warning(self.pos, f"`{self.name}` ignores the last {lost} input {rows}: "
+                rep.warning(self.pos, "lost-input", f"`{self.name}` ignores the last {lost} input {rows}: "
                                       f"stride {s} does not divide {n} + {p[0] + p[1]} − {e} = "
                                       f"{n + p[0] + p[1] - e}",
                             hint="adjust padding or input size so the windows cover the input")
             if self.padding == "same" and (p[0] + p[1]) % 2:
-                rep.warning(self.where("padding"),
+                rep.warning(self.where("padding"), "asymmetric-same",
                             f"`same` padding of `{self.name}` is asymmetric along the {which}: "
                             f"{p[0]} before, {p[1]} after, as in TensorFlow and ONNX SAME_UPPER",
                             hint="an odd kernel at stride 1 pads evenly")
@@ -361,7 +361,7 @@ class FC(Layer):
         self.params = (n + 1) * self.units
         self.macs = n * self.units
         if n >= LARGE_FC_INPUTS:
-            rep.warning(self.pos,
+            rep.warning(self.pos, "large-fc",
                         f"`{self.name}` connects all {n:,} input values ({shape_str(shape)}) to "
                         f"{self.units:,} units: {self.params:,} parameters",
                         hint="convolutions and pooling first share weights across the image "

@@ -8,6 +8,8 @@ of an earlier error is skipped rather than reported again.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,11 @@ if TYPE_CHECKING:
     import onnx
 
     from .numpy_backend import NumpyModel
+
+
+#: `# netspec: ignore` or `# netspec: ignore[lost-input, large-fc]` on a line
+#: silences that line's warnings (all, or those codes).
+_IGNORE = re.compile(r"#.*netspec:\s*ignore(?:\[([^\]]*)\])?")
 
 
 class Reporter:
@@ -44,9 +51,15 @@ class Reporter:
         if all(e.diagnostic != diag for e in self.errors):
             self.errors.append(kind(diag))
 
-    def warning(self, pos: Pos, message: str, *, hint: str | None = None,
+    def warning(self, pos: Pos, code: str, message: str, *, hint: str | None = None,
                 notes: tuple[str, ...] = ()) -> None:
-        self.warnings.append(self._diag("warning", pos, message, hint, notes))
+        """A warning, unless its line says `# netspec: ignore` or `ignore[code, ...]`."""
+        line = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else ""
+        m = _IGNORE.search(line)
+        if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
+            return
+        diag = self._diag("warning", pos, message, hint, notes)
+        self.warnings.append(dataclasses.replace(diag, code=code))
 
 
 class Network:
