@@ -288,7 +288,7 @@ class Builder:
                 self.rep.error(where, f"parameter `{target}` given twice", SpecError)
                 ok = False
             values[target] = self._int(value, env)
-        for param, default in block.params:
+        for param, default in block.params if ok else ():
             if str(param) not in values:
                 if default is None:
                     self.rep.error(call.pos, f"`{block.name}` needs a value for `{param}`",
@@ -356,7 +356,7 @@ class Builder:
             raise AssertionError  # fail() raised
 
         try:
-            tree = ast.parse(expr.strip(), mode="eval")
+            tree = ast.parse(expr.replace("$", "").strip(), mode="eval")   # `{$c*4}` too
         except SyntaxError:
             fail(f"`{{{expr}}}` is not an expression")
         return value(tree.body)

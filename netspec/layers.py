@@ -334,6 +334,21 @@ class Pool(_Windowed):
         self.output_shape = (*spatial, shape[2])
         return self.output_shape
 
+    def floor_pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Padding under which floor rounding gives exactly this layer's windows.
+
+        `ceil` rounding lets the last window run past the padded input; padding the
+        end up to that window's end (with cells that max and average both ignore)
+        gives the same windows with plain floor rounding, which every runtime
+        computes alike (ONNX shape inference and runtimes differ on `ceil_mode`).
+        """
+        pads = []
+        for o, s, f, n, (before, after) in zip(self.output_shape, self.strides, self.kernel,
+                                               self.input_shape, self.pads):
+            end = max(0, (o - 1) * s + f - n - before)
+            pads.append((before, end if self.ceil_mode else after))
+        return pads[0], pads[1]
+
     def attrs(self) -> dict:
         return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
                 "global": self.global_pool}

@@ -188,11 +188,7 @@ def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
             return lambda x: x.max(axis=(1, 2), keepdims=True)
         return lambda x: x.mean(axis=(1, 2), keepdims=True, dtype=np.float32)
     out_hw = layer.output_shape[:2]
-    (top, bottom), (left, right) = layer.pads
-    # `ceil` rounding lets the last window run past the padded input: pad that too
-    extra = [max(0, (o - 1) * s + f - (n + b + a)) for o, s, f, n, (b, a) in
-             zip(out_hw, layer.strides, layer.kernel, layer.input_shape, layer.pads)]
-    pads = ((top, bottom + extra[0]), (left, right + extra[1]))
+    pads = layer.floor_pads()
     h, wd = layer.input_shape[:2]
 
     if layer.mode == "max":

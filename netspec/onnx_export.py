@@ -80,23 +80,23 @@ def _nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
 
 
-def _pads(layer: Layer) -> list[int]:
-    (top, bottom), (left, right) = layer.pads
+def _pads(pads: tuple[tuple[int, int], tuple[int, int]]) -> list[int]:
+    (top, bottom), (left, right) = pads
     return [top, left, bottom, right]
 
 
 def _conv(g: _Graph, layer: Layer, x: str) -> str:
     weights = [g.weight(layer, "weight")] + ([g.weight(layer, "bias")] if layer.bias else [])
     return g.node(layer, "Conv", [x, *weights], layer.name, kernel_shape=list(layer.kernel), strides=list(layer.strides),
-                  pads=_pads(layer), dilations=[layer.dilation] * 2, group=layer.groups)
+                  pads=_pads(layer.pads), dilations=[layer.dilation] * 2, group=layer.groups)
 
 
 def _pool(g: _Graph, layer: Layer, x: str) -> str:
     if layer.global_pool:
         return g.node(layer, "GlobalMaxPool" if layer.mode == "max" else "GlobalAveragePool",
                       [x], layer.name)
-    attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.strides), pads=_pads(layer),
-                 ceil_mode=int(layer.ceil_mode))
+    attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.strides),
+                 pads=_pads(layer.floor_pads()))
     if layer.mode == "max":
         return g.node(layer, "MaxPool", [x], layer.name, **attrs)
     return g.node(layer, "AveragePool", [x], layer.name, count_include_pad=0, **attrs)

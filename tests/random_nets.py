@@ -10,15 +10,33 @@ import netspec
 
 
 def random_layer(rng: random.Random, c: int) -> str:
-    kind = rng.choice(["conv", "conv", "conv", "dwconv", "pool", "avgpool", "bn", "act"])
+    kind = rng.choice(["conv", "conv", "conv", "dwconv", "pool", "avgpool", "bn", "act",
+                       "residual", "concat", "ceilpool", "lrn"])
+    if kind == "residual":
+        body = rng.choice(["conv 3x3 p1 x{C}; bn", "conv 1x1 x{C} nobias relu6; conv 3x3 same x{C}"])
+        tail = rng.choice(["", " project { conv 1x1 s2 x8 nobias; bn }",
+                           " shortcut { conv 1x1 x{C} }"])
+        if "project" in tail:
+            body = "conv 3x3 s2 p1 x8 nobias; bn"
+        return f"residual{{ {body} }}{tail}"
+    if kind == "concat":
+        return rng.choice(["concat { branch {} branch { conv 1x1 x3 relu } }",
+                           "concat { branch { conv 1x1 x2 } branch { conv 3x3 p1 x3 } "
+                           "branch { pool 3 s1 p1 } }",
+                           "concat { branch { conv 3x3 s2 same x2 } branch { pool avg 2 s2 same } }"])
+    if kind == "ceilpool":
+        return rng.choice(["pool 3 s2 ceil", "pool avg 3 s2 ceil", "pool max 3 s2 p1 ceil",
+                           "pool avg 2 s2 p1 ceil"])
+    if kind == "lrn":
+        return rng.choice(["lrn 3", "lrn 5 a0.001 b0.5 k2"])
     if kind == "conv":
         f = rng.choice(["1x1", "2x2", "3x3", "3x5", "4x4", "5x5"])
         g = rng.choice([d for d in (1, 1, 2, 3, 4) if c % d == 0])
         k = g * rng.randint(1, 4)
         pad = rng.choice(["", "p1", "p2", "same", "same", "valid"])
         opts = [pad, f"s{rng.choice([1, 1, 2, 3])}", f"d{rng.choice([1, 1, 2])}",
-                f"g{g}" if g > 1 else "", f"x{k}",
-                rng.choice(["", "", "relu", "tanh", "sigmoid"])]
+                f"g{g}" if g > 1 else "", f"x{k}", rng.choice(["", "", "nobias"]),
+                rng.choice(["", "", "relu", "relu6", "tanh", "sigmoid"])]
         head, tail = opts[:-1], opts[-1]
         rng.shuffle(head)
         return " ".join(["conv", f, *head, tail]).replace("  ", " ").strip()
@@ -31,7 +49,7 @@ def random_layer(rng: random.Random, c: int) -> str:
         return f"pool {mode} {f} s{rng.choice([1, 2, f])} {pad}".replace("  ", " ").strip()
     if kind == "bn":
         return "bn"
-    return rng.choice(["relu", "tanh", "sigmoid", "softmax", "dropout 0.3"])
+    return rng.choice(["relu", "relu6", "tanh", "sigmoid", "softmax", "dropout 0.3"])
 
 
 def random_spec(seed: int) -> str:
@@ -49,7 +67,8 @@ def random_spec(seed: int) -> str:
             lines.append(candidate)
             c = net.output_shape[-1]
             break
-    tail = rng.choice(["", "fc 7", "flatten\nfc 5 relu\nfc 3\nsoftmax", "flatten", "fc 4 sigmoid"])
+    tail = rng.choice(["", "fc 7", "flatten\nfc 5 relu\nfc 3\nsoftmax", "flatten", "fc 4 sigmoid",
+                       "pool avg global\nfc 3", "pool max global"])
     return "\n".join([*lines, tail]).strip()
 
 

@@ -1,9 +1,9 @@
 """A test-only PyTorch twin of a netspec network, built from the spec's options.
 
-It runs torch.nn.functional's own conv2d, max_pool2d, avg_pool2d, linear and
-batch_norm, so NumPy and ONNX results are compared against PyTorch's numerics.
-`same` padding is derived here independently (the TensorFlow formula), not
-taken from netspec.
+It runs torch.nn.functional's own conv2d, max_pool2d, avg_pool2d, linear,
+batch_norm and local_response_norm, so NumPy and ONNX results are compared
+against PyTorch's numerics. `same` padding is derived here independently (the
+TensorFlow formula), not taken from netspec.
 """
 
 from __future__ import annotations
@@ -32,50 +32,54 @@ def _pads(layer, hw):
     return p, p, p, p
 
 
+def _pool(layer, t):
+    if layer.global_pool:
+        return t.amax((2, 3), keepdim=True) if layer.mode == "max" else t.mean((2, 3), keepdim=True)
+    l, r, tp, b = _pads(layer, t.shape[2:])
+    if (l, tp) == (r, b) and l <= min(layer.kernel) // 2:   # torch's own padding
+        if layer.mode == "max":
+            return F.max_pool2d(t, layer.kernel, layer.strides, padding=(tp, l),
+                                ceil_mode=layer.ceil_mode)
+        return F.avg_pool2d(t, layer.kernel, layer.strides, padding=(tp, l),
+                            ceil_mode=layer.ceil_mode, count_include_pad=False)
+    if layer.mode == "max":
+        return F.max_pool2d(F.pad(t, (l, r, tp, b), value=-math.inf), layer.kernel, layer.strides)
+    # asymmetric average: sum over zero padding, divided by the real cells
+    ones = F.pad(torch.ones_like(t[:1, :1]), (l, r, tp, b))
+    area = math.prod(layer.kernel)
+    total = F.avg_pool2d(F.pad(t, (l, r, tp, b)), layer.kernel, layer.strides) * area
+    return total / (F.avg_pool2d(ones, layer.kernel, layer.strides) * area)
+
+
+def _layer(layer, w, ins):
+    t = ins[0] if ins else None
+    op, name = layer.op, layer.name
+    if op == "conv":
+        t = F.pad(t, _pads(layer, t.shape[2:]))
+        return F.conv2d(t, w[f"{name}.weight"], w.get(f"{name}.bias"), stride=layer.strides,
+                        dilation=layer.dilation, groups=layer.groups)
+    if op == "pool":
+        return _pool(layer, t)
+    if op == "fc":
+        return F.linear(t.flatten(1), w[f"{name}.weight"], w[f"{name}.bias"])
+    if op == "bn":
+        return F.batch_norm(t, w[f"{name}.running_mean"], w[f"{name}.running_var"],
+                            w[f"{name}.weight"], w[f"{name}.bias"], training=False, eps=1e-5)
+    if op == "lrn":
+        return F.local_response_norm(t, layer.size, layer.alpha, layer.beta, layer.k)
+    simple = {"flatten": lambda: t.flatten(1), "relu": lambda: F.relu(t),
+              "relu6": lambda: F.relu6(t), "tanh": lambda: torch.tanh(t),
+              "sigmoid": lambda: torch.sigmoid(t), "softmax": lambda: F.softmax(t, dim=1),
+              "dropout": lambda: F.dropout(t, layer.rate, training=False),
+              "add": lambda: ins[0] + ins[1], "concat": lambda: torch.cat(ins, dim=1)}
+    return simple[op]()
+
+
 def torch_forward(net, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Run `net` on NCHW `x` with torch, layer by layer."""
-    t = torch.from_numpy(np.asarray(x, np.float32))
+    """Run `net` on NCHW `x` with torch, layer by layer, following its graph."""
     w = {k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}
+    values = {net.layers[0].name: torch.from_numpy(np.asarray(x, np.float32))}
     with torch.no_grad():
         for layer in net.layers[1:]:
-            op = layer.op
-            if op == "conv":
-                t = F.pad(t, _pads(layer, t.shape[2:]))
-                t = F.conv2d(t, w[f"{layer.name}.weight"], w[f"{layer.name}.bias"],
-                             stride=layer.strides, dilation=layer.dilation, groups=layer.groups)
-            elif op == "pool":
-                l, r, tp, b = _pads(layer, t.shape[2:])
-                if layer.mode == "max":
-                    t = F.pad(t, (l, r, tp, b), value=-math.inf)
-                    t = F.max_pool2d(t, layer.kernel, layer.strides, ceil_mode=layer.ceil_mode)
-                elif (l, tp) == (r, b) and l <= min(layer.kernel) // 2:
-                    t = F.avg_pool2d(t, layer.kernel, layer.strides, padding=(tp, l),
-                                     ceil_mode=layer.ceil_mode, count_include_pad=False)
-                else:  # asymmetric: sum over zero padding, divided by the real cells
-                    ones = F.pad(torch.ones_like(t[:1, :1]), (l, r, tp, b))
-                    t = F.pad(t, (l, r, tp, b))
-                    area = math.prod(layer.kernel)
-                    total = F.avg_pool2d(t, layer.kernel, layer.strides) * area
-                    cells = F.avg_pool2d(ones, layer.kernel, layer.strides) * area
-                    t = total / cells
-            elif op == "fc":
-                t = F.linear(t.flatten(1), w[f"{layer.name}.weight"], w[f"{layer.name}.bias"])
-            elif op == "bn":
-                n = layer.name
-                t = F.batch_norm(t, w[f"{n}.running_mean"], w[f"{n}.running_var"],
-                                 w[f"{n}.weight"], w[f"{n}.bias"], training=False, eps=1e-5)
-            elif op == "flatten":
-                t = t.flatten(1)
-            elif op == "relu":
-                t = F.relu(t)
-            elif op == "tanh":
-                t = torch.tanh(t)
-            elif op == "sigmoid":
-                t = torch.sigmoid(t)
-            elif op == "softmax":
-                t = F.softmax(t, dim=1)
-            elif op == "dropout":
-                t = F.dropout(t, layer.rate, training=False)
-            else:
-                raise NotImplementedError(op)
-    return t.numpy()
+            values[layer.name] = _layer(layer, w, [values[i.name] for i in layer.inputs])
+    return values[net.layers[-1].name].numpy()
