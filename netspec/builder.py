@@ -151,15 +151,16 @@ class Builder:
 
     def _layer_statement(self, node: LayerStmt, scope: Scope, env: dict[str, int],
                          label: Token | None, top_level: bool) -> None:
-        if node.rule == "input":
-            self._input(node, label, top_level)
-            return
         try:
             items = [self._substitute(t, env) for t in node.items]
         except _Unresolved:
             self.current = None
             return
-        for i, layer in enumerate(self.maker.make(LayerStmt(node.rule, items, node.pos))):
+        node = LayerStmt(node.rule, items, node.pos)
+        if node.rule == "input":
+            self._input(node, label, top_level)
+            return
+        for i, layer in enumerate(self.maker.make(node)):
             if i == 0 and label is not None:
                 layer.name, layer.name_pos = scope.full(str(label)), pos_of(label)
             else:

@@ -161,6 +161,9 @@ def _skeleton(net: Network, weights: dict[str, np.ndarray],
             raise NotImplementedError(f"the ONNX exporter has no `{layer.kind}` layer")
         x = LOWERINGS[layer.kind](g, layer, *(i.name for i in layer.inputs))
         g.record(x, layer.output_shape)
+    if len(net.layers) == 1:   # only an input: the graph still needs a node
+        g.node(net.layers[0], "Identity", [net.layers[0].name], "output", name="output")
+        g.record("output", net.input_shape)
     output = g.value_info.pop()
     graph = helper.make_graph(
         g.nodes, net.name,

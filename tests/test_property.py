@@ -7,11 +7,14 @@ import netspec
 WORDS = ["input", "conv", "pool", "fc", "bn", "dropout", "flatten", "relu", "tanh", "sigmoid",
          "softmax", "max", "avg", "same", "valid", "cnov", "stem:", ":", "x", "s", "#c",
          "3x3", "5x5x3", "0", "-1", "0.5", "1e9", "99999999999", "7x", "x0", "x4", "s2", "p1",
-         "p-3", "d2", "g2", "g0", "s0", "32x32x3", "1x1x1", ";", "\n", "\t", "ü", "{", "'"]
+         "p-3", "d2", "g2", "g0", "s0", "32x32x3", "1x1x1", ";", "\n", "\t", "ü", "{", "'",
+         "}", "[", "]", "(", ")", ",", "=", "?", "block", "b", "b(", "b()", "repeat", "residual",
+         "residual?", "project", "shortcut", "concat", "branch", "x$c", "$c", "{C/2}", "{c*2}",
+         "{1/0}", "s$s", "nobias", "ceil", "global", "relu6", "lrn", "a0.1", "fc:", "c=", "x{C}"]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(WORDS), max_size=30))
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(WORDS), max_size=40))
 def test_token_soup_only_raises_netspec_errors(words):
     try:
         net = netspec.parse(" ".join(words))
@@ -46,3 +49,23 @@ def test_well_formed_random_networks(dims, layers):
     for layer in net.layers:
         assert all(d >= 1 for d in layer.output_shape)
         assert layer.params >= 0
+
+
+BLOCKY = st.lists(st.sampled_from([
+    "block b(c, s=1) {", "block b(c) [", "}", "]", "b(4)", "b(c=2, s=2)", "b()", "b(1, 2, 3)",
+    "repeat 2 {", "repeat $c b(2)", "residual {", "residual? {", "} project {", "} shortcut [",
+    "concat {", "branch {", "branch {}", "conv 3x3 p1 x$c", "conv 1x1 s$s x{C*2}", "bn", "relu",
+    "pool 2", "pool avg global", "fc 3", "x: [", "input 8x8x3", "conv 3x3 x{C/3}", "\n", ";",
+]), max_size=25)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(BLOCKY)
+def test_random_composition_only_raises_netspec_errors(parts):
+    try:
+        net = netspec.parse("input 8x8x3\n" + " ".join(parts))
+    except netspec.NetspecError as err:
+        err.render()
+        return
+    net.summary()
+    net.to_dict()
