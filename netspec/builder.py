@@ -78,6 +78,7 @@ class Builder:
         self.input: Input | None = None
         self.early: Layer | None = None     # the first layer written before `input`
         self.context: list[str] = []
+        self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
         rep.context = self.context
 
     # ---- entry -------------------------------------------------------------------
@@ -263,6 +264,7 @@ class Builder:
             return
         inner = scope.child(label, name, block.body.indexed)
         args = ", ".join(f"{k}={v}" for k, v in params.items())
+        self.instances[inner.prefix] = f"{name}({args})"
         self.context.append(f"in `{inner.prefix}` = {name}({args}), line {node.pos.line}")
         for child in block.body.body:
             self.statement(child, inner, params)

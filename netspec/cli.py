@@ -65,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(net.to_dict()))
         elif not args.quiet:
-            print(("\n" if i else "") + net.summary())
+            print(("\n" if i else "") + net.summary(args.depth))
     return status
 
 
@@ -141,6 +141,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, not {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="netspec", description="Check, run and export "
                                 "convolutional network specs.")
@@ -152,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object per file")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    c.add_argument("--depth", type=_positive_int, metavar="N",
+                   help="one row per name prefix of N parts (layer1, layer1.0, ...)")
     c.set_defaults(func=cmd_check)
 
     def weights_options(q: argparse.ArgumentParser) -> None:

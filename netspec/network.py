@@ -70,12 +70,14 @@ class Network:
     """
 
     def __init__(self, name: str, layers: list[Layer], warnings: list[Diagnostic],
-                 filename: str | None = None, source: str = "") -> None:
+                 filename: str | None = None, source: str = "",
+                 instances: dict[str, str] | None = None) -> None:
         self.name = name
         self.layers = layers
         self.warnings = warnings
         self.filename = filename
         self.source = source
+        self.instances = instances or {}   # block instance name → its call, `basic(c=64)`
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self.layers)} layers, {self.total_params:,} params>"
@@ -124,10 +126,10 @@ class Network:
         return {f"{layer.name}.{key}": shape for layer in self.layers
                 for key, shape in layer.weight_shapes().items()}
 
-    def summary(self) -> str:
-        """The per-layer table that `netspec check` prints."""
+    def summary(self, depth: int | None = None) -> str:
+        """The per-layer table that `netspec check` prints (see report.table)."""
         from .report import table
-        return table(self)
+        return table(self, depth)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object that `netspec check --json` prints."""
@@ -171,10 +173,11 @@ def parse(text: str, filename: str | None = None) -> Network:
     from .parser import parse_tree
     rep = Reporter(text, filename)
     nodes = parse_tree(text, rep)
-    layers = Builder(text, rep).build(nodes) if not rep.errors else []
+    builder = Builder(text, rep)
+    layers = builder.build(nodes) if not rep.errors else []
     raise_all(rep.errors)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
-    return Network(name, layers, rep.warnings, filename, text)
+    return Network(name, layers, rep.warnings, filename, text, builder.instances)
 
 
 def load(path: str | Path) -> Network:

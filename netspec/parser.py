@@ -384,8 +384,9 @@ class LayerMaker:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The LALR parser, applying `_ToTree` as it parses (no parse tree is built)."""
     return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", propagate_positions=False,
-                maybe_placeholders=False, cache=True)
+                maybe_placeholders=False, cache=True, transformer=_ToTree())
 
 
 _OPENERS, _CLOSERS = ";{[", ";}]"
@@ -496,7 +497,7 @@ def parse_tree(text: str, rep: Reporter) -> list[Node]:
     original = text
     for _ in range(100):
         try:
-            tree = _parser().parse(text)
+            return _parser().parse(text)
         except UnexpectedInput as err:
             line_no, start, end = _syntax_error(err, lines, original, rep)
             line = lines[line_no - 1] if line_no <= len(lines) else ""
@@ -506,6 +507,4 @@ def parse_tree(text: str, rep: Reporter) -> list[Node]:
                 return []
             lines[line_no - 1] = blanked
             text = "\n".join(lines)
-            continue
-        return _ToTree().transform(tree)
     return []

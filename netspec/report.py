@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-from .layers import shape_str
+from .layers import Layer, shape_str
 
 if TYPE_CHECKING:
     from .network import Network
@@ -17,11 +17,33 @@ def _count(n: int) -> str:
     return f"{n:,}" if n else "–"
 
 
-def table(net: Network) -> str:
-    """One row per layer, like the course's LeNet-5 table, then the totals."""
-    rows = [(layer.name, layer.text, shape_str(layer.output_shape),
-             f"{prod(layer.output_shape):,}", _count(layer.params), _count(layer.macs))
-            for layer in net.layers]
+def _groups(net: Network, depth: int | None) -> list[tuple[str, list[Layer]]]:
+    """Consecutive layers whose names share their first `depth` parts, with that prefix."""
+    groups: list[tuple[str, list[Layer]]] = []
+    for layer in net.layers:
+        key = layer.name if depth is None else ".".join(layer.name.split(".")[:depth])
+        if groups and groups[-1][0] == key and depth is not None:
+            groups[-1][1].append(layer)
+        else:
+            groups.append((key, [layer]))
+    return groups
+
+
+def table(net: Network, depth: int | None = None) -> str:
+    """One row per layer, like the course's LeNet-5 table, then the totals.
+
+    With `depth`, layers are summed into one row per name prefix of that many
+    parts (`--depth 1` shows `layer1`, `layer2`...; `--depth 2` `layer1.0`...), as
+    torchinfo's depth does; a block instance is shown as its call.
+    """
+    rows = []
+    for key, layers in _groups(net, depth):
+        last = layers[-1]
+        text = (layers[0].text if len(layers) == 1 and layers[0].name == key
+                else net.instances.get(key, f"{len(layers)} layers"))
+        rows.append((key, text, shape_str(last.output_shape), f"{prod(last.output_shape):,}",
+                     _count(sum(lay.params for lay in layers)),
+                     _count(sum(lay.macs for lay in layers))))
     total = ("total", "", shape_str(net.output_shape), f"{net.total_activations:,}",
              f"{net.total_params:,}", f"{net.total_macs:,}")
     widths = [max(len(r[i]) for r in (_HEADERS, *rows, total)) for i in range(len(_HEADERS))]
@@ -48,6 +70,7 @@ def as_dict(net: Network) -> dict[str, Any]:
         "input": list(net.input_shape),
         "output": list(net.output_shape),
         "layers": [{"name": layer.name, "op": layer.op, "text": layer.text, "line": layer.line,
+                    "inputs": [i.name for i in layer.inputs],
                     "output": list(layer.output_shape), "params": layer.params,
                     "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {})}
                    for layer in net.layers],

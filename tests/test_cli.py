@@ -35,8 +35,8 @@ def test_check_json_lists_every_layer():
     lenet, mnist = map(json.loads, r.stdout.splitlines())
     assert lenet["network"] == "lenet5"
     assert lenet["layers"][0] == {"name": "input", "op": "input", "text": "input 32x32x3",
-                                  "line": 2, "output": [32, 32, 3], "params": 0, "macs": 0,
-                                  "attrs": {"shape": [32, 32, 3]}}
+                                  "line": 2, "inputs": [], "output": [32, 32, 3], "params": 0,
+                                  "macs": 0, "attrs": {"shape": [32, 32, 3]}}
     assert [lay["output"] for lay in lenet["layers"][1:3]] == [[28, 28, 6], [14, 14, 6]]
     assert lenet["total_params"] == sum(lay["params"] for lay in lenet["layers"])
     # PyTorch's MNIST example: 320 + 18,496 + 1,179,776 + 1,290
@@ -188,3 +188,21 @@ def test_bench_reports_both_backends_and_the_ratios():
     assert r.returncode == 0, r.stderr
     for line in ("numpy", "onnxruntime", "ratio numpy/onnxruntime", "numpy.matmul", "peak RSS"):
         assert line in r.stdout
+
+
+def test_depth_sums_rows_by_name_prefix():
+    r = run("check", "--depth", "2", "specs/resnet18.ns")
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("layer2.0 "))
+    # conv1 3·3·64·128 + bn 2·128 + conv2 3·3·128·128 + bn 2·128 + downsample 64·128 + bn 2·128
+    params = 3 * 3 * 64 * 128 + 256 + 3 * 3 * 128 * 128 + 256 + 64 * 128 + 256
+    assert "basic(c=128, s=2)" in row and "28×28×128" in row and f"{params:,}" in row
+    assert run("check", "--depth", "0", "specs/lenet5.ns").returncode == 2
+
+
+def test_json_gives_each_layers_inputs():
+    r = run("check", "--json", "specs/resnet18.ns")
+    layers = {lay["name"]: lay for lay in json.loads(r.stdout)["layers"]}
+    assert layers["input"]["inputs"] == []
+    assert layers["layer2.0.add1"]["inputs"] == ["layer2.0.bn2", "layer2.0.downsample.1"]
+    assert layers["layer1.0.add1"]["inputs"] == ["layer1.0.bn2", "maxpool"]
