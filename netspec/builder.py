@@ -112,11 +112,13 @@ class Builder:
                                                f"{self.blocks[name].pos.line})", SpecError)
             return
         seen: set[str] = set()
-        for param, default in block.params:
-            if str(param) in seen or str(param) in ("C", "H", "W"):
-                why = "twice" if str(param) in seen else "but C, H and W are the input's shape"
-                self.rep.error(pos_of(param), f"parameter `{param}` of `{name}` is named {why}",
+        for param, _ in block.params:
+            if str(param) in seen:
+                self.rep.error(pos_of(param), f"parameter `{param}` of `{name}` is named twice",
                                SpecError)
+            elif str(param) in ("C", "H", "W"):
+                self.rep.error(pos_of(param), f"`{param}` cannot name a parameter: C, H and W "
+                                              f"are the incoming shape", SpecError)
             seen.add(str(param))
         self.blocks[name] = block
 

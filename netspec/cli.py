@@ -82,7 +82,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .weights import save_weights
     net = _read_spec(args.spec)
     save_weights(args.output, net.init_weights(args.seed))
-    print(f"wrote {args.output}: {len(net.weight_shapes())} arrays, {net.total_params:,} parameters (seed {args.seed})")
+    print(f"wrote {args.output}: {len(net.weight_shapes())} arrays, "
+          f"{net.total_params:,} parameters (seed {args.seed})")
     return EXIT_OK
 
 

@@ -241,7 +241,7 @@ class Conv(_Windowed):
     def check_options(self, rep: Reporter) -> None:
         super().check_options(rep)
         if self.filters is None:
-            rep.error(self.pos, f"`conv` needs a filter count", SpecError,
+            rep.error(self.pos, "`conv` needs a filter count", SpecError,
                       hint=f"add `xK` for K filters, e.g. `{self.text} x16`")
         else:
             self._positive(rep, "filters", "filter count", self.filters)

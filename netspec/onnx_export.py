@@ -87,8 +87,9 @@ def _pads(pads: tuple[tuple[int, int], tuple[int, int]]) -> list[int]:
 
 def _conv(g: _Graph, layer: Layer, x: str) -> str:
     weights = [g.weight(layer, "weight")] + ([g.weight(layer, "bias")] if layer.bias else [])
-    return g.node(layer, "Conv", [x, *weights], layer.name, kernel_shape=list(layer.kernel), strides=list(layer.strides),
-                  pads=_pads(layer.pads), dilations=[layer.dilation] * 2, group=layer.groups)
+    return g.node(layer, "Conv", [x, *weights], layer.name, kernel_shape=list(layer.kernel),
+                  strides=list(layer.strides), pads=_pads(layer.pads),
+                  dilations=[layer.dilation] * 2, group=layer.groups)
 
 
 def _pool(g: _Graph, layer: Layer, x: str) -> str:
@@ -122,7 +123,8 @@ def _dropout(g: _Graph, layer: Layer, x: str) -> str:
 
 
 def _relu6(g: _Graph, layer: Layer, x: str) -> str:
-    bounds = [g.constant(f"{layer.name}.{k}", np.array(v, np.float32)) for k, v in (("min", 0), ("max", 6))]
+    bounds = [g.constant(f"{layer.name}.{k}", np.array(v, np.float32))
+              for k, v in (("min", 0), ("max", 6))]
     return g.node(layer, "Clip", [x, *bounds], layer.name)
 
 

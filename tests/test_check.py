@@ -249,3 +249,8 @@ def test_parse_never_prints(capsys):
         netspec.parse("cnov")
     netspec.parse("input 9x9x3\nconv 2x2 s2 x4")
     assert capsys.readouterr() == ("", "")
+
+
+def test_conv_needs_a_filter_count():
+    err = one_error("input 8x8x3\nconv 3x3 s2")
+    assert "`conv` needs a filter count" in str(err) and err.hint == "add `xK` for K filters, e.g. `conv 3x3 s2 x16`"

@@ -338,3 +338,8 @@ def test_warnings_can_be_silenced_per_line_and_code():
     assert netspec.parse("input 9x9x3\nconv 2x2 s2 x4  # netspec: ignore[lost-input]").warnings == []
     (w,) = netspec.parse("input 9x9x3\nconv 2x2 s2 x4  # netspec: ignore[large-fc]").warnings
     assert w.code == "lost-input"
+
+
+def test_bad_parameter_names():
+    assert "`C` cannot name a parameter" in str(one_error("block b(C) { relu }\ninput 2x2x1\nb(1)"))
+    assert "`c` of `b` is named twice" in str(errors_of("block b(c, c) { relu }\ninput 2x2x1\nb(1)")[0])
