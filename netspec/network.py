@@ -1,14 +1,13 @@
-"""The checked network: naming, shape inference over the layers, and the public API.
+"""The checked network, the diagnostics reporter, and the public API.
 
-`parse` runs three passes, each reporting every error it can find before the next
-pass starts: syntax (parser.py), structure (one input, first; unique names) and
-arithmetic (each layer's `infer`). A layer whose input shape is unknown because
-of an earlier error is skipped rather than reported again.
+`parse` runs two passes, each reporting every error it can find: syntax
+(parser.py), then the build (builder.py), which expands blocks, names layers,
+checks the structure and each layer's arithmetic. A layer whose input shape is
+unknown because of an earlier error is skipped rather than reported again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from math import prod
 from pathlib import Path
@@ -38,17 +37,22 @@ class Reporter:
         self.errors: list[NetspecError] = []
         self.warnings: list[Diagnostic] = []
         self.context: list[str] = []   # the block calls being expanded, innermost last
+        self._reported: set[Diagnostic] = set()
 
-    def _diag(self, severity: str, pos: Pos, message: str, hint: str | None,
-              notes: tuple[str, ...]) -> Diagnostic:
+    def _diag(self, severity: str, pos: Pos | None, message: str, hint: str | None,
+              notes: tuple[str, ...], code: str | None = None) -> Diagnostic:
+        if pos is None:   # about the spec as a whole (or a file beside it)
+            return Diagnostic(severity, message, self.filename, hint=hint, notes=notes, code=code)
         source = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else None
         return Diagnostic(severity, message, self.filename, pos.line, pos.column, source,
-                          pos.length, hint, (*notes, *reversed(self.context)))
+                          pos.length, hint, (*notes, *reversed(self.context)), code)
 
-    def error(self, pos: Pos, message: str, kind: type[NetspecError] = SpecError, *,
+    def error(self, pos: Pos | None, message: str, kind: type[NetspecError] = SpecError, *,
               hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
+        """An error of class `kind` at `pos`; the same error twice is reported once."""
         diag = self._diag("error", pos, message, hint, notes)
-        if all(e.diagnostic != diag for e in self.errors):
+        if diag not in self._reported:
+            self._reported.add(diag)
             self.errors.append(kind(diag))
 
     def warning(self, pos: Pos, code: str, message: str, *, hint: str | None = None,
@@ -58,8 +62,7 @@ class Reporter:
         m = _IGNORE.search(line)
         if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
             return
-        diag = self._diag("warning", pos, message, hint, notes)
-        self.warnings.append(dataclasses.replace(diag, code=code))
+        self.warnings.append(self._diag("warning", pos, message, hint, notes, code))
 
 
 class Network:
@@ -112,14 +115,6 @@ class Network:
     def total_macs(self) -> int:
         """Multiply-accumulates of the conv and fc layers for one sample."""
         return sum(layer.macs for layer in self.layers)
-
-    def diagnostic(self, pos: Pos | None, message: str, hint: str | None = None) -> Diagnostic:
-        """An error message pointing at `pos` in this network's spec (e.g. a layer)."""
-        lines = self.source.split("\n")
-        if pos is None or not 0 < pos.line <= len(lines):
-            return Diagnostic("error", message, self.filename, hint=hint)
-        return Diagnostic("error", message, self.filename, pos.line, pos.column,
-                          lines[pos.line - 1], pos.length, hint)
 
     def weight_shapes(self) -> dict[str, Shape]:
         """Every array of the network, keyed like a PyTorch `state_dict`."""

@@ -83,13 +83,14 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
     Every missing, unexpected or misshapen array is reported (as a WeightsError
     pointing at the spec line of its layer), not only the first.
     """
+    from .network import Reporter
     expected = net.weight_shapes()
     by_layer = {layer.name: layer for layer in net.layers}
-    errors: list[WeightsError] = []
+    rep = Reporter(net.source, net.filename)
 
     def report(layer_name: str | None, message: str, hint: str | None = None) -> None:
         layer = by_layer.get(layer_name or "")
-        errors.append(WeightsError(net.diagnostic(layer.pos if layer else None, message, hint)))
+        rep.error(layer.pos if layer else None, message, WeightsError, hint=hint)
 
     out: dict[str, np.ndarray] = {}
     for name, value in weights.items():
@@ -98,10 +99,11 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
         layer_name = name.rsplit(".", 1)[0]
         if name not in expected:
             close = [k for k in expected if k.rsplit(".", 1)[0] == layer_name]
+            owners = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in expected))
             report(None, f"unexpected array `{name}`",
                    f"`{layer_name}` has {', '.join(close)}" if close else
-                   f"the network's layers with weights are "
-                   f"{', '.join(dict.fromkeys(k.rsplit('.', 1)[0] for k in expected))}")
+                   f"the layers with weights are {', '.join(owners[:6])}"
+                   + (f" and {len(owners) - 6} more" if len(owners) > 6 else ""))
             continue
         array = np.asarray(value)
         if array.dtype.kind not in "fiu":
@@ -115,7 +117,7 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
     for name in expected:
         if name not in weights:
             report(name.rsplit(".", 1)[0], f"missing array `{name}` of shape {_fmt(expected[name])}")
-    raise_all(errors)
+    raise_all(rep.errors)
     return out
 
 
