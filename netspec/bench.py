@@ -103,7 +103,8 @@ def run_bench(net: Network, batch: int = 32, repeat: int = 5, seed: int = 0) -> 
                      f"largest conv's shape: ratio {conv / mm:.2f}")
     rss = forward_rss(net, batch)
     if rss:
-        budget = (weight_bytes(net) + im2col_bytes(net, batch)) / 2**20
+        parts = min(numpy_model.threads, batch)   # each thread has its own im2col block
+        budget = (weight_bytes(net) + parts * im2col_bytes(net, -(-batch // parts))) / 2**20
         lines.append(f"  peak RSS of a forward pass {rss['peak']:.0f} MiB "
                      f"(before it {rss['before']:.0f} MiB) vs weights + largest im2col "
                      f"{budget:.0f} MiB: ratio {rss['peak'] / budget:.2f}")

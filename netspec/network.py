@@ -144,11 +144,15 @@ class Network:
         from .weights import check_weights
         return check_weights(self, weights)
 
-    def numpy_model(self, weights: dict[str, Any] | None = None, *, seed: int = 0) -> NumpyModel:
-        """A callable NumPy model: `model(x)` maps (N, C, H, W) float32 to the output."""
+    def numpy_model(self, weights: dict[str, Any] | None = None, *, seed: int = 0,
+                    threads: int | None = None) -> NumpyModel:
+        """A callable NumPy model: `model(x)` maps (N, C, H, W) float32 to the output.
+
+        `threads` splits a batch across that many threads (default: every usable CPU).
+        """
         from .numpy_backend import NumpyModel
         return NumpyModel(self, self.check_weights(weights) if weights is not None
-                          else self.init_weights(seed))
+                          else self.init_weights(seed), threads)
 
     def to_onnx(self, weights: dict[str, Any] | None = None, *, seed: int = 0,
                 opset: int | None = None) -> onnx.ModelProto:

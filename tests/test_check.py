@@ -253,4 +253,5 @@ def test_parse_never_prints(capsys):
 
 def test_conv_needs_a_filter_count():
     err = one_error("input 8x8x3\nconv 3x3 s2")
-    assert "`conv` needs a filter count" in str(err) and err.hint == "add `xK` for K filters, e.g. `conv 3x3 s2 x16`"
+    assert "`conv` needs a filter count" in str(err)
+    assert err.hint == "add `xK` for K filters, e.g. `conv 3x3 s2 x16`"

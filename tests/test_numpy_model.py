@@ -1,5 +1,7 @@
 """The NumPy model computes what PyTorch computes, and by-hand cases from the course."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ torch = pytest.importorskip("torch")
 from torch_reference import torch_forward  # noqa: E402
 
 TOL = dict(rtol=1e-4, atol=1e-5)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_vertical_edge_example_from_the_course():
@@ -74,9 +77,9 @@ def test_same_with_even_kernels_and_strides_matches_pytorch(spec):
     np.testing.assert_allclose(net.numpy_model(weights)(x), torch_forward(net, weights, x), **TOL)
 
 
-@pytest.mark.parametrize("spec", ["specs/lenet5.ns", "specs/mnist_cnn.ns", "specs/mobilenet_cifar.ns"])
+@pytest.mark.parametrize("spec", ["lenet5", "mnist_cnn", "mobilenet_cifar"])
 def test_shipped_specs_match_pytorch(spec):
-    net = netspec.load(spec)
+    net = netspec.load(ROOT / "specs" / f"{spec}.ns")
     weights = random_weights(net, 1)
     x = np.random.default_rng(2).standard_normal((2, *net.numpy_model(weights).input_shape))
     np.testing.assert_allclose(net.numpy_model(weights)(x), torch_forward(net, weights, x), **TOL)
@@ -106,7 +109,7 @@ def test_a_torch_state_dict_loads_by_name(tmp_path):
 
 
 def test_any_batch_size_and_dtype():
-    net = netspec.load("specs/lenet5.ns")
+    net = netspec.load(ROOT / "specs/lenet5.ns")
     model = net.numpy_model(seed=3)
     x = np.random.default_rng(0).standard_normal((5, 3, 32, 32))
     batch = model(x)
@@ -121,7 +124,7 @@ def test_fully_convolutional_output_is_nchw():
 
 
 def test_input_shape_mismatch_says_what_is_expected():
-    model = netspec.load("specs/lenet5.ns").numpy_model()
+    model = netspec.load(ROOT / "specs/lenet5.ns").numpy_model()
     with pytest.raises(netspec.InputError, match=r"expects N×3×32×32 \(N×C×H×W\)"):
         model(np.zeros((2, 32, 32, 3), np.float32))
     with pytest.raises(netspec.InputError) as info:
@@ -141,3 +144,12 @@ def test_activations_returns_every_layer_unchanged_by_later_layers():
     acts = model.activations(np.ones((2, 3), np.float32))
     assert list(acts) == ["input", "fc1", "relu1"]
     np.testing.assert_array_equal(acts["relu1"], np.maximum(acts["fc1"], 0))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_batch_split_across_threads_gives_the_same_numbers(threads):
+    net = netspec.load(ROOT / "specs/mobilenet_cifar.ns")
+    weights = random_weights(net, 0)
+    x = np.random.default_rng(0).standard_normal((5, 3, 32, 32)).astype(np.float32)
+    one = net.numpy_model(weights, threads=1)(x)
+    np.testing.assert_allclose(net.numpy_model(weights, threads=threads)(x), one, rtol=1e-5, atol=1e-6)
