@@ -3,7 +3,8 @@
 Speed is reported as ratios against peers measured in the same run: NumPy
 images/s over onnxruntime's, and the conv layers' GFLOP/s over what a plain
 `numpy.matmul` of the same shape reaches on this machine. Memory is the peak
-RSS of a forward pass in a fresh process, against weights + largest im2col buffer.
+RSS of a forward pass in a fresh process (and how much the pass itself added
+to it), against the weights plus the largest im2col blocks.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def run_bench(net: Network, batch: int = 32, repeat: int = 5, seed: int = 0) -> 
     if rss:
         parts = min(numpy_model.threads, batch)   # each thread has its own im2col block
         budget = (weight_bytes(net) + parts * im2col_bytes(net, -(-batch // parts))) / 2**20
-        lines.append(f"  peak RSS of a forward pass {rss['peak']:.0f} MiB "
-                     f"(before it {rss['before']:.0f} MiB) vs weights + largest im2col "
-                     f"{budget:.0f} MiB: ratio {rss['peak'] / budget:.2f}")
+        grew = rss["peak"] - rss["before"]
+        lines.append(f"  memory: peak RSS {rss['peak']:.0f} MiB, of which the forward pass added "
+                     f"{grew:.0f} MiB; weights + largest im2col blocks {budget:.0f} MiB: "
+                     f"ratio {rss['peak'] / budget:.2f} (peak), {grew / budget:.2f} (added)")
     return "\n".join(lines)
