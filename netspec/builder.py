@@ -232,7 +232,7 @@ class Builder:
             shortcut = self._branch(node.shortcut, x, scope, env)
             if shortcut is None:
                 return
-        add = Add(node.pos, "residual" + ("?" if node.optional else ""))
+        add = Add(node.pos, "residual" + ("?" if node.optional else ""), shortcut is not x)
         add.name = scope.name("add")
         self.add(add, [body, shortcut])
 

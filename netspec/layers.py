@@ -483,6 +483,10 @@ class Add(Layer):
 
     kind = "add"
 
+    def __init__(self, pos: Pos, text: str, projected: bool) -> None:
+        super().__init__(pos, text)
+        self.projected = projected   # the shortcut is a projection, not the identity
+
     def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         self.input_shape = shapes[0]
         if len(set(shapes)) > 1:
@@ -491,7 +495,9 @@ class Add(Layer):
                                 f"but the shortcut gives {shape_str(shapes[1])}", ShapeError,
                       notes=(f"body: {shape_str(shapes[0])} from {_origin(body)}",
                              f"shortcut: {shape_str(shapes[1])} from {_origin(shortcut)}"),
-                      hint="add a projection: `residual { ... } project { conv 1x1 sN xK; bn }`")
+                      hint=f"make the projection give {shape_str(shapes[0])} too"
+                      if self.projected else
+                      "add a projection: `residual { ... } project { conv 1x1 sN xK; bn }`")
             return None
         self.output_shape = shapes[0]
         return self.output_shape

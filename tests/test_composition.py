@@ -283,6 +283,9 @@ def test_residual_shape_mismatch_shows_both_shapes_and_where_they_came_from():
     assert "body: 4×4×8 from `conv2`, line 4" in notes
     assert "shortcut: 8×8×4 from `conv1`, line 2" in notes
     assert "project" in err.hint
+    err = one_error("input 8x8x4\nresidual { conv 3x3 s2 p1 x8 } project { conv 1x1 x8 }")
+    assert "the body gives 4×4×8 but the shortcut gives 8×8×8" in str(err)
+    assert err.hint == "make the projection give 4×4×8 too"
 
 
 def test_concat_size_mismatch_shows_every_branch():
