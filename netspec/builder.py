@@ -28,7 +28,9 @@ from .parser import (BlockDef, Call, Concat as ConcatNode, Group, Labeled, Layer
 if TYPE_CHECKING:
     from .network import Reporter
 
-MAX_DEPTH = 32
+MAX_DEPTH = 32            # block calls within block calls
+MAX_NESTING = 100         # groups, repeats and calls within each other
+MAX_LAYERS = 1_000_000    # a guard against `repeat 1000000000`
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -36,6 +38,10 @@ _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lamb
 
 class _Unresolved(Exception):
     """A `$param` or `{expression}` that cannot be evaluated (already reported)."""
+
+
+class _Abort(Exception):
+    """The spec outgrew a limit (already reported): building stops."""
 
 
 class Scope:
@@ -79,6 +85,7 @@ class Builder:
         self.early: Layer | None = None     # the first layer written before `input`
         self.context: list[str] = []
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
+        self.nesting = 0
         rep.context = self.context
 
     # ---- entry -------------------------------------------------------------------
@@ -88,8 +95,11 @@ class Builder:
                 self._define(node)
         statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
-        for node in statements:
-            self.statement(node, top, {}, top_level=True)
+        try:
+            for node in statements:
+                self.statement(node, top, {}, top_level=True)
+        except _Abort:
+            return self.layers
         if self.input is None:
             first = self.layers[0].pos if self.layers else Pos(1, 1)
             self.rep.error(first, "the spec has no `input`" if self.layers else "the spec is empty",
@@ -125,6 +135,18 @@ class Builder:
     # ---- statements --------------------------------------------------------------
     def statement(self, node: Node, scope: Scope, env: dict[str, int], *,
                   label: Token | None = None, top_level: bool = False) -> None:
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            self.rep.error(getattr(node, "pos", Pos(1, 1)), f"groups, repeats and block calls "
+                           f"are nested more than {MAX_NESTING} deep", SpecError)
+            raise _Abort
+        try:
+            self._statement(node, scope, env, label, top_level)
+        finally:
+            self.nesting -= 1
+
+    def _statement(self, node: Node, scope: Scope, env: dict[str, int], label: Token | None,
+                   top_level: bool) -> None:
         if isinstance(node, Labeled):
             self.statement(node.item, scope, env, label=node.name, top_level=top_level)
         elif isinstance(node, LayerStmt):
@@ -191,6 +213,10 @@ class Builder:
 
     def add(self, layer: Layer, inputs: list[Layer]) -> None:
         """Append `layer`, reading `inputs`; check it and infer its shape."""
+        if len(self.layers) >= MAX_LAYERS:
+            self.rep.error(layer.pos, f"the network grows past {MAX_LAYERS:,} layers",
+                           SpecError, hint="is a repeat count too large?")
+            raise _Abort
         if layer.name in self.owner:
             first = self.owner[layer.name]
             how = lambda lay: "named" if lay.name_pos else "by default"  # noqa: E731

@@ -346,3 +346,10 @@ def test_warnings_can_be_silenced_per_line_and_code():
 def test_bad_parameter_names():
     assert "`C` cannot name a parameter" in str(one_error("block b(C) { relu }\ninput 2x2x1\nb(1)"))
     assert "`c` of `b` is named twice" in str(errors_of("block b(c, c) { relu }\ninput 2x2x1\nb(1)")[0])
+
+
+def test_limits_are_errors_not_crashes():
+    deep = "input 2x2x1\n" + "{" * 3000 + "relu" + "}" * 3000
+    assert "nested more than 100 deep" in str(one_error(deep))
+    err = one_error("input 2x2x1\nrepeat 2000000000 relu")
+    assert "grows past 1,000,000 layers" in str(err) and "repeat count" in err.hint
