@@ -53,7 +53,7 @@ class Diagnostic:
         if self.source_line is not None and self.line is not None:
             gutter = str(self.line)
             pad = " " * len(gutter)
-            text = self.source_line.rstrip("\n").expandtabs(1)
+            text = self.source_line.rstrip("\r\n").expandtabs(1)
             out.append(f"    {gutter} | {text}")
             if self.column is not None:
                 width = max(1, min(self.length, len(text) - self.column + 1))

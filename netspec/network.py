@@ -183,7 +183,7 @@ def load(path: str | Path) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")   # a BOM is not part of the spec
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
     return parse(text, str(path))

@@ -206,3 +206,13 @@ def test_json_gives_each_layers_inputs():
     assert layers["input"]["inputs"] == []
     assert layers["layer2.0.add1"]["inputs"] == ["layer2.0.bn2", "layer2.0.downsample.1"]
     assert layers["layer1.0.add1"]["inputs"] == ["layer1.0.bn2", "maxpool"]
+
+
+def test_windows_line_endings_and_a_byte_order_mark(tmp_path):
+    spec = tmp_path / "crlf.ns"
+    spec.write_bytes(b"\xef\xbb\xbfinput 8x8x3\r\nconv 3x3 x2\r\ncnov 1x1 x2\r\n")
+    r = run("check", str(spec))
+    assert r.returncode == 1 and f"{spec}:3:1: error: unknown layer `cnov`" in r.stderr
+    assert "\r" not in r.stderr
+    spec.write_bytes(b"\xef\xbb\xbfinput 8x8x3\r\nconv 3x3 x2\r\n")
+    assert run("check", str(spec)).returncode == 0
