@@ -1,4 +1,4 @@
-"""How long `netspec check` takes on a generated 10,000-layer spec, and on LeNet-5.
+"""How long `netspec check` takes on a generated 10,000-layer spec, LeNet-5 and ResNet-50.
 
 Run: python bench/check_speed.py [--layers N]. Times whole commands (start-up
 included), best of five, since start-up is what a user waits for.
@@ -43,9 +43,11 @@ def main() -> None:
         spec.write_text(generated_spec(args.layers))
         big = best_time(["check", "-q", str(spec)])
     small = best_time(["check", "-q", "specs/lenet5.ns"])
+    resnet = best_time(["check", "-q", "specs/resnet50.ns"])
     python = best_time(["--version"])
     print(f"python + netspec start-up:   {python * 1000:7.1f} ms")
     print(f"check lenet5.ns:             {small * 1000:7.1f} ms")
+    print(f"check resnet50.ns:           {resnet * 1000:7.1f} ms")
     print(f"check {args.layers:,}-layer spec:   {big * 1000:7.1f} ms "
           f"({(big - small) / args.layers * 1e6:.1f} µs per layer)")
 
