@@ -264,9 +264,14 @@ def save_onnx(net: Network, weights: dict[str, np.ndarray], path: str | Path,
 
 
 def _session(model: onnx.ModelProto | str) -> onnxruntime.InferenceSession:
+    """An onnxruntime CPU session, or a NetspecError saying why onnxruntime refused."""
     import onnxruntime as ort
-    source = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+    where = model if isinstance(model, str) else None
+    try:
+        source = model if isinstance(model, str) else model.SerializeToString()
+        return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own untyped errors
+        raise NetspecError(Diagnostic("error", f"cannot load ONNX model: {err}", where)) from None
 
 
 class OnnxModel:
@@ -281,15 +286,19 @@ class OnnxModel:
 
 
 def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
-    """Run an .onnx file (as exported by netspec) on the batch x."""
-    try:
-        session = _session(str(path))
-    except Exception as err:  # onnxruntime raises its own untyped errors
-        raise NetspecError(Diagnostic("error", f"cannot load ONNX model: {err}", str(path))) from None
-    (inp,) = session.get_inputs()
-    want = [d if isinstance(d, int) else None for d in inp.shape]
+    """Run an .onnx file (as exported by netspec: one float input) on the batch x."""
+    session = _session(str(path))
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+        raise NetspecError(Diagnostic("error", "netspec runs models with one float input; this "
+                                      f"one takes {', '.join(i.type for i in inputs) or 'none'}",
+                                      str(path)))
+    want = [d if isinstance(d, int) else None for d in inputs[0].shape]
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
         dims = "×".join("N" if w is None else str(w) for w in want)
         raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} expects {dims}")
-    return session.run(None, {inp.name: x})[0]
+    try:
+        return session.run(None, {inputs[0].name: x})[0]
+    except Exception as err:  # onnxruntime raises its own untyped errors
+        raise NetspecError(Diagnostic("error", f"onnxruntime failed: {err}", str(path))) from None

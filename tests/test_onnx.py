@@ -140,3 +140,16 @@ def test_large_models_use_external_data(tmp_path, monkeypatch):
     onnx.checker.check_model(str(path), full_check=True)
     x = _batch(net)
     np.testing.assert_allclose(run_onnx_file(path, x), net.numpy_model(weights)(x), **TOL)
+
+
+def test_foreign_onnx_models_are_refused_clearly(tmp_path):
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["c"])], "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+              path)
+    with pytest.raises(netspec.NetspecError, match="one float input"):
+        run_onnx_file(path, np.zeros(2, np.float32))
