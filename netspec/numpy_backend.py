@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -105,8 +105,8 @@ def _depthwise(layer: Conv) -> bool:
     return layer.groups == layer.in_channels == layer.filters
 
 
-def _conv(layer: Conv, w: dict[str, np.ndarray], relu: bool = False) -> Step:
-    """Conv (+ bias, + relu if `relu`), one matrix multiply per im2col block."""
+def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
+    """Conv + bias (+ relu, when called with relu=True), one matrix multiply per im2col block."""
     k, g = layer.filters, layer.groups
     fh, fw = layer.kernel
     cg, kg = layer.in_channels // g, k // g
@@ -118,7 +118,7 @@ def _conv(layer: Conv, w: dict[str, np.ndarray], relu: bool = False) -> Step:
     depthwise = _depthwise(layer)
     taps = w["weight"].reshape(k, fh * fw).T.copy() if depthwise else None
 
-    def conv(x: np.ndarray) -> np.ndarray:
+    def conv(x: np.ndarray, relu: bool = False) -> np.ndarray:
         n = x.shape[0]
         xp = _pad(x, layer.pads, 0.0)
         if depthwise:  # one multiply-add per tap over the whole batch: no im2col at all
@@ -182,15 +182,13 @@ def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
 
 
 def _fc(layer: FC, w: dict[str, np.ndarray]) -> Step:
-    weight = w["weight"]
-    if len(layer.input_shape) == 3:  # columns are in NCHW order; inputs arrive NHWC
-        h, wd, c = layer.input_shape
-        weight = weight.reshape(-1, c, h, wd).transpose(0, 2, 3, 1).reshape(weight.shape)
-    wt = np.ascontiguousarray(weight.T)
-    bias = w["bias"]
+    weight, bias = w["weight"], w["bias"]   # used as given: no copy of the largest arrays
+    volume = len(layer.input_shape) == 3
 
     def fc(x: np.ndarray) -> np.ndarray:
-        out = x.reshape(x.shape[0], -1) @ wt
+        if volume:   # the weight's columns are in NCHW order, so flatten NCHW
+            x = x.transpose(0, 3, 1, 2)
+        out = x.reshape(x.shape[0], -1) @ weight.T
         out += bias
         return out
     return fc
@@ -253,10 +251,9 @@ def _concat(*xs: np.ndarray) -> np.ndarray:
     return np.concatenate(xs, axis=-1)   # the channels of NHWC volumes, or vectors' values
 
 
-#: Lowerings that can apply a following relu themselves, while data is in cache.
-FUSED_RELU: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step]] = {
-    "conv": lambda layer, w: _conv(layer, w, relu=True),
-}
+#: Kinds whose step applies a following relu itself when called with relu=True,
+#: while its output is still in cache.
+FUSES_RELU = {"conv"}
 
 
 def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
@@ -276,8 +273,7 @@ LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
 class _Plan:
     """Steps in order, each with the values it reads; identity layers are aliases."""
 
-    def __init__(self, net: Network, by_layer: dict[str, dict[str, np.ndarray]],
-                 fuse: bool) -> None:
+    def __init__(self, net: Network, lowered: dict[str, Step | None], fuse: bool) -> None:
         self.steps: list[tuple[str, Step, list[str], bool]] = []
         self.alias: dict[str, str] = {}
         consumers: dict[str, list[Layer]] = {}
@@ -286,20 +282,14 @@ class _Plan:
                 consumers.setdefault(i.name, []).append(layer)
         skip: set[str] = set()
         for layer in net.layers:
-            if layer.kind not in LOWERINGS:
-                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
             ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
-            if layer.name in skip:
-                self.alias[layer.name] = ins[0]
-                continue
-            w = by_layer.get(layer.name, {})
-            step = LOWERINGS[layer.kind](layer, w)
-            if step is None:
+            step = lowered[layer.name]
+            if layer.name in skip or step is None:
                 self.alias[layer.name] = ins[0] if ins else layer.name
                 continue
             after = consumers.get(layer.name, [])
-            if fuse and layer.kind in FUSED_RELU and len(after) == 1 and after[0].kind == "relu":
-                step = FUSED_RELU[layer.kind](layer, w)
+            if fuse and layer.kind in FUSES_RELU and len(after) == 1 and after[0].kind == "relu":
+                step = partial(step, relu=True)
                 skip.add(after[0].name)
             self.steps.append((layer.name, step, ins, layer.kind in IN_PLACE))
         self.input = net.layers[0].name
@@ -373,8 +363,13 @@ class NumpyModel:
         for key, value in weights.items():
             owner, suffix = key.rsplit(".", 1)
             by_layer.setdefault(owner, {})[suffix] = value
-        self.fast = _Plan(net, by_layer, fuse=True)       # conv + relu fused, for speed
-        self.traced = _Plan(net, by_layer, fuse=False)    # every layer, for `activations`
+        lowered: dict[str, Step | None] = {}
+        for layer in net.layers:
+            if layer.kind not in LOWERINGS:
+                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
+            lowered[layer.name] = LOWERINGS[layer.kind](layer, by_layer.get(layer.name, {}))
+        self.fast = _Plan(net, lowered, fuse=True)       # conv + relu fused, for speed
+        self.traced = _Plan(net, lowered, fuse=False)    # every layer, for `activations`
 
     @property
     def input_shape(self) -> tuple[int, ...]:
