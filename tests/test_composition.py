@@ -185,6 +185,8 @@ incep: inception()
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(net.numpy_model(weights)(x), expected, **TOL)
+    from netspec.onnx_export import OnnxModel
+    np.testing.assert_allclose(OnnxModel(net, weights)(x), expected, **TOL)
 
 
 def test_dense_and_fire_style_concat_with_an_identity_branch():
