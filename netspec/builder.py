@@ -54,6 +54,7 @@ class Scope:
         self.next_index = 0
 
     def full(self, local: str) -> str:
+        """`local` under this scope's prefix: `layer1.0` + `conv1`."""
         return f"{self.prefix}.{local}" if self.prefix else local
 
     def name(self, kind: str) -> str:
@@ -90,6 +91,7 @@ class Builder:
 
     # ---- entry -------------------------------------------------------------------
     def build(self, nodes: list[Node]) -> list[Layer]:
+        """All layers of the spec in order, input first; errors go to the reporter."""
         for node in nodes:
             if isinstance(node, BlockDef):
                 self._define(node)
@@ -135,6 +137,7 @@ class Builder:
     # ---- statements --------------------------------------------------------------
     def statement(self, node: Node, scope: Scope, env: dict[str, int], *,
                   label: Token | None = None, top_level: bool = False) -> None:
+        """Build one statement in `scope`, with `env` the enclosing block's parameters."""
         self.nesting += 1
         if self.nesting > MAX_NESTING:
             self.rep.error(getattr(node, "pos", Pos(1, 1)), f"groups, repeats and block calls "

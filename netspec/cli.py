@@ -44,6 +44,7 @@ def _print_warnings(net: Network) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """`netspec check`: every file's table (or JSON); 1 if any file has errors."""
     status = EXIT_OK
     for i, path in enumerate(args.files):
         try:
@@ -79,6 +80,7 @@ def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """`netspec init`: write initial weights for a spec."""
     from .weights import save_weights
     net = _read_spec(args.spec)
     save_weights(args.output, net.init_weights(args.seed))
@@ -88,6 +90,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """`netspec run`: one batch through the NumPy model, onnxruntime, or an .onnx file."""
     import numpy as np
 
     from .files import atomic_write
@@ -121,6 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """`netspec export --onnx`: the network with its weights as an .onnx file."""
     from .onnx_export import MIN_OPSET, newest_opset, save_onnx
     if not args.onnx:
         raise UsageError("say which format to export: --onnx")
@@ -136,6 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """`netspec bench`: the NumPy model against onnxruntime (see bench.py)."""
     from .bench import run_bench
     net = _read_spec(args.spec)
     print(run_bench(net, batch=args.batch, repeat=args.repeat, seed=args.seed))

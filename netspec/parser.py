@@ -120,6 +120,8 @@ class Labeled:
 
 @dataclass
 class Repeat:
+    """`repeat N item`."""
+
     count: Token
     item: Any
     pos: Pos
@@ -127,6 +129,8 @@ class Repeat:
 
 @dataclass
 class Residual:
+    """`residual[?] { body } [project|shortcut GROUP]`."""
+
     body: Group
     optional: bool
     shortcut_kind: str | None      # None (identity), "project" or "shortcut"
@@ -136,12 +140,16 @@ class Residual:
 
 @dataclass
 class Concat:
+    """`concat { branch GROUP ... }`."""
+
     branches: list[Any]            # Group or Labeled(Group)
     pos: Pos
 
 
 @dataclass
 class Call:
+    """A block call, `basic(64, s=2)`: positional or named arguments."""
+
     name: Token
     args: list[tuple[Token | None, Token]]
     pos: Pos
@@ -149,6 +157,8 @@ class Call:
 
 @dataclass
 class BlockDef:
+    """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning."""
+
     name: Token
     params: list[tuple[Token, Token | None]]
     body: Group
@@ -250,6 +260,7 @@ class LayerMaker:
         self.rep = rep
 
     def make(self, stmt: LayerStmt) -> list[Layer]:
+        """The layers of one statement: one, or two with an activation shorthand."""
         return getattr(self, stmt.rule)(stmt.items)
 
     def _written(self, items: list[Token]) -> str:
