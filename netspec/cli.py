@@ -147,10 +147,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, not {text!r}")
-    return int(text)
+def _whole(least: int):
+    """An argparse type: a whole number of at least `least`."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < least:
+            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {least}, not {text!r}")
+        return int(text)
+    return parse
+
+
+_positive_int, _seed = _whole(1), _whole(0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         g = q.add_mutually_exclusive_group()
         g.add_argument("--weights", metavar="W.npz", help="weights saved by `netspec init` "
                        "or from a PyTorch state_dict")
-        g.add_argument("--seed", type=int, default=0, help="initialise weights from this seed "
+        g.add_argument("--seed", type=_seed, default=0, help="initialise weights from this seed "
                        "(default 0)")
 
     r = sub.add_parser("run", help="run a batch through the network")
@@ -186,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("init", help="write initial weights")
     i.add_argument("spec", metavar="SPEC")
     i.add_argument("-o", "--output", required=True, metavar="W.npz")
-    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--seed", type=_seed, default=0)
     i.set_defaults(func=cmd_init)
 
     e = sub.add_parser("export", help="export the network with its weights")
@@ -199,9 +205,9 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
     b.add_argument("spec", metavar="SPEC")
-    b.add_argument("--batch", type=int, default=32)
-    b.add_argument("--repeat", type=int, default=5)
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--batch", type=_positive_int, default=32)
+    b.add_argument("--repeat", type=_positive_int, default=5)
+    b.add_argument("--seed", type=_seed, default=0)
     b.set_defaults(func=cmd_bench)
     return p
 
@@ -218,5 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetspecError as err:
         print(err.render(), file=sys.stderr)
         return EXIT_SPEC
+    except OSError as err:   # an output path that cannot be written, a full disk...
+        where = f": {err.filename}" if err.filename else ""
+        print(f"netspec {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -61,6 +61,8 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     Deterministic: the same network and seed give the same arrays on every
     machine (NumPy's PCG64 generator, drawn in layer order).
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise WeightsError(f"a seed is a whole number ≥ 0, not {seed!r}")
     ensure_fits(net)
     rng = np.random.default_rng(seed)
     weights: dict[str, np.ndarray] = {}

@@ -216,3 +216,11 @@ def test_windows_line_endings_and_a_byte_order_mark(tmp_path):
     assert "\r" not in r.stderr
     spec.write_bytes(b"\xef\xbb\xbfinput 8x8x3\r\nconv 3x3 x2\r\n")
     assert run("check", str(spec)).returncode == 0
+
+
+def test_bad_numbers_and_unwritable_outputs_are_usage_errors(tmp_path):
+    assert run("init", "specs/lenet5.ns", "-o", str(tmp_path / "w.npz"), "--seed", "-1").returncode == 2
+    assert run("bench", "specs/lenet5.ns", "--batch", "0").returncode == 2
+    r = run("init", "specs/lenet5.ns", "-o", str(tmp_path / "missing" / "w.npz"))
+    assert r.returncode == 2 and "No such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
