@@ -15,7 +15,10 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     On any error the temporary file is removed and `path` is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as err:   # name the file the user asked for, not the temporary one
+        raise OSError(err.errno, err.strerror, str(path)) from None
     umask = os.umask(0)
     os.umask(umask)
     try:
