@@ -230,7 +230,6 @@ class Builder:
         else:
             self.owner[layer.name] = layer
         layer.inputs = inputs
-        layer.context = tuple(self.context)
         layer.check_options(self.rep)
         shapes = [i.output_shape for i in inputs]
         if inputs and None not in shapes:

@@ -57,7 +57,6 @@ class Layer:
         self.inputs: list[Layer] = []
         self.params = 0
         self.macs = 0
-        self.context: tuple[str, ...] = ()   # the block calls this layer came from
 
     @property
     def op(self) -> str:

@@ -112,11 +112,12 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
     cg, kg = layer.in_channels // g, k // g
     out_hw = layer.output_shape[:2]
     bias = w["bias"] if layer.bias else np.zeros(k, np.float32)
-    # (K, Cg, FH, FW) → per group (FH·FW·Cg, Kg), matching the window view's order
-    wmat = np.ascontiguousarray(
-        w["weight"].reshape(g, kg, cg, fh, fw).transpose(0, 3, 4, 2, 1).reshape(g, fh * fw * cg, kg))
     depthwise = _depthwise(layer)
-    taps = w["weight"].reshape(k, fh * fw).T.copy() if depthwise else None
+    if depthwise:   # (K, 1, FH, FW) → one row of K weights per tap
+        taps = w["weight"].reshape(k, fh * fw).T.copy()
+    else:           # (K, Cg, FH, FW) → per group (FH·FW·Cg, Kg), the window view's order
+        wmat = np.ascontiguousarray(w["weight"].reshape(g, kg, cg, fh, fw)
+                                    .transpose(0, 3, 4, 2, 1).reshape(g, fh * fw * cg, kg))
 
     def conv(x: np.ndarray, relu: bool = False) -> np.ndarray:
         n = x.shape[0]
