@@ -18,8 +18,7 @@ import ast
 import re
 from typing import TYPE_CHECKING, Any
 
-from lark import Token
-
+from ._lark import Token
 from .errors import ShapeError, SpecError, did_you_mean
 from .layers import Add, Concat, Input, Layer, Pos
 from .parser import (BlockDef, Call, Concat as ConcatNode, Group, Labeled, LayerMaker,

@@ -17,21 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from lark import Lark, Token, Transformer, UnexpectedInput, UnexpectedToken
 
+from ._lark import Token, Transformer, UnexpectedInput, UnexpectedToken, build_parser
 from .errors import SpecError, SpecSyntaxError, did_you_mean
 from .layers import (LRN, Activation, BatchNorm, Conv, Dropout, FC, Flatten, Input, Layer, Pool,
                      Pos)
 
 if TYPE_CHECKING:
     from .network import Reporter
-
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "netspec.lark"
-if not GRAMMAR.exists():  # installed as a wheel: the grammar ships inside the package
-    GRAMMAR = Path(__file__).resolve().parent / "grammar" / "netspec.lark"
 
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
@@ -396,8 +391,7 @@ class LayerMaker:
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     """The LALR parser, applying `_ToTree` as it parses (no parse tree is built)."""
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", propagate_positions=False,
-                maybe_placeholders=False, cache=True, transformer=_ToTree())
+    return build_parser(_ToTree())
 
 
 _OPENERS, _CLOSERS = ";{[", ";}]"
