@@ -12,8 +12,15 @@ Importing netspec loads neither NumPy nor ONNX; the backends load them on use.
 """
 
 from .arith import conv_output_size, pool_output_size, same_padding
-from .errors import (Diagnostic, InputError, NetspecError, ShapeError, SpecError,
-                     SpecSyntaxError, WeightsError)
+from .errors import (
+                     Diagnostic,
+                     InputError,
+                     NetspecError,
+                     ShapeError,
+                     SpecError,
+                     SpecSyntaxError,
+                     WeightsError,
+)
 from .network import Network, load, parse
 
 __version__ = "0.1.0"

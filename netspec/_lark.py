@@ -41,8 +41,13 @@ def _standalone_is_fresh() -> bool:
 
 
 if _standalone_is_fresh():
-    from ._lark_standalone import (Lark_StandAlone, Token, Transformer,  # noqa: F401
-                                   UnexpectedInput, UnexpectedToken)
+    from ._lark_standalone import (  # noqa: F401
+        Lark_StandAlone,
+        Token,
+        Transformer,
+        UnexpectedInput,
+        UnexpectedToken,
+    )
 
     def build_parser(transformer: Transformer) -> Any:
         """The LALR parser from the generated tables, applying `transformer` as it parses."""

@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._lark import Token
-from .errors import ShapeError, SpecError, did_you_mean
+from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Concat, Input, Layer, Pos
-from .parser import (BlockDef, Call, Concat as ConcatNode, Group, Labeled, LayerMaker,
-                     LayerStmt, Node, Repeat, Residual, pos_of, unknown_word_hint)
-
-if TYPE_CHECKING:
-    from .network import Reporter
+from .maker import LayerMaker
+from .parser import unknown_word_hint
+from .syntax import (
+    BlockDef,
+    Call,
+    Group,
+    Labeled,
+    LayerStmt,
+    Node,
+    Repeat,
+    Residual,
+    pos_of,
+)
+from .syntax import Concat as ConcatNode
 
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other

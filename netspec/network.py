@@ -1,4 +1,4 @@
-"""The checked network, the diagnostics reporter, and the public API.
+"""The checked network and the public API: `parse` and `load`.
 
 `parse` runs two passes, each reporting every error it can find: syntax
 (parser.py), then the build (builder.py), which expands blocks, names layers,
@@ -8,61 +8,18 @@ unknown because of an earlier error is skipped rather than reported again.
 
 from __future__ import annotations
 
-import re
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import Diagnostic, NetspecError, SpecError, raise_all
-from .layers import Layer, Pos, Shape
+from .errors import Diagnostic, Reporter, SpecError, raise_all
+from .layers import Layer, Shape
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
     from .numpy_backend import NumpyModel
-
-
-#: `# netspec: ignore` or `# netspec: ignore[lost-input, large-fc]` on a line
-#: silences that line's warnings (all, or those codes).
-_IGNORE = re.compile(r"#.*netspec:\s*ignore(?:\[([^\]]*)\])?")
-
-
-class Reporter:
-    """Collects the diagnostics of one spec, each pinned to its source line."""
-
-    def __init__(self, text: str, filename: str | None) -> None:
-        self.lines = text.split("\n")
-        self.filename = filename
-        self.errors: list[NetspecError] = []
-        self.warnings: list[Diagnostic] = []
-        self.context: list[str] = []   # the block calls being expanded, innermost last
-        self._reported: set[Diagnostic] = set()
-
-    def _diag(self, severity: str, pos: Pos | None, message: str, hint: str | None,
-              notes: tuple[str, ...], code: str | None = None) -> Diagnostic:
-        if pos is None:   # about the spec as a whole (or a file beside it)
-            return Diagnostic(severity, message, self.filename, hint=hint, notes=notes, code=code)
-        source = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else None
-        return Diagnostic(severity, message, self.filename, pos.line, pos.column, source,
-                          pos.length, hint, (*notes, *reversed(self.context)), code)
-
-    def error(self, pos: Pos | None, message: str, kind: type[NetspecError] = SpecError, *,
-              hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
-        """An error of class `kind` at `pos`; the same error twice is reported once."""
-        diag = self._diag("error", pos, message, hint, notes)
-        if diag not in self._reported:
-            self._reported.add(diag)
-            self.errors.append(kind(diag))
-
-    def warning(self, pos: Pos, code: str, message: str, *, hint: str | None = None,
-                notes: tuple[str, ...] = ()) -> None:
-        """A warning, unless its line says `# netspec: ignore` or `ignore[code, ...]`."""
-        line = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else ""
-        m = _IGNORE.search(line)
-        if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
-            return
-        self.warnings.append(self._diag("warning", pos, message, hint, notes, code))
 
 
 class Network:

@@ -1,11 +1,10 @@
-"""From text to a syntax tree of netspec's own objects, and from layer statements to layers.
+"""From text to a syntax tree of netspec's own objects (syntax.py).
 
 The grammar (grammar/netspec.lark) decides the form of each statement; the
 transformer below turns each rule into a small node carrying its tokens (and so
 their source positions), so Lark's parse tree never leaves this module. The
-builder (builder.py) walks those nodes, expanding blocks and repeats; it asks
-`make_layers` to turn one layer statement, its `$params` already substituted,
-into layer objects.
+builder (builder.py) walks those nodes, expanding blocks and repeats; the maker
+(maker.py) turns each layer statement into layer objects.
 
 A syntax error becomes a diagnostic that names the statement it broke, with a
 `did you mean` hint, and parsing resumes after that statement, so that one run
@@ -15,18 +14,25 @@ reports every error.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Union
-
+from typing import Any
 
 from ._lark import Token, Transformer, UnexpectedInput, UnexpectedToken, build_parser
-from .errors import SpecError, SpecSyntaxError, did_you_mean
-from .layers import (LRN, Activation, BatchNorm, Conv, Dropout, FC, Flatten, Input, Layer, Pool,
-                     Pos)
-
-if TYPE_CHECKING:
-    from .network import Reporter
+from .errors import Reporter, SpecSyntaxError, did_you_mean
+from .layers import Pos
+from .syntax import (
+    BlockDef,
+    Call,
+    Concat,
+    Group,
+    Labeled,
+    LayerStmt,
+    Node,
+    Repeat,
+    Residual,
+    pos_of,
+    span,
+)
 
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
@@ -69,99 +75,6 @@ _EXPECTED = {
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
-_OPTION_NAMES = {"STRIDE": "stride", "PADDING": "padding", "DILATION": "dilation",
-                 "GROUPS": "groups", "FILTERS": "filters", "SAME": "padding", "VALID": "padding",
-                 "CEIL": "ceil", "NOBIAS": "nobias"}
-
-
-def pos_of(tok: Token) -> Pos:
-    """Where a token was written."""
-    return Pos(tok.line, tok.column, max(1, len(tok)))
-
-
-def span(first: Token, last: Token) -> Pos:
-    """From the start of `first` to the end of `last` (on one line)."""
-    length = last.end_pos - first.start_pos if first.line == last.line else len(first)
-    return Pos(first.line, first.column, max(1, length))
-
-
-# ---- the syntax tree ------------------------------------------------------------
-
-@dataclass
-class LayerStmt:
-    """One layer statement as written: its grammar rule and tokens (params unresolved)."""
-
-    rule: str
-    items: list[Any]
-    pos: Pos
-
-
-@dataclass
-class Group:
-    """`{ ... }` (indexed=False) or `[ ... ]` (indexed=True)."""
-
-    body: list[Any]
-    indexed: bool
-    pos: Pos
-
-
-@dataclass
-class Labeled:
-    """`name: item`."""
-
-    name: Token
-    item: Any
-
-
-@dataclass
-class Repeat:
-    """`repeat N item`."""
-
-    count: Token
-    item: Any
-    pos: Pos
-
-
-@dataclass
-class Residual:
-    """`residual[?] { body } [project|shortcut GROUP]`."""
-
-    body: Group
-    optional: bool
-    shortcut_kind: str | None      # None (identity), "project" or "shortcut"
-    shortcut: Any                  # Group or Labeled(Group), or None
-    pos: Pos
-
-
-@dataclass
-class Concat:
-    """`concat { branch GROUP ... }`."""
-
-    branches: list[Any]            # Group or Labeled(Group)
-    pos: Pos
-
-
-@dataclass
-class Call:
-    """A block call, `basic(64, s=2)`: positional or named arguments."""
-
-    name: Token
-    args: list[tuple[Token | None, Token]]
-    pos: Pos
-
-
-@dataclass
-class BlockDef:
-    """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning."""
-
-    name: Token
-    params: list[tuple[Token, Token | None]]
-    body: Group
-    pos: Pos
-    uses: int = field(default=0)
-
-
-Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef]
 
 
 class _ToTree(Transformer):
@@ -245,151 +158,10 @@ class _ToTree(Transformer):
     flatten = _layer("flatten")
 
 
-# ---- layer statements to layers ----------------------------------------------------
-
-class LayerMaker:
-    """Turns one layer statement (params substituted) into Layer objects."""
-
-    def __init__(self, text: str, rep: Reporter) -> None:
-        self.text = text
-        self.rep = rep
-
-    def make(self, stmt: LayerStmt) -> list[Layer]:
-        """The layers of one statement: one, or two with an activation shorthand."""
-        return getattr(self, stmt.rule)(stmt.items)
-
-    def _written(self, items: list[Token]) -> str:
-        """The layer as written, or with its `$params` filled in when it has any."""
-        toks = [t for t in items if isinstance(t, Token)]
-        source = self.text[toks[0].start_pos:toks[-1].end_pos]
-        if all(self.text[t.start_pos:t.end_pos] == t for t in toks):
-            return source
-        return " ".join(toks)
-
-    def _size(self, tok: Token, n_dims: tuple[int, ...], what: str) -> tuple[int, ...]:
-        dims = tuple(int(d) for d in tok.split("x"))
-        if len(dims) not in n_dims:
-            forms = " or ".join({1: "N", 2: "FxF", 3: "FxFxC"}.get(n, "HxWxC") for n in n_dims)
-            self.rep.error(pos_of(tok), f"{what} must be {forms}, not `{tok}`", SpecSyntaxError)
-            return tuple([1] * n_dims[0])
-        return dims
-
-    def _options(self, keyword: Token, opts: list[Token]) -> dict[str, tuple[Token, Any]]:
-        """Options by name, reporting any given twice."""
-        seen: dict[str, tuple[Token, Any]] = {}
-        for tok in opts:
-            name = _OPTION_NAMES[tok.type]
-            value: Any = (str(tok) if tok.type in ("SAME", "VALID") else True
-                          if tok.type in ("CEIL", "NOBIAS") else int(tok[1:]))
-            if name in seen:
-                first = seen[name][0]
-                self.rep.error(pos_of(tok), f"{name} given twice in `{keyword}` "
-                                            f"(first as `{first}` at column {first.column})",
-                               SpecError, hint=f"remove one of `{first}` and `{tok}`")
-                continue
-            seen[name] = (tok, value)
-        return seen
-
-    def _kernel(self, tok: Token) -> tuple[tuple[int, int], int | None]:
-        dims = self._size(tok, (1, 2, 3), "a kernel")
-        if len(dims) == 1:
-            return (dims[0], dims[0]), None
-        return (dims[0], dims[1]), (dims[2] if len(dims) == 3 else None)
-
-    @staticmethod
-    def _split_activation(items: list) -> tuple[list, list[Layer] | LayerStmt | None]:
-        if items and isinstance(items[-1], LayerStmt):
-            return items[:-1], items[-1]
-        return items, None
-
-    def _finish(self, layer: Layer, opts: dict[str, tuple[Token, Any]],
-                act: LayerStmt | None, extra: dict[str, Pos]) -> list[Layer]:
-        layer.options = {k: pos_of(t) for k, (t, _) in opts.items()} | extra
-        return [layer, *(self.make(act) if act is not None else [])]
-
-    def input(self, items: list[Token]) -> list[Layer]:
-        kw, size = items
-        layer = Input(span(kw, size), self._written(items),
-                      self._size(size, (1, 2, 3, 4), "input"))
-        layer.options = {"size": pos_of(size)}
-        return [layer]
-
-    def conv(self, items: list) -> list[Layer]:
-        items, act = self._split_activation(items)
-        kw, size, *rest = items
-        opts = self._options(kw, rest)
-        kernel, depth = self._kernel(size)
-        get = lambda k, d: opts[k][1] if k in opts else d  # noqa: E731
-        last = rest[-1] if rest else size
-        layer = Conv(span(kw, last), self._written(items), kernel, depth,
-                     get("filters", None), get("stride", None), get("padding", 0),
-                     get("dilation", 1), get("groups", 1), bias=not get("nobias", False))
-        return self._finish(layer, opts, act, {"kernel": pos_of(size)})
-
-    def pool(self, items: list) -> list[Layer]:
-        kw, *rest = items
-        mode = str(rest.pop(0)) if rest[0].type in ("MAX", "AVG") else "max"
-        if rest[0].type == "GLOBAL":
-            layer = Pool(span(kw, rest[0]), self._written(items), mode, (1, 1), None, 0,
-                         global_pool=True)
-            return self._finish(layer, {}, None, {})
-        size, *opts_toks = rest
-        opts = self._options(kw, opts_toks)
-        kernel, depth = self._kernel(size)
-        if depth is not None:
-            self.rep.error(pos_of(size), f"a pooling window has no depth: `{size}`",
-                           SpecSyntaxError,
-                           hint=f"write `{kernel[0]}x{kernel[1]}`; pooling keeps every channel")
-        last = opts_toks[-1] if opts_toks else size
-        layer = Pool(span(kw, last), self._written(items), mode, kernel,
-                     opts["stride"][1] if "stride" in opts else None,
-                     opts["padding"][1] if "padding" in opts else 0,
-                     ceil_mode="ceil" in opts)
-        return self._finish(layer, opts, None, {"kernel": pos_of(size)})
-
-    def fc(self, items: list) -> list[Layer]:
-        items, act = self._split_activation(items)
-        kw, size = items
-        units = self._size(size, (1,), "the unit count of `fc`")[0]
-        layer = FC(span(kw, size), self._written(items), units)
-        return self._finish(layer, {}, act, {"units": pos_of(size)})
-
-    def lrn(self, items: list[Token]) -> list[Layer]:
-        kw, size, *opts = items
-        values: dict[str, float] = {}
-        where: dict[str, Pos] = {"size": pos_of(size)}
-        for tok in opts:
-            key = {"a": "alpha", "b": "beta", "k": "k"}[tok[0]]
-            if key in values:
-                self.rep.error(pos_of(tok), f"{key} given twice in `lrn`", SpecError)
-            values[key] = float(tok[1:])
-            where[key] = pos_of(tok)
-        layer = LRN(span(kw, opts[-1] if opts else size), self._written(items),
-                    self._size(size, (1,), "the size of `lrn`")[0], **values)
-        layer.options = where
-        return [layer]
-
-    def activation(self, items: list[Token]) -> list[Layer]:
-        tok = items[0]
-        return [Activation(pos_of(tok), str(tok), str(tok))]
-
-    def bn(self, items: list[Token]) -> list[Layer]:
-        return [BatchNorm(pos_of(items[0]), str(items[0]))]
-
-    def flatten(self, items: list[Token]) -> list[Layer]:
-        return [Flatten(pos_of(items[0]), str(items[0]))]
-
-    def dropout(self, items: list[Token]) -> list[Layer]:
-        kw, rate = items
-        layer = Dropout(span(kw, rate), self._written(items), float(rate))
-        layer.options = {"rate": pos_of(rate)}
-        return [layer]
-
-
 # ---- parsing and syntax errors -------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _parser() -> Lark:
+def _parser() -> Any:
     """The LALR parser, applying `_ToTree` as it parses (no parse tree is built)."""
     return build_parser(_ToTree())
 

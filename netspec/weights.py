@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .errors import Diagnostic, WeightsError, raise_all
+from .errors import Diagnostic, Reporter, WeightsError, raise_all
 from .files import atomic_write
 
 if TYPE_CHECKING:
@@ -85,7 +85,6 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
     Every missing, unexpected or misshapen array is reported (as a WeightsError
     pointing at the spec line of its layer), not only the first.
     """
-    from .network import Reporter
     expected = net.weight_shapes()
     by_layer = {layer.name: layer for layer in net.layers}
     rep = Reporter(net.source, net.filename)

@@ -1,0 +1,28 @@
+"""The IR: one class per layer kind, each owning its rules, grouped by family.
+
+A layer knows, in one place (as a Keras layer does): the options it was written
+with and where (for carets), its static checks, how its output shape and parameter
+count follow from its input shape (`infer`), and the shapes of its weights. The
+checker and the backends ask the layer; they never re-derive its arithmetic.
+
+Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
+
+    base         Layer, Input, Pos, shape_str
+    window       what conv and pool share: kernel, stride, padding, dilation
+    conv, pool   convolution; max, average and global pooling
+    dense        fc, flatten, dropout
+    norm         batch norm, local response norm
+    activations  relu, relu6, tanh, sigmoid, softmax
+    merges       add (residual), concat
+"""
+
+from .activations import Activation
+from .base import Input, Layer, Pos, Shape, shape_str
+from .conv import Conv
+from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
+from .merges import Add, Concat
+from .norm import LRN, BatchNorm
+from .pool import Pool
+
+__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "Add", "BatchNorm", "Concat", "Conv",
+           "Dropout", "FC", "Flatten", "Input", "Layer", "Pool", "Pos", "Shape", "shape_str"]

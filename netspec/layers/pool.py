@@ -1,0 +1,68 @@
+"""Pooling: max or average over windows, or over the whole of H×W (global)."""
+
+from __future__ import annotations
+
+from ..errors import Reporter, ShapeError
+from .base import Pos, Shape
+from .window import _Windowed
+
+
+class Pool(_Windowed):
+    """`pool [max|avg] F [sN] [pN|same|valid]`: stride defaults to the window."""
+
+    kind = "pool"
+
+    def __init__(self, pos: Pos, text: str, mode: str, kernel: tuple[int, int],
+                 stride: int | None, padding: int | str, ceil_mode: bool = False,
+                 global_pool: bool = False) -> None:
+        super().__init__(pos, text, kernel, stride, padding, 1, ceil_mode)
+        self.mode = mode
+        self.global_pool = global_pool
+
+    def default_strides(self) -> tuple[int, int]:
+        return self.kernel
+
+    def _overpadded(self) -> bool:
+        return isinstance(self.padding, int) and self.padding > min(self.kernel) // 2
+
+    def check_options(self, rep: Reporter) -> None:
+        super().check_options(rep)
+        if self._overpadded() and min(self.kernel) >= 1:
+            f = min(self.kernel)
+            rep.error(self.where("padding"), f"padding {self.padding} is more than half the "
+                                             f"{f}-wide window: some windows would see only "
+                                             f"padding", ShapeError,
+                      hint=f"use padding at most {f // 2}")
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        if not self._volume(shape, rep) or not self._valid_numbers():
+            return None
+        if self.global_pool:   # one window over the whole input
+            self.kernel = shape[:2]   # and so the stride, by default
+            self.output_shape = (1, 1, shape[2])
+            return self.output_shape
+        spatial = self._spatial(shape, rep)
+        if spatial is None or self._overpadded():
+            return None
+        self.output_shape = (*spatial, shape[2])
+        return self.output_shape
+
+    def floor_pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Padding under which floor rounding gives exactly this layer's windows.
+
+        `ceil` rounding lets the last window run past the padded input; padding the
+        end up to that window's end (with cells that max and average both ignore)
+        gives the same windows with plain floor rounding, which every runtime
+        computes alike (ONNX shape inference and runtimes differ on `ceil_mode`).
+        """
+        pads = []
+        for o, s, f, n, (before, after) in zip(self.output_shape, self.strides, self.kernel,
+                                               self.input_shape, self.pads):
+            end = max(0, (o - 1) * s + f - n - before)
+            pads.append((before, end if self.ceil_mode else after))
+        return pads[0], pads[1]
+
+    def attrs(self) -> dict:
+        return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
+                "global": self.global_pool}

@@ -1,0 +1,41 @@
+"""Max and average pooling (padding never counted), and their global forms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import Pool
+from .windows import Step, _pad, _taps
+
+
+def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
+    if layer.global_pool:
+        if layer.mode == "max":
+            return lambda x: x.max(axis=(1, 2), keepdims=True)
+        return lambda x: x.mean(axis=(1, 2), keepdims=True, dtype=np.float32)
+    out_hw = layer.output_shape[:2]
+    pads = layer.floor_pads()
+    h, wd = layer.input_shape[:2]
+
+    if layer.mode == "max":
+        def maxpool(x: np.ndarray) -> np.ndarray:
+            xp = _pad(x, pads, -np.inf)
+            out = np.empty((x.shape[0], *out_hw, x.shape[3]), np.float32)
+            for t, view in _taps(xp, out_hw, layer.kernel, layer.strides):
+                np.copyto(out, view) if t == 0 else np.maximum(out, view, out=out)
+            return out
+        return maxpool
+
+    # average over the input cells each window covers; padding is not counted
+    mask = np.pad(np.ones((1, h, wd, 1), np.float32), ((0, 0), *pads, (0, 0)))
+    count = sum(view for _, view in _taps(mask, out_hw, layer.kernel, layer.strides))
+    inv = (1.0 / count).astype(np.float32)
+
+    def avgpool(x: np.ndarray) -> np.ndarray:
+        xp = _pad(x, pads, 0.0)
+        out = np.empty((x.shape[0], *out_hw, x.shape[3]), np.float32)
+        for t, view in _taps(xp, out_hw, layer.kernel, layer.strides):
+            np.copyto(out, view) if t == 0 else np.add(out, view, out=out)
+        out *= inv
+        return out
+    return avgpool

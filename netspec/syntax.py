@@ -1,0 +1,101 @@
+"""The syntax tree: what each statement says, with the tokens (and so positions) it was written with.
+
+The parser (parser.py) makes these nodes; the builder (builder.py) walks them;
+nothing of Lark's parse tree leaves the parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ._lark import Token
+from .layers import Pos
+
+
+def pos_of(tok: Token) -> Pos:
+    """Where a token was written."""
+    return Pos(tok.line, tok.column, max(1, len(tok)))
+
+
+def span(first: Token, last: Token) -> Pos:
+    """From the start of `first` to the end of `last` (on one line)."""
+    length = last.end_pos - first.start_pos if first.line == last.line else len(first)
+    return Pos(first.line, first.column, max(1, length))
+
+
+@dataclass
+class LayerStmt:
+    """One layer statement as written: its grammar rule and tokens (params unresolved)."""
+
+    rule: str
+    items: list[Any]
+    pos: Pos
+
+
+@dataclass
+class Group:
+    """`{ ... }` (indexed=False) or `[ ... ]` (indexed=True)."""
+
+    body: list[Any]
+    indexed: bool
+    pos: Pos
+
+
+@dataclass
+class Labeled:
+    """`name: item`."""
+
+    name: Token
+    item: Any
+
+
+@dataclass
+class Repeat:
+    """`repeat N item`."""
+
+    count: Token
+    item: Any
+    pos: Pos
+
+
+@dataclass
+class Residual:
+    """`residual[?] { body } [project|shortcut GROUP]`."""
+
+    body: Group
+    optional: bool
+    shortcut_kind: str | None      # None (identity), "project" or "shortcut"
+    shortcut: Any                  # Group or Labeled(Group), or None
+    pos: Pos
+
+
+@dataclass
+class Concat:
+    """`concat { branch GROUP ... }`."""
+
+    branches: list[Any]            # Group or Labeled(Group)
+    pos: Pos
+
+
+@dataclass
+class Call:
+    """A block call, `basic(64, s=2)`: positional or named arguments."""
+
+    name: Token
+    args: list[tuple[Token | None, Token]]
+    pos: Pos
+
+
+@dataclass
+class BlockDef:
+    """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning."""
+
+    name: Token
+    params: list[tuple[Token, Token | None]]
+    body: Group
+    pos: Pos
+    uses: int = field(default=0)
+
+
+Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef]
