@@ -78,15 +78,23 @@ class Network:
         return {f"{layer.name}.{key}": shape for layer in self.layers
                 for key, shape in layer.weight_shapes().items()}
 
-    def summary(self, depth: int | None = None) -> str:
-        """The per-layer table that `netspec check` prints (see report.table)."""
-        from .report import table
-        return table(self, depth)
+    def summary(self, depth: int | None = None, **options: Any) -> str:
+        """The per-layer table that `netspec check` prints (see report.table).
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object that `netspec check --json` prints."""
+        `options`: columns (names from report.COLUMNS), batch, dtype, optimizer.
+        """
+        from .report import table
+        return table(self, depth, **options)
+
+    def to_dict(self, **options: Any) -> dict[str, Any]:
+        """The JSON object that `netspec check --json` prints (options: batch, dtype, optimizer)."""
         from .report import as_dict
-        return as_dict(self)
+        return as_dict(self, **options)
+
+    def _repr_html_(self) -> str:
+        """The table, for Jupyter and other notebooks."""
+        from .report import html_table
+        return html_table(self)
 
     def init_weights(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Deterministic initial weights: He-normal conv/fc weights, zero biases.
@@ -119,28 +127,40 @@ class Network:
                        else self.init_weights(seed), opset=opset)
 
 
-def parse(text: str, filename: str | None = None) -> Network:
+def parse(text: str, filename: str | None = None,
+          input_shape: tuple[int, ...] | None = None) -> Network:
     """Parse and check a spec; return the Network or raise every error found.
 
-    Raises a `NetspecError` subclass (the first error, with all of them in its
-    `errors`) carrying the line and column of the mistake.
+    `input_shape` (H, W, C) replaces the size the spec's `input` gives: the same
+    network at another input size, without editing the spec. Raises a
+    `NetspecError` subclass (the first error, with all of them in its `errors`)
+    carrying the line and column of the mistake.
     """
     from .builder import Builder
     from .parser import parse_tree
     rep = Reporter(text, filename)
     nodes = parse_tree(text, rep)
-    builder = Builder(text, rep)
+    builder = Builder(text, rep, input_shape)
     layers = builder.build(nodes) if not rep.errors else []
     raise_all(rep.errors)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
-    return Network(name, layers, rep.warnings, filename, text, builder.instances)
+    net = Network(name, layers, rep.warnings, filename, text, builder.instances)
+    from .analysis.rf import receptive_fields
+    try:
+        receptive_fields(net, rep)   # warns where merged windows are not aligned
+    except NotImplementedError:
+        pass   # a kind without a declared window: the receptive field column says so
+    if input_shape is not None:
+        from .analysis.sizes import warn_fixed_size
+        warn_fixed_size(net, nodes, rep)
+    return net
 
 
-def load(path: str | Path) -> Network:
+def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")   # a BOM is not part of the spec
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
-    return parse(text, str(path))
+    return parse(text, str(path), input_shape)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from ..errors import Reporter, ShapeError
-from .base import Pos, Shape
+from .base import Pos, Shape, shape_str
 from .window import _Windowed
 
 
@@ -62,6 +64,29 @@ class Pool(_Windowed):
             end = max(0, (o - 1) * s + f - n - before)
             pads.append((before, end if self.ceil_mode else after))
         return pads[0], pads[1]
+
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Global average pooling is a mean, whose backward needs no values."""
+        return () if self.global_pool and self.mode == "avg" else super().saves
+
+    def saved_extra_bytes(self) -> int:
+        """Max pooling's backward also keeps where each maximum was: an int64 per output."""
+        return super().saved_extra_bytes() + (8 * prod(self.output_shape)
+                                              if self.mode == "max" else 0)
+
+    def flops(self) -> int:
+        """Per output value: FH·FW − 1 comparisons (max), or FH·FW − 1 adds and a multiply."""
+        area = self.kernel[0] * self.kernel[1]
+        return prod(self.output_shape) * (area - 1 if self.mode == "max" else area)
+
+    def explain(self) -> list[str]:
+        fh, fw = self.kernel
+        n = prod(self.output_shape)
+        per = f"({fh}·{fw} − 1)" if self.mode == "max" else f"{fh}·{fw}"
+        size = ([f"global: one {fh}×{fw} window, out = {shape_str(self.output_shape)}"]
+                if self.global_pool else self.explain_size())
+        return [*size, f"FLOPs = {n:,}·{per} = {self.flops():,}"]
 
     def attrs(self) -> dict:
         return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
