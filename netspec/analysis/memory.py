@@ -15,6 +15,7 @@
   keeps (`Layer.saves`: its input and/or its output) and any more bytes
   (`Layer.saved_extra_bytes`: max pooling's indices, dropout's mask); a tensor kept
   by several layers (a relu's output that the next conv keeps too) counts once.
+  Layers before the first trainable one keep nothing: no gradient flows there.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def weight_counts(net: Network) -> tuple[int, int]:
 
 class Runtime:
     """How a runtime allocates: the defaults are the layers' own declarations, no scratch."""
+
+    #: The caller holds the input batch until the pass ends (it is never freed early).
+    keeps_input = False
 
     def aliases(self, layer: Layer) -> bool:
         """Whether `layer`'s output is its input's memory (at inference)."""
@@ -77,6 +81,7 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
     storage: dict[str, str] = {}        # value → the value whose memory it is
     size: dict[str, int] = {}           # memory (by owning value) → bytes
     users: dict[str, int] = {}          # memory → pending reads of the values in it
+    pinned: set[str] = set()            # memory never freed during the pass
     best = ForwardPeak(0, "", ())
     for layer in net.layers:
         out = batch * prod(layer.output_shape) * dtype_bytes
@@ -91,7 +96,9 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
             size[layer.name] = out
             users[layer.name] = 0
         mem = storage[layer.name]
-        users[mem] += readers.get(layer.name, 0) + (layer.name == last)
+        users[mem] += readers.get(layer.name, 0)
+        if layer.name == last or not layer.inputs and runtime.keeps_input:
+            pinned.add(mem)
         scratch = runtime.scratch(layer, batch)
         alive = sum(size[m] for m in size) + scratch
         if alive > best.bytes:
@@ -99,7 +106,7 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
         for i in layer.inputs:
             m = storage[i.name]
             users[m] -= 1
-            if users[m] == 0 and m in size:
+            if users[m] == 0 and m in size and m not in pinned:
                 del size[m]
     return best
 
@@ -134,10 +141,13 @@ def saved_bytes(net: Network, batch: int = 1) -> int:
     kept: set[str] = set()
     extra = 0
     by_name = {layer.name: layer for layer in net.layers}
+    graded: set[str] = set()            # values that depend on a trainable parameter
     for layer in net.layers:
         if layer.saves is None:
             raise NotImplementedError(f"`{layer.kind}` does not declare what its backward "
                                       f"keeps (Layer.saves)")
+        if layer.params or any(i.name in graded for i in layer.inputs):
+            graded.add(layer.name)
         out = batch * prod(layer.output_shape) * 4
         first = layer.inputs[0] if layer.inputs else None
         in_place = (first is not None and layer.in_place and readers.get(first.name) == 1
@@ -147,6 +157,8 @@ def saved_bytes(net: Network, batch: int = 1) -> int:
         else:
             owner[layer.name] = layer.name
             tensors[layer.name] = out
+        if layer.name not in graded:
+            continue   # before the first trainable layer autograd records nothing
         if "input" in layer.saves:
             for i in layer.inputs:
                 if in_place:   # autograd keeps a copy of what the layer overwrites
