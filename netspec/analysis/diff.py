@@ -1,61 +1,87 @@
-"""`netspec diff A B`: what changed, per layer or per group, between two networks."""
+"""`netspec diff A B`: what changed, per layer or per group, between two networks.
+
+Rows (layers, or groups with `depth`) are aligned as `diff` aligns lines: by
+what they are (as written, and their output shape), so that a layer inserted
+into a numbered sequence shows as one insertion rather than every later layer
+as changed. Aligned rows that differ in anything are shown side by side.
+"""
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from math import prod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..layers import shape_str
+from .memory import human_bytes
 
 if TYPE_CHECKING:
     from ..network import Network
 
 
-def _rows(net: Network, depth: int | None) -> dict[str, tuple[str, int, int, int]]:
-    """By name (or prefix): (output shape, params, MACs, activation values)."""
+class _Row(NamedTuple):
+    name: str
+    text: str
+    shape: str
+    params: int
+    macs: int
+    values: int      # activation values of the row's layers, per sample
+
+
+def _rows(net: Network, depth: int | None) -> list[_Row]:
     from ..report import groups
-    return {key: (shape_str(layers[-1].output_shape), sum(lay.params for lay in layers),
-                  sum(lay.macs for lay in layers), sum(prod(lay.output_shape) for lay in layers))
-            for key, layers in groups(net, depth)}
+    rows = []
+    for key, layers in groups(net, depth):
+        one = layers[0] if len(layers) == 1 and layers[0].name == key else None
+        text = one.text if one is not None else net.instances.get(key, f"{len(layers)} layers")
+        rows.append(_Row(key, text, shape_str(layers[-1].output_shape),
+                         sum(lay.params for lay in layers), sum(lay.macs for lay in layers),
+                         sum(prod(lay.output_shape) for lay in layers)))
+    return rows
 
 
-def _delta(a: int | None, b: int | None) -> str:
+def _change(a: object, b: object, number: bool = False) -> str:
     if a is None or b is None:
-        return f"{a if a is not None else b:,}"
+        value = a if a is not None else b
+        return f"{value:,}" if number else str(value)
     if a == b:
-        return f"{a:,}"
-    return f"{a:,} → {b:,} ({b - a:+,})"
+        return f"{a:,}" if number else str(a)
+    if number:
+        return f"{a:,} → {b:,} ({b - a:+,})"   # type: ignore[operator]
+    return f"{a} → {b}"
 
 
 def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4) -> str:
-    """A table of the rows that differ in shape, parameters, MACs or activation memory."""
-    from .memory import human_bytes
+    """A table of the rows that differ in name, shape, parameters, MACs or activation memory."""
     ra, rb = _rows(a, depth), _rows(b, depth)
-    keys = list(ra) + [k for k in rb if k not in ra]
-    rows = [("layer", "", "output", "params", "MACs", "activation memory")]
-    same = 0
-    for key in keys:
-        x, y = ra.get(key), rb.get(key)
+    sig = lambda r: (r.text, r.shape)  # noqa: E731
+    pairs: list[tuple[_Row | None, _Row | None]] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, [sig(r) for r in ra], [sig(r) for r in rb],
+                                              autojunk=False).get_opcodes():
+        left, right = ra[i1:i2], rb[j1:j2]
+        n = max(len(left), len(right))
+        pairs += [(left[k] if k < len(left) else None, right[k] if k < len(right) else None)
+                  for k in range(n)]
+    header = ("layer", "", "as written", "output", "params", "MACs", "activation memory")
+    rows, same = [header], 0
+    mem = lambda r: human_bytes(r.values * dtype_bytes) if r else None  # noqa: E731
+    for x, y in pairs:
         if x == y:
             same += 1
             continue
         mark = "-" if y is None else "+" if x is None else "~"
-        shape = (x or y)[0] if x is None or y is None or x[0] == y[0] else f"{x[0]} → {y[0]}"
-        mem = [human_bytes(r[3] * dtype_bytes) if r else None for r in (x, y)]
-        rows.append((key, mark, shape, _delta(x and x[1], y and y[1]),
-                     _delta(x and x[2], y and y[2]),
-                     mem[0] if mem[0] == mem[1] or not mem[1] else
-                     mem[1] if not mem[0] else f"{mem[0]} → {mem[1]}"))
-    total = ("total", "", f"{shape_str(a.output_shape)} → {shape_str(b.output_shape)}"
-             if a.output_shape != b.output_shape else shape_str(a.output_shape),
-             _delta(a.total_params, b.total_params), _delta(a.total_macs, b.total_macs),
-             " → ".join(dict.fromkeys(human_bytes(n.total_activations * dtype_bytes)
-                                      for n in (a, b))))
-    rows.append(total)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        get = lambda f: (getattr(x, f) if x else None, getattr(y, f) if y else None)  # noqa: E731
+        rows.append((_change(*get("name")), mark, _change(*get("text")), _change(*get("shape")),
+                     _change(*get("params"), number=True), _change(*get("macs"), number=True),
+                     _change(mem(x), mem(y))))
+    rows.append(("total", "", "", _change(shape_str(a.output_shape), shape_str(b.output_shape)),
+                 _change(a.total_params, b.total_params, number=True),
+                 _change(a.total_macs, b.total_macs, number=True),
+                 _change(human_bytes(a.total_activations * dtype_bytes),
+                         human_bytes(b.total_activations * dtype_bytes))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [f"{a.name} ({a.filename}) → {b.name} ({b.filename}): "
              f"- only in the first, + only in the second, ~ changed"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.append(f"{same} {'row' if same == 1 else 'rows'} the same")
     return "\n".join(lines)
-
