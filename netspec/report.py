@@ -12,11 +12,18 @@ from __future__ import annotations
 import csv
 import html
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from .analysis.memory import DTYPE_BYTES, forward_peak, human_bytes, training_memory, weight_counts
+from .analysis.memory import (
+    DTYPE_BYTES,
+    forward_peak,
+    human_bytes,
+    training_memory,
+    weight_counts,
+)
 from .analysis.rf import Field, receptive_fields
 from .layers import Layer, shape_str
 
@@ -155,17 +162,17 @@ def footer(net: Network, batch: int = 1, dtype: str = "float32", optimizer: str 
     peak = forward_peak(net, batch, DTYPE_BYTES[dtype])
     train = training_memory(net, batch, optimizer)
     from .analysis.cost import total_flops
-    return [f"{net.total_params:,} parameters ({size_mb:,.2f} MiB as float32), "
-            f"{net.total_activations:,} activation values and "
-            f"{net.total_macs:,} multiply-adds per sample",
-            f"{trainable:,} trainable + {buffers:,} non-trainable values: "
-            f"{human_bytes((trainable + buffers) * DTYPE_BYTES[dtype])} as {dtype}; "
-            f"{total_flops(net):,} FLOPs per sample",
-            f"batch {batch}: forward peak {human_bytes(peak.bytes)} of {dtype} values "
-            f"(at `{peak.layer}`); training with {optimizer} {human_bytes(train.total)} = "
-            f"weights {human_bytes(train.weights)} + gradients {human_bytes(train.gradients)} + "
-            f"{optimizer} state {human_bytes(train.optimizer)} + saved for backward "
-            f"{human_bytes(train.saved)}"]
+    return [(f"{net.total_params:,} parameters ({size_mb:,.2f} MiB as float32), "
+             f"{net.total_activations:,} activation values and "
+             f"{net.total_macs:,} multiply-adds per sample"),
+            (f"{trainable:,} trainable + {buffers:,} non-trainable values: "
+             f"{human_bytes((trainable + buffers) * DTYPE_BYTES[dtype])} as {dtype}; "
+             f"{total_flops(net):,} FLOPs per sample"),
+            (f"batch {batch}: forward peak {human_bytes(peak.bytes)} of {dtype} values "
+             f"(at `{peak.layer}`); training with {optimizer} {human_bytes(train.total)} = "
+             f"weights {human_bytes(train.weights)} + gradients {human_bytes(train.gradients)} + "
+             f"{optimizer} state {human_bytes(train.optimizer)} + saved for backward "
+             f"{human_bytes(train.saved)}")]
 
 
 def table(net: Network, depth: int | None = None, columns: tuple[str, ...] = DEFAULT_COLUMNS,
@@ -194,12 +201,12 @@ def markdown(net: Network, depth: int | None = None, columns: tuple[str, ...] = 
              batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> str:
     """The table as GitHub Markdown, with the summary lines under it."""
     headers, rows, total = _grid(net, depth, columns, batch, DTYPE_BYTES[dtype], raw=False)
-    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
-    line = lambda r: "| " + " | ".join(map(esc, r)) + " |"  # noqa: E731
+    esc = lambda c: c.replace("|", "\\|")
+    line = lambda r: "| " + " | ".join(map(esc, r)) + " |"
     align = ["---:" if COLUMNS[c][2] else "---" for c in columns]
     total = [f"**{c}**" if c else "" for c in total]
-    return "\n".join([f"**{net.name}**: {shape_str(net.input_shape)} → "
-                      f"{shape_str(net.output_shape)}", "", line(headers),
+    return "\n".join([(f"**{net.name}**: {shape_str(net.input_shape)} → "
+                       f"{shape_str(net.output_shape)}"), "", line(headers),
                       "| " + " | ".join(align) + " |", *map(line, rows), line(total), "",
                       *footer(net, batch, dtype, optimizer)])
 

@@ -22,14 +22,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from random_nets import random_spec
 
 import netspec
 from netspec.analysis import receptive_fields
-from random_nets import random_spec
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
-from torch_reference import _pads, _pool  # noqa: E402
+import torch.nn.functional as F
+from torch_reference import _pads, _pool
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.ns"))
@@ -196,3 +196,8 @@ def test_an_undeclared_spatial_kind_is_refused():
     net.layers.append(odd)
     with pytest.raises(NotImplementedError, match="mystery"):
         receptive_fields(net)
+    from netspec.analysis import total_flops, training_memory
+    with pytest.raises(NotImplementedError, match="mystery"):
+        total_flops(net)
+    with pytest.raises(NotImplementedError, match="mystery"):
+        training_memory(net)

@@ -54,7 +54,7 @@ def _change(a: object, b: object, number: bool = False) -> str:
 def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4) -> str:
     """A table of the rows that differ in name, shape, parameters, MACs or activation memory."""
     ra, rb = _rows(a, depth), _rows(b, depth)
-    sig = lambda r: (r.text, r.shape)  # noqa: E731
+    sig = lambda r: (r.text, r.shape)
     pairs: list[tuple[_Row | None, _Row | None]] = []
     for op, i1, i2, j1, j2 in SequenceMatcher(None, [sig(r) for r in ra], [sig(r) for r in rb],
                                               autojunk=False).get_opcodes():
@@ -64,15 +64,15 @@ def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4)
                   for k in range(n)]
     header = ("layer", "", "as written", "output", "params", "MACs", "activation memory")
     rows, same = [header], 0
-    mem = lambda r: human_bytes(r.values * dtype_bytes) if r else None  # noqa: E731
+    mem = lambda r: human_bytes(r.values * dtype_bytes) if r else None
     for x, y in pairs:
         if x == y:
             same += 1
             continue
         mark = "-" if y is None else "+" if x is None else "~"
-        get = lambda f: (getattr(x, f) if x else None, getattr(y, f) if y else None)  # noqa: E731
-        rows.append((_change(*get("name")), mark, _change(*get("text")), _change(*get("shape")),
-                     _change(*get("params"), number=True), _change(*get("macs"), number=True),
+        pair = [(getattr(x, f) if x else None, getattr(y, f) if y else None) for f in _Row._fields]
+        rows.append((_change(*pair[0]), mark, _change(*pair[1]), _change(*pair[2]),
+                     _change(*pair[3], number=True), _change(*pair[4], number=True),
                      _change(mem(x), mem(y))))
     rows.append(("total", "", "", _change(shape_str(a.output_shape), shape_str(b.output_shape)),
                  _change(a.total_params, b.total_params, number=True),
@@ -80,8 +80,8 @@ def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4)
                  _change(human_bytes(a.total_activations * dtype_bytes),
                          human_bytes(b.total_activations * dtype_bytes))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [f"{a.name} ({a.filename}) → {b.name} ({b.filename}): "
-             f"- only in the first, + only in the second, ~ changed"]
+    lines = [(f"{a.name} ({a.filename}) → {b.name} ({b.filename}): "
+              f"- only in the first, + only in the second, ~ changed")]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.append(f"{same} {'row' if same == 1 else 'rows'} the same")
     return "\n".join(lines)

@@ -141,11 +141,11 @@ def rf_lines(layer: Layer, fields: dict[str, Field]) -> list[str]:
     window = layer.window()
     lines = []
     for a, axis in enumerate(("H", "W")):
-        e, s, p = window[a]
+        e, s, _ = window[a]
         parts = []
         for i in layer.inputs:
             f = fields[i.name]
-            rf, j, st = f.rf[a], f.jump[a], f.start[a]
+            rf, j = f.rf[a], f.jump[a]
             parts.append(f"{rf} + ({e}−1)·{j} = {rf + (e - 1) * j}")
         j = fields[layer.inputs[0].name].jump[a]
         union = "" if len(parts) == 1 else f", union of the paths = {field.rf[a]}"

@@ -9,6 +9,7 @@ accepted when the build has no error; it loses no input when no layer gets a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from math import gcd
 from typing import TYPE_CHECKING
 
@@ -73,7 +74,7 @@ def pattern(sizes: list[int], hi: int) -> str:
     if len(sizes) == 1:
         return str(sizes[0])
     step = 0
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in pairwise(sizes):
         step = gcd(step, b - a)
     if sizes == list(range(sizes[0], hi + 1, step)):
         if step == 1:

@@ -89,7 +89,7 @@ class Conv(_Windowed):
         return [*self.explain_size(),
                 f"params = {params} = {self.params:,}",
                 f"MACs = {oh}·{ow}·{k}·{fh}·{fw}·{cg} = {self.macs:,}",
-                f"FLOPs = 2·MACs" + (f" + {oh}·{ow}·{k} (bias)" if self.bias else "")
+                "FLOPs = 2·MACs" + (f" + {oh}·{ow}·{k} (bias)" if self.bias else "")
                 + f" = {self.flops():,}"]
 
     def attrs(self) -> dict:
