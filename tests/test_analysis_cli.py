@@ -181,3 +181,14 @@ def test_analysis_commands_do_not_import_numpy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        check=False)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_size_patterns_by_hand():
+    from netspec.analysis.sizes import pattern
+    assert pattern(list(range(16, 65, 4)), 64) == "every 4k from 16"
+    assert pattern([n for n in range(33, 300) if n % 32 == 1], 299) == "every 32k + 1 from 33"
+    dense = [n for n in range(29, 449) if n % 32 in (29, 30, 31, 0)]
+    assert pattern(dense, 448) == "every 32k + 29 … 32k + 32 from 29"
+    assert pattern([n for n in range(13, 200) if n % 6 in (1, 3)], 199) == "every 6k + {1, 3} from 13"
+    assert pattern(list(range(3, 50)), 49) == "every size from 3"
+    assert pattern([5, 9, 100], 140) == "5, 9, 100" and pattern([], 9) == "none"

@@ -147,8 +147,10 @@ def _torch_training_twin(net, batch: int, backward: bool):
                 out = t.flatten(1)
             elif op == "add":
                 out = ins[0] + ins[1]
-            else:
+            elif op == "concat":
                 out = torch.cat(ins, dim=1)
+            else:
+                raise AssertionError(f"no PyTorch twin for `{op}`")
             values[layer.name] = out
     weights = {p.data_ptr() for p in [*params.values(), *buffers.values()]}
     storages = {}

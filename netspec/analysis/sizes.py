@@ -68,22 +68,36 @@ def accepted_sizes(net: Network, lo: int, hi: int) -> Sizes:
 
 
 def pattern(sizes: list[int], hi: int) -> str:
-    """`every 32k + 1 from 33`, `every size from 7`, or the sizes themselves."""
+    """`every 32k + 1 from 33`, `every size from 7`, `every 32k + 29 … 32k + 32 from 29`,
+    or the sizes themselves when they repeat with no period shorter than half the range."""
     if not sizes:
         return "none"
     if len(sizes) == 1:
         return str(sizes[0])
-    step = 0
-    for a, b in pairwise(sizes):
-        step = gcd(step, b - a)
-    if sizes == list(range(sizes[0], hi + 1, step)):
-        if step == 1:
-            return f"every size from {sizes[0]}"
-        r = sizes[0] % step
-        form = f"{step}k" + (f" + {r}" if r else "")
-        return f"every {form} from {sizes[0]}"
-    shown = ", ".join(map(str, sizes[:12]))
-    return shown + (f", … ({len(sizes)} sizes)" if len(sizes) > 12 else "")
+    first, members = sizes[0], set(sizes)
+    span = hi - first + 1
+    for period in range(1, span // 2 + 1):
+        if all((n in members) == (n + period in members) for n in range(first, hi - period + 1)):
+            break
+    else:
+        shown = ", ".join(map(str, sizes[:12]))
+        return shown + (f", … ({len(sizes)} sizes)" if len(sizes) > 12 else "")
+    if period == 1:
+        return f"every size from {first}"
+    window = [n for n in sizes if n < first + period]
+    offsets = [n - period * ((first - 1) // period) for n in window]   # first one in 1…period
+
+    if len(offsets) == 1:
+        return f"every {_form(period, offsets[0])} from {first}"
+    if offsets == list(range(offsets[0], offsets[-1] + 1)):
+        return f"every {period}k + {offsets[0]} … {period}k + {offsets[-1]} from {first}"
+    return f"every {period}k + {{{', '.join(str(r) for r in offsets)}}} from {first}"
+
+
+def _form(period: int, r: int) -> str:
+    """`32k + 1` for the residue 1, `32k` for 0 or the period itself."""
+    r %= period
+    return f"{period}k + {r}" if r else f"{period}k"
 
 
 def warn_fixed_size(net: Network, nodes: list[Node], rep: Reporter) -> None:
