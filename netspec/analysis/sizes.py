@@ -9,8 +9,6 @@ accepted when the build has no error; it loses no input when no layer gets a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import pairwise
-from math import gcd
 from typing import TYPE_CHECKING
 
 from ..errors import Reporter
