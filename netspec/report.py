@@ -94,7 +94,7 @@ def _padding(r: Row) -> str | None:
 
 def _rf(r: Row, what: str) -> str | None:
     f = r.fields.get(r.last.name)
-    return None if f is None else "×".join(map(str, getattr(f, what)))
+    return None if f is None else "×".join(map(str, f.size if what == "rf" else f.jump))
 
 
 #: Every column: name → (header, cell, right-aligned, counts: 0 shows as "–").
@@ -248,7 +248,7 @@ def as_dict(net: Network, batch: int = 1, dtype: str = "float32",
 
     def rf(layer: Layer) -> dict[str, Any]:
         f = fields.get(layer.name)
-        return {} if f is None else {"rf": list(f.rf), "jump": list(f.jump),
+        return {} if f is None else {"rf": list(f.size), "jump": list(f.jump),
                                      "rf_centre": [float(c) for c in f.centre]}
 
     return {

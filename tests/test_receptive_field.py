@@ -201,3 +201,32 @@ def test_an_undeclared_spatial_kind_is_refused():
         total_flops(net)
     with pytest.raises(NotImplementedError, match="mystery"):
         training_memory(net)
+
+
+def test_a_broadcast_gate_sees_the_whole_image():
+    # Squeeze-and-excitation: x · s, s = a global pool of x read by every output pixel.
+    # Through the gate, every output pixel depends on every input pixel.
+    from netspec.layers import Layer
+    net = netspec.parse("input 8x8x2\nconv 3x3 p1 x2\npool avg global")
+
+    class Gate(Layer):
+        kind = "gate"
+
+        def input_windows(self):
+            return [((1, 1, 0), (1, 1, 0)), ((1, 0, 0), (1, 0, 0))]   # s is broadcast
+
+    gate = Gate(net["conv1"].pos, "gate")
+    gate.name, gate.inputs, gate.output_shape = "gate1", [net["conv1"], net["pool1"]], (8, 8, 2)
+    net.layers.append(gate)
+    f = receptive_fields(net)["gate1"]
+    assert not f.misaligned and f.jump == (1, 1)
+    x = torch.rand((1, 2, 8, 8), dtype=torch.float64, requires_grad=True)
+    c = F.conv2d(x, torch.ones((2, 2, 3, 3), dtype=torch.float64), padding=1)
+    for i, j in ((0, 0), (4, 4), (7, 7)):
+        gated = c * c.mean((2, 3), keepdim=True)
+        (g,) = torch.autograd.grad(gated[0, :, i, j].sum(), x, retain_graph=True)
+        nz = (g[0].abs().sum(0) > 0).nonzero()
+        got = [(nz[:, 0].min().item(), nz[:, 0].max().item()),
+               (nz[:, 1].min().item(), nz[:, 1].max().item())]
+        assert got == [(max(a, 0), min(b, 7)) for a, b in (f.span(i, 0), f.span(j, 1))]
+        assert got == [(0, 7), (0, 7)]

@@ -106,6 +106,15 @@ class Layer:
         """Whether the output is the input itself (at inference, or in training)."""
         return self.alias
 
+    def input_windows(self) -> list[tuple[AxisWindow, AxisWindow]]:
+        """The window read from each input, in order: `window()` for all of them.
+
+        A layer whose inputs are read differently overrides this; a stride of 0 means
+        the input is broadcast (a 1×1 gate read by every output pixel, as in
+        squeeze-and-excitation's multiply).
+        """
+        return [self.window()] * len(self.inputs)
+
     @property
     def non_trainable(self) -> int:
         """Values in this layer's buffers (running statistics); `params` are the trainable."""
