@@ -39,6 +39,7 @@ from .syntax import Concat as ConcatNode
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other
 MAX_LAYERS = 1_000_000    # a guard against `repeat 1000000000`
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -136,11 +137,50 @@ class Builder:
             if str(param) in seen:
                 self.rep.error(pos_of(param), f"parameter `{param}` of `{name}` is named twice",
                                SpecError)
-            elif str(param) in ("C", "H", "W"):
-                self.rep.error(pos_of(param), f"`{param}` cannot name a parameter: C, H and W "
-                                              f"are the incoming shape", SpecError)
+            else:
+                self._parameter_name(param, "a parameter", {})
             seen.add(str(param))
         self.blocks[name] = block
+
+    def _parameter_name(self, tok: Token, what: str, env: dict[str, int]) -> bool:
+        """Whether `tok` can name a parameter (or a repeat's counter); report why not."""
+        if str(tok) in ("C", "H", "W"):
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: C, H and W "
+                                        f"are the incoming shape", SpecError)
+        elif not _IDENTIFIER.fullmatch(str(tok)):
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: use letters, digits "
+                                        f"and `_` (no `-` or `$`)", SpecError)
+        elif str(tok) in env:
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: it is already a "
+                                        f"parameter here", SpecError, hint="choose another name")
+        else:
+            return True
+        return False
+
+    def _label(self, label: Token, scope: Scope, env: dict[str, int]) -> Token | None:
+        """The label with its `$params` filled in (None if one is unknown, reported).
+
+        Inside `[ ... ]` a label that is a number sets the item's position: the
+        numbering continues after it, and may skip numbers but never go back.
+        """
+        if "$" in label:
+            try:
+                label = self._substitute(label, env)
+            except _Unresolved:
+                return None
+        if scope.indexed and label.isdigit():
+            number = int(label)
+            if number < scope.next_index:
+                taken = scope.next_index - 1
+                self.rep.error(pos_of(label), f"sequence number {number} "
+                               + ("is already taken" if number == taken else "goes backwards")
+                               + f": the items before it in this `[ ... ]` are numbered up to "
+                               f"{taken}", SpecError,
+                               hint=f"numbers in `[ ... ]` only go forward; without a label "
+                                    f"this item would be number {scope.next_index}")
+                return None
+            scope.next_index = number + 1
+        return label
 
     # ---- statements --------------------------------------------------------------
     def statement(self, node: Node, scope: Scope, env: dict[str, int], *,
@@ -159,7 +199,11 @@ class Builder:
     def _statement(self, node: Node, scope: Scope, env: dict[str, int], label: Token | None,
                    top_level: bool) -> None:
         if isinstance(node, Labeled):
-            self.statement(node.item, scope, env, label=node.name, top_level=top_level)
+            name = self._label(node.name, scope, env)
+            if name is None:
+                self.current = None
+                return
+            self.statement(node.item, scope, env, label=name, top_level=top_level)
         elif isinstance(node, LayerStmt):
             self._layer_statement(node, scope, env, label, top_level)
         elif isinstance(node, Group):
@@ -173,8 +217,12 @@ class Builder:
                 self.rep.error(pos_of(node.count), f"repeat count must be at least 1, not {count}",
                                ShapeError)
             inner = scope.child(label, "", True) if label is not None else scope
-            for _ in range(count or 0):
-                self.statement(node.item, inner, env)
+            var = str(node.var) if node.var is not None else None
+            if var is not None and not self._parameter_name(node.var, "a repeat's counter",
+                                                            env):
+                return
+            for i in range(count or 0):
+                self.statement(node.item, inner, env if var is None else {**env, var: i})
         elif isinstance(node, Residual):
             self._residual(node, scope, env)
         elif isinstance(node, ConcatNode):

@@ -37,7 +37,7 @@ from .syntax import (
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
                   "relu", "relu6", "tanh", "sigmoid", "softmax")
-KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block")
+KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use")
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
@@ -71,7 +71,7 @@ _EXPECTED = {
     "SIGMOID": "an activation", "SOFTMAX": "an activation", "LBRACE": "`{`", "RBRACE": "`}`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
     "EQUAL": "`=`", "PROJECT": "`project`", "SHORTCUT": "`shortcut`", "BRANCH": "`branch`",
-    "OPTIONAL": "`?`",
+    "OPTIONAL": "`?`", "AS": "`as`", "INDEX": "a sequence number",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
@@ -93,8 +93,8 @@ class _ToTree(Transformer):
         return Group(items, True, items[0].pos if items and hasattr(items[0], "pos") else Pos(0, 0))
 
     def repeat(self, items: list) -> Repeat:
-        kw, count, item = items
-        return Repeat(count, item, span(kw, count))
+        kw, count, *var, item = items
+        return Repeat(count, item, span(kw, count), var[-1] if var else None)
 
     def residual(self, items: list) -> Residual:
         kw, *rest = items
@@ -244,7 +244,7 @@ _USAGE = {
     "fc": "fc N [relu|relu6|tanh|sigmoid|softmax]",
     "lrn": "lrn N [aALPHA] [bBETA] [kK]",
     "dropout": "dropout P, with 0 ≤ P < 1",
-    "repeat": "repeat N { ... }",
+    "repeat": "repeat N { ... }` or `repeat N as j { ... }",
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",

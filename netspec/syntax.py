@@ -52,11 +52,12 @@ class Labeled:
 
 @dataclass
 class Repeat:
-    """`repeat N item`."""
+    """`repeat N item`, or `repeat N as var item` (`$var` counts 0, 1, ... N-1)."""
 
     count: Token
     item: Any
     pos: Pos
+    var: Token | None = None
 
 
 @dataclass
