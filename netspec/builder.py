@@ -21,6 +21,7 @@ from typing import Any
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Concat, Input, Layer, Pos
+from .layers.base import in_file
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -32,6 +33,7 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
 )
 from .syntax import Concat as ConcatNode
@@ -103,7 +105,8 @@ class Builder:
         """All layers of the spec in order, input first; errors go to the reporter."""
         for node in nodes:
             if isinstance(node, BlockDef):
-                self._define(node)
+                with in_file(node.pos.file):
+                    self._define(node)
         statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
         try:
@@ -119,18 +122,30 @@ class Builder:
             self.rep.error(self.early.pos, f"`{self.early.text}` comes before `input`",
                            hint=f"move `{self.input.text}` (line {self.input.line}) to the top")
         for block in self.blocks.values():
-            if not block.uses:
+            if not block.uses and block.pos.file is None:   # a library's blocks may go unused
                 self.rep.warning(block.pos, "unused-block",
                                  f"block `{block.name}` is defined but never used",
                                  hint="call it as a statement, e.g. "
                                       f"`{block.name}({', '.join(str(p[0]) for p in block.params)})`")
         return self.layers
 
+    def define(self, nodes: list[Node]) -> list[tuple[str, str | None]]:
+        """Check a library's block definitions only; return (name, file) of each block."""
+        for node in nodes:
+            with in_file(node.pos.file):
+                self._define(node)
+        return [(name, block.pos.file) for name, block in self.blocks.items()]
+
     def _define(self, block: BlockDef) -> None:
         name = str(block.name)
         if name in self.blocks:
-            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first on line "
-                                               f"{self.blocks[name].pos.line})", SpecError)
+            first = self.blocks[name].pos
+            where = f"line {first.line}" if first.file == block.pos.file else \
+                f"{first.file or self.rep.filename or 'the spec'}, line {first.line}"
+            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first in "
+                                               f"{where})", SpecError,
+                           hint="rename one of them" if first.file == block.pos.file else
+                           "a spec and the libraries it uses share one set of block names")
             return
         seen: set[str] = set()
         for param, _ in block.params:
@@ -232,6 +247,8 @@ class Builder:
         elif isinstance(node, BlockDef):
             self.rep.error(node.pos, "a block is defined inside a group", SpecError,
                            hint="define blocks at the top level of the spec")
+        elif isinstance(node, Use):
+            self.rep.error(node.pos, "`use` belongs at the top level of a file", SpecError)
 
     def _layer_statement(self, node: LayerStmt, scope: Scope, env: dict[str, int],
                          label: Token | None, top_level: bool) -> None:
@@ -351,10 +368,16 @@ class Builder:
         inner = scope.child(label, name, block.body.indexed)
         args = ", ".join(f"{k}={v}" for k, v in params.items())
         self.instances[inner.prefix] = f"{name}({args})"
-        self.context.append(f"in `{inner.prefix}` = {name}({args}), line {node.pos.line}")
-        for child in block.body.body:
-            self.statement(child, inner, params)
-        self.context.pop()
+        where = f"{node.pos.file}, " if node.pos.file else ""
+        self.context.append(f"in `{inner.prefix}` = {name}({args}), {where}line {node.pos.line}")
+        text, self.maker.text = self.maker.text, self.rep.texts[block.pos.file]
+        try:
+            with in_file(block.pos.file):
+                for child in block.body.body:
+                    self.statement(child, inner, params)
+        finally:
+            self.maker.text = text
+            self.context.pop()
 
     def _bind(self, block: BlockDef, call: Call, env: dict[str, int]) -> dict[str, int] | None:
         """The call's parameters by name, or None after reporting why not."""

@@ -30,6 +30,7 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
     span,
 )
@@ -72,6 +73,7 @@ _EXPECTED = {
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
     "EQUAL": "`=`", "PROJECT": "`project`", "SHORTCUT": "`shortcut`", "BRANCH": "`branch`",
     "OPTIONAL": "`?`", "AS": "`as`", "INDEX": "a sequence number",
+    "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
@@ -125,6 +127,10 @@ class _ToTree(Transformer):
         kw, name, *params = items
         body = params.pop()
         return BlockDef(name, params, body, span(kw, name))
+
+    def use(self, items: list[Token]) -> Use:
+        kw, path = items
+        return Use(path, span(kw, path))
 
     def param(self, items: list[Token]) -> tuple[Token, Token | None]:
         return items[0], (items[1] if len(items) > 1 else None)
@@ -248,6 +254,7 @@ _USAGE = {
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
+    "use": "use \"PATH.ns\"",
 }
 
 

@@ -99,4 +99,12 @@ class BlockDef:
     uses: int = field(default=0)
 
 
-Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef]
+@dataclass
+class Use:
+    """`use "PATH"`: read the blocks of a library file (see library.py)."""
+
+    path: Token
+    pos: Pos
+
+
+Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef, Use]
