@@ -45,7 +45,8 @@ ALIASES = {
     "dense": "fc", "linear": "fc", "fully_connected": "fc", "conv2d": "conv",
     "convolution": "conv", "maxpool": "pool max", "max_pool": "pool max",
     "maxpool2d": "pool max", "avgpool": "pool avg", "avg_pool": "pool avg",
-    "avgpool2d": "pool avg", "gap": "pool avg global", "globalavgpool": "pool avg global",
+    "avgpool2d": "pool avg",
+    "adaptiveavgpool2d": "pool avg to HxW", "adaptive_avg_pool": "pool avg to HxW", "gap": "pool avg global", "globalavgpool": "pool avg global",
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
     "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
@@ -67,7 +68,7 @@ _EXPECTED = {
     "DILATION": "`dN` (dilation)", "GROUPS": "`gN` (groups)", "FILTERS": "`xK` (filters)",
     "NUMBER": "a number", "VALUE": "a number", "NAME": "a name", "COLON": "`:`",
     "SAME": "`same`", "VALID": "`valid`", "MAX": "`max`", "AVG": "`avg`",
-    "GLOBAL": "`global`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
+    "GLOBAL": "`global`", "TO": "`to`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
     "RELU": "an activation", "RELU6": "an activation", "TANH": "an activation",
     "SIGMOID": "an activation", "SOFTMAX": "an activation", "LBRACE": "`{`", "RBRACE": "`}`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
@@ -246,7 +247,8 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
 _USAGE = {
     "input": "input HxWxC, e.g. `input 32x32x3`",
     "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [relu|relu6|tanh|sigmoid|softmax]",
-    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global",
+    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global` "
+            "or `pool avg to HxW",
     "fc": "fc N [relu|relu6|tanh|sigmoid|softmax]",
     "lrn": "lrn N [aALPHA] [bBETA] [kK]",
     "dropout": "dropout P, with 0 ≤ P < 1",
@@ -271,7 +273,7 @@ def _option_hint(word: str, keyword: str) -> str | None:
             if m and (keyword == "conv" or form != "x{}"):
                 return f"write {what} as `{form.format(m.group(1))}`"
     words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax"] + (
-        ["max", "avg", "ceil", "global"] if keyword == "pool" else [])
+        ["max", "avg", "ceil", "global", "to"] if keyword == "pool" else [])
     return did_you_mean(word, words)
 
 
