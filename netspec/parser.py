@@ -277,6 +277,9 @@ def parse_tree(text: str, rep: Reporter) -> list[Node]:
             return _parser().parse(text)
         except UnexpectedInput as err:
             line_no, start, end = _syntax_error(err, lines, original, rep)
+            if rep.full:   # enough to act on; the rest are not worth re-parsing for
+                rep.dropped += 1
+                return []
             line = lines[line_no - 1] if line_no <= len(lines) else ""
             # blank the statement but keep its brackets, so the structure still parses
             blanked = line[:start] + re.sub(r"[^{}\[\]]", " ", line[start:end]) + line[end:]
