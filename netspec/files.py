@@ -101,18 +101,55 @@ def die_of(signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
+#: Per device: whether an unnamed file there can be linked into place (see `_link`).
+_LINKABLE: dict[int, bool] = {}
+
+
+def _link(fd: int, dst: Path) -> None:
+    """Give the unnamed file `fd` the new name `dst` (linkat), raising OSError if impossible."""
+    try:
+        os.link(f"/proc/self/fd/{fd}", dst, follow_symlinks=True)
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass   # some kernels and sandboxes refuse the /proc path; try AT_EMPTY_PATH
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, at_empty_path = -100, 0x1000
+    if libc.linkat(fd, b"", at_fdcwd, os.fsencode(dst), at_empty_path) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(dst))
+
+
 def _open_unnamed(directory: Path) -> int | None:
-    """An unnamed file in `directory` (Linux O_TMPFILE), or None where unsupported."""
+    """An unnamed file in `directory` (Linux O_TMPFILE), or None where it could not be named later."""
     flag = getattr(os, "O_TMPFILE", 0)
     if not flag or not os.path.isdir("/proc/self/fd"):
         return None
     try:
-        return os.open(directory, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666)
+        fd = os.open(directory, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as err:
         if err.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT
                          ) and directory.is_dir():
             return None      # a file system without O_TMPFILE: use a named temporary
         raise
+    device = os.fstat(fd).st_dev
+    if device not in _LINKABLE:   # try once per device, on another empty file
+        probe = directory / f".netspec-probe.{os.urandom(6).hex()}.tmp"
+        probe_fd = os.open(directory, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            _link(probe_fd, probe)
+            probe.unlink()
+            _LINKABLE[device] = True
+        except OSError:
+            _LINKABLE[device] = False
+        finally:
+            os.close(probe_fd)
+    if not _LINKABLE[device]:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _link_into_place(fd: int, path: Path) -> None:
@@ -120,7 +157,7 @@ def _link_into_place(fd: int, path: Path) -> None:
     for _ in range(100):
         tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
         try:
-            os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
+            _link(fd, tmp)
         except FileExistsError:
             continue
         try:

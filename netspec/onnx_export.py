@@ -331,12 +331,23 @@ def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
         raise NetspecError(Diagnostic("error", "netspec runs models with one float input; this "
                                       f"one takes {', '.join(i.type for i in inputs) or 'none'}",
                                       str(path)))
-    want = [d if isinstance(d, int) else None for d in inputs[0].shape]
+    outputs = session.get_outputs()
+    if not outputs or outputs[0].type not in ("tensor(float)", "tensor(double)",
+                                              "tensor(float16)"):
+        raise NetspecError(Diagnostic("error", "netspec runs models whose first output is a "
+                                      "float tensor; this one gives "
+                                      f"{outputs[0].type if outputs else 'no output'}",
+                                      str(path)))
     x = np.asarray(x, dtype=np.float32)
-    if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
-        dims = "×".join("N" if w is None else str(w) for w in want)
-        raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} expects {dims}")
+    shape = inputs[0].shape
+    if shape is not None:   # a model may leave its input's shape unsaid: onnxruntime checks then
+        want = [d if isinstance(d, int) else None for d in shape]
+        if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
+            dims = "×".join("N" if w is None else str(w) for w in want) or "a scalar"
+            raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} "
+                             f"expects {dims}")
     try:
-        return session.run(None, {inputs[0].name: x})[0]
+        y = session.run(None, {inputs[0].name: x})[0]
     except Exception as err:  # onnxruntime raises its own untyped errors
         raise NetspecError(Diagnostic("error", f"onnxruntime failed: {err}", str(path))) from None
+    return np.asarray(y, dtype=np.float32)
