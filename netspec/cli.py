@@ -147,6 +147,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _picture_output(args: argparse.Namespace, suffix: str) -> str:
+    """Where `draw`/`report` write: `-o`, else the spec's name with `suffix`; never the spec."""
+    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(suffix))
+    if out != "-" and args.spec != "-" and Path(out).resolve() == Path(args.spec).resolve():
+        raise UsageError(f"the output {out} would overwrite the spec")
+    return out
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    """`netspec draw`: the network as an SVG picture (volumes or graph)."""
+    from .files import atomic_write
+    from .picture import draw
+    net = _read_spec(args.spec)
+    out = _picture_output(args, ".svg")
+    svg = draw(net, args.style, args.depth)
+    if out == "-":
+        sys.stdout.write(svg)
+        return EXIT_OK
+    atomic_write(out, lambda f: f.write(svg.encode("utf-8")))
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`netspec report`: one self-contained HTML page with the picture and the table."""
+    from .files import atomic_write
+    from .picture.html import report
+    net = _read_spec(args.spec)
+    out = _picture_output(args, ".html")
+    page = report(net, args.style, args.depth)
+    atomic_write(out, lambda f: f.write(page.encode("utf-8")))
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 def _whole(least: int):
     """An argparse type: a whole number of at least `least`."""
     def parse(text: str) -> int:
@@ -209,6 +244,26 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=_positive_int, default=5)
     b.add_argument("--seed", type=_seed, default=0)
     b.set_defaults(func=cmd_bench)
+
+    def picture_options(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--style", choices=("volumes", "graph"), default=None,
+                       help="3-D volumes in a row (default for plain sequences) or a "
+                            "top-down graph (default where paths fork)")
+        q.add_argument("--depth", type=_positive_int, metavar="N",
+                       help="draw layers whose names share their first N parts as one box")
+
+    d = sub.add_parser("draw", help="draw the network as an SVG picture")
+    d.add_argument("spec", metavar="SPEC")
+    d.add_argument("-o", "--output", metavar="FILE.svg",
+                   help="default: the spec's name with .svg; - for stdout")
+    picture_options(d)
+    d.set_defaults(func=cmd_draw)
+
+    rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
+    rp.add_argument("spec", metavar="SPEC")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE.html")
+    picture_options(rp)
+    rp.set_defaults(func=cmd_report)
     return p
 
 

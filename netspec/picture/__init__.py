@@ -1,0 +1,41 @@
+"""Pictures of a network: the course's volume diagram, a layered graph, an HTML report.
+
+    structure  the network's nesting: series of parallel branches, `--depth` groups
+    look       what a layer looks like, asked of the layer (op, attrs, shapes)
+    volumes    layout of the volume picture (3-D boxes in a row)
+    graph      layout of the top-down graph (a node per layer, shapes on edges)
+    scene      the shapes a layout produces
+    svg        drawing a scene as a self-contained SVG
+    html       the report page: table, picture, warnings, source
+
+Only the standard library is used, so `netspec draw` loads no NumPy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network import Network
+
+STYLES = ("volumes", "graph")
+
+
+def default_style(net: Network) -> str:
+    """`volumes` for a plain sequence of layers, `graph` where paths fork and merge."""
+    return "graph" if any(len(layer.inputs) > 1 for layer in net.layers) else "volumes"
+
+
+def draw(net: Network, style: str | None = None, depth: int | None = None) -> str:
+    """The network as an SVG document (a string): `style` volumes or graph (default:
+    by shape of the network), `depth` folding layers whose names share that many
+    parts into one box, as `check --depth` does."""
+    from .svg import render
+    style = style or default_style(net)
+    if style == "volumes":
+        from .volumes import volumes
+        return render(volumes(net, depth))
+    if style == "graph":
+        from .graph import graph
+        return render(graph(net, depth))
+    raise ValueError(f"unknown style {style!r}: use one of {', '.join(STYLES)}")
