@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..network import Network
 
 GAP = 30          # between a node and the next: the edge and its shape
-FORK = 34         # before branches (fan-out edges) and before the merge
+FORK = 40         # before branches (fan-out edges) and before the merge
 COLUMN_GAP = 22   # between branches side by side
 NODE_H = 34
 MERGE_R = 11
@@ -106,11 +106,9 @@ class _Layout:
         return end
 
     def edge(self, start: tuple[float, float, str], stop: tuple[float, float]) -> None:
-        x0, y0, shape = start
+        x0, y0, _ = start
         x1, y1 = stop
         self.scene.shapes.append(Path(((x0, y0), (x1, y1 - 1)), curve=True))
-        self.scene.shapes.append(Text(x1 + 5, y1 - 7 if x0 != x1 else (y0 + y1) / 2 + 3,
-                                      shape, "edgelabel", "start"))
 
     def place_parallel(self, p: Parallel, x: float, y: float,
                        top: tuple[float, float, str] | None) -> tuple[float, float, str]:
@@ -129,16 +127,14 @@ class _Layout:
                 continue
             end = self.place_series(b, cx, y + FORK, top)
             ends.append((end, cx))
-        for (ex, ey, shape), cx in ends:
+        for (ex, ey, _), cx in ends:
             mid = merge_y - FORK / 2
-            if ey == (top[1] if top else None) and ex == (top[0] if top else None):
+            if top is not None and (ex, ey) == top[:2]:   # an identity branch
                 points = ((ex, ey), (cx, y + FORK), (cx, mid), (x, merge_y - 1))
                 self.scene.shapes.append(Path(points, "edge skip", curve=True))
-                self.scene.shapes.append(Text(cx + 5, y + FORK + 10, shape, "edgelabel", "start"))
             else:
-                points = ((ex, ey), (cx, mid), (x, merge_y - 1))
-                self.scene.shapes.append(Path(points, curve=True))
-                self.scene.shapes.append(Text(ex + 5, ey + 12, shape, "edgelabel", "start"))
+                self.scene.shapes.append(Path(((ex, ey), (cx, mid), (x, merge_y - 1)),
+                                              curve=True))
         return self.draw_unit(p.merge, x, merge_y)
 
     # ---- drawing a node ---------------------------------------------------------------
@@ -158,6 +154,9 @@ class _Layout:
                             else "node-box", fill),
                        Text(x, y + 14, n.lines[0], "node"),
                        Text(x, y + 27, n.lines[1], "op")]
+        # the output's shape, on the edge (or edges) leaving the node
+        shapes.append(Text(x + 5, y + n.h + 12, shape_str(u.layer.output_shape), "shape-edge",
+                           "start"))
         names = [lay.name for lay in u.all_layers()]
         box = (x - n.w / 2, y, x + n.w / 2, y + n.h)
         self.scene.groups.append(Group(names, _title(u), u.layers[0].line, box, shapes))

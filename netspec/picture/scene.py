@@ -106,7 +106,7 @@ def text_width(text: str, size: float) -> float:
     return len(text) * size * 0.6
 
 
-FONT = {"shape": 12, "name": 10, "small": 10, "node": 11, "op": 10, "edgelabel": 9,
+FONT = {"shape": 12, "name": 10, "small": 10, "node": 11, "op": 10, "edgelabel": 9, "shape-edge": 9,
         "sign": 13, "kernel": 10, "title": 14}
 
 

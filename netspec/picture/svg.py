@@ -18,7 +18,7 @@ text{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;fill:#222}
 .shape{font-size:12px;font-weight:bold}.name,.small,.kernel{font-size:10px;fill:#555}
 .kernel{fill:#1f4e79}.title{font-size:14px;font-weight:bold}
 .node{font-size:11px;font-weight:bold}.op{font-size:10px;fill:#333}
-.edgelabel{font-size:9px;fill:#666}.sign{font-size:13px;font-weight:bold}
+.edgelabel,.shape-edge{font-size:9px;fill:#555}.sign{font-size:13px;font-weight:bold}
 .face,.bar,.merge,.node-box,.stack{stroke:#333;stroke-width:0.8;stroke-linejoin:round}
 .stack{fill:#fff}.node-box.collapsed{stroke-width:1.6}
 .kern{stroke:#1f4e79;stroke-width:0.8;fill-opacity:0.75}

@@ -31,6 +31,8 @@ FORK = 26             # inside a parallel item, before the branches and before t
 BRANCH_GAP = 14       # between stacked branches
 LINE = 13             # label line height
 MERGE_R = 10
+ROW_WIDTH = 2600      # a longer network wraps onto more rows
+ROW_GAP = 40
 
 
 def side(n: int) -> float:
@@ -322,16 +324,49 @@ def _link_prev(s: Series, prev: dict[int, Unit]) -> None:
             before = it.merge
 
 
+def _rows(tree: Series, title: str) -> list[Series]:
+    """The top-level items cut into rows of at most ROW_WIDTH, read like lines of text."""
+    trial = _Layout(title)
+    _link_prev(tree, trial.prev)
+    trial.series(tree)
+    rows: list[list] = [[]]
+    width = 0.0
+    for it in tree.items:
+        n = trial.size[id(it)][0] if isinstance(it, Parallel) else \
+            trial.geo[id(it)].gap + trial.geo[id(it)].slot
+        if rows[-1] and width + n > ROW_WIDTH:
+            rows.append([])
+            width = 0.0
+        rows[-1].append(it)
+        width += n
+    return [Series(items) for items in rows]
+
+
 def volumes(net: Network, depth: int | None = None) -> Scene:
     """The volume picture of `net`; `depth` collapses name groups into one box each."""
     tree = structure(net)
     if depth is not None:
         tree = collapse(tree, depth, net.instances)
     tree = _fold(tree)
-    lay = _Layout(f"{net.name}: {shape_str(net.input_shape)} → {shape_str(net.output_shape)}")
-    _link_prev(tree, lay.prev)
-    lay.series(tree)
-    lay.place_series(tree, 0.0, 0.0)
+    title = f"{net.name}: {shape_str(net.input_shape)} → {shape_str(net.output_shape)}"
+    lay = _Layout(title)
+    rows = _rows(tree, title)
+    for row in rows:
+        _link_prev(row, lay.prev)
+        lay.series(row)
+    y = 0.0
+    end: tuple[float, float] | None = None
+    for i, row in enumerate(rows):
+        _, above, below = lay.size[id(row)]
+        y += above
+        first, last = lay.place_series(row, 0.0, y) or (0.0, 0.0)
+        if end is not None:   # from the end of the row above, back to the start of this one
+            turn = y - above - ROW_GAP / 2
+            lay.scene.shapes.append(Path(((end[0], end[1]), (end[0] + 14, end[1]),
+                                          (end[0] + 14, turn), (first - 14, turn),
+                                          (first - 14, y), (first - 1, y))))
+        end = (last, y)
+        y += below + ROW_GAP
     x0, y0, _, _ = lay.scene.bounds(0)
     lay.scene.shapes.insert(0, Text(x0, y0 - 10, lay.scene.title, "title", "start"))
     return lay.scene
