@@ -94,18 +94,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .files import atomic_write
+    from .images import is_image
     from .numpy_backend import load_input
     if not Path(args.input).is_file():
         raise UsageError(f"no such input file: {args.input}")
-    x = load_input(args.input)
+    x = None if is_image(args.input) else load_input(args.input)
     if args.spec.endswith(".onnx"):
         if not Path(args.spec).is_file():
             raise UsageError(f"no such ONNX file: {args.spec}")
+        if x is None or args.maps:
+            raise UsageError("images and --maps need a spec, not an .onnx file")
         from .onnx_export import run_onnx_file
         y = run_onnx_file(args.spec, x)
     else:
         net = _read_spec(args.spec)
+        if x is None:
+            from .images import load_image
+            x, note = load_image(args.input, net.input_shape)
+            if note:
+                print(note)
         weights = _weights(net, args)
+        if args.maps:
+            from .images import write_maps
+            model = net.numpy_model(weights)
+            written = write_maps(net, model.activations(x), args.maps)
+            print(f"wrote {len(written)} feature map grids to {args.maps}")
         if args.backend == "onnx":
             from .onnx_export import OnnxModel
             y = OnnxModel(net, weights)(x)
@@ -218,10 +231,13 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a batch through the network")
     r.add_argument("spec", metavar="SPEC", help="a spec file, or an .onnx file exported by netspec")
-    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32")
+    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32, "
+                   "or a PNG/JPEG image (resized to the spec's input; needs netspec[images])")
     weights_options(r)
     r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy")
     r.add_argument("-o", "--output", metavar="Y.npy", help="write the output here")
+    r.add_argument("--maps", metavar="DIR", help="write each layer's output for the first sample "
+                   "as a PNG grid, one tile per channel")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("init", help="write initial weights")
