@@ -6,9 +6,11 @@ draws without a change here. The rules:
 
 - several inputs: a merge, drawn as a small circle with the op's sign
   (`add` ⊕, `concat` ‖, `mul` ⊗, any other op its first letters);
-- a vector output: a thin bar (fc, flatten, softmax...);
-- the output shape equal to the input shape and no `kernel` in attrs: an
-  in-place layer (activations, norms, dropout), drawn with the volume before it;
+- the output shape equal to the input shape, no `kernel` in attrs and no weight
+  matrix (weights of one dimension at most, as bn's scale): an in-place layer
+  (activations, norms, dropout), drawn with the volume before it
+  (except the network's last layer, its output: LeNet's softmax);
+- a vector output: a thin bar (fc, flatten...);
 - anything else: a 3-D volume; `kernel`/`stride`/`dilation`/`groups` in attrs
   put a kernel on the volume it reads, labelled `5×5, s1`.
 
@@ -49,10 +51,11 @@ def role(layer: Layer) -> str:
         return "input"
     if len(layer.inputs) > 1:
         return "merge"
+    if layer.output_shape == layer.input_shape and "kernel" not in layer.attrs() and \
+            all(len(s) < 2 for s in layer.weight_shapes().values()):
+        return "inplace"
     if layer.output_shape is not None and len(layer.output_shape) == 1:
         return "vector"
-    if layer.output_shape == layer.input_shape and "kernel" not in layer.attrs():
-        return "inplace"
     return "volume"
 
 

@@ -23,6 +23,7 @@ from .scene import FONT, Circle, Group, Path, Poly, Scene, Text, text_width
 from .structure import Parallel, Series, Unit, collapse, structure
 
 if TYPE_CHECKING:
+    from ..layers import Layer
     from ..network import Network
 
 GAP_ARROW = 24        # between two boxes joined by an arrow
@@ -72,17 +73,20 @@ class _Geo:
         return self.t + self.dx
 
 
-def _fold(s: Series) -> Series:
-    """A copy of `s` with each in-place layer folded into the unit before it."""
+def _fold(s: Series, last: Layer) -> Series:
+    """A copy of `s` with each in-place layer folded into the unit before it.
+
+    The network's `last` layer, its output, is always drawn on its own.
+    """
     items: list = []
     for it in s.items:
         if isinstance(it, Unit) and not it.collapsed and items and \
-                look.role(it.layers[0]) == "inplace":
+                look.role(it.layers[0]) == "inplace" and it.layers[0] is not last:
             host = items[-1] if isinstance(items[-1], Unit) else items[-1].merge
             host.folded.append(it.layers[0])
             continue
         if isinstance(it, Parallel):
-            it = Parallel([_fold(b) for b in it.branches], replace(it.merge, folded=[]))
+            it = Parallel([_fold(b, last) for b in it.branches], replace(it.merge, folded=[]))
         else:
             it = replace(it, folded=[])
         items.append(it)
@@ -347,7 +351,7 @@ def volumes(net: Network, depth: int | None = None) -> Scene:
     tree = structure(net)
     if depth is not None:
         tree = collapse(tree, depth, net.instances)
-    tree = _fold(tree)
+    tree = _fold(tree, net.layers[-1])
     title = f"{net.name}: {shape_str(net.input_shape)} → {shape_str(net.output_shape)}"
     lay = _Layout(title)
     rows = _rows(tree, title)
