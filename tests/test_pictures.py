@@ -230,3 +230,15 @@ def test_check_does_not_load_the_picture_code() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(("picture", "spec", "args"), [
+    ("lenet5.svg", "lenet5.ns", []),
+    ("resnet50.svg", "resnet50.ns", ["--style", "volumes", "--depth", "2"]),
+    ("squeezenet1_1.svg", "squeezenet1_1.ns", ["--depth", "2"])])
+def test_readme_pictures_are_current(picture: str, spec: str, args: list[str], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/ holds what `netspec draw` draws today (regenerate with the same command)."""
+    out = tmp_path / picture
+    assert main(["draw", str(ROOT / "specs" / spec), "-o", str(out), *args]) == 0
+    assert out.read_text() == (ROOT / "docs" / picture).read_text()

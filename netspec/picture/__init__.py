@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 STYLES = ("volumes", "graph")
 
 
-def default_style(net: Network) -> str:
-    """`volumes` for a plain sequence of layers, `graph` where paths fork and merge."""
-    return "graph" if any(len(layer.inputs) > 1 for layer in net.layers) else "volumes"
+def default_style(net: Network, depth: int | None = None) -> str:
+    """`volumes` for a plain sequence of boxes, `graph` where drawn paths fork and merge
+    (a block collapsed by `depth` hides its own branches)."""
+    from .structure import Parallel, collapse, structure
+    tree = structure(net)
+    if depth is not None:
+        tree = collapse(tree, depth, net.instances)
+    return "graph" if any(isinstance(it, Parallel) for it in tree.items) else "volumes"
 
 
 def draw(net: Network, style: str | None = None, depth: int | None = None) -> str:
@@ -31,7 +36,7 @@ def draw(net: Network, style: str | None = None, depth: int | None = None) -> st
     by shape of the network), `depth` folding layers whose names share that many
     parts into one box, as `check --depth` does."""
     from .svg import render
-    style = style or default_style(net)
+    style = style or default_style(net, depth)
     if style == "volumes":
         from .volumes import volumes
         return render(volumes(net, depth))
