@@ -24,10 +24,11 @@ if TYPE_CHECKING:
     from ..network import Network
 
 GAP = 30          # between a node and the next: the edge and its shape
-FORK = 40         # before branches (fan-out edges) and before the merge
+FORK = 46         # before branches (fan-out edges) and before the merge
 COLUMN_GAP = 22   # between branches side by side
 NODE_H = 34
 MERGE_R = 11
+STUB = 15         # the straight start of edges fanning out, beside the shape label
 LANE = 12         # half the width of an identity branch
 
 
@@ -108,7 +109,8 @@ class _Layout:
     def edge(self, start: tuple[float, float, str], stop: tuple[float, float]) -> None:
         x0, y0, _ = start
         x1, y1 = stop
-        self.scene.shapes.append(Path(((x0, y0), (x1, y1 - 1)), curve=True))
+        points = ((x0, y0), (x1, y1 - 1)) if x0 == x1 else ((x0, y0), (x0, y0 + STUB), (x1, y1 - 1))
+        self.scene.shapes.append(Path(points, curve=True))
 
     def place_parallel(self, p: Parallel, x: float, y: float,
                        top: tuple[float, float, str] | None) -> tuple[float, float, str]:
@@ -130,7 +132,7 @@ class _Layout:
         for (ex, ey, _), cx in ends:
             mid = merge_y - FORK / 2
             if top is not None and (ex, ey) == top[:2]:   # an identity branch
-                points = ((ex, ey), (cx, y + FORK), (cx, mid), (x, merge_y - 1))
+                points = ((ex, ey), (ex, ey + STUB), (cx, y + FORK), (cx, mid), (x, merge_y - 1))
                 self.scene.shapes.append(Path(points, "edge skip", curve=True))
             else:
                 self.scene.shapes.append(Path(((ex, ey), (cx, mid), (x, merge_y - 1)),

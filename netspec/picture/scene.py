@@ -47,7 +47,8 @@ class Circle:
 
 @dataclass(frozen=True)
 class Path:
-    """An open line through points; `curve` bends it (cubic), `arrow` ends it with a head."""
+    """An open line through points; with `curve` its diagonal segments bend (as cubics);
+    `arrow` ends it with a head."""
 
     points: tuple[Point, ...]
     cls: str = "edge"

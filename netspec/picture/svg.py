@@ -57,13 +57,12 @@ def _bend(x0: float, y0: float, x1: float, y1: float) -> str:
 
 
 def _path_d(p: Path) -> str:
-    """Straight segments; with `curve`, the first and last segments bend smoothly."""
+    """Straight segments; with `curve`, the diagonal ones bend smoothly."""
     pts = p.points
     d = [f"M{_n(pts[0][0])},{_n(pts[0][1])}"]
-    last = len(pts) - 1
-    for i in range(1, len(pts)):
-        (x0, y0), (x1, y1) = pts[i - 1], pts[i]
-        d.append(_bend(x0, y0, x1, y1) if p.curve and i in (1, last) else f"L{_n(x1)},{_n(y1)}")
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        diagonal = x0 != x1 and y0 != y1
+        d.append(_bend(x0, y0, x1, y1) if p.curve and diagonal else f"L{_n(x1)},{_n(y1)}")
     return "".join(d)
 
 
