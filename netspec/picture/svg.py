@@ -9,6 +9,7 @@ tooltip holding its rows of `netspec check`'s table.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from xml.sax.saxutils import escape, quoteattr
 
 from .scene import Circle, Group, Path, Poly, Rect, Scene, Shape
@@ -60,7 +61,7 @@ def _path_d(p: Path) -> str:
     """Straight segments; with `curve`, the diagonal ones bend smoothly."""
     pts = p.points
     d = [f"M{_n(pts[0][0])},{_n(pts[0][1])}"]
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+    for (x0, y0), (x1, y1) in pairwise(pts):
         diagonal = x0 != x1 and y0 != y1
         d.append(_bend(x0, y0, x1, y1) if p.curve and diagonal else f"L{_n(x1)},{_n(y1)}")
     return "".join(d)
