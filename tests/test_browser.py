@@ -103,7 +103,6 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    pytest.importorskip("websocket")
     b = Browser(tmp_path_factory.mktemp("chromium-profile"))
     yield b
     b.close()

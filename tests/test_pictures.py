@@ -21,6 +21,7 @@ from netspec.cli import main
 from netspec.layers import Layer
 from netspec.picture import draw
 from netspec.picture.html import report
+from random_nets import random_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.ns"))
@@ -77,7 +78,7 @@ def assert_no_overlap(boxes: list[tuple[tuple[float, float, float, float], str]]
         active.append((box, name))
 
 
-def check_picture(svg: str, layers: dict[str, dict]) -> None:
+def check_picture(svg: str, layers: dict[str, dict], min_size: float = 100) -> None:
     drawn: list[str] = []
     boxes = []
     for g in groups(svg):
@@ -95,7 +96,7 @@ def check_picture(svg: str, layers: dict[str, dict]) -> None:
     assert_no_overlap(boxes)
     root = ET.fromstring(svg)
     w, h = float(root.get("width")), float(root.get("height"))
-    assert 100 < w < 20_000 and 100 < h < 100_000, (w, h)
+    assert min_size < w < 20_000 and min_size < h < 100_000, (w, h)
     for el in root.iter():   # self-contained: nothing loaded from elsewhere
         assert el.tag not in (f"{SVG}script", f"{SVG}image", f"{SVG}foreignObject")
         for key, value in el.attrib.items():
@@ -114,6 +115,15 @@ def test_every_spec_draws(path: Path, style: str, capsys: pytest.CaptureFixture[
     net = netspec.load(path)
     check_picture(draw(net, style), layers)
     check_picture(draw(net, style, depth=2), layers)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_networks_draw(seed: int) -> None:
+    """Every option and nesting the random networks use draws, both ways."""
+    net = netspec.parse(random_spec(seed), "r.ns")
+    layers = {d["name"]: d for d in net.to_dict()["layers"]}
+    for style in ("volumes", "graph"):
+        check_picture(draw(net, style), layers, min_size=20)
 
 
 def test_lenet_volumes_as_in_the_course(capsys: pytest.CaptureFixture[str]) -> None:
