@@ -15,13 +15,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from random_nets import random_spec
 
 import netspec
 from netspec.cli import main
 from netspec.layers import Layer
 from netspec.picture import draw
 from netspec.picture.html import report
-from random_nets import random_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.ns"))
