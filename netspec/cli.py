@@ -190,6 +190,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     net = _read_spec(args.spec)
     out = _picture_output(args, ".html")
     page = report(net, args.style, args.depth)
+    if out == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
     atomic_write(out, lambda f: f.write(page.encode("utf-8")))
     print(f"wrote {out}")
     return EXIT_OK
@@ -277,7 +280,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
     rp.add_argument("spec", metavar="SPEC")
-    rp.add_argument("-o", "--output", required=True, metavar="FILE.html")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
     picture_options(rp)
     rp.set_defaults(func=cmd_report)
     return p
