@@ -38,7 +38,7 @@ ROW_GAP = 40
 
 def side(n: int) -> float:
     """Height (H) or oblique depth (W) in pixels: a square-root scale."""
-    return 10 * sqrt(n) + 6
+    return min(10 * sqrt(n) + 6, 200.0)   # capped: a 100,000-pixel side stays on screen
 
 
 def thickness(c: int) -> float:
