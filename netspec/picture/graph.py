@@ -49,7 +49,7 @@ def _node(u: Unit) -> _Node:
     if not u.collapsed and look.role(u.layers[0]) == "merge":
         return _Node(2 * MERGE_R, 2 * MERGE_R, (u.key, ""), True, label)
     op = (u.call or f"{len(u.layers)} layers") if u.collapsed else look.spec_label(u.layers[0])
-    w = max(text_width(u.key, FONT["node"]) * 1.08, text_width(op, FONT["op"])) + 18
+    w = max(text_width(u.key, FONT["node"], bold=True), text_width(op, FONT["op"])) + 16
     return _Node(max(w, 64), NODE_H, (u.key, op), False, label)
 
 

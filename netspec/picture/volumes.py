@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..layers import shape_str
 from . import look
-from .scene import FONT, Circle, Group, Path, Poly, Scene, Text, text_width
+from .scene import BOLD, FONT, Circle, Group, Path, Poly, Scene, Text, text_width
 from .structure import Parallel, Series, Unit, collapse, structure
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class _Layout:
                 g.above = max(g.above, pg.h / 2 + pg.dy + 22, g.h / 2 + g.dy + 22)
             elif kernel:
                 labels.append(("kernel", kernel))
-        width = max(text_width(t, FONT[c]) for c, t in labels)
+        width = max(text_width(t, FONT[c], c in BOLD) for c, t in labels)
         g.slot = max(g.body, width) + 6
         g.below = g.h / 2 + 6 + LINE * len(labels)
         self.geo[id(u)] = g
