@@ -150,7 +150,8 @@ def test_report_click_highlights(browser: Browser, tmp_path: Path) -> None:
                       ".classList.contains('hl')")
     assert not browser.js("document.getElementById('row-layer1.0.conv2').classList.contains('hl')")
 
-    # sorting: click "params" twice: descending, the largest first
+    # sorting: click "params" twice: descending, the largest first, layer4's 3×3 convs
+    # over 512 channels into 512 without bias: 3·3·512·512 = 2,359,296
     browser.click("table.ns-table th:nth-child(7)")
     browser.click("table.ns-table th:nth-child(7)")
     params = browser.js("Array.from(document.querySelectorAll('tbody tr')).map("

@@ -18,7 +18,6 @@ from ..layers import shape_str
 from . import look
 from .scene import FONT, Circle, Group, Path, Rect, Scene, Text, text_width
 from .structure import Parallel, Series, Unit, collapse, structure
-from .volumes import _title
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -161,7 +160,7 @@ class _Layout:
                            "start"))
         names = [lay.name for lay in u.all_layers()]
         box = (x - n.w / 2, y, x + n.w / 2, y + n.h)
-        self.scene.groups.append(Group(names, _title(u), u.layers[0].line, box, shapes))
+        self.scene.groups.append(Group(names, look.unit_title(u), u.layers[0].line, box, shapes))
         return x, y + n.h, shape_str(u.layer.output_shape)
 
 

@@ -27,6 +27,7 @@ from ..layers import shape_str
 
 if TYPE_CHECKING:
     from ..layers import Layer
+    from .structure import Unit
 
 ROLES = ("input", "volume", "vector", "inplace", "merge")
 
@@ -134,3 +135,18 @@ def shade(fill: str, factor: float) -> str:
     else:
         rgb = [round(c * factor) for c in rgb]
     return "#" + "".join(f"{min(255, max(0, c)):02x}" for c in rgb)
+
+
+def unit_title(u: Unit) -> str:
+    """The tooltip of a drawn unit: its layers' table rows (a collapsed group: its totals
+    and its first rows)."""
+    layers = u.all_layers()
+    if not u.collapsed:
+        return "\n".join(table_row(lay) for lay in layers)
+    head = (f"{u.key}" + (f" = {u.call}" if u.call else "") + f": {len(layers)} layers, "
+            f"output {shape_str(u.layer.output_shape)}, "
+            f"{sum(lay.params for lay in layers):,} params, "
+            f"{sum(lay.macs for lay in layers):,} MACs")
+    rows = [table_row(lay) for lay in layers[:12]]
+    more = [f"… {len(layers) - 12} more layers"] if len(layers) > 12 else []
+    return "\n".join([head, *rows, *more])

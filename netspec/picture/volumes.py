@@ -93,19 +93,6 @@ def _fold(s: Series, last: Layer) -> Series:
     return Series(items)
 
 
-def _title(u: Unit) -> str:
-    layers = u.all_layers()
-    if not u.collapsed:
-        return "\n".join(look.table_row(lay) for lay in layers)
-    head = (f"{u.key}" + (f" = {u.call}" if u.call else "") + f": {len(layers)} layers, "
-            f"output {shape_str(u.layer.output_shape)}, "
-            f"{sum(lay.params for lay in layers):,} params, "
-            f"{sum(lay.macs for lay in layers):,} MACs")
-    rows = [look.table_row(lay) for lay in layers[:12]]
-    more = [f"… {len(layers) - 12} more layers"] if len(layers) > 12 else []
-    return "\n".join([head, *rows, *more])
-
-
 class _Layout:
     """Measures, then places, the items of one network (no state outside it)."""
 
@@ -274,7 +261,7 @@ class _Layout:
             shapes.append(Text(cx, ly - 2, text, cls))
         self.placed[id(u)] = (left, y, g)
         names = [lay.name for lay in u.all_layers()]
-        self.scene.groups.append(Group(names, _title(u), u.layers[0].line, box, shapes))
+        self.scene.groups.append(Group(names, look.unit_title(u), u.layers[0].line, box, shapes))
 
     def pyramid(self, u: Unit, left: float, y: float) -> list:
         """The kernel on the side of the volume `u` reads, and lines to `u`'s box."""
