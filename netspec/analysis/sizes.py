@@ -31,11 +31,18 @@ class Sizes:
     same_fc: list[int] = field(default_factory=list)          # sizes giving the written fc inputs
 
 
+class _EveryWarning(Reporter):
+    """A reporter that keeps every warning, whatever the spec's `ignore` comments say."""
+
+    def warning(self, pos, code: str, message: str, *, hint: str | None = None,  # type: ignore[no-untyped-def]
+                notes: tuple[str, ...] = ()) -> None:
+        self.warnings.append(self._diag("warning", pos, message, hint, notes, code))
+
+
 def _build(text: str, filename: str | None, nodes: list[Node],
            dims: tuple[int, ...] | None) -> tuple[list, Reporter]:
     from ..builder import Builder
-    rep = Reporter(text, filename)
-    rep.lines = [line.split("#")[0] for line in rep.lines]   # every warning counts here
+    rep = _EveryWarning(text, filename)
     layers = Builder(text, rep, dims).build(nodes)
     return layers, rep
 
@@ -43,9 +50,11 @@ def _build(text: str, filename: str | None, nodes: list[Node],
 def accepted_sizes(net: Network, lo: int, hi: int) -> Sizes:
     """Build `net`'s spec at every square size lo … hi (its own channels)."""
     from ..layers import FC
+    from ..library import Libraries
     from ..parser import parse_tree
     text = net.source
-    nodes = parse_tree(text, Reporter(text, net.filename))
+    rep = Reporter(text, net.filename)
+    nodes = Libraries(rep, net.filename).expand(parse_tree(text, rep))
     channels = net.input_shape[-1]
     written = {lay.name: lay.in_features for lay in net.layers if isinstance(lay, FC)}
     out = Sizes(lo, hi, channels)
