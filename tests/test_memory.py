@@ -116,6 +116,8 @@ def _torch_training_twin(net, batch: int, backward: bool):
                 t, p = pads(layer, t)
                 out = F.conv2d(t, w("weight"), w("bias"), layer.strides, p, layer.dilation,
                                layer.groups)
+            elif op == "adaptive_pool":
+                out = F.adaptive_avg_pool2d(t, layer.size)
             elif op == "pool" and layer.global_pool:
                 out = (F.adaptive_avg_pool2d(t, 1) if layer.mode == "avg"
                        else F.adaptive_max_pool2d(t, 1))
@@ -234,3 +236,13 @@ def test_depth_rows_add_up_to_the_totals():
         for col in (1, 2, 3):
             assert sum(int(r[col]) for r in rows) == int(total[col])
     assert int(total[1]) == sum(math.prod(lay.output_shape) for lay in net.layers)
+
+
+@pytest.mark.parametrize("size", ["6x6", "4x4", "1x1"])
+def test_adaptive_pooling_memory(size):
+    from netspec.numpy_backend.memory import NumpyRuntime
+    net = netspec.parse(f"input 24x24x3\nconv 3x3 p1 x8 relu\npool avg to {size}\nfc 5")
+    saved, _, _ = _torch_training_twin(net, 4, backward=False)
+    assert saved_bytes(net, 4) == pytest.approx(saved, rel=0.10)
+    assert forward_peak(net, 64, runtime=NumpyRuntime()).bytes == \
+        pytest.approx(_allocated(net, 64), rel=0.10)

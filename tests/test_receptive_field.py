@@ -56,6 +56,8 @@ def _twin(net, x, narrow: bool):
             shim = SimpleNamespace(**{a: getattr(layer, a) for a in (
                 "global_pool", "kernel", "strides", "ceil_mode", "padding", "dilation")}, mode="avg")
             out = _pool(shim, t)
+        elif op == "adaptive_pool":
+            out = F.adaptive_avg_pool2d(t, layer.size)
         elif op == "add":
             out = ins[0] + ins[1]
         elif op == "concat":
@@ -230,3 +232,16 @@ def test_a_broadcast_gate_sees_the_whole_image():
                (nz[:, 1].min().item(), nz[:, 1].max().item())]
         assert got == [(max(a, 0), min(b, 7)) for a, b in (f.span(i, 0), f.span(j, 1))]
         assert got == [(0, 7), (0, 7)]
+
+
+def test_adaptive_pooling_has_a_field_only_where_its_windows_are_alike():
+    # 10 → 5: windows of 2 at stride 2, plain average pooling; 10 → 4: windows of 3 or 4
+    even = netspec.parse("input 12x12x2\nconv 3x3 x2\npool avg to 5x5\nconv 3x3 p1 x2")
+    f = receptive_fields(even)
+    assert f["adaptive_pool1"].size == (3 + 1, 3 + 1) and f["adaptive_pool1"].jump == (2, 2)
+    assert _check(even, [even["adaptive_pool1"], even["conv2"]]) >= 2
+    odd = netspec.parse("input 12x12x2\nconv 3x3 x2\npool avg to 4x4\nconv 3x3 p1 x2")
+    f = receptive_fields(odd)
+    assert "conv1" in f and "adaptive_pool1" not in f and "conv2" not in f
+    row = next(line for line in odd.summary().splitlines() if line.startswith("conv2"))
+    assert row.endswith("–")   # the rf column says nothing rather than guess

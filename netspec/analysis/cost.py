@@ -6,7 +6,8 @@ inference (`Layer.flops`): two per multiply-add, one add per output for a bias,
 two per value for batch norm (folded into a scale and a shift), one per value for
 relu, tanh and sigmoid, two for relu6, three for softmax (exp, sum, divide), one
 per value for a residual add, FH·FW − 1 comparisons per output for max pooling and
-FH·FW − 1 adds and a multiply for average pooling, 2·N + 3 per value for an N-wide
+FH·FW − 1 adds and a multiply for average pooling (adaptive pooling: its window's
+cells), 2·N + 3 per value for an N-wide
 LRN; input, dropout, flatten and concatenation move data and count none.
 """
 

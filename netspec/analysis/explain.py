@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 CONVENTION = ("MACs count multiply-adds of conv and fc layers; FLOPs count every operation: "
               "2 per multiply-add, 1 per output for a bias, 2 per value for batch norm, "
               "1 for relu/tanh/sigmoid, 2 for relu6, 3 for softmax, 1 per value for a residual "
-              "add, FH·FW − 1 per output for max pooling and FH·FW for average pooling, "
+              "add, FH·FW − 1 per output for max pooling and FH·FW for average pooling (adaptive: "
+              "its window's cells), "
               "2·N + 3 per value for LRN; input, dropout, flatten and concat count 0.")
 
 

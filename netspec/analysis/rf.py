@@ -17,7 +17,9 @@ with stride 0 is broadcast (a 1×1 gate that every output pixel multiplies by):
 it adds the same window to every output pixel's field.
 
 Every layer kind says how its output pixel reads its input (`Layer.window`);
-a kind that does not is refused, never guessed.
+a kind that does not is refused, never guessed. A kind whose windows differ in
+size (adaptive pooling that does not divide its input) says None, and no field
+is reported from it on.
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ def _field(layer: Layer, fields: dict[str, Field], rep: Reporter | None) -> Fiel
     if any(i.name not in fields for i in layer.inputs):
         return None   # after a vector: no spatial field (reported as a shape error)
     windows = layer.input_windows()
+    if any(w is None for w in windows):
+        return None   # windows of different sizes: no one field describes the layer
     axes, bad = [], False
     upstream = any(fields[i.name].misaligned for i in layer.inputs)
     for a in (0, 1):

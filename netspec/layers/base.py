@@ -113,11 +113,13 @@ class Layer:
         return {}
 
     # ---- facts for the analyses ----------------------------------------------------
-    def window(self) -> tuple[AxisWindow, AxisWindow]:
+    def window(self) -> tuple[AxisWindow, AxisWindow] | None:
         """The input window one output pixel reads, per axis (H, W): (span, stride, pad before).
 
         Pointwise kinds read (1, 1, 0); windowed kinds override this. Any other kind
-        with a spatial output must say how it reads its input.
+        with a spatial output must say how it reads its input, or return None where no
+        one window describes it (adaptive pooling whose windows differ in size): then no
+        receptive field is reported from that layer on.
         """
         if self.pointwise:
             return (1, 1, 0), (1, 1, 0)
@@ -128,7 +130,7 @@ class Layer:
         """Whether the output is the input itself (at inference, or in training)."""
         return self.alias
 
-    def input_windows(self) -> list[tuple[AxisWindow, AxisWindow]]:
+    def input_windows(self) -> list[tuple[AxisWindow, AxisWindow] | None]:
         """The window read from each input, in order: `window()` for all of them.
 
         A layer whose inputs are read differently overrides this; a stride of 0 means

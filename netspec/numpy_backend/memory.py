@@ -15,6 +15,7 @@ step running then. Each figure below follows the step's code in this package:
   gather buffer and its cumulative squares (one channel more than its input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
   operand;
+- adaptive pooling keeps the product over H while it multiplies over W;
 - fc flattens a volume by copying it to NCHW order; so does `flatten`, which is a
   copy here, not a view.
 """
@@ -51,6 +52,8 @@ class NumpyRuntime(Runtime):
             return out
         if layer.kind == "lrn":
             return out + out // layer.output_shape[-1] + 2 * out + min(UFUNC_BUFFER, out)
+        if layer.kind == "adaptive_pool":   # the product over H, before the one over W
+            return 4 * batch * layer.size[0] * prod(layer.input_shape[1:])
         if layer.kind == "fc":
             return 4 * batch * prod(layer.input_shape) if len(layer.input_shape) == 3 else 0
         if layer.kind not in ("conv", "pool") or getattr(layer, "global_pool", False):
