@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from math import prod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Layer, Pos, shape_str
 
@@ -39,12 +39,18 @@ class Activation(Layer):
 
     @property
     def saves(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self.SAVES[self.function]
+        return self._declared(self.SAVES, "SAVES")
 
     def flops(self) -> int:
-        return self.FLOPS_PER_VALUE[self.function] * prod(self.output_shape)
+        return self._declared(self.FLOPS_PER_VALUE, "FLOPS_PER_VALUE") * prod(self.output_shape)
+
+    def _declared(self, table: dict[str, Any], name: str) -> Any:
+        """This function's entry in `table`, or a refusal naming the table to extend."""
+        if self.function not in table:
+            raise NotImplementedError(f"`{self.function}` is not in Activation.{name}")
+        return table[self.function]
 
     def explain(self) -> list[str]:
         n = prod(self.output_shape)
-        return [f"out = in = {shape_str(self.output_shape)}",
-                f"FLOPs = {self.FLOPS_PER_VALUE[self.function]}·{n:,} = {self.flops():,}"]
+        per = self._declared(self.FLOPS_PER_VALUE, "FLOPS_PER_VALUE")
+        return [f"out = in = {shape_str(self.output_shape)}", f"FLOPs = {per}·{n:,} = {self.flops():,}"]
