@@ -400,7 +400,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--columns", metavar="A,B,...",
                    help="the table's columns (or +A,B to add to the default ones): "
                         "text, output, activations, params, params%%, non-trainable, macs, "
-                        "flops, rf, jump, kernel, stride, padding, dilation, groups, memory")
+                        "flops, rf, jump, centre, kernel, stride, padding, dilation, groups, "
+                        "memory")
     c.add_argument("--batch", type=_positive_int, default=1, metavar="N",
                    help="batch size for the memory figures (default 1)")
     c.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "int8"),

@@ -94,7 +94,11 @@ def _padding(r: Row) -> str | None:
 
 def _rf(r: Row, what: str) -> str | None:
     f = r.fields.get(r.last.name)
-    return None if f is None else "×".join(map(str, f.size if what == "rf" else f.jump))
+    if f is None:
+        return None
+    values = {"rf": f.size, "jump": f.jump,
+              "centre": tuple(f"{float(c):g}" for c in f.centre)}[what]
+    return "×".join(map(str, values)) if what != "centre" else ",".join(values)
 
 
 #: Every column: name → (header, cell, right-aligned, counts: 0 shows as "–").
@@ -112,6 +116,7 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], Any], bool, bool]] = {
     "flops": ("FLOPs", lambda r: r.sum(lambda lay: lay.flops()), True, True),
     "rf": ("rf", lambda r: _rf(r, "rf"), True, False),
     "jump": ("jump", lambda r: _rf(r, "jump"), True, False),
+    "centre": ("centre", lambda r: _rf(r, "centre"), True, False),
     "kernel": ("kernel", lambda r: _pair(r.attr("kernel")), True, False),
     "stride": ("stride", lambda r: _pair(r.attr("stride")), True, False),
     "padding": ("padding", _padding, True, False),

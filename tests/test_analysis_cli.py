@@ -192,3 +192,13 @@ def test_size_patterns_by_hand():
     assert pattern([n for n in range(13, 200) if n % 6 in (1, 3)], 199) == "every 6k + {1, 3} from 13"
     assert pattern(list(range(3, 50)), 49) == "every size from 3"
     assert pattern([5, 9, 100], 140) == "5, 9, 100" and pattern([], 9) == "none"
+
+
+def test_rf_jump_and_centre_columns_by_hand():
+    r = run("check", "specs/lenet5.ns", "--format", "csv", "--columns", "rf,jump,centre")
+    rows = {row[0]: row[1:] for row in csv.reader(io.StringIO(r.stdout))}
+    # conv2: 6 + (5−1)·2 = 14 at jump 2; unpadded, so the first window starts at 0 and its
+    # centre is (14 − 1)/2 = 6.5; pool2: 14 + (2−1)·2 = 16 at jump 4, centre 7.5
+    assert rows["conv2"] == ["14×14", "2×2", "6.5,6.5"]
+    assert rows["pool2"] == ["16×16", "4×4", "7.5,7.5"]
+    assert rows["fc1"] == ["", "", ""]
