@@ -150,7 +150,7 @@ class Layer:
         return 0
 
     def flops(self) -> int:
-        """Floating-point operations per sample, by the convention in netspec.analysis.flops.
+        """Floating-point operations per sample, by the convention in netspec.analysis.cost.
 
         Layers that compute nothing (input, dropout at inference, flatten, concat) count 0;
         every computing kind must override this.
