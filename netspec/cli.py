@@ -29,13 +29,39 @@ class UsageError(Exception):
 
 
 def _read_spec(path: str) -> Network:
-    """Load a spec from a file or `-` (stdin); a missing file is a usage error."""
+    """Load a spec from a file or `-` (stdin), or import an .onnx model; a missing file is a
+    usage error."""
+    if path.endswith(".onnx"):
+        return _import(path, weights=False).network
     if path == "-":
         return parse(sys.stdin.read(), "<stdin>")
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no such spec file: {path}")
     return load(p)
+
+
+def _import(path: str, weights: bool = True):  # -> importer.ImportedSpec
+    """Import an ONNX model (see netspec.importer); a missing file is a usage error."""
+    from .importer import import_onnx
+    if not Path(path).is_file():
+        raise UsageError(f"no such ONNX file: {path}")
+    return import_onnx(path, weights=weights)
+
+
+def _partial_table(err: NetspecError) -> str | None:
+    """For an ONNX model netspec cannot import: the layers read before the failing node."""
+    from .layers import shape_str
+    layers = getattr(err, "partial", None)
+    if not layers:
+        return None
+    rows = [("layer", "as written", "output")]
+    rows += [(layer.name or f"({layer.kind})", layer.statement(), shape_str(layer.shape))
+             for layer in layers]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("─" * w for w in widths))
+    return "imported up to there:\n" + "\n".join(lines)
 
 
 def _print_warnings(net: Network) -> None:
@@ -51,6 +77,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             net = _read_spec(path)
         except NetspecError as err:
             print(err.render(), file=sys.stderr)
+            partial = _partial_table(err)
+            if partial and not args.json:
+                print(partial)
             n = len(err.errors)
             print(f"{'<stdin>' if path == '-' else path}: {n} error{'s' if n > 1 else ''}",
                   file=sys.stderr)
@@ -139,6 +168,34 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """`netspec import`: an ONNX model as a spec (and its weights)."""
+    from .files import atomic_write
+    from .weights import save_weights
+    model = Path(args.model)
+    for out in (args.output, args.weights_out):
+        if out and Path(out).resolve() == model.resolve():
+            raise UsageError(f"{out} is the model being imported; choose another output")
+    if args.output and args.weights_out and Path(args.output).resolve() == \
+            Path(args.weights_out).resolve():
+        raise UsageError("the spec and the weights need two different files")
+    imported = _import(args.model, weights=bool(args.weights_out))
+    if not imported.names_kept:
+        print(f"netspec import: note: {args.model}: the layer names could not be kept; the "
+              f"spec uses netspec's default names (the weights are saved under them)",
+              file=sys.stderr)
+    if args.weights_out:
+        save_weights(args.weights_out, imported.weights())
+    if args.output:
+        atomic_write(args.output, lambda f: f.write(imported.text.encode()))
+        net = imported.network
+        print(f"wrote {args.output}: {len(net.layers) - 1} layers, {net.total_params:,} "
+              f"parameters" + (f"; weights in {args.weights_out}" if args.weights_out else ""))
+    else:
+        sys.stdout.write(imported.text)
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """`netspec bench`: the NumPy model against onnxruntime (see bench.py)."""
     from .bench import run_bench
@@ -202,6 +259,14 @@ def _parser() -> argparse.ArgumentParser:
     weights_options(e)
     e.add_argument("--opset", type=int, default=None, help="ONNX opset (13 or newer)")
     e.set_defaults(func=cmd_export)
+
+    m = sub.add_parser("import", help="write an ONNX model as a spec (and its weights)")
+    m.add_argument("model", metavar="MODEL.onnx")
+    m.add_argument("-o", "--output", metavar="SPEC.ns", help="write the spec here (default: "
+                   "print it)")
+    m.add_argument("--weights-out", metavar="W.npz", help="write the weights, keyed by the "
+                   "spec's layer names")
+    m.set_defaults(func=cmd_import)
 
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
     b.add_argument("spec", metavar="SPEC")
