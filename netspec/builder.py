@@ -94,6 +94,7 @@ class Builder:
         self.early: Layer | None = None     # the first layer written before `input`
         self.context: list[str] = []
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
+        self.statements: list[Node] = []      # the top level, for code generators
         self.nesting = 0
         rep.context = self.context
 
@@ -103,7 +104,7 @@ class Builder:
         for node in nodes:
             if isinstance(node, BlockDef):
                 self._define(node)
-        statements = [n for n in nodes if not isinstance(n, BlockDef)]
+        statements = self.statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
         try:
             for node in statements:

@@ -154,9 +154,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`netspec export --onnx`: the network with its weights as an .onnx file."""
+    if args.torch:
+        return _export_torch(args)
     from .onnx_export import MIN_OPSET, newest_opset, save_onnx
     if not args.onnx:
-        raise UsageError("say which format to export: --onnx")
+        raise UsageError("say which format to export: --onnx or --torch")
     if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
                          f"{newest_opset()}")
@@ -193,6 +195,23 @@ def cmd_import(args: argparse.Namespace) -> int:
               f"parameters" + (f"; weights in {args.weights_out}" if args.weights_out else ""))
     else:
         sys.stdout.write(imported.text)
+    return EXIT_OK
+
+
+def _export_torch(args: argparse.Namespace) -> int:
+    """`netspec export --torch`: the network as a PyTorch module (no weights, no torch needed)."""
+    from .files import atomic_write
+    from .torch_codegen import torch_source
+    if args.onnx:
+        raise UsageError("choose one format: --onnx or --torch")
+    net = _read_spec(args.spec)
+    source = torch_source(net)
+    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".py"))
+    if args.spec != "-" and Path(out).resolve() == Path(args.spec).resolve():
+        raise UsageError(f"{out} is the spec being exported; choose another output")
+    atomic_write(out, lambda f: f.write(source.encode()))
+    print(f"wrote {out}: {source.count(chr(10) + 'class ')} classes, {net.total_params:,} "
+          f"parameters (load netspec's weights with load_state_dict, see its docstring)")
     return EXIT_OK
 
 
@@ -255,7 +274,8 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export the network with its weights")
     e.add_argument("spec", metavar="SPEC")
     e.add_argument("--onnx", action="store_true", help="write an ONNX model")
-    e.add_argument("-o", "--output", metavar="OUT.onnx")
+    e.add_argument("--torch", action="store_true", help="write a PyTorch module (.py)")
+    e.add_argument("-o", "--output", metavar="OUT.onnx|OUT.py")
     weights_options(e)
     e.add_argument("--opset", type=int, default=None, help="ONNX opset (13 or newer)")
     e.set_defaults(func=cmd_export)

@@ -31,13 +31,16 @@ class Network:
 
     def __init__(self, name: str, layers: list[Layer], warnings: list[Diagnostic],
                  filename: str | None = None, source: str = "",
-                 instances: dict[str, str] | None = None) -> None:
+                 instances: dict[str, str] | None = None, syntax: Any = None) -> None:
         self.name = name
         self.layers = layers
         self.warnings = warnings
         self.filename = filename
         self.source = source
         self.instances = instances or {}   # block instance name → its call, `basic(c=64)`
+        #: the syntax tree, (block definitions by name, top-level statements), from which
+        #: `torch_codegen` writes one class per block
+        self.syntax = syntax
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self.layers)} layers, {self.total_params:,} params>"
@@ -133,7 +136,8 @@ def parse(text: str, filename: str | None = None) -> Network:
     layers = builder.build(nodes) if not rep.errors else []
     raise_all(rep.errors)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
-    return Network(name, layers, rep.warnings, filename, text, builder.instances)
+    return Network(name, layers, rep.warnings, filename, text, builder.instances,
+                   (builder.blocks, builder.statements))
 
 
 def load(path: str | Path) -> Network:
