@@ -291,11 +291,18 @@ class _Writer:
             self.apply(self.register(target, name, module))
 
     def group(self, node: Group, name: str, target: str) -> None:
+        explicit, self.explicit = self.explicit, False
+        module = self.module_of(node)
+        self.explicit = explicit
+        self.apply(self.register(target, name, module))
+
+    def module_of(self, node: Group) -> str:
+        """A group as one `nn.Sequential`: an expression if every item is one module, else a
+        variable filled by the lines written before."""
         if _has_joins(node.body):
             raise _Unsupported("a residual or concat directly inside a named or `[ ]` group "
                                "(put it in a block)")
-        explicit, self.explicit = self.explicit, False
-        saved = (self.cur, self.vector, self.gen.fc_index, self.capture,
+        saved = (self.cur, self.vector, self.gen.fc_index, self.capture, dict(self.tmp),
                  len(self.gen.windows) if self.gen.windows is not None else 0)
         if node.indexed:   # `nn.Sequential(a, b, c)` when every item is one module
             self.capture = []
@@ -304,20 +311,16 @@ class _Writer:
                 items = self.capture
                 if [n for n, _ in items] == [repr(str(i)) for i in range(len(items))]:
                     self.capture = saved[3]
-                    self.explicit = explicit
-                    self.apply(self.register(target, name, _call_expr("nn.Sequential",
-                                                                      [m for _, m in items])))
-                    return
+                    return _call_expr("nn.Sequential", [m for _, m in items])
             except _NotInline:
                 pass
-            self.cur, self.vector, self.gen.fc_index, self.capture = saved[:4]
+            self.cur, self.vector, self.gen.fc_index, self.capture, self.tmp = saved[:5]
             if self.gen.windows is not None:
-                del self.gen.windows[saved[4]:]
+                del self.gen.windows[saved[5]:]
         var = self.fresh("seq")
         self.line(f"{var} = nn.Sequential()")
         self.body(node.body, _Scope(node.indexed), var)
-        self.explicit = explicit
-        self.apply(self.register(target, name, var))
+        return var
 
     def call(self, node: Call, name: str, target: str) -> None:
         block = self.gen.blocks.get(str(node.name))
@@ -389,10 +392,14 @@ class _Writer:
         self.loop_depth += 1
         explicit, self.explicit = self.explicit, False
         self.statement(item, scope, target, None)
+        end = self.cur
         self.channels()
         self.explicit = explicit
         self.loop_depth -= 1
         self.indent -= 1
+        names = {x.id for x in ast.walk(ast.parse(end, mode="eval")) if isinstance(x, ast.Name)}
+        if not names & {"ch", var}:   # repeat counts are at least 1: the body's last formula
+            self.cur = end
         total = _Lin(0, {f"({n})": 1}) if not n.isdigit() else _Lin(int(n))
         for kind, c in probe.counts.items():
             scope.counts[kind] = start_counts.get(kind, _Lin()).plus(c, f"({n})") \
@@ -439,13 +446,10 @@ class _Writer:
             raise _Unsupported("an unlabelled projection (label it: `project downsample: [ … ]`)")
         saved, self.cur = self.cur, c_in
         explicit, self.explicit = self.explicit, False
-        var = self.fresh("seq")
         if node.shortcut_kind == "project":
             self.line(f"if {differs}:")
             self.indent += 1
-        self.line(f"{var} = nn.Sequential()")
-        self.body(group.body, _Scope(group.indexed), var)
-        self.line(f"self.{label} = {var}")
+        self.line(f"self.{label} = {self.module_of(group)}")
         if node.shortcut_kind == "project":
             self.indent -= 1
             self.line("else:")
@@ -777,12 +781,12 @@ class TorchGenerator:
                f"    model = {net_name}()",
                "    model.load_state_dict({k: torch.from_numpy(v) for k, v in "
                "numpy.load(\"w.npz\").items()})",
-               '"""', "", "import torch", "from torch import nn", ""]
+               '"""', "", "import torch", "from torch import nn"]
         for name in self.order:
-            out += ["", *self._class_text(self.classes[name])]
+            out += ["", "", *self._class_text(self.classes[name])]
         cls.doc = f"The network{f' in {self.net.filename}' if self.net.filename else ''}: " \
                   f"input {'×'.join(map(str, shape))}."
-        out += ["", *self._class_text(cls, network=True)]
+        out += ["", "", *self._class_text(cls, network=True)]
         return "\n".join(out) + "\n"
 
     def _class_text(self, cls: _Class, network: bool = False) -> list[str]:
