@@ -76,6 +76,7 @@ class Imported:
     where: str = ""                 # `node "/layer1/Conv" (Conv, node 3 of 60)`
     shape: tuple[int, ...] = ()     # output, netspec order (H, W, C) or (N,)
     in_shape: tuple[int, ...] = ()  # what it reads (the first input)
+    exact: bool = False             # named by netspec: `path` is the scope it was written in
 
     @property
     def required(self) -> bool:
@@ -223,7 +224,7 @@ class _Reader:
             local = ""
         layer = Imported(kind, words, [self.layer_input(i) for i in inputs], out, path, local,
                          weights or {}, self.where(node), _netspec_shape(shape),
-                         _netspec_shape(self.shape(inputs[0])))
+                         _netspec_shape(self.shape(inputs[0])), self.all_names)
         self.layers.append(layer)
         self.producer[out] = layer
         return layer

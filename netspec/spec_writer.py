@@ -149,16 +149,24 @@ def _common(paths: list[list[str]]) -> list[str]:
     return out
 
 
-def _key(item: Item) -> list[str]:
-    """The module path an item belongs to: that of its weighted layers, if it has any."""
+def _key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> list[str]:
+    """The module path an item belongs to: that of its weighted layers, if it has any.
+
+    A join is lifted to the module whose forward makes it (MobileNetV2's
+    `x + self.conv(x)` belongs to `features.3`, not `features.3.conv`) when that
+    module holds nothing else: torch names the add by that module, netspec by its
+    scope. `weighted` counts the weighted layers under every path.
+    """
     layers = _layers_of(item)
     required = [x for x in layers if x.required]
     common = _common([x.path for x in (required or layers)])
     join = item.add if isinstance(item, Res) else item.concat if isinstance(item, Cat) else None
-    # the module whose forward adds (MobileNetV2's `x + self.conv(x)`): torch names the
-    # node by that module (`features.3` + op), netspec by the add's own name
-    for owner in ([*join.path, join.local], join.path) if join is not None else ():
-        if common[:len(owner)] == owner:
+    if join is None or weighted is None:
+        return common
+    owners = ([[*join.path, join.local]] if join.local and not join.exact else []) + \
+        ([join.path] if join.exact else [])
+    for owner in owners:
+        if common[:len(owner)] == owner and weighted[tuple(owner)] == len(required):
             return owner
     return common
 
@@ -226,8 +234,13 @@ class _NameClash(Exception):
 class _Namer:
     """Turns the item tree into statements whose netspec names are the layers' names."""
 
-    def __init__(self, keep_names: bool) -> None:
+    def __init__(self, keep_names: bool, layers: list[Imported]) -> None:
         self.keep = keep_names
+        self.weighted: Counter[tuple[str, ...]] = Counter()
+        for layer in layers:
+            if layer.required:
+                for n in range(len(layer.path) + 1):
+                    self.weighted[tuple(layer.path[:n])] += 1
 
     def scope(self, items: list[Item], prefix: list[str], indexed: bool) -> list[Any]:
         state = {"index": 0, "counts": Counter(), "taken": set()}
@@ -239,12 +252,12 @@ class _Namer:
         i = 0
         while i < len(items):
             item = items[i]
-            key = _key(item) if self.keep else prefix
+            key = _key(item, self.weighted) if self.keep else prefix
             rel = key[len(prefix):] if key[:len(prefix)] == prefix else []
             if rel:
                 j = i + 1
                 while j < len(items):
-                    k = _key(items[j])
+                    k = _key(items[j], self.weighted)
                     r2 = k[len(prefix):] if k[:len(prefix)] == prefix else []
                     if r2[:1] != rel[:1]:
                         break
@@ -294,7 +307,7 @@ class _Namer:
 
     def _branch(self, items: list[Item], prefix: list[str], indexed: bool,
                 state: dict[str, Any]) -> GroupS:
-        keys = [_key(i) for i in items] if self.keep else []
+        keys = [_key(i, self.weighted) for i in items] if self.keep else []
         rels = [k[len(prefix):] for k in keys if k[:len(prefix)] == prefix]
         first = {r[0] if r else None for r in rels}
         if items and len(first) == 1 and None not in first and len(rels) == len(items) \
@@ -378,6 +391,14 @@ _SC_BEGIN, _SC_END = ("sc-begin",), ("sc-end",)
 
 
 _SEP = ("sep",)
+_JOIN = ("join",)   # a separator that stays on the line when the group is written over lines
+#: Layers that read as part of the line before them: `conv 3x3 x64; bn; relu`.
+_TRAILING = frozenset({"bn", "relu", "relu6", "tanh", "sigmoid", "softmax", "dropout", "flatten",
+                       "lrn"})
+
+
+def _separator(node: Any) -> tuple[str]:
+    return _JOIN if isinstance(node, LayerS) and node.layer.kind in _TRAILING else _SEP
 
 
 def _stmt_tokens(node: Any) -> list[Any]:
@@ -435,7 +456,7 @@ def _param_values(call: CallS) -> list[int]:
 def _braces(body: list[Any], indexed: bool) -> list[Any]:
     out: list[Any] = ["[" if indexed else "{"]
     for n, stmt in enumerate(_repeats(body)):
-        out += [*([_SEP] if n else []), *_stmt_tokens(stmt)]
+        out += [*([_separator(stmt)] if n else []), *_stmt_tokens(stmt)]
     return [*out, "]" if indexed else "}"]
 
 
@@ -492,19 +513,29 @@ def _text(tokens: list[Any], indent: str = "") -> str:
                     break
                 j += 1
             stmts: list[list[Any]] = [[]]
+            joined: list[bool] = [False]
             depth = 0
             for x in tokens[i + 1:j]:
-                if x == _SEP and depth == 0:
+                if x in (_SEP, _JOIN) and depth == 0:
                     stmts.append([])
+                    joined.append(x == _JOIN)
                     continue
                 if isinstance(x, str):
                     depth += (x in ("[", "{")) - (x in ("]", "}"))
                 stmts[-1].append(x)
-            lines = [_text(s, indent + "    ") for s in stmts if s]
-            inline = f"{t} {'; '.join(lines)} {tokens[j]}" if lines else t + tokens[j]
-            if len(inline) + len(indent) <= 72 and "\n" not in inline:
+            texts = [_text(s, indent + "    ") for s in stmts]
+            inline = f"{t} {'; '.join(texts)} {tokens[j]}" if any(texts) else t + tokens[j]
+            used = len(" ".join(w for w in words if w).rsplit("\n", 1)[-1]) + len(indent)
+            if used + len(inline) <= 76 and "\n" not in inline:
                 words.append(inline)
             else:
+                lines: list[str] = []
+                for text, join in zip(texts, joined):
+                    if join and lines and "\n" not in lines[-1] and \
+                            len(lines[-1]) + len(text) + len(indent) < 72:
+                        lines[-1] += "; " + text
+                    else:
+                        lines.append(text)
                 words.append(t + "\n" + "".join(f"{indent}    {x}\n" for x in lines)
                              + indent + tokens[j])
             i = j + 1
@@ -766,11 +797,16 @@ def write_spec(name: str, input_shape: tuple[int, ...], layers: list[Imported], 
     The text is not checked here; `importer.import_onnx` parses it and compares.
     """
     items = structure(layers, output, input_shape)
-    top = _Namer(keep_names).scope(items, [], False)
+    top = _Namer(keep_names, layers).scope(items, [], False)
     blocks = _make_blocks(top)
     lines = [f"# {name}: imported by netspec from {source}"]
     lines += [_block_text(b) for b in blocks]
     lines.append("input " + "x".join(map(str, input_shape)))
     for stmt in _repeats(top):
-        lines.append(_text(_stmt_tokens(stmt)))
+        text = _text(_stmt_tokens(stmt))
+        if _separator(stmt) == _JOIN and lines and len(lines[-1]) + len(text) < 70 and \
+                not lines[-1].startswith(("input", "#", "block")) and "\n" not in lines[-1]:
+            lines[-1] += "; " + text
+        else:
+            lines.append(text)
     return "\n".join(lines) + "\n", build_order(top)
