@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import Diagnostic
+from .errors import Diagnostic, NetspecError
 from .network import Network, parse
 from .onnx_import import Imported, OnnxImportError, load_onnx, read_onnx
 from .spec_writer import write_spec
@@ -58,7 +58,10 @@ def import_onnx(model: onnx.ModelProto | str | Path, name: str | None = None,
         if written is None:
             continue
         text, order = written
-        net = parse(text, f"{name}.ns")
+        try:
+            net = parse(text, f"{name}.ns")
+        except NetspecError:   # names netspec reads differently (a keyword as a label...)
+            continue
         if _same(net, order, keep):
             arrays = {f"{built.name}.{suffix}": get for layer, built in zip(order, net.layers[1:])
                       for suffix, get in layer.weights.items()}

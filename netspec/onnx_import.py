@@ -512,7 +512,7 @@ def _infer_shapes(model: onnx.ModelProto, r: _Reader) -> dict[str, tuple[Any, ..
     light.ir_version = model.ir_version
     try:
         light = onnx.shape_inference.infer_shapes(light, strict_mode=True)
-    except Exception as err:  # onnx raises its own error types
+    except Exception as err:  # noqa: BLE001 (onnx raises its own error types)
         r.fail(f"ONNX shape inference failed: {str(err).strip().splitlines()[-1]}")
     shapes = {}
     for info in [*light.graph.input, *light.graph.value_info, *light.graph.output]:
@@ -585,6 +585,6 @@ def load_onnx(path: str | Path, weights: bool = True) -> onnx.ModelProto:
     import onnx
     try:
         return onnx.load(str(path), load_external_data=weights)
-    except Exception as err:  # protobuf and onnx raise many kinds
+    except Exception as err:  # noqa: BLE001 (protobuf and onnx raise many kinds)
         raise OnnxImportError(Diagnostic("error", f"cannot read ONNX model: {err}",
                                          str(path))) from None

@@ -589,10 +589,6 @@ def _flat(tokens: list[Any]) -> list[Any]:
     return out
 
 
-def _shape_key(tokens: list[Any]) -> tuple[Any, ...]:
-    return tuple(("#", t.prefix, t.key) if isinstance(t, Word) else t for t in tokens)
-
-
 def _unify(a: list[Any], b: list[Any]) -> list[Any] | None:
     """Two flat templates as one, an identity shortcut matching a projection; else None."""
     out: list[Any] = []
@@ -699,9 +695,10 @@ def _drop_labels(body: list[Any], indexed: bool) -> None:
 
 
 #: Words of the language, which cannot name a block.
-_KEYWORDS = frozenset("input conv pool fc bn lrn dropout flatten max avg global ceil nobias relu "
-                      "relu6 tanh sigmoid softmax same valid repeat residual project shortcut "
-                      "concat branch block".split())
+_KEYWORDS = frozenset({
+    "input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten", "max", "avg", "global",
+    "ceil", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "same", "valid", "repeat",
+    "residual", "project", "shortcut", "concat", "branch", "block"})
 
 
 def _block_name(members: list[GroupS], names: set[str]) -> str:

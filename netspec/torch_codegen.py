@@ -32,7 +32,7 @@ from ._lark import Token
 from .errors import Diagnostic, NetspecError, Reporter
 from .layers import Layer
 from .maker import LayerMaker
-from .syntax import BlockDef, Call, Group, Labeled, LayerStmt, Repeat, Residual, pos_of
+from .syntax import BlockDef, Call, Group, Labeled, LayerStmt, Repeat, Residual
 from .syntax import Concat as ConcatNode
 
 if TYPE_CHECKING:
@@ -223,8 +223,7 @@ class _Writer:
                 raise
             pos = getattr(node, "pos", None)
             err.located = True   # type: ignore[attr-defined]
-            err.args = (f"{pos.line if pos else '?'}:{pos.column if pos else '?'}: "
-                        f"{err.args[0]}",)
+            err.args = (f"{pos.line if pos else '?'}:{pos.column if pos else '?'}: {err.args[0]}",)
             raise
 
     def _statement(self, node: Any, scope: _Scope, target: str, label: str | None) -> None:
@@ -400,13 +399,11 @@ class _Writer:
         names = {x.id for x in ast.walk(ast.parse(end, mode="eval")) if isinstance(x, ast.Name)}
         if not names & {"ch", var}:   # repeat counts are at least 1: the body's last formula
             self.cur = end
-        total = _Lin(0, {f"({n})": 1}) if not n.isdigit() else _Lin(int(n))
         for kind, c in probe.counts.items():
             scope.counts[kind] = start_counts.get(kind, _Lin()).plus(c, f"({n})") \
                 if not n.isdigit() else start_counts.get(kind, _Lin()).plus(_Lin(c.const * int(n)))
         scope.index = start_index.plus(probe.index, f"({n})") if not n.isdigit() else \
             start_index.plus(_Lin(probe.index.const * int(n)))
-        del total
 
     def residual(self, node: Residual, scope: _Scope, target: str) -> None:
         if not self.explicit:
@@ -502,7 +499,7 @@ class _Writer:
 def _simplify(text: str) -> str:
     """Fold what is constant (`1 != 1 or not (True)` → `False`); leave the rest as written."""
     try:
-        return repr(eval(text, {"__builtins__": {}}, {}))  # noqa: S307 (only literals reach here)
+        return repr(eval(text, {"__builtins__": {}}, {}))   # only literals and names reach here
     except Exception:  # noqa: BLE001 (anything with a name stays an expression)
         return text
 
@@ -577,28 +574,30 @@ class _LayerContext:
         return self.numbers.get(value, repr(value))
 
     def window(self, kernel: Any, stride: Any, padding: Any, dilation: Any,
-               default_stride: str = "1") -> str:
+               default_stride: str = "1", conv: bool = False) -> str:
         """`stride=…, padding=…` for conv and pool; records whether it keeps H×W."""
         k = self.py(kernel)
         s = "1" if stride is None else self.py(stride)
         d = self.py(dilation)
-        if padding == "same":
-            if s != "1" or any(isinstance(f, int) and f % 2 == 0 for f in kernel):
-                raise _Unsupported("`same` padding with a stride or an even kernel (the "
-                                   "padding is asymmetric or depends on the input size)")
-            p = _simplify(f"{d} * ({k} - 1) // 2") if not isinstance(kernel[0], int) or \
-                kernel[0] >= _STAND_IN else str(dilation * (kernel[0] - 1) // 2) \
-                if isinstance(dilation, int) and dilation < _STAND_IN else f"{d} * ({k} - 1) // 2"
+        if padding == "same" and s != "1":
+            raise _Unsupported("`same` padding with a stride (the padding depends on the "
+                               "input size)")
+        if padding == "same" and conv:
+            p = "'same'"   # torch pads as netspec does: the odd pixel at the end
+        elif padding == "same":
+            if any(f in self.numbers or f % 2 == 0 for f in kernel):
+                raise _Unsupported("`same` pooling with an even or parameter kernel")
+            p = self.py(tuple((f - 1) // 2 for f in kernel))
         elif padding == "valid":
             p = "0"
         else:
             p = self.py(padding)
         if self.w.gen.windows is not None:   # inside a residual body: does it keep H×W?
-            for cond in (f"{s if stride is not None else default_stride} == 1",
-                         f"2 * {p} == {d} * ({k} - 1)"):
+            same = "True" if padding == "same" else f"2 * {p} == {d} * ({k} - 1)"
+            for cond in (f"{s if stride is not None else default_stride} == 1", same):
                 self.w.gen.windows.append(_simplify(cond))
         opts = []
-        if stride is not None and s != "1":
+        if stride is not None and s != default_stride:
             opts.append(f"stride={s}")
         if p != "0":
             opts.append(f"padding={p}")
@@ -612,7 +611,7 @@ def _conv(c: _LayerContext) -> str:
     cin = c.w.cur
     k = c.py(layer.filters)
     args = [cin, k, c.py(layer.kernel)]
-    opts = c.window(layer.kernel, layer.stride_opt, layer.padding, layer.dilation)
+    opts = c.window(layer.kernel, layer.stride_opt, layer.padding, layer.dilation, conv=True)
     if opts:
         args.append(opts)
     if c.py(layer.groups) != "1":
@@ -779,8 +778,8 @@ class TorchGenerator:
                "state_dict) load with:",
                "",
                f"    model = {net_name}()",
-               "    model.load_state_dict({k: torch.from_numpy(v) for k, v in "
-               "numpy.load(\"w.npz\").items()})",
+               ("    model.load_state_dict({k: torch.from_numpy(v) for k, v in "
+                "numpy.load(\"w.npz\").items()})"),
                '"""', "", "import torch", "from torch import nn"]
         for name in self.order:
             out += ["", "", *self._class_text(self.classes[name])]
@@ -822,4 +821,4 @@ def torch_source(net: Network) -> str:
     return TorchGenerator(net).module()
 
 
-__all__ = ["MODULES", "TorchCodegenError", "pos_of", "torch_source"]
+__all__ = ["MODULES", "TorchCodegenError", "torch_source"]

@@ -23,7 +23,7 @@ from netspec.onnx_import import OnnxImportError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(glob.glob(str(ROOT / "specs" / "**" / "*.ns"), recursive=True))
@@ -99,8 +99,8 @@ def _export(model, shape: tuple[int, ...], tmp_path: Path, preserve: bool = True
             dynamic: bool = True) -> Path:
     t = _torch()
     path = tmp_path / "model.onnx"
-    kwargs = dict(dynamo=False, input_names=["input"], opset_version=17,
-                  training=t.onnx.TrainingMode.PRESERVE if preserve else t.onnx.TrainingMode.EVAL)
+    kwargs = {"dynamo": False, "input_names": ["input"], "opset_version": 17,
+              "training": t.onnx.TrainingMode.PRESERVE if preserve else t.onnx.TrainingMode.EVAL}
     if dynamic:
         kwargs["dynamic_axes"] = {"input": {0: "N"}}
     with open(os.devnull, "w") as devnull:   # the exporter's deprecation chatter
@@ -140,8 +140,8 @@ def _randomise_bn(model) -> None:
 #: torchvision's classes; DenseNet in a small configuration (same code, same patterns:
 #: its export is the slowest), batch norm kept (PRESERVE) or folded into the convs (EVAL).
 TORCHVISION = [("resnet18", {}, True), ("resnet18", {}, False), ("mobilenet_v2", {}, True),
-               ("DenseNet", dict(growth_rate=8, block_config=(2, 3), num_init_features=16,
-                                 bn_size=2), True),
+               ("DenseNet", {"growth_rate": 8, "block_config": (2, 3), "num_init_features": 16,
+                             "bn_size": 2}, True),
                ("squeezenet1_1", {}, False)]
 
 

@@ -94,7 +94,7 @@ def _ruff(path: Path) -> subprocess.CompletedProcess:
     if ruff is None:
         pytest.skip("ruff is not installed")
     return subprocess.run([ruff, "check", "--isolated", "--no-cache", str(path)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
@@ -148,6 +148,15 @@ def test_loops_concat_shortcuts_and_vector_layers(tmp_path: Path) -> None:
     assert "class Vgg(nn.Sequential):" in source and "class Inception(nn.Module):" in source
     assert "nn.BatchNorm1d(32)" in source
     assert _ruff(tmp_path / "gen_mix.py").returncode == 0
+
+
+@pytest.mark.parametrize("text", [
+    "input 9x9x3\nconv 4x4 same x4\nconv 3x5 same d2 x4 relu6\npool 3 s1 same\npool avg 2 s1\nfc 3",
+    "input 12\nfc 8; bn; tanh; dropout 0.5; fc 4; softmax",
+    "block b(k) { conv 3x3 p1 x{C*2}; pool max 2 s$k ceil }\ninput 7x7x2\nb(2); b(k=1)\nflatten",
+])
+def test_padding_strides_and_vectors(text: str, tmp_path: Path) -> None:
+    _check(netspec.parse(text, "small.ns"), tmp_path, script=True)
 
 
 def test_what_it_cannot_write_is_an_error_with_a_position() -> None:
