@@ -218,6 +218,12 @@ class _Reader:
     def emit(self, node: onnx.NodeProto, kind: str, words: list[Any], inputs: list[str],
              weights: dict[str, Callable[[], np.ndarray]] | None = None) -> Imported:
         path, local = module_path(node.name)
+        if weights and node.input[1].endswith(".weight"):
+            # the weight's own name is the state_dict key (`layer1.0.conv1.weight`): the
+            # surest name, where the exporter kept it (not for batch norm folded into a conv)
+            by_weight = module_path(node.input[1][:-len(".weight")])
+            if by_weight[1]:
+                path, local = by_weight
         out = node.output[0]
         shape = self.shape(out)
         if not self.all_names and not weights and not local.isdigit():

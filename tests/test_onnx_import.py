@@ -84,6 +84,17 @@ def test_the_imported_spec_reads_like_the_hand_written_one() -> None:
     assert len(statements) <= 20, text
 
 
+def test_weight_names_come_from_the_initializers_when_node_names_say_nothing() -> None:
+    net = netspec.load(ROOT / "specs" / "mobilenet_cifar.ns")
+    model = net.to_onnx(seed=0)
+    model.producer_name = "some exporter"
+    for n, node in enumerate(model.graph.node):
+        node.name = f"node_{n}"
+    imported = import_onnx(model)
+    assert imported.names_kept
+    assert set(imported.weights()) == set(net.weight_shapes())
+
+
 # ---- models torch exported -------------------------------------------------------------
 
 torch = None
