@@ -56,8 +56,8 @@ def _partial_table(err: NetspecError) -> str | None:
     if not layers:
         return None
     rows = [("layer", "as written", "output")]
-    rows += [(layer.name or f"({layer.kind})", layer.statement(), shape_str(layer.shape))
-             for layer in layers]
+    rows += [(layer.name or layer.node or f"({layer.kind})", layer.statement(),
+              shape_str(layer.shape)) for layer in layers]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("─" * w for w in widths))

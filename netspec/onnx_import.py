@@ -77,6 +77,7 @@ class Imported:
     shape: tuple[int, ...] = ()     # output, netspec order (H, W, C) or (N,)
     in_shape: tuple[int, ...] = ()  # what it reads (the first input)
     exact: bool = False             # named by netspec: `path` is the scope it was written in
+    node: str = ""                  # the ONNX node's name
 
     @property
     def required(self) -> bool:
@@ -230,7 +231,7 @@ class _Reader:
             local = ""
         layer = Imported(kind, words, [self.layer_input(i) for i in inputs], out, path, local,
                          weights or {}, self.where(node), _netspec_shape(shape),
-                         _netspec_shape(self.shape(inputs[0])), self.all_names)
+                         _netspec_shape(self.shape(inputs[0])), self.all_names, node.name)
         self.layers.append(layer)
         self.producer[out] = layer
         return layer
