@@ -196,7 +196,8 @@ class ResS:
     body: list[Any]
     shortcut: GroupS | None
     kind: str | None          # None (identity), "project" or "shortcut"
-    add: Imported | None = None
+    add: Imported | None = None   # None: a `residual?` whose shapes differ (no add)
+    optional: bool = False
 
 
 @dataclass
@@ -377,7 +378,7 @@ def build_order(body: list[Any]) -> list[Imported]:
         elif isinstance(node, ResS):
             out += build_order(node.body)
             out += build_order([node.shortcut] if node.shortcut is not None else [])
-            out.append(node.add)
+            out += [node.add] if node.add is not None else []
         elif isinstance(node, CatS):
             out += build_order(node.branches)
             out.append(node.concat)
@@ -414,7 +415,7 @@ def _stmt_tokens(node: Any) -> list[Any]:
     if isinstance(node, RepeatS):
         return ["repeat", Word("", node.count, None, "n"), *_stmt_tokens(node.item)]
     if isinstance(node, ResS):
-        out = ["residual", *_braces(node.body, False)]
+        out = ["residual?" if node.optional else "residual", *_braces(node.body, False)]
         if node.kind == "project":
             out += [_SC_BEGIN, "project", *_stmt_tokens(node.shortcut), _SC_END]
         elif node.kind == "shortcut":
@@ -646,12 +647,12 @@ def _make_blocks(top: list[Any]) -> list[BlockS]:
     done: set[int] = set()
     while pending:
         ready = [g for g in pending if all(id(c) in done for c in _groups_post_order(g.body))]
-        pending = [g for g in pending if g not in ready]
+        pending = [g for g in pending if all(g is not r for r in ready)]
         families: list[tuple[list[Any], list[GroupS]]] = []
         for g in ready:
             tpl = _flat(_template(g))
             for n, (ftpl, members) in enumerate(families):
-                merged = _unify(ftpl, tpl)
+                merged = _unify(ftpl, tpl) or _unify_optional(ftpl, members, g)
                 if merged is not None:
                     families[n] = (merged, [*members, g])
                     break
@@ -665,6 +666,56 @@ def _make_blocks(top: list[Any]) -> list[BlockS]:
             blocks.append(_define(tpl, members, names))
         _drop_labels(top, False)
     return blocks
+
+
+def _identity_residual(g: GroupS) -> bool:
+    return len(g.body) == 1 and isinstance(g.body[0], ResS) and g.body[0].kind is None
+
+
+def _changes_shape(g: GroupS) -> bool:
+    order = build_order(g.body)
+    return bool(order) and order[0].in_shape != order[-1].shape and \
+        not any(isinstance(n, ResS) for n in g.body)
+
+
+def _unify_optional(ftpl: list[Any], members: list[GroupS], g: GroupS) -> list[Any] | None:
+    """MobileNetV2's case: a block with a skip where the shapes match and none where they
+    differ is one block, `residual? { … }`. Rewrites the groups if their templates then unify."""
+    if all(len(m.body) == 1 and isinstance(m.body[0], ResS) and m.body[0].optional
+           for m in members):   # already a `residual?` family
+        body = g.body
+        if _identity_residual(g):
+            g.body[0].optional = True
+        elif _changes_shape(g):
+            g.body = [ResS(g.body, None, None, None, optional=True)]
+        else:
+            return None
+        merged = _unify(ftpl, _flat(_template(g)))
+        if merged is None:
+            g.body = body
+            if isinstance(body[0], ResS):
+                body[0].optional = False
+        return merged
+    if _identity_residual(g) and all(_changes_shape(m) for m in members):
+        wrap, skip = members, [g]
+    elif _changes_shape(g) and all(_identity_residual(m) for m in members):
+        wrap, skip = [g], members
+    else:
+        return None
+    bodies = [m.body for m in wrap]
+    for m in wrap:
+        m.body = [ResS(m.body, None, None, None, optional=True)]
+    for m in skip:
+        m.body[0].optional = True
+    merged: list[Any] | None = _flat(_template(members[0]))
+    for m in [*members[1:], g]:
+        merged = _unify(merged, _flat(_template(m))) if merged is not None else None
+    if merged is None:
+        for m, body in zip(wrap, bodies):
+            m.body = body
+        for m in skip:
+            m.body[0].optional = False
+    return merged
 
 
 def _drop_labels(body: list[Any], indexed: bool) -> None:

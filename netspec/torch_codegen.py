@@ -336,6 +336,13 @@ class _Writer:
         for p, default in block.params:
             values.setdefault(str(p), str(default))
         module = f"{cls.name}({', '.join(args)})"
+        if self.gen.windows is not None:   # in a residual body: does the call keep H×W?
+            for cond in self.gen.keeps[cls.name]:
+                keeps = _substitute(cond, values)
+                if keeps is None:
+                    raise _Unsupported(f"a call of `{block.name}` in a residual whose "
+                                       f"shortcut depends on the shape")
+                self.gen.windows.append(keeps)
         out = _substitute(self.gen.out_channels.get(cls.name), values)
         if out is not None:
             self.apply(self.register(target, name, module))
@@ -412,11 +419,13 @@ class _Writer:
         self.line(f"{c_in} = {self.cur}")
         identity = self.fresh("identity")
         self.fline(f"{identity} = x")
-        windows: list[tuple[str, ...]] = []
+        outer, windows = self.gen.windows, []
         self.gen.windows = windows
         self.body(node.body.body, scope, target) if isinstance(node.body, Group) else \
             self.statement(node.body, scope, target, None)
-        self.gen.windows = None
+        self.gen.windows = outer
+        if outer is not None:   # a residual keeps H×W exactly when its body does
+            outer.extend(windows)
         out = self.cur
         if out != "ch" and "ch" in out:
             out = self.channels()
@@ -693,6 +702,7 @@ class TorchGenerator:
         self.order: list[str] = []
         self.ends_vector: dict[str, bool] = {}
         self.out_channels: dict[str, str | None] = {}   # class → formula of its params
+        self.keeps: dict[str, list[str]] = {}   # class → conditions under which it keeps H×W
         self.windows: list[str] | None = None
         self.uses_torch = True
         self.in_block = False
@@ -726,8 +736,10 @@ class TorchGenerator:
         vector = self._block_input_vector(str(block.name))
         writer = _Writer(self, cls, {p: p for p in params}, vector, "in_channels")
         was, self.in_block = self.in_block, True
+        outer, self.windows = self.windows, []
         self._write_body(writer, block.body)
-        self.in_block = was
+        self.keeps[name] = [w for w in self.windows if w != "True"]
+        self.in_block, self.windows = was, outer
         self.ends_vector[name] = writer.vector
         formula = writer.cur
         names = {n.id for n in ast.walk(ast.parse(formula, mode="eval")) if isinstance(n, ast.Name)}
