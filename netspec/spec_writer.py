@@ -17,7 +17,9 @@ Four passes over the layers `onnx_import` recovered:
    whose differing numbers are parameters (`x$c`, `s$s`), called where the groups
    were; a group that must sit at a numbered position under a name-keyed scope is
    always a block (only a call takes a position there). A residual with an
-   identity shortcut and one with a `project` shortcut unify, as in ResNet;
+   identity shortcut and one with a `project` shortcut unify, as in ResNet, and
+   groups with an identity residual unify with groups that change the shape as
+   `residual? { … }`, as in MobileNetV2;
 4. repeats: equal consecutive statements become `repeat N …`.
 
 The writer then parses its own output and checks it gives the same layers,
