@@ -139,6 +139,8 @@ class _Reader:
         self.uses: dict[str, int] = {}
         self.shapes: dict[str, tuple[Any, ...]] = {}
         self.index = 0
+        self.over_w: dict[str, tuple[str, int]] = {}   # x·A_w awaiting its A_h· (adaptive pool)
+        self.unbiased: set[str] = set()   # fc layers from a MatMul, whose Add may be the bias
         self.node: onnx.NodeProto | None = None
         self.input_shape: tuple[int, ...] | None = None
         #: a model netspec exported names every layer; keep even the names of those
@@ -319,8 +321,16 @@ def _conv(r: _Reader, node: onnx.NodeProto) -> None:
     r.emit(node, "conv", words, [x], weights)
 
 
+def _adaptive(r: _Reader, node: onnx.NodeProto, x: str) -> None:
+    out = r.shape(node.output[0])
+    r.emit(node, "adaptive_pool", ["pool", "avg", "to", f"{out[2]}x{out[3]}"], [x])
+
+
 def _pool(mode: str) -> Callable[[_Reader, onnx.NodeProto], None]:
     def handler(r: _Reader, node: onnx.NodeProto) -> None:
+        if mode == "avg" and r.all_names and ": pool avg to " in node.doc_string:
+            _adaptive(r, node, node.input[0])   # netspec's `pool avg to HxW`, windows equal
+            return
         a = _attrs(node)
         kernel = list(a["kernel_shape"])
         if len(kernel) != 2:
@@ -445,11 +455,39 @@ def _gemm(r: _Reader, node: onnx.NodeProto) -> None:
     _fc(r, node, node.input[0], weight, units, bias)
 
 
+def _is_averaging(a: np.ndarray, n: int, o: int) -> bool:
+    """Whether `a` (o, n) averages the windows of adaptive pooling from n cells to o."""
+    import numpy as np
+
+    from .layers.pool import adaptive_windows
+    want = np.zeros((o, n), np.float32)
+    for i, (start, end) in enumerate(adaptive_windows(n, o)):
+        want[i, start:end] = 1.0 / (end - start)
+    return a.shape == (o, n) and np.allclose(a, want, rtol=1e-6, atol=1e-7)
+
+
 def _matmul(r: _Reader, node: onnx.NodeProto) -> None:
+    """x·W as fc; or, on a volume, the two averaging products of `pool avg to HxW`."""
+    x, y = node.input[0], node.input[1]
+    if r.is_const(x) and r.resolve(y) in r.over_w:   # A_h · (x · A_w): rows after columns
+        source, ow = r.over_w.pop(r.resolve(y))
+        a = r.array(x)
+        if a.ndim != 2 or not _is_averaging(a, r.shape(source)[2], a.shape[0]):
+            r.fail("a MatMul netspec reads only as adaptive average pooling, with other "
+                   "weights")
+        _adaptive(r, node, source)
+        return
+    if len(r.shape(x)) == 4 and r.is_const(y) and len(r.array_dims(y)) == 2:
+        a = r.array(y).T
+        if not _is_averaging(a, r.shape(x)[3], a.shape[0]):
+            r.fail("a MatMul over a volume that is not adaptive average pooling")
+        r.over_w[node.output[0]] = (r.layer_input(x), a.shape[0])
+        return
     dims = r.array_dims(node.input[1])
     if len(dims) != 2:
         r.fail("MatMul by something other than a constant matrix")
     _fc(r, node, node.input[0], r.lazy(node.input[1], lambda w: w.T), dims[1], None)
+    r.unbiased.add(node.output[0])
 
 
 def _add(r: _Reader, node: onnx.NodeProto) -> None:
@@ -459,11 +497,12 @@ def _add(r: _Reader, node: onnx.NodeProto) -> None:
     if r.is_const(y):   # MatMul + Add: the fc's bias
         fc = r.producer.get(r.resolve(x))
         units = fc.words[-1].value if fc is not None and fc.kind == "fc" else None
-        if fc is None or fc.kind != "fc" or r.uses.get(fc.output, 0) != 1 or \
-                prod(r.array_dims(y)) != units or fc.weights.get("has_bias"):
+        if fc is None or fc.output not in r.unbiased or r.uses.get(fc.output, 0) != 1 or \
+                prod(r.array_dims(y)) != units:
             r.fail("adding a constant is expressible only as the bias of a fully connected "
                    "layer (MatMul + Add)")
         fc.weights["bias"] = r.lazy(y, lambda b: b.reshape(-1))
+        r.unbiased.discard(fc.output)
         r.alias[node.output[0]] = fc.output
         return
     r.emit(node, "add", ["add"], [x, y])

@@ -658,6 +658,13 @@ def _fc(c: _LayerContext) -> str:
     return f"nn.Linear({inputs}, {units})" if inputs else f"nn.LazyLinear({units})"
 
 
+def _adaptive_pool(c: _LayerContext) -> str:
+    if c.w.gen.windows is not None:
+        raise _Unsupported("adaptive pooling inside a residual (whether it keeps H×W "
+                           "depends on the input)")
+    return f"nn.AdaptiveAvgPool2d({c.py(c.layer.size)})"
+
+
 def _bn(c: _LayerContext) -> str:
     return f"nn.BatchNorm{'1' if c.w.vector else '2'}d({c.w.cur})"
 
@@ -682,6 +689,7 @@ def _simple(text: str) -> Callable[[_LayerContext], str]:
 #: (a writer that changes the channels sets `c.w.cur`).
 MODULES: dict[str, Callable[[_LayerContext], str]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "lrn": _lrn, "flatten": _flatten,
+    "adaptive_pool": _adaptive_pool,
     "dropout": lambda c: f"nn.Dropout({c.layer.rate!r})",
     "relu": _simple("nn.ReLU()"), "relu6": _simple("nn.ReLU6()"), "tanh": _simple("nn.Tanh()"),
     "sigmoid": _simple("nn.Sigmoid()"), "softmax": _simple("nn.Softmax(dim=1)"),

@@ -76,6 +76,34 @@ def test_every_spec_round_trips_through_onnx(path: str) -> None:
                                   net.numpy_model(weights, threads=1)(x))
 
 
+@pytest.mark.parametrize("text", [
+    "input 14x14x3\nconv 3x3 p1 x4\npool avg to 7x7\nfc 5",       # equal windows: AveragePool
+    "input 13x10x3\nconv 3x3 p1 x4\npool avg to 5x3\nfc 5",       # overlapping: two MatMuls
+    "input 9x9x2\nconv 4x4 same x3\npool 3 s1 same\npool avg 3 s2 ceil\nfc 6 tanh\nfc 2 sigmoid",
+])
+def test_small_specs_round_trip(text: str) -> None:
+    net = netspec.parse(text, "small.ns")
+    weights = net.init_weights(seed=3)
+    imported = import_onnx(net.to_onnx(weights), name="small")
+    assert _rows(imported.network) == _rows(net)
+    x = np.random.default_rng(0).standard_normal((2, net.input_shape[2], *net.input_shape[:2]))
+    np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
+                               net.numpy_model(weights)(x), rtol=1e-6, atol=1e-7)
+
+
+def test_a_gemm_bias_is_never_replaced_by_a_following_add() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, s, np.ones(int(np.prod(s)), np.float32))
+             for n, s in (("W", [3, 4]), ("B", [3]), ("C", [3]))]
+    nodes = [helper.make_node("Gemm", ["x", "W", "B"], ["g"], name="fc", transB=1),
+             helper.make_node("Add", ["g", "C"], ["y"], name="plus")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(OnnxImportError, match="adding a constant"):
+        import_onnx(model)
+
+
 def test_the_imported_spec_reads_like_the_hand_written_one() -> None:
     net = netspec.load(ROOT / "specs" / "resnet18.ns")
     text = import_onnx(_skeleton_model(net), name="r18", weights=False).text

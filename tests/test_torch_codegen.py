@@ -153,6 +153,7 @@ def test_loops_concat_shortcuts_and_vector_layers(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", [
     "input 9x9x3\nconv 4x4 same x4\nconv 3x5 same d2 x4 relu6\npool 3 s1 same\npool avg 2 s1\nfc 3",
     "input 12\nfc 8; bn; tanh; dropout 0.5; fc 4; softmax",
+    "input 13x10x3\nconv 3x3 p1 x4\npool avg to 5x3\nfc 5",
     "block b(k) { conv 3x3 p1 x{C*2}; pool max 2 s$k ceil }\ninput 7x7x2\nb(2); b(k=1)\nflatten",
     # the shortcut of a residual whose body is a call depends on the call's stride
     "block down(s) { conv 3x3 s$s p1 x{C} }\n"
