@@ -278,7 +278,6 @@ class _Writer:
             module = emit(_LayerContext(self, layer, numbers))
             if layer.kind == "fc" and not self.vector:
                 if self.explicit:
-                    self.gen.uses_torch = True
                     self.fline("x = torch.flatten(x, 1)")
                 else:
                     flat = name[:-1] + "_flatten'" if name.startswith("'") else \
@@ -472,7 +471,6 @@ class _Writer:
     def concat(self, node: ConcatNode, scope: _Scope, target: str) -> None:
         if not self.explicit:
             raise _Unsupported("a concat inside a `[ ]` group or a loop (put it in a block)")
-        self.gen.uses_torch = True
         c_in = self.fresh("c_in")
         self.line(f"{c_in} = {self.cur}")
         inp = self.fresh("inp")
@@ -712,7 +710,6 @@ class TorchGenerator:
         self.out_channels: dict[str, str | None] = {}   # class → formula of its params
         self.keeps: dict[str, list[str]] = {}   # class → conditions under which it keeps H×W
         self.windows: list[str] | None = None
-        self.uses_torch = True
         self.in_block = False
         self.fc_index = 0
 
@@ -739,7 +736,8 @@ class TorchGenerator:
             sig.append(f"{p}: int" + (f" = {default}" if default is not None else ""))
         sequential = _has_param_loops(block.body.body) and not _has_joins(block.body.body)
         cls = _Class(name, ", ".join(sig), f"`block {block.name}({', '.join(params)})`, "
-                     f"line {block.pos.line}.", sequential)
+                     f"{f'{block.pos.file}, ' if block.pos.file else ''}line {block.pos.line}.",
+                     sequential)
         self.classes[name] = cls
         vector = self._block_input_vector(str(block.name))
         writer = _Writer(self, cls, {p: p for p in params}, vector, "in_channels")
