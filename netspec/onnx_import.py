@@ -261,12 +261,14 @@ def _square(r: _Reader, values: list[int], what: str) -> int:
 
 
 def _padding(r: _Reader, a: dict[str, Any], x: tuple[Any, ...], kernel: list[int],
-             strides: list[int], dilation: int, ceil: bool, out: tuple[Any, ...]) -> list[Any]:
+             strides: list[int], dilation: int, pool: bool, out: tuple[Any, ...]) -> list[Any]:
     """The netspec padding words that give the same windows as the node's padding.
 
     Two paddings give the same windows when they pad the same before the input
     and give the same number of outputs (what lies past the last window is never
-    read), so the candidates `pN`, `same`, `valid` are compared on that.
+    read, and pooling ignores padding), so the candidates `pN`, `pN ceil`, `same`
+    and `valid` are compared on that: netspec itself writes `pool … ceil` as the
+    padding that floor rounding needs.
     """
     n = x[2:]
     auto = a.get("auto_pad", b"NOTSET")
@@ -283,16 +285,20 @@ def _padding(r: _Reader, a: dict[str, Any], x: tuple[Any, ...], kernel: list[int
         p = list(a.get("pads", [0, 0, 0, 0]))
         before = p[:2]
     want = [int(o) for o in out[2:]]
-    candidates: list[Any] = [Word("p", before[0], 0, "p")] if before[0] == before[1] else []
-    candidates += ["same", "valid"]
-    for cand in candidates:
+    ceil = bool(a.get("ceil_mode", 0))
+    candidates: list[tuple[Any, bool]] = [(Word("p", before[0], 0, "p"), ceil)] \
+        if before[0] == before[1] else []
+    if pool and candidates and not ceil:
+        candidates.append((candidates[0][0], True))
+    candidates += [("same", False), ("valid", False)]
+    for cand, rounding_up in candidates:
         padding = cand.value if isinstance(cand, Word) else cand
         got = []
         for size, f, s in zip(n, kernel, strides):
             pads = resolve_padding(padding, size, f, s, dilation)
-            got.append((pads[0], window_output_size(size, f, pads, s, dilation, ceil)))
+            got.append((pads[0], window_output_size(size, f, pads, s, dilation, rounding_up)))
         if got == list(zip(before, want)):
-            return [cand]
+            return [cand, *(["ceil"] if rounding_up else [])]
     r.fail(f"padding {a.get('pads', auto)} is not expressible as netspec's `pN`, `same` "
            f"or `valid` for this input", hint="netspec pads each axis symmetrically, or as "
                                             "`same` (the odd pixel at the end)")
@@ -339,19 +345,18 @@ def _pool(mode: str) -> Callable[[_Reader, onnx.NodeProto], None]:
             r.fail("dilated pooling is not expressible in netspec")
         strides = list(a.get("strides", [1, 1]))
         stride = _square(r, strides, "stride")
-        ceil = bool(a.get("ceil_mode", 0))
-        pad_words = _padding(r, a, r.shape(node.input[0]), kernel, strides, 1, ceil,
+        pad_words = _padding(r, a, r.shape(node.input[0]), kernel, strides, 1, True,
                              r.shape(node.output[0]))
-        if mode == "avg" and a.get("count_include_pad", 0) and pad_words != ["valid"] and \
-                any(a.get("pads", [0])) or mode == "avg" and a.get("count_include_pad", 0) \
-                and pad_words == ["same"]:
+        padded = any(a.get("pads", [0])) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET",
+                                                                                   b"VALID")
+        if mode == "avg" and a.get("count_include_pad", 0) and padded:
             r.fail("average pooling that counts the padding (count_include_pad=1) is not "
                    "expressible in netspec", hint="netspec's `pool avg` divides by the cells "
                                                   "inside the input")
         size = f"{kernel[0]}" if kernel[0] == kernel[1] else f"{kernel[0]}x{kernel[1]}"
         words = ["pool"] + (["avg"] if mode == "avg" else []) + [size]
         words += [Word("s", stride, kernel[0] if kernel[0] == kernel[1] else None, "s")]
-        words += pad_words + (["ceil"] if ceil else [])
+        words += pad_words
         r.emit(node, "pool", words, [node.input[0]])
     return handler
 

@@ -27,9 +27,10 @@ from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(glob.glob(str(ROOT / "specs" / "**" / "*.ns"), recursive=True))
-#: Above this, a round trip compares structure only (the weights are not materialised;
-#: the smaller ResNet, DenseNet and MobileNet check the same constructs with outputs).
-BIG = 15_000_000
+#: Up to RUN parameters a round trip runs both networks; up to BIG it compares every
+#: layer's options and every weight array (the same layers, options and weights compute
+#: the same outputs); above, the options only (the weights are not materialised).
+RUN, BIG = 5_000_000, 30_000_000
 
 
 def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:
@@ -46,7 +47,11 @@ def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:
 
 
 def _rows(net: netspec.Network) -> list[tuple]:
-    return [(layer.name, layer.kind, layer.output_shape, layer.params) for layer in net.layers]
+    """Each layer's name, kind, shape, parameters and resolved options (a padding written
+    `same` or with `ceil` may come back as the explicit pads that give the same windows)."""
+    return [(layer.name, layer.kind, layer.output_shape, layer.params,
+             {k: v for k, v in layer.attrs().items() if k not in ("padding", "ceil")})
+            for layer in net.layers]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
@@ -69,6 +74,10 @@ def test_every_spec_round_trips_through_onnx(path: str) -> None:
     assert imported.network.total_params == net.total_params
     got = imported.weights()
     assert got.keys() == weights.keys()
+    for k, v in weights.items():
+        np.testing.assert_array_equal(got[k], v)
+    if net.total_params > RUN:
+        return
     shape = net.input_shape
     x = rng.standard_normal((1, shape[2], shape[0], shape[1]) if len(shape) == 3
                             else (1, shape[0])).astype(np.float32)
@@ -80,12 +89,14 @@ def test_every_spec_round_trips_through_onnx(path: str) -> None:
     "input 14x14x3\nconv 3x3 p1 x4\npool avg to 7x7\nfc 5",       # equal windows: AveragePool
     "input 13x10x3\nconv 3x3 p1 x4\npool avg to 5x3\nfc 5",       # overlapping: two MatMuls
     "input 9x9x2\nconv 4x4 same x3\npool 3 s1 same\npool avg 3 s2 ceil\nfc 6 tanh\nfc 2 sigmoid",
+    "input 8x8x2\nconv 1x1 x2\npool 3 s2 ceil\npool avg 2 s1 p1\nflatten",   # ceil matters
 ])
 def test_small_specs_round_trip(text: str) -> None:
     net = netspec.parse(text, "small.ns")
     weights = net.init_weights(seed=3)
     imported = import_onnx(net.to_onnx(weights), name="small")
     assert _rows(imported.network) == _rows(net)
+    assert ("ceil" in imported.text) == ("8x8x2" in text)
     x = np.random.default_rng(0).standard_normal((2, net.input_shape[2], *net.input_shape[:2]))
     np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
                                net.numpy_model(weights)(x), rtol=1e-6, atol=1e-7)

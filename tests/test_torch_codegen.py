@@ -76,7 +76,7 @@ def _check(net: netspec.Network, tmp_path: Path, script: bool = False) -> str:
     weights = _weights(net)
     model = cls().eval()
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-    x = _input(net)
+    x = _input(net, 1)
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
     want = net.numpy_model(weights, threads=1)(x)
