@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 MIN_OPSET = 13
 #: Initializers at least this large are left out of the copy given to shape inference.
 _BIG = 1024
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
+_NAME = re.compile(r"[A-Za-z_]\w*(-\w+)*|\d+")   # a name part (`block1-0`) or a position
 
 
 class OnnxImportError(NetspecError):

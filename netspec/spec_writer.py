@@ -286,10 +286,8 @@ class _Namer:
         child_indexed = self._child_indexed(items, sub)
         body = self.scope(items, sub, child_indexed)
         if part.isdigit():
-            fillers = self._fill(int(part), _first(items).in_shape, sub, indexed, state)
-            state["index"] += 1
-            group = GroupS(None, child_indexed, body, must_block=not child_indexed)
-            return GroupS(None, False, [*fillers, group]) if fillers else group
+            label = self._number(int(part), ".".join(sub), indexed, state)
+            return GroupS(label, child_indexed, body, must_block=not child_indexed)
         return GroupS(part, child_indexed, body)
 
     def _item(self, item: Item, prefix: list[str], indexed: bool, state: dict[str, Any]) -> Any:
@@ -340,33 +338,18 @@ class _Namer:
             self._consume(layer, indexed, state)
             return LayerS(layer)
         if local.isdigit():
-            fillers = self._fill(int(local), layer.in_shape, layer.name, indexed, state)
-            self._consume(layer, indexed, state)
-            return GroupS(None, False, [*fillers, LayerS(layer)])
+            return LayerS(layer, self._number(int(local), layer.name, indexed, state))
         return LayerS(layer, local or f"{layer.kind}_{state['index']}")
 
-    def _fill(self, index: int, shape: tuple[int, ...], name: Any, indexed: bool,
-              state: dict[str, Any]) -> list[LayerS]:
-        """`dropout 0` (the identity) for each number below `index` not yet taken.
-
-        torch's exporter drops eval-mode Dropout modules, so `classifier.1` may be
-        the first layer left under `classifier`; the filler keeps its number.
-        """
-        if not indexed or index < state["index"]:
-            raise _NameClash(".".join(name) if isinstance(name, list) else name)
-        fillers = []
-        while state["index"] < index:
-            fillers.append(LayerS(Imported("dropout", ["dropout", "0"], [], "", [], "",
-                                           shape=shape, in_shape=shape)))
-            state["index"] += 1
-        return fillers
-
-
-def _first(items: list[Item]) -> Imported:
-    item = items[0]
-    while not isinstance(item, Imported):
-        item = item.body[0] if isinstance(item, Res) else next(b for b in item.branches if b)[0]
-    return item
+    def _number(self, number: int, name: str, indexed: bool, state: dict[str, Any]) -> str | None:
+        """Take position `number` in a `[ … ]`: unlabelled if it is the next one, else a
+        number label (`2: fc 1000`: torch's exporter drops eval-mode Dropout modules, so
+        `classifier.1` may be the first layer left). Numbers only go forward."""
+        if not indexed or number < state["index"]:
+            raise _NameClash(name)
+        label = None if number == state["index"] else str(number)
+        state["index"] = number + 1
+        return label
 
 
 def build_order(body: list[Any]) -> list[Imported]:

@@ -228,14 +228,14 @@ class _Writer:
 
     def _statement(self, node: Any, scope: _Scope, target: str, label: str | None) -> None:
         if isinstance(node, Labeled):
-            self.statement(node.item, scope, target, str(node.name))
+            self.statement(node.item, scope, target, self.label(node.name, scope))
         elif isinstance(node, LayerStmt):
             self.layers(node, scope, target, label)
         elif isinstance(node, Group):
             if label is None and not node.indexed:
                 self.body(node.body, scope, target)
             else:
-                name = repr(label) if label is not None else scope.name("seq")
+                name = label if label is not None else scope.name("seq")
                 self.group(node, name, target)
         elif isinstance(node, Repeat):
             self.repeat(node, scope, target, label)
@@ -244,8 +244,21 @@ class _Writer:
         elif isinstance(node, ConcatNode):
             self.concat(node, scope, target)
         elif isinstance(node, Call):
-            name = repr(label) if label is not None else scope.name(str(node.name))
+            name = label if label is not None else scope.name(str(node.name))
             self.call(node, name, target)
+
+    def label(self, tok: Token, scope: _Scope) -> str:
+        """A label as a Python string expression: `'conv1'`, or `f"block{i}-{j}"` where
+        it has `$params`; a number in `[ … ]` sets the position the next items count from."""
+        text = str(tok)
+        if "$" in text:
+            parts = re.split(r"\$([A-Za-z_]\w*)", text)
+            out = "".join(p.replace("{", "{{").replace("}", "}}") if n % 2 == 0 else
+                          "{" + self.expr("$" + p, tok) + "}" for n, p in enumerate(parts))
+            return f'f"{out}"'
+        if scope.indexed and text.isdigit():
+            scope.index = _Lin(int(text) + 1)
+        return repr(text)
 
     def register(self, target: str, name: str, module: str) -> str:
         """Add `module` to `target` under `name`; return how forward refers to it."""
@@ -260,7 +273,7 @@ class _Writer:
         self.line(f"{target}.add_module({name}, {module})")
         if plain:
             return f"{target}.{name[1:-1]}"
-        return f"{target}[{name}]" if name.startswith("'") else f"getattr({target}, {name})"
+        return f"getattr({target}, {name})"
 
     def apply(self, ref: str) -> None:
         if self.explicit:
@@ -271,7 +284,7 @@ class _Writer:
         stmt = LayerStmt(node.rule, self.stand_ins(node.items, numbers), node.pos)
         made = self.gen.maker.make(stmt)
         for n, layer in enumerate(made):
-            name = repr(label) if n == 0 and label is not None else scope.name(layer.kind)
+            name = label if n == 0 and label is not None else scope.name(layer.kind)
             emit = MODULES.get(layer.kind)
             if emit is None:
                 raise _Unsupported(f"a `{layer.kind}` layer")
@@ -362,25 +375,33 @@ class _Writer:
         if label is not None:
             var = self.fresh("seq")
             self.line(f"{var} = nn.Sequential()")
-            ref = self.register(target, repr(label), var)
+            ref = self.register(target, label, var)
             inner_target = var
+        counter = str(node.var) if node.var is not None else None
         if not symbolic and (self.explicit and label is None or int(count) == 1):
             explicit, self.explicit = self.explicit, self.explicit and label is None
-            for _ in range(int(count)):
+            env = self.env
+            for i in range(int(count)):
+                self.env = env if counter is None else {**env, counter: str(i)}
                 self.statement(node.item, inner, inner_target, None)
-            self.explicit = explicit
+            self.env, self.explicit = env, explicit
         else:
             if self.explicit and label is None:
                 raise _Unsupported("a `repeat` with a parameter count in a block with a "
                                    "residual or concat")
             n = self.expr(count, node.count) if symbolic else count
-            self.loop(node.item, inner, inner_target, n)
+            self.loop(node.item, inner, inner_target, n, counter)
         if label is not None:
             self.apply(ref)
 
-    def loop(self, item: Any, scope: _Scope, target: str, n: str) -> None:
-        """`for i in range(n):` writing the item once with names counted from i."""
-        var = _LOOP_VARS[self.loop_depth]
+    def loop(self, item: Any, scope: _Scope, target: str, n: str,
+             counter: str | None = None) -> None:
+        """`for i in range(n):` writing the item once with names counted from i (the
+        loop variable is the repeat's own counter, `repeat N as j`, if it has one)."""
+        var = counter or _LOOP_VARS[self.loop_depth]
+        env = self.env
+        if counter is not None:
+            self.env = {**env, counter: counter}
         self.channels()
         # a dry run counts the names one iteration takes
         dry = _Writer(self.gen, _Class("", "", "", True), self.env, self.vector, "ch")
@@ -391,7 +412,7 @@ class _Writer:
         for kind, c in probe.counts.items():
             scope.counts[kind] = scope.counts.get(kind, _Lin()).plus(c, var)
         scope.index = scope.index.plus(probe.index, var)
-        uses_var = bool(probe.counts or probe.index.const)
+        uses_var = bool(probe.counts or probe.index.const) or counter is not None
         self.line(f"for {var if uses_var else '_'} in range({n}):")
         self.indent += 1
         self.loop_depth += 1
@@ -399,7 +420,7 @@ class _Writer:
         self.statement(item, scope, target, None)
         end = self.cur
         self.channels()
-        self.explicit = explicit
+        self.explicit, self.env = explicit, env
         self.loop_depth -= 1
         self.indent -= 1
         names = {x.id for x in ast.walk(ast.parse(end, mode="eval")) if isinstance(x, ast.Name)}
@@ -447,8 +468,9 @@ class _Writer:
         label = None
         if isinstance(group, Labeled):
             label, group = str(group.name), group.item
-        if label is None:
-            raise _Unsupported("an unlabelled projection (label it: `project downsample: [ … ]`)")
+        if label is None or not label.isidentifier():
+            raise _Unsupported("an unlabelled projection (label it: `project downsample: [ … ]`)"
+                               if label is None else f"a projection labelled `{label}`")
         saved, self.cur = self.cur, c_in
         explicit, self.explicit = self.explicit, False
         if node.shortcut_kind == "project":
@@ -479,7 +501,7 @@ class _Writer:
         for branch in node.branches:
             label = None
             if isinstance(branch, Labeled):
-                label, branch = str(branch.name), branch.item
+                label, branch = self.label(branch.name, scope), branch.item
             self.cur = c_in
             if not branch.body:
                 outs.append(inp)
@@ -488,7 +510,7 @@ class _Writer:
             if outs or self.cls.forward[-1].strip() != f"{inp} = x":
                 self.fline(f"x = {inp}")
             if label is not None or branch.indexed:
-                name = repr(label) if label is not None else scope.name("seq")
+                name = label if label is not None else scope.name("seq")
                 self.group(branch, name, target)
             else:
                 self.body(branch.body, scope, target)

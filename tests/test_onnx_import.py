@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NAMING
 
 import netspec
 from netspec.cli import main
@@ -100,6 +101,13 @@ def test_small_specs_round_trip(text: str) -> None:
     x = np.random.default_rng(0).standard_normal((2, net.input_shape[2], *net.input_shape[:2]))
     np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
                                net.numpy_model(weights)(x), rtol=1e-6, atol=1e-7)
+
+
+def test_dashed_names_and_number_labels_come_back() -> None:
+    net = netspec.parse(NAMING, "naming.ns")
+    imported = import_onnx(net.to_onnx(seed=0), name="naming")
+    assert imported.names_kept and _rows(imported.network) == _rows(net)
+    assert "block2-0:" in imported.text and "2: fc 10" in imported.text
 
 
 def test_a_gemm_bias_is_never_replaced_by_a_following_add() -> None:

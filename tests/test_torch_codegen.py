@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NAMING
 
 import netspec
 from netspec.cli import main
@@ -163,6 +164,13 @@ def test_loops_concat_shortcuts_and_vector_layers(tmp_path: Path) -> None:
 ])
 def test_padding_strides_and_vectors(text: str, tmp_path: Path) -> None:
     _check(netspec.parse(text, "small.ns"), tmp_path, script=True)
+
+
+
+
+def test_names_with_params_dashes_counters_and_numbers(tmp_path: Path) -> None:
+    source = _check(netspec.parse(NAMING, "naming.ns"), tmp_path, script=True)
+    assert 'f"block{k}-{j}"' in source and "for j in range(n):" in source
 
 
 def test_what_it_cannot_write_is_an_error_with_a_position() -> None:
