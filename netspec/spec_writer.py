@@ -835,11 +835,13 @@ def write_spec(name: str, input_shape: tuple[int, ...], layers: list[Imported], 
     lines = [f"# {name}: imported by netspec from {source}"]
     lines += [_block_text(b) for b in blocks]
     lines.append("input " + "x".join(map(str, input_shape)))
+    previous = None
     for stmt in _repeats(top):
         text = _text(_stmt_tokens(stmt))
-        if _separator(stmt) == _JOIN and lines and len(lines[-1]) + len(text) < 70 and \
-                not lines[-1].startswith(("input", "#", "block")) and "\n" not in lines[-1]:
+        if _separator(stmt) == _JOIN and isinstance(previous, LayerS) and \
+                len(lines[-1]) + len(text) < 70:
             lines[-1] += "; " + text
         else:
             lines.append(text)
+        previous = stmt
     return "\n".join(lines) + "\n", build_order(top)
