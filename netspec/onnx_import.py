@@ -141,6 +141,7 @@ class _Reader:
         self.index = 0
         self.over_w: dict[str, tuple[str, int]] = {}   # x·A_w awaiting its A_h· (adaptive pool)
         self.unbiased: set[str] = set()   # fc layers from a MatMul, whose Add may be the bias
+        self.sizes: dict[str, list[Any]] = {}   # values of shape computations (`x.size(0)`)
         self.node: onnx.NodeProto | None = None
         self.input_shape: tuple[int, ...] | None = None
         #: a model netspec exported names every layer; keep even the names of those
@@ -419,8 +420,14 @@ def _flatten(r: _Reader, node: onnx.NodeProto) -> None:
 
 
 def _reshape(r: _Reader, node: onnx.NodeProto) -> None:
-    out = r.shape(node.output[0])
     x = r.shape(node.input[0])
+    target = r.sizes.get(r.resolve(node.input[1]))
+    if target is None and r.is_const(node.input[1]):
+        target = [int(v) for v in r.array(node.input[1]).reshape(-1)]
+    if target is not None and len(target) == 2 and target[0] in (x[0], 0, "N") and \
+            target[1] in (-1, prod(x[1:])):   # x.view(x.size(0), -1): the batch kept, a flatten
+        r.shapes[node.output[0]] = (x[0], prod(x[1:]))
+    out = r.shape(node.output[0])
     if len(out) == 2 and len(x) >= 2 and out[1] == prod(x[1:]):
         r.emit(node, "flatten", ["flatten"], [node.input[0]])
     elif tuple(out) == tuple(x):
@@ -513,7 +520,36 @@ def _add(r: _Reader, node: onnx.NodeProto) -> None:
     r.emit(node, "add", ["add"], [x, y])
 
 
+def _sizes(r: _Reader, name: str) -> list[Any]:
+    """A shape computation's value: sizes, "N" for the batch."""
+    name = r.resolve(name)
+    if name in r.sizes:
+        return r.sizes[name]
+    return [int(v) for v in r.array(name).reshape(-1)]
+
+
+def _shape(r: _Reader, node: onnx.NodeProto) -> None:
+    r.sizes[node.output[0]] = list(r.shape(node.input[0]))
+
+
+def _gather(r: _Reader, node: onnx.NodeProto) -> None:
+    if r.resolve(node.input[0]) not in r.sizes or not r.is_const(node.input[1]):
+        r.fail("Gather is read only in shape computations (`x.size(0)`)")
+    sizes = r.sizes[r.resolve(node.input[0])]
+    r.sizes[node.output[0]] = [sizes[int(i)] for i in r.array(node.input[1]).reshape(-1)]
+
+
+def _pass_sizes(r: _Reader, node: onnx.NodeProto) -> None:
+    """Unsqueeze, Squeeze, Cast of a shape computation: the same sizes."""
+    if r.resolve(node.input[0]) not in r.sizes:
+        r.fail(f"{node.op_type} is read only in shape computations (`x.view(x.size(0), -1)`)")
+    r.sizes[node.output[0]] = r.sizes[r.resolve(node.input[0])]
+
+
 def _concat(r: _Reader, node: onnx.NodeProto) -> None:
+    if any(r.resolve(i) in r.sizes for i in node.input):   # [x.size(0), -1]
+        r.sizes[node.output[0]] = [v for i in node.input for v in _sizes(r, i)]
+        return
     rank = len(r.shape(node.output[0]))
     if _attrs(node).get("axis") % rank != 1:
         r.fail("Concat along an axis other than the channels (axis 1)")
@@ -543,6 +579,8 @@ HANDLERS: dict[str, Callable[[_Reader, Any], None]] = {
     "Clip": _clip, "Softmax": _softmax, "BatchNormalization": _bn, "LRN": _lrn,
     "Dropout": _dropout, "Flatten": _flatten, "Reshape": _reshape, "Gemm": _gemm,
     "MatMul": _matmul, "Add": _add, "Concat": _concat, "Identity": _identity,
+    "Shape": _shape, "Gather": _gather, "Unsqueeze": _pass_sizes, "Squeeze": _pass_sizes,
+    "Cast": _pass_sizes,
     "Constant": _constant,
 }
 

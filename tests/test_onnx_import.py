@@ -257,8 +257,9 @@ def test_a_hand_built_twin_with_every_handled_pattern(tmp_path: Path) -> None:
     t.manual_seed(0)
     model = Twin()
     _randomise_bn(model)
-    path = _export(model, (2, 3, 15, 15), tmp_path, dynamic=False)
-    _same_as_torch(model, path, (2, 3, 15, 15), state_names=False)
+    for dynamic in (False, True):   # x.view(x.size(0), -1): a constant, or Shape → Gather → …
+        path = _export(model, (2, 3, 15, 15), tmp_path, dynamic=dynamic)
+        _same_as_torch(model, path, (2, 3, 15, 15), state_names=False)
 
 
 # ---- what netspec cannot express -------------------------------------------------------
