@@ -100,6 +100,7 @@ class Builder:
         self.early: Layer | None = None     # the first layer written before `input`
         self.context: list[str] = []
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
+        self.statements: list[Node] = []      # the top level, for code generators
         self.nesting = 0
         self.work = 0                          # statements expanded so far
         self._costs: dict[tuple, int] = {}     # (block, its arguments) → statements it expands to
@@ -112,7 +113,7 @@ class Builder:
             if isinstance(node, BlockDef):
                 with in_file(node.pos.file):
                     self._define(node)
-        statements = [n for n in nodes if not isinstance(n, BlockDef)]
+        statements = self.statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
         try:
             for node in statements:
