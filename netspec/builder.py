@@ -21,7 +21,7 @@ from typing import Any
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Concat, Input, Layer, Pos
-from .limits import MAX_VALUE
+from .limits import MAX_VALUE, MAX_WORK
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -39,8 +39,7 @@ from .syntax import Concat as ConcatNode
 
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other
-MAX_WORK = 100_000        # statements expanded, counted before a repeat or call runs
-MAX_LAYERS = 100_000      # layers made
+MAX_LAYERS = MAX_WORK     # layers made (MAX_WORK: statements expanded, see limits.py)
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -156,8 +155,8 @@ class Builder:
             self.rep.error(getattr(node, "pos", Pos(1, 1)), f"groups, repeats and block calls "
                            f"are nested more than {MAX_NESTING} deep", SpecError)
             raise _Abort
-        if self.rep.full:
-            raise _Abort   # enough errors to act on
+        if self.rep.dropped:
+            raise _Abort   # more errors than are shown: enough to act on
         self._afford(node, 0, env)
         try:
             self._statement(node, scope, env, label, top_level)

@@ -68,7 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         except NetspecError as err:
             print(err.render(), file=sys.stderr)
             n = len(err.errors)
-            count = f"more than {n} errors" if err.dropped else \
+            count = f"{n} errors shown, more not" if err.dropped else \
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if args.json:

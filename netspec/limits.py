@@ -1,6 +1,6 @@
 """Limits on what a spec may say, checked on the text before it is parsed.
 
-Every number netspec reads is at most `MAX_DIGITS` digits long, and every
+A spec has at most `MAX_WORK` statements; every number netspec reads is at most `MAX_DIGITS` digits long, and every
 `{expression}` at most `MAX_EXPRESSION` characters, so no number meets Python's
 4,300-digit conversion limit, no expression is deep enough for a RecursionError,
 and every total stays far inside a float. Digits are ASCII: `x６` (a fullwidth
@@ -18,6 +18,9 @@ from .layers import Pos
 MAX_DIGITS = 18                 # up to 10**18 - 1: more than any layer could use
 MAX_EXPRESSION = 200            # characters inside `{...}`
 MAX_VALUE = 10**18              # the largest magnitude an expression may reach
+#: Statements a spec may expand to (repeats and block calls included), and so
+#: also the most it may contain as written. Checked before the work is done.
+MAX_WORK = 100_000
 
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _EXPRESSION = re.compile(r"\{[^{}\n]*\}")
@@ -39,9 +42,15 @@ def _is_number(code: str, start: int) -> bool:
 
 
 def check_text(text: str, rep: Reporter) -> None:
-    """Report over-long numbers and expressions and non-ASCII digits in `text`."""
+    """Report over-long numbers and expressions, non-ASCII digits and too many statements."""
+    statements = 0
     for line_no, line in enumerate(text.split("\n"), 1):
         code = _code(line)
+        statements += code.count(";") + (not code.isspace() and code != "")
+        if statements > MAX_WORK:
+            rep.error(Pos(line_no, 1), f"the spec has more than {MAX_WORK:,} statements",
+                      SpecSyntaxError, hint="generate the repetition with `repeat` or a block")
+            return
         if code.isascii():
             bad_digits = []
         else:

@@ -340,7 +340,7 @@ def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
                                       str(path)))
     x = np.asarray(x, dtype=np.float32)
     shape = inputs[0].shape
-    if shape is not None:   # a model may leave its input's shape unsaid: onnxruntime checks then
+    if shape:   # a model may leave its input's shape unsaid: onnxruntime checks it then
         want = [d if isinstance(d, int) else None for d in shape]
         if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
             dims = "×".join("N" if w is None else str(w) for w in want) or "a scalar"

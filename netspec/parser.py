@@ -296,16 +296,23 @@ def _option_hint(word: str, keyword: str) -> str | None:
     return did_you_mean(word, words)
 
 
+#: After a syntax error the text is parsed again past it, to find the next one;
+#: past this many characters parsed in all, the search stops.
+PARSE_BUDGET = 4_000_000
+
+
 def parse_tree(text: str, rep: Reporter) -> list[Node]:
     """Parse `text` into nodes; syntax errors go to `rep`, skipping their statement."""
     lines = text.split("\n")
     original = text
+    parsed = 0   # characters parsed so far, over every retry
     for _ in range(100):
         try:
             return _parser().parse(text)
         except UnexpectedInput as err:
             line_no, start, end = _syntax_error(err, lines, original, rep)
-            if rep.full:   # enough to act on; the rest are not worth re-parsing for
+            parsed += getattr(err, "pos_in_stream", None) or len(text)
+            if rep.full or parsed > PARSE_BUDGET:   # enough to act on: stop re-parsing
                 rep.dropped += 1
                 return []
             line = lines[line_no - 1] if line_no <= len(lines) else ""
