@@ -194,16 +194,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _whole(least: int):
-    """An argparse type: a whole number of at least `least`."""
+def _whole(least: int, most: int):
+    """An argparse type: a whole number (ASCII digits) from `least` to `most`."""
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < least:
-            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {least}, not {text!r}")
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        if not (text.isascii() and text.isdigit()) or len(text) > len(str(most)) \
+                or not least <= int(text) <= most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {least} to "
+                                             f"{most:,}, not {shown!r}")
         return int(text)
     return parse
 
 
-_positive_int, _seed = _whole(1), _whole(0)
+_positive_int, _seed = _whole(1, 10**6), _whole(0, 2**63 - 1)
+_repeats, _depth = _whole(1, 1000), _whole(1, 100)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -231,8 +235,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object per file")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    c.add_argument("--depth", type=_positive_int, metavar="N",
-                   help="one row per name prefix of N parts (layer1, layer1.0, ...)")
+    c.add_argument("--depth", type=_depth, metavar="N",
+                   help="one row per name prefix of N parts (layer1, layer1.0, ...), 1 to 100")
     c.set_defaults(func=cmd_check)
 
     def weights_options(q: argparse.ArgumentParser) -> None:
@@ -268,7 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", metavar="OUT.onnx", help="the file to write (default: "
                    "SPEC with the suffix .onnx; never over an input)")
     weights_options(e)
-    e.add_argument("--opset", type=int, default=None, metavar="N",
+    e.add_argument("--opset", type=_whole(1, 1000), default=None, metavar="N",
                    help="ONNX opset, from 13 to the newest the installed onnx knows "
                         "(default 21)")
     e.set_defaults(func=cmd_export)
@@ -276,11 +280,12 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
     b.add_argument("spec", metavar="SPEC", help="a spec file")
     b.add_argument("--batch", type=_positive_int, default=32, metavar="N",
-                   help="samples per batch, ≥ 1 (default 32)")
-    b.add_argument("--repeat", type=_positive_int, default=5, metavar="N",
-                   help="timed runs per backend, the best is reported, ≥ 1 (default 5)")
+                   help="samples per batch, 1 to 1,000,000 (default 32)")
+    b.add_argument("--repeat", type=_repeats, default=5, metavar="N",
+                   help="timed runs per backend, the best is reported, 1 to 1,000 (default 5)")
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
-                   help="seed of the random weights and batch, ≥ 0 (default 0)")
+                   help="seed of the random weights and batch, a whole number ≥ 0 "
+                        "(default 0)")
     b.set_defaults(func=cmd_bench)
     return p
 
