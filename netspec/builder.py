@@ -428,11 +428,9 @@ class Builder:
         if text.startswith("$") and text[1:] in env:
             return env[text[1:]]
         if text.startswith("{") and re.search(r"\b[CHW]\b", text) is None:
-            rep, self.rep = self.rep, Reporter("", None)
+            rep, self.rep = self.rep, Reporter("", None)   # its errors come when it is built
             try:
                 return self._int(tok, env)
-            except _Abort:
-                return None
             finally:
                 self.rep = rep
         return None

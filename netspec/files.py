@@ -71,7 +71,7 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None],
 
 
 @contextlib.contextmanager
-def _unwinding_on_signals() -> Iterator[None]:
+def unwinding_on_signals() -> Iterator[None]:
     """While inside, SIGTERM and SIGHUP raise Terminated (SIGINT raises KeyboardInterrupt).
 
     Only handlers still at their default are replaced (an embedding program keeps
@@ -179,7 +179,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        with _unwinding_on_signals():
+        with unwinding_on_signals():
             fd = _open_unnamed(directory)
             if fd is not None:
                 with os.fdopen(fd, "wb") as f:

@@ -25,8 +25,17 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["netspec", "lark"]):
+with atheris.instrument_imports(include=["netspec", "lark", "zipfile"]):
+    import zipfile  # noqa: F401 -- instrumented, so that the fuzzer sees into the archive reader
+
     import netspec
+    import netspec.arrays
+    import netspec.builder   # netspec imports these on first use: import them here,
+    import netspec.limits    # inside the block, so that they are instrumented
+    import netspec.onnx_export
+    import netspec.parser
+    import netspec.report
+    import netspec.weights
     from netspec.errors import NetspecError
 
 ROOT = Path(__file__).resolve().parents[2]
