@@ -20,7 +20,7 @@ from typing import Any
 
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
-from .layers import Add, Concat, Input, Layer, Pos
+from .layers import Add, Concat, Input, Layer, Pos, shape_str
 from .limits import MAX_VALUE, MAX_WORK
 from .maker import LayerMaker
 from .parser import unknown_word_hint
@@ -251,6 +251,11 @@ class Builder:
         shapes = [i.output_shape for i in inputs]
         if inputs and None not in shapes:
             layer.infer_from(shapes, self.rep)
+        if layer.output_shape is not None and max(layer.output_shape, default=0) > MAX_VALUE:
+            self.rep.error(layer.pos, f"`{layer.name}` outputs {shape_str(layer.output_shape)}, "
+                                      f"a size past {MAX_VALUE:.0e}", ShapeError,
+                           hint="netspec stops at 10**18, so that every total stays exact")
+            layer.output_shape = None   # the layers after it are not checked again
         self.layers.append(layer)
         self.current = layer
 

@@ -229,6 +229,11 @@ def test_huge_totals_are_exact_not_an_overflow(work):
     r = netspec_cli(work, "check", "huge.ns")
     assert r.returncode == 0, r.stderr
     assert f"{n * n + n:,} parameters" in r.stdout   # weights n·n plus n biases
+    # concat doubles the channels: 2n > 10**18 after the first
+    (work / "doubling.ns").write_text(f"input 1x1x{n}\nrepeat 3000 concat {{ branch {{}} "
+                                      f"branch {{}} }}\nfc 2\n")
+    refused(netspec_cli(work, "check", "doubling.ns"), 1,
+            f"doubling.ns:2:13: error: `concat1` outputs 1×1×{2 * n}, a size past 1e+18")
 
 
 def test_unicode_digits_and_nul_bytes(work):
