@@ -159,6 +159,20 @@ def test_export_killed_by_sigterm_cleans_up(work):
     assert sorted(p.name for p in work.iterdir()) == before
 
 
+def test_without_o_tmpfile_a_named_temporary_is_used_and_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_open_unnamed", lambda directory: None)
+    target = tmp_path / "out.bin"
+    files.atomic_write(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new"
+
+    def fail(f):
+        f.write(b"partial")
+        raise files.Terminated(signal.SIGTERM)
+    with pytest.raises(files.Terminated):
+        files.atomic_write(target, fail)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"] and target.read_bytes() == b"new"
+
+
 def test_written_files_get_the_usual_permissions(tmp_path):
     old = os.umask(0o022)
     try:
