@@ -81,10 +81,10 @@ class Diagnostic:
             if len(text) > SHOWN_COLUMNS:   # keep the caret's neighbourhood
                 start = max(0, min(column - 1 - SHOWN_COLUMNS // 3, len(text) - SHOWN_COLUMNS))
                 end = start + SHOWN_COLUMNS
-                clipped = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
-                column += (1 if start else 0) - start
+                before, after = "…" if start else "", "…" if end < len(text) else ""
+                column += len(before) - start
                 length = min(length, end - (self.column or 1) + 1)
-                text = clipped
+                text = before + text[start:end] + after
             out.append(f"    {gutter} | {text}")
             if self.column is not None:
                 width = max(1, min(length, len(text) - column + 1))

@@ -123,7 +123,7 @@ def _link(fd: int, dst: Path) -> None:
 
 
 def _open_unnamed(directory: Path) -> int | None:
-    """An unnamed file in `directory` (Linux O_TMPFILE), or None where it could not be named later."""
+    """An unnamed file in `directory` (Linux O_TMPFILE), or None where it cannot be named later."""
     flag = getattr(os, "O_TMPFILE", 0)
     if not flag or not os.path.isdir("/proc/self/fd"):
         return None

@@ -1,10 +1,12 @@
 """Limits on what a spec may say, checked on the text before it is parsed.
 
-A spec has at most `MAX_WORK` statements; every number netspec reads is at most `MAX_DIGITS` digits long, and every
-`{expression}` at most `MAX_EXPRESSION` characters, so no number meets Python's
-4,300-digit conversion limit, no expression is deep enough for a RecursionError,
-and every total stays far inside a float. Digits are ASCII: `x６` (a fullwidth
-6) is refused rather than read as 6. Each violation is an error at its column.
+A spec has at most `MAX_WORK` statements; every number netspec reads is at most
+`MAX_DIGITS` digits long, and every `{expression}` at most `MAX_EXPRESSION`
+characters, so no number meets Python's 4,300-digit conversion limit and no
+expression is deep enough for a RecursionError (the builder keeps values and
+sizes within `MAX_VALUE`, so every total stays exact and inside a float).
+Digits are ASCII: `x６` (a fullwidth 6) is refused rather than read as 6. Each
+violation is an error at its column.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Not part of the pytest run (the file name does not start with `test_`). Run one
 target at a time, for a bounded time, from the repository root:
 
     pip install atheris
-    PYTHONPATH=$PWD python tests/fuzz/fuzz_netspec.py parser  -max_total_time=120 -dict=tests/fuzz/netspec.dict
+    PYTHONPATH=$PWD python tests/fuzz/fuzz_netspec.py parser  -max_total_time=120 \
+        -dict=tests/fuzz/netspec.dict
     PYTHONPATH=$PWD python tests/fuzz/fuzz_netspec.py weights -max_total_time=120
     PYTHONPATH=$PWD python tests/fuzz/fuzz_netspec.py onnx    -max_total_time=120
 
