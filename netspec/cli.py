@@ -63,6 +63,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             net = _read_spec(path)
         except UsageError as err:   # a missing file: say so, and check the others
             print(f"netspec check: error: {err}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"network": Path(path).stem, "file": path,
+                                  "errors": [Diagnostic("error", str(err), path).as_dict()]}))
             status = EXIT_USAGE
             continue
         except NetspecError as err:

@@ -10,6 +10,7 @@ hostile file is generated here, small on disk (a "bomb" only claims its size).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import resource
@@ -462,6 +463,10 @@ def test_one_missing_file_does_not_stop_the_others(work):
     r = netspec_cli(work, "check", "spec.ns", "missing.ns", "b.ns")
     refused(r, 2, "no such spec file: missing.ns")
     assert "spec: 8×8×1 → 3" in r.stdout and "b: 4×4×2 → 4×4×2" in r.stdout
+    r = netspec_cli(work, "check", "--json", "spec.ns", "missing.ns", "b.ns")
+    first, missing, last = map(json.loads, r.stdout.splitlines())
+    assert r.returncode == 2 and (first["network"], last["network"]) == ("spec", "b")
+    assert missing["errors"][0]["message"] == "no such spec file: missing.ns"
 
 
 def test_pipes_and_process_substitution_are_read(work):
