@@ -178,7 +178,7 @@ def raise_all(errors: Sequence[NetspecError], dropped: int = 0) -> None:
     `dropped` counts further errors that were found but not kept (see Reporter).
     """
     if errors:
-        ordered = sorted(errors, key=lambda e: (e.line or 0, e.column or 0))
+        ordered = sorted(errors, key=lambda e: (e.filename or "", e.line or 0, e.column or 0))
         ordered[0].errors = ordered
         ordered[0].dropped = dropped
         raise ordered[0]
@@ -201,6 +201,8 @@ class Reporter:
     def __init__(self, text: str, filename: str | None) -> None:
         self.lines = text.split("\n")
         self.filename = filename
+        self.texts: dict[str | None, str] = {None: text}   # the spec, and libraries by name
+        self._lines: dict[str | None, list[str]] = {None: self.lines}
         self.errors: list[NetspecError] = []
         self.warnings: list[Diagnostic] = []
         self.context: list[str] = []   # the block calls being expanded, innermost last
@@ -216,13 +218,22 @@ class Reporter:
         """Raise every error reported so far (see raise_all); do nothing if none."""
         raise_all(self.errors, self.dropped)
 
+    def add_source(self, name: str, text: str) -> None:
+        """Register library file `name`, so that positions in it show its lines."""
+        self.texts[name] = text
+        self._lines[name] = text.split("\n")
+
+    def _source_line(self, pos: Pos) -> str | None:
+        lines = self._lines.get(pos.file, ())
+        return lines[pos.line - 1] if 0 < pos.line <= len(lines) else None
+
     def _diag(self, severity: str, pos: Pos | None, message: str, hint: str | None,
               notes: tuple[str, ...], code: str | None = None) -> Diagnostic:
         if pos is None:   # about the spec as a whole (or a file beside it)
             return Diagnostic(severity, message, self.filename, hint=hint, notes=notes, code=code)
-        source = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else None
-        return Diagnostic(severity, message, self.filename, pos.line, pos.column, source,
-                          pos.length, hint, (*notes, *reversed(self.context)), code)
+        return Diagnostic(severity, message, pos.file or self.filename, pos.line, pos.column,
+                          self._source_line(pos), pos.length, hint,
+                          (*notes, *reversed(self.context)), code)
 
     def error(self, pos: Pos | None, message: str, kind: type[NetspecError] = SpecError, *,
               hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
@@ -238,7 +249,7 @@ class Reporter:
     def warning(self, pos: Pos, code: str, message: str, *, hint: str | None = None,
                 notes: tuple[str, ...] = ()) -> None:
         """A warning, unless its line says `# netspec: ignore` or `ignore[code, ...]`."""
-        line = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else ""
+        line = self._source_line(pos) or ""
         m = _IGNORE.search(line)
         if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
             return

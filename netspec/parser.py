@@ -30,6 +30,7 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
     span,
 )
@@ -37,14 +38,15 @@ from .syntax import (
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
                   "relu", "relu6", "tanh", "sigmoid", "softmax")
-KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block")
+KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use")
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
     "dense": "fc", "linear": "fc", "fully_connected": "fc", "conv2d": "conv",
     "convolution": "conv", "maxpool": "pool max", "max_pool": "pool max",
     "maxpool2d": "pool max", "avgpool": "pool avg", "avg_pool": "pool avg",
-    "avgpool2d": "pool avg", "gap": "pool avg global", "globalavgpool": "pool avg global",
+    "avgpool2d": "pool avg",
+    "adaptiveavgpool2d": "pool avg to HxW", "adaptive_avg_pool": "pool avg to HxW", "gap": "pool avg global", "globalavgpool": "pool avg global",
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
     "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
@@ -66,12 +68,13 @@ _EXPECTED = {
     "DILATION": "`dN` (dilation)", "GROUPS": "`gN` (groups)", "FILTERS": "`xK` (filters)",
     "NUMBER": "a number", "VALUE": "a number", "NAME": "a name", "COLON": "`:`",
     "SAME": "`same`", "VALID": "`valid`", "MAX": "`max`", "AVG": "`avg`",
-    "GLOBAL": "`global`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
+    "GLOBAL": "`global`", "TO": "`to`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
     "RELU": "an activation", "RELU6": "an activation", "TANH": "an activation",
     "SIGMOID": "an activation", "SOFTMAX": "an activation", "LBRACE": "`{`", "RBRACE": "`}`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
     "EQUAL": "`=`", "PROJECT": "`project`", "SHORTCUT": "`shortcut`", "BRANCH": "`branch`",
-    "OPTIONAL": "`?`",
+    "OPTIONAL": "`?`", "AS": "`as`", "INDEX": "a sequence number",
+    "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
@@ -93,8 +96,8 @@ class _ToTree(Transformer):
         return Group(items, True, items[0].pos if items and hasattr(items[0], "pos") else Pos(0, 0))
 
     def repeat(self, items: list) -> Repeat:
-        kw, count, item = items
-        return Repeat(count, item, span(kw, count))
+        kw, count, *var, item = items
+        return Repeat(count, item, span(kw, count), var[-1] if var else None)
 
     def residual(self, items: list) -> Residual:
         kw, *rest = items
@@ -125,6 +128,10 @@ class _ToTree(Transformer):
         kw, name, *params = items
         body = params.pop()
         return BlockDef(name, params, body, span(kw, name))
+
+    def use(self, items: list[Token]) -> Use:
+        kw, path = items
+        return Use(path, span(kw, path))
 
     def param(self, items: list[Token]) -> tuple[Token, Token | None]:
         return items[0], (items[1] if len(items) > 1 else None)
@@ -266,14 +273,16 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
 _USAGE = {
     "input": "input HxWxC",
     "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [relu|relu6|tanh|sigmoid|softmax]",
-    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global",
+    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global` "
+            "or `pool avg to HxW",
     "fc": "fc N [relu|relu6|tanh|sigmoid|softmax]",
     "lrn": "lrn N [aALPHA] [bBETA] [kK]",
     "dropout": "dropout P, with 0 ≤ P < 1",
-    "repeat": "repeat N { ... }",
+    "repeat": "repeat N { ... }` or `repeat N as j { ... }",
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
+    "use": "use \"PATH.ns\"",
 }
 
 
@@ -292,7 +301,7 @@ def _option_hint(word: str, keyword: str) -> str | None:
             if m and (keyword == "conv" or form != "x{}"):
                 return f"write {what} as `{form.format(m.group(1))}`"
     words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax"] + (
-        ["max", "avg", "ceil", "global"] if keyword == "pool" else [])
+        ["max", "avg", "ceil", "global", "to"] if keyword == "pool" else [])
     return did_you_mean(word, words)
 
 

@@ -110,6 +110,9 @@ class _reporter(Reporter):
 
     def __init__(self, net: Network, source: str | None) -> None:
         super().__init__(net.source, net.filename)
+        for name, text in net.sources.items():   # libraries the spec uses
+            if name is not None:
+                self.add_source(name, text)
         self.by_layer = {layer.name: layer for layer in net.layers}
         self.note = (f"in weights file {source}",) if source else ()
 
