@@ -22,7 +22,7 @@ from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Concat, Input, Layer, Pos, shape_str
 from .layers.base import in_file
-from .limits import MAX_VALUE, MAX_WORK
+from .limits import MAX_EXPRESSION, MAX_VALUE, MAX_WORK
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -572,6 +572,10 @@ class Builder:
                  f"+ - * / // % ( )")
             raise AssertionError  # fail() raised
 
+        if len(expr) > MAX_EXPRESSION:   # before parsing it: no RecursionError, no slow parse
+            fail(f"an expression of {len(expr):,} characters is longer than the "
+                 f"{MAX_EXPRESSION} netspec reads", "compute the value in parts, or write the "
+                                                    "number")
         try:
             tree = ast.parse(expr.replace("$", "").strip(), mode="eval")   # `{$c*4}` too
         except SyntaxError:
