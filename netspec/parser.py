@@ -246,6 +246,10 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     return line_no, start, end
 
 
+#: What the grammar takes as a label: a NAME (with `-` and `$param` parts) or an INDEX.
+_LABEL = re.compile(r"[A-Za-z_](\w|-(?=[\w$])|\$(?=[A-Za-z_]))*|\d+")
+
+
 def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -> bool:
     """Report a statement whose label is the problem (`my-conv:`, `input:`); False if it is not."""
     m = re.match(r"\s*([^\s:;{}\[\]()]+)\s*:(?!\S*:)", line[start:end])
@@ -253,11 +257,11 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
         return False
     label, col = m.group(1), start + m.start(1) + 1
     rest = line[start + m.end():end].split()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
-        fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^A-Za-z0-9_]", "_", label))
+    if not _LABEL.fullmatch(label):
+        fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^\w-]|^-|-$", "_", label))
         rep.error(Pos(line_no, col, len(label)), f"`{label}` is not a valid label",
-                  SpecSyntaxError, hint=f"a label is ASCII letters, digits and `_`, not starting "
-                                        f"with a digit: e.g. `{fixed}`")
+                  SpecSyntaxError, hint=f"a label is letters, digits, `_` and `-` between them, "
+                                        f"not starting with a digit: e.g. `{fixed}`")
     elif label == "input":
         rep.error(Pos(line_no, col, len(label)), "`input` is a keyword, not a label",
                   SpecSyntaxError, hint="choose another name for this layer")

@@ -321,8 +321,8 @@ def test_a_clipped_line_keeps_the_caret_under_the_mistake():
 @pytest.mark.parametrize("spec,message,hint", [
     ("input 8x8x1\ninput: relu", "`input` is a keyword, not a label", "choose another name"),
     ("foo: input 8x8x1", "the input takes no label", "write `input 8x8x1`"),
-    ("input 8x8x1\nmy-conv: conv 3x3 x4", "`my-conv` is not a valid label", "`my_conv`"),
-    ("input 8x8x1\ncafé: conv 3x3 x4", "`café` is not a valid label", "`caf_`"),
+    ("input 8x8x1\nmy.conv: conv 3x3 x4", "`my.conv` is not a valid label", "`my_conv`"),
+    ("input 8x8x1\n-x: conv 3x3 x4", "`-x` is not a valid label", "`_x`"),
     ("input 8x8x1\nlrn 5 a-1", "lrn alpha must be a finite number ≥ 0, not -1", "defaults"),
     ("input 8x8x1\nlrn 5 k0", "lrn k must be a finite number > 0, not 0", "divisor"),
 ])
