@@ -97,6 +97,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             net = _read_spec(path, library=True, input_shape=args.input_size)
         except UsageError as err:   # a missing file: say so, and check the others
             print(f"netspec check: error: {err}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"network": Path(path).stem, "file": path,
+                                  "errors": [Diagnostic("error", str(err), path).as_dict()]}))
             status = EXIT_USAGE
             continue
         except NetspecError as err:
@@ -105,7 +108,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if partial and not args.json:
                 print(partial)
             n = len(err.errors)
-            count = f"more than {n} errors" if err.dropped else \
+            count = f"{n} errors shown, more not" if err.dropped else \
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if fmt == "json":
@@ -426,16 +429,20 @@ def _range(text: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def _whole(least: int):
-    """An argparse type: a whole number of at least `least`."""
+def _whole(least: int, most: int):
+    """An argparse type: a whole number (ASCII digits) from `least` to `most`."""
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < least:
-            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {least}, not {text!r}")
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        if not (text.isascii() and text.isdigit()) or len(text) > len(str(most)) \
+                or not least <= int(text) <= most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {least} to "
+                                             f"{most:,}, not {shown!r}")
         return int(text)
     return parse
 
 
-_positive_int, _seed = _whole(1), _whole(0)
+_positive_int, _seed = _whole(1, 10**6), _whole(0, 2**63 - 1)
+_repeats, _depth = _whole(1, 1000), _whole(1, 100)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -468,8 +475,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object per file")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    c.add_argument("--depth", type=_positive_int, metavar="N",
-                   help="one row per name prefix of N parts (layer1, layer1.0, ...)")
+    c.add_argument("--depth", type=_depth, metavar="N",
+                   help="one row per name prefix of N parts (layer1, layer1.0, ...), 1 to 100")
     c.add_argument("--format", choices=("table", "json", "markdown", "csv"), default="table",
                    help="how to print each table (--json is --format json)")
     c.add_argument("--columns", metavar="A,B,...",
@@ -502,7 +509,7 @@ def _parser() -> argparse.ArgumentParser:
     df = sub.add_parser("diff", help="compare two specs layer by layer")
     df.add_argument("first", metavar="A", help="a spec file")
     df.add_argument("second", metavar="B", help="a spec file")
-    df.add_argument("--depth", type=_positive_int, metavar="N",
+    df.add_argument("--depth", type=_depth, metavar="N",
                     help="compare groups of N name parts")
     df.set_defaults(func=cmd_diff)
 
@@ -545,7 +552,7 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: SPEC with the suffix .onnx or .py; never over an input)")
     weights_options(e)
     input_size_option(e)
-    e.add_argument("--opset", type=int, default=None, metavar="N",
+    e.add_argument("--opset", type=_whole(1, 1000), default=None, metavar="N",
                    help="ONNX opset, from 13 to the newest the installed onnx knows "
                         "(default 21)")
     e.set_defaults(func=cmd_export)
@@ -561,29 +568,30 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
     b.add_argument("spec", metavar="SPEC", help="a spec file")
     b.add_argument("--batch", type=_positive_int, default=32, metavar="N",
-                   help="samples per batch, ≥ 1 (default 32)")
-    b.add_argument("--repeat", type=_positive_int, default=5, metavar="N",
-                   help="timed runs per backend, the best is reported, ≥ 1 (default 5)")
+                   help="samples per batch, 1 to 1,000,000 (default 32)")
+    b.add_argument("--repeat", type=_repeats, default=5, metavar="N",
+                   help="timed runs per backend, the best is reported, 1 to 1,000 (default 5)")
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
-                   help="seed of the random weights and batch, ≥ 0 (default 0)")
+                   help="seed of the random weights and batch, a whole number ≥ 0 "
+                        "(default 0)")
     b.set_defaults(func=cmd_bench)
 
     def picture_options(q: argparse.ArgumentParser) -> None:
         q.add_argument("--style", choices=("volumes", "graph"), default=None,
                        help="3-D volumes in a row (default for plain sequences) or a "
                             "top-down graph (default where paths fork)")
-        q.add_argument("--depth", type=_positive_int, metavar="N",
+        q.add_argument("--depth", type=_depth, metavar="N",
                        help="draw layers whose names share their first N parts as one box")
 
     d = sub.add_parser("draw", help="draw the network as an SVG picture")
-    d.add_argument("spec", metavar="SPEC")
+    d.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     d.add_argument("-o", "--output", metavar="FILE.svg",
                    help="default: the spec's name with .svg; - for stdout")
     picture_options(d)
     d.set_defaults(func=cmd_draw)
 
     rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
-    rp.add_argument("spec", metavar="SPEC")
+    rp.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
     picture_options(rp)
     rp.set_defaults(func=cmd_report)
