@@ -45,6 +45,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+_COMPARE = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+            ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+            ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
 
 class _Unresolved(Exception):
@@ -457,14 +460,23 @@ class Builder:
                 if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
                     fail(f"division by zero in `{{{expr}}}`")
                 return _OPS[type(node.op)](a, b)
+            if isinstance(node, ast.IfExp):   # `2 if j == 0 else 1`, as torchvision's stages
+                return value(node.body) if value(node.test) else value(node.orelse)
+            if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+                left, result = value(node.left), 1
+                for op, right_node in zip(node.ops, node.comparators):
+                    right = value(right_node)
+                    result &= int(_COMPARE[type(op)](left, right))
+                    left = right
+                return result
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
                 a, b = value(node.left), value(node.right)
                 if b == 0 or a % b:
                     fail(f"`{{{expr}}}` is not a whole number ({a} / {b})",
                          "use `//` to round down")
                 return a // b
-            fail(f"cannot evaluate `{expr}`: use whole numbers, parameters, C, H, W and "
-                 f"+ - * / // % ( )")
+            fail(f"cannot evaluate `{expr}`: use whole numbers, parameters, C, H, W, "
+                 f"+ - * / // % ( ), comparisons and `A if CONDITION else B`")
             raise AssertionError  # fail() raised
 
         try:
