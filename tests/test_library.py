@@ -145,3 +145,10 @@ def test_check_accepts_a_library_strictly_and_reports_its_errors(tmp_path):
     assert json.loads(r.stdout)["blocks"] == ["basic"]
     r = _check(str(tmp_path / "bad.ns"))
     assert r.returncode == 1 and "`C` cannot name a parameter" in r.stderr
+
+
+def test_onnx_doc_strings_point_into_the_library(tmp_path):
+    pytest.importorskip("onnx")
+    write(tmp_path, {"lib.ns": "block b() {\n    conv 1x1 x2\n}", "n.ns": 'use "lib.ns"\ninput 4x4x3\nb()'})
+    nodes = netspec.load(tmp_path / "n.ns").to_onnx().graph.node
+    assert nodes[0].doc_string == f"{tmp_path / 'lib.ns'}:2: conv 1x1 x2"
