@@ -152,3 +152,11 @@ def test_onnx_doc_strings_point_into_the_library(tmp_path):
     write(tmp_path, {"lib.ns": "block b() {\n    conv 1x1 x2\n}", "n.ns": 'use "lib.ns"\ninput 4x4x3\nb()'})
     nodes = netspec.load(tmp_path / "n.ns").to_onnx().graph.node
     assert nodes[0].doc_string == f"{tmp_path / 'lib.ns'}:2: conv 1x1 x2"
+
+
+def test_a_spec_on_stdin_uses_libraries_relative_to_the_working_directory(tmp_path):
+    write(tmp_path, {"lib/res.ns": BASIC})
+    r = subprocess.run([sys.executable, "-m", "netspec", "check", "-q", "-"], cwd=tmp_path,
+                       input='use "lib/res.ns"\ninput 8x8x4\nbasic(4)\n', capture_output=True,
+                       text=True, env={"PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
