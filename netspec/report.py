@@ -72,7 +72,8 @@ def as_dict(net: Network) -> dict[str, Any]:
         "layers": [{"name": layer.name, "op": layer.op, "text": layer.text, "line": layer.line,
                     "inputs": [i.name for i in layer.inputs],
                     "output": list(layer.output_shape), "params": layer.params,
-                    "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {})}
+                    "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {}),
+                    **({"file": layer.pos.file} if layer.pos.file else {})}
                    for layer in net.layers],
         "total_params": net.total_params,
         "total_activations": net.total_activations,

@@ -160,3 +160,11 @@ def test_a_spec_on_stdin_uses_libraries_relative_to_the_working_directory(tmp_pa
                        input='use "lib/res.ns"\ninput 8x8x4\nbasic(4)\n', capture_output=True,
                        text=True, env={"PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
+
+
+def test_json_names_the_library_a_layer_was_written_in(tmp_path):
+    write(tmp_path, {"lib.ns": "block b() {\n    conv 1x1 x2\n}", "n.ns": 'use "lib.ns"\ninput 4x4x3\nb()'})
+    r = _check("--json", str(tmp_path / "n.ns"))
+    layers = json.loads(r.stdout)["layers"]
+    assert "file" not in layers[0]
+    assert (layers[1]["file"], layers[1]["line"]) == (str(tmp_path / "lib.ns"), 2)
