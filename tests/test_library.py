@@ -103,7 +103,7 @@ def test_blocks_defined_in_two_files_name_both(tmp_path):
 @pytest.mark.parametrize("path, message", [
     ("missing.ns", "no such file"),
     ("folder.ns", "not a file"),
-    ("binary.ns", "not a UTF-8 text file"),
+    ("binary.ns", "not UTF-8 text"),
     ("nul.ns", "NUL bytes"),
     ("huge.ns", "larger than 1024 KiB"),
     ("/etc/passwd", "a relative path to a `.ns` file"),
