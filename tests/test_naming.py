@@ -95,3 +95,16 @@ def test_conditional_expressions_pick_the_first_blocks_stride():
     shapes = netspec.parse("input 8x8x3\nconv 1x1 x{1 + (2 < 3) + (3 <= 3 < 2) + (1 != 1)}",
                            "t.ns").output_shape
     assert shapes == (8, 8, 2)
+
+
+def test_syntax_errors_after_a_dashed_or_numbered_label_point_at_the_layer():
+    for text in ("input 8x8x3\nblock1-0: cnov 3x3 x4", "input 8x8x3\nf: [ 3: cnov 1x1 x2 ]"):
+        err = one_error(text)
+        assert "unknown layer `cnov`" in str(err)
+        assert err.column == text.split("\n")[1].index("cnov") + 1
+
+
+@pytest.mark.parametrize("label", ["my.conv", "a-", "3x"])
+def test_invalid_labels_say_what_a_label_may_be(label):
+    err = one_error(f"input 8x8x3\n{label}: relu")
+    assert f"`{label}` is not a valid label" in str(err) and "`-` between parts" in err.hint
