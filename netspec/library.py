@@ -94,7 +94,10 @@ class Libraries:
                 used = self._expand(nodes, path.parent)
         finally:
             self.chain.pop()
-        return used + [n for n in nodes if isinstance(n, BlockDef)]
+        blocks = [n for n in nodes if isinstance(n, BlockDef)]
+        for block in blocks:
+            block.source = source
+        return used + blocks
 
     def _read(self, path: Path, shown: str, where: Pos, folder: Path) -> str | None:
         """The library's text, or None after reporting why it cannot be read."""

@@ -168,3 +168,11 @@ def test_json_names_the_library_a_layer_was_written_in(tmp_path):
     layers = json.loads(r.stdout)["layers"]
     assert "file" not in layers[0]
     assert (layers[1]["file"], layers[1]["line"]) == (str(tmp_path / "lib.ns"), 2)
+
+
+def test_a_spec_using_a_library_checks_at_another_input_size(tmp_path):
+    # the size analysis rebuilds the spec with reporters of its own
+    write(tmp_path, {"lib.ns": BASIC, "n.ns": 'use "lib.ns"\ninput 32x32x4\nbasic(8, s=2)\nfc 10'})
+    net = netspec.load(tmp_path / "n.ns", input_shape=(16, 16, 4))
+    assert net.layers[1].output_shape == (8, 8, 8)
+    assert any(w.code == "input-size-fixed" for w in net.warnings)
