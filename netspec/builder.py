@@ -103,6 +103,10 @@ class Builder:
         self.context: list[str] = []
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
         self.statements: list[Node] = []      # the top level, for code generators
+        #: what each residual decided (see Network.residuals), for code generators
+        self.residuals: list[tuple[Residual, dict[str, int], int | None,
+                                   tuple[int | None, int | None], bool]] = []
+        self._block_inputs: list[int | None] = []   # channels each open block call reads
         self.nesting = 0
         self.work = 0                          # statements expanded so far
         self._costs: dict[tuple, int] = {}     # (block, its arguments) → statements it expands to
@@ -348,10 +352,15 @@ class Builder:
                 self.rep.error(node.pos, "a residual body has no layers", SpecError)
             return
         differ = x.output_shape != body.output_shape
+        block_input = self._block_inputs[-1] if self._block_inputs else None
+        projected = node.shortcut_kind == "shortcut" or node.shortcut_kind == "project" and differ
+        channels = tuple(v.output_shape[-1] if v.output_shape else None for v in (x, body))
+        self.residuals.append((node, dict(env), block_input, channels,
+                               not differ if node.optional else projected))
         if node.optional and differ:
             return   # `residual?`: no skip connection where shapes differ
         shortcut = x
-        if node.shortcut_kind == "shortcut" or node.shortcut_kind == "project" and differ:
+        if projected:
             shortcut = self._branch(node.shortcut, x, scope, env)
             if shortcut is None:
                 return
@@ -396,6 +405,8 @@ class Builder:
         if block.pos.file not in self.rep.texts and block.source is not None:
             self.rep.add_source(block.pos.file, block.source)   # a reporter made after `use`
         text, self.maker.text = self.maker.text, self.rep.texts[block.pos.file]
+        shape = self.current.output_shape if self.current is not None else None
+        self._block_inputs.append(shape[-1] if shape else None)
         try:
             with in_file(block.pos.file):
                 for child in block.body.body:
@@ -403,6 +414,7 @@ class Builder:
         finally:
             self.maker.text = text
             self.context.pop()
+            self._block_inputs.pop()
 
     def _bind(self, block: BlockDef, call: Call, env: dict[str, int]) -> dict[str, int] | None:
         """The call's parameters by name, or None after reporting why not."""

@@ -42,6 +42,11 @@ class Network:
         #: the syntax tree, (block definitions by name, top-level statements), from which
         #: `torch_codegen` writes one class per block
         self.syntax = syntax
+        #: each residual as built: (its syntax node, the block's parameters, the channels the
+        #: block instance reads, (channels into the residual, out of its body), whether the
+        #: shortcut is a projection / the optional skip exists), for code generators
+        self.residuals: list[tuple[Any, dict[str, int], int | None,
+                                   tuple[int | None, int | None], bool]] = []
         self.sources: dict[str | None, str] = {None: source}   # and the libraries it used
 
     def __repr__(self) -> str:
@@ -208,6 +213,7 @@ def parse(text: str, filename: str | None = None, *, library: bool = False,
     net = Network(name, layers, rep.warnings, filename, text, builder.instances,
                   (builder.blocks, builder.statements))
     net.sources = rep.texts
+    net.residuals = builder.residuals
     from .analysis.rf import receptive_fields
     try:
         receptive_fields(net, rep)   # warns where merged windows are not aligned

@@ -170,6 +170,9 @@ class _Writer:
     # ---- numbers ---------------------------------------------------------------------------
     def expr(self, text: str, pos: Any) -> str:
         """A `$p` / `{expression}` as Python, C being the channels read here."""
+        whole = _PARAM.fullmatch(text.strip())   # a whole token, `$p` or `{expression}`
+        if whole:
+            text = whole.group(1) or whole.group(2)
         try:
             tree = ast.parse(text.replace("$", "").strip(), mode="eval")
         except SyntaxError:
@@ -453,10 +456,15 @@ class _Writer:
                  if x != "True"]
         same = " and ".join(conds) or "True"
         differs = " or ".join(_negate(x) for x in conds) or "False"
+        if node.optional:
+            same = self.as_built(node, same, c_in, out)
+        elif node.shortcut_kind == "project":
+            differs = self.as_built(node, differs, c_in, out)
         if node.shortcut_kind is None:
-            cond = None if not node.optional else differs
-            if cond is None:
+            if not node.optional or same == "True":
                 self.fline(f"x = x + {identity}")
+            elif same == "False":   # never added here
+                self.cls.forward.remove("    " * self.fwd_indent + f"{identity} = x")
             else:
                 flag = self.fresh("skip")
                 self.line(f"self.{flag} = {same}")
@@ -473,22 +481,52 @@ class _Writer:
                                if label is None else f"a projection labelled `{label}`")
         saved, self.cur = self.cur, c_in
         explicit, self.explicit = self.explicit, False
-        if node.shortcut_kind == "project":
+        conditional = node.shortcut_kind == "project" and differs != "True"
+        if differs == "False" and node.shortcut_kind == "project":
+            pass   # never used here: no module
+        elif conditional:
             self.line(f"if {differs}:")
             self.indent += 1
-        self.line(f"self.{label} = {self.module_of(group)}")
-        if node.shortcut_kind == "project":
+            self.line(f"self.{label} = {self.module_of(group)}")
             self.indent -= 1
             self.line("else:")
             self.line(f"    self.{label} = None")
             self.fline(f"if self.{label} is not None:")
             self.fline(f"    {identity} = self.{label}({identity})")
         else:
+            self.line(f"self.{label} = {self.module_of(group)}")
             self.fline(f"{identity} = self.{label}({identity})")
         self.explicit = explicit
         self.cur = saved
         self.fline(f"x = x + {identity}")
         scope.take("add")
+
+    def as_built(self, node: Residual, cond: str, c_in: str, out: str) -> str:
+        """`cond` (when this residual's shortcut is used), checked against what the builder
+        decided for each instance of it: the generated module must use the shortcut exactly
+        where netspec does. The shape test the builder makes can differ from the written
+        condition (a stride on a 1×1 input keeps H×W); then the decision is written as a
+        constant if every instance made the same one, else it is an error."""
+        fixed = {k: int(v) for k, v in self.env.items() if v.isdigit()}   # unrolled counters
+        seen = set()
+        agrees = True
+        for built, env, block_input, (chan_in, chan_out), used in self.gen.net.residuals:
+            if built is not node or any(env.get(k) != v for k, v in fixed.items()):
+                continue
+            seen.add(used)
+            names = {**env, "in_channels": block_input, c_in: chan_in}
+            if out.isidentifier():   # the body's channels as a variable (`ch`)
+                names[out] = chan_out
+            try:
+                agrees &= bool(eval(cond, {"__builtins__": {}}, names)) == used  # noqa: S307
+            except Exception:  # noqa: BLE001 (a name the module computes as it goes)
+                agrees = False
+        if agrees or not seen:
+            return cond
+        if len(seen) == 1:
+            return repr(seen.pop())
+        raise _Unsupported("a residual whose shortcut depends on the input's height and width "
+                           "here (a stride or window that keeps a small input's size)")
 
     def concat(self, node: ConcatNode, scope: _Scope, target: str) -> None:
         if not self.explicit:
@@ -526,11 +564,15 @@ class _Writer:
 
 
 def _simplify(text: str) -> str:
-    """Fold what is constant (`1 != 1 or not (True)` → `False`); leave the rest as written."""
+    """Fold what is constant (`1 != 1 or not (True)` → `False`); leave the rest as written,
+    without the parentheses it does not need (`2 * (k // 2)` keeps its own)."""
     try:
         return repr(eval(text, {"__builtins__": {}}, {}))   # only literals and names reach here
     except Exception:  # noqa: BLE001 (anything with a name stays an expression)
-        return text
+        try:
+            return ast.unparse(ast.parse(text, mode="eval"))
+        except SyntaxError:
+            return text
 
 
 def _call_expr(fn: str, args: list[str]) -> str:
@@ -622,7 +664,7 @@ class _LayerContext:
         else:
             p = self.py(padding)
         if self.w.gen.windows is not None:   # inside a residual body: does it keep H×W?
-            same = "True" if padding == "same" else f"2 * {p} == {d} * ({k} - 1)"
+            same = "True" if padding == "same" else f"2 * ({p}) == ({d}) * ({k} - 1)"
             for cond in (f"{s if stride is not None else default_stride} == 1", same):
                 self.w.gen.windows.append(_simplify(cond))
         opts = []
@@ -732,21 +774,28 @@ class TorchGenerator:
         self.out_channels: dict[str, str | None] = {}   # class → formula of its params
         self.keeps: dict[str, list[str]] = {}   # class → conditions under which it keeps H×W
         self.windows: list[str] | None = None
-        self.in_block = False
+        self.in_block: str | None = None   # the block whose class is being written
         self.fc_index = 0
 
     def fc_inputs(self, w: _Writer) -> str | None:
-        """in_features of an fc over a volume: known at the top level, not inside a block."""
-        if self.in_block:
-            return None
-        prefixes = tuple(f"{p}." for p in self.net.instances)
-        fcs = [layer for layer in self.net.layers if layer.kind in ("fc", "flatten")
-               and not layer.name.startswith(prefixes)]
-        layer = fcs[self.fc_index] if self.fc_index < len(fcs) else None
+        """in_features of an fc over a volume (C·H·W, which the module does not track): what
+        the builder computed for it, at the top level or in every instance of the block being
+        written when they agree; None if they do not (the fc is then an `nn.LazyLinear`)."""
+        owners = self.net.instances
+        if self.in_block is None:
+            prefixes = [""]
+        else:
+            prefixes = [p for p, call in owners.items() if call.startswith(f"{self.in_block}(")]
+        sizes = set()
+        for prefix in prefixes:
+            fcs = [layer for layer in self.net.layers if layer.kind in ("fc", "flatten")
+                   and _owner(layer.name, owners) == prefix]
+            if self.fc_index >= len(fcs):
+                return None
+            layer = fcs[self.fc_index]
+            sizes.add(layer.in_features if layer.kind == "fc" else layer.output_shape[0])
         self.fc_index += 1
-        if layer is None:
-            return None
-        return str(layer.in_features if layer.kind == "fc" else layer.output_shape[0])
+        return str(sizes.pop()) if len(sizes) == 1 else None
 
     def block_class(self, block: BlockDef) -> _Class:
         name = _camel(str(block.name))
@@ -763,11 +812,11 @@ class TorchGenerator:
         self.classes[name] = cls
         vector = self._block_input_vector(str(block.name))
         writer = _Writer(self, cls, {p: p for p in params}, vector, "in_channels")
-        was, self.in_block = self.in_block, True
-        outer, self.windows = self.windows, []
+        was, self.in_block = (self.in_block, self.fc_index), str(block.name)
+        outer, self.windows, self.fc_index = self.windows, [], 0
         self._write_body(writer, block.body)
         self.keeps[name] = [w for w in self.windows if w != "True"]
-        self.in_block, self.windows = was, outer
+        (self.in_block, self.fc_index), self.windows = was, outer
         self.ends_vector[name] = writer.vector
         formula = writer.cur
         names = {n.id for n in ast.walk(ast.parse(formula, mode="eval")) if isinstance(n, ast.Name)}
@@ -840,6 +889,16 @@ class TorchGenerator:
                 lines.append(f'        """{shape} in, the output of `{self.net.layers[-1].name}` out."""')
             lines += cls.forward + ["        return x"]
         return lines
+
+
+def _owner(name: str, instances: dict[str, str]) -> str:
+    """The block instance a layer belongs to directly (its longest instance prefix), or ""."""
+    parts = name.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in instances:
+            return prefix
+    return ""
 
 
 def _is_input(node: Any) -> bool:

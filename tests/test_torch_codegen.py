@@ -114,7 +114,13 @@ def test_blocks_become_classes_with_their_parameters(tmp_path: Path) -> None:
     assert "class Basic(nn.Module):" in source
     assert "def __init__(self, in_channels: int, c: int, s: int = 1) -> None:" in source
     assert "x = x + identity" in source                 # the residual is the forward's add
-    assert "self.layer2 = nn.Sequential(Basic(64, 128, s=2), Basic(128, 128))" in source
+    # the projection exists where torchvision's does: stride ≠ 1 or the channels change
+    assert "if c != c_in or s != 1:" in source and "self.downsample = None" in source
+    # a stage is a class with a loop; its first block takes the stride
+    assert "class BasicStage(nn.Sequential):" in source
+    assert "for j in range(n):" in source and 'f"{j}"' in source
+    assert "Basic(ch, c, s=s if j == 0 else 1)" in source
+    assert "self.layer2 = BasicStage(64, 2, 128, s=2)" in source
     dense = torch_source(netspec.load(ROOT / "specs" / "densenet121.ns"))
     assert "for i in range(n):" in dense and 'f"denselayer{i + 1}"' in dense   # repeat $n
     assert "torch.cat(" in dense
@@ -171,6 +177,23 @@ def test_padding_strides_and_vectors(text: str, tmp_path: Path) -> None:
 def test_names_with_params_dashes_counters_and_numbers(tmp_path: Path) -> None:
     source = _check(netspec.parse(NAMING, "naming.ns"), tmp_path, script=True)
     assert 'f"block{k}-{j}"' in source and "for j in range(n):" in source
+
+
+def test_the_projection_is_where_the_builder_put_it(tmp_path: Path) -> None:
+    """A 3×3 stride-2 conv with padding 1 keeps a 1×1 input 1×1 ((1 + 2 - 3) // 2 + 1 = 1), so
+    netspec uses no projection although `s != 1`: the module must not have one either."""
+    block = "block b(s=1) { residual { conv 3x3 s$s p1 x4 } project sc: [ conv 1x1 s$s x4 ] }\n"
+    skip = "block o(s=1) { residual? { conv 3x3 s$s p1 x4 } }\n"   # and `residual?` adds
+    net = netspec.parse(block + skip + "input 1x1x4\nb(s=2); o(s=2)\n", "tiny.ns")
+    assert not any(name.startswith("b1.sc") for name in net.weight_shapes())
+    assert [layer.name for layer in net.layers if layer.kind == "add"] == ["b1.add1", "o1.add1"]
+    _check(net, tmp_path, script=True)
+    # 2×2 → 1×1 projects, 1×1 → 1×1 does not: one class cannot say both from `s` alone
+    net = netspec.parse(block + "input 2x2x4\nb(s=2); b(s=2)\n", "tiny.ns")
+    assert "b1.sc.0.weight" in net.weight_shapes() and "b2.sc.0.weight" not in net.weight_shapes()
+    with pytest.raises(TorchCodegenError, match="height and width") as info:
+        torch_source(net)
+    assert info.value.line == 1
 
 
 def test_what_it_cannot_write_is_an_error_with_a_position() -> None:
