@@ -769,8 +769,10 @@ def _define(tpl: list[Any], members: list[GroupS], names: set[str]) -> BlockS:
             if len(set(known)) <= 1:
                 slots.append(Word(word.prefix, known[0], word.default, word.key))
                 continue
-            used[word.key] = used.get(word.key, 0) + 1
-            name = word.key if used[word.key] == 1 else f"{word.key}{used[word.key]}"
+            name = word.key
+            while name in param_columns:   # `c`, `c2`, … never one taken already (a key `c2`)
+                used[word.key] = used.get(word.key, 1) + 1
+                name = f"{word.key}{used[word.key]}"
             param_columns[name] = col
             slots.append(name)
     for name, col in param_columns.items():
