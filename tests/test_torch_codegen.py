@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import network_specs
-from conftest import NAMING
+from conftest import NAMING, small_network
 
 import netspec
 from netspec.cli import main
@@ -101,7 +101,7 @@ def _ruff(path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
 def test_every_spec_generates_a_module_with_netspec_weights_and_outputs(path: str,
                                                                        tmp_path: Path) -> None:
-    net = netspec.load(path)
+    net = small_network(path)
     small = net.total_params < 5_000_000
     source = _check(net, tmp_path, script=small)
     result = _ruff(tmp_path / f"gen_{net.name}.py")
