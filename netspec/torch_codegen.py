@@ -789,6 +789,7 @@ class TorchGenerator:
         sizes = set()
         for prefix in prefixes:
             fcs = [layer for layer in self.net.layers if layer.kind in ("fc", "flatten")
+                   and len(layer.input_shape) == 3   # an fc over a vector knows its inputs
                    and _owner(layer.name, owners) == prefix]
             if self.fc_index >= len(fcs):
                 return None
