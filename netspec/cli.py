@@ -140,10 +140,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """`netspec bench`: the NumPy model against onnxruntime (see bench.py)."""
+    """`netspec bench`: the NumPy model against onnxruntime (see bench.py, bench_suite.py)."""
+    if args.suite:
+        from .bench_suite import run_suite
+        run_suite(quick=args.quick, repeat=args.repeat)
+        return EXIT_OK
+    if args.spec is None:
+        raise UsageError("say which spec to time, or --suite")
     from .bench import run_bench
     net = _read_spec(args.spec)
-    print(run_bench(net, batch=args.batch, repeat=args.repeat, seed=args.seed))
+    print(run_bench(net, batch=args.batch, repeat=args.repeat or 5, seed=args.seed))
     return EXIT_OK
 
 
@@ -204,9 +210,11 @@ def _parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
-    b.add_argument("spec", metavar="SPEC")
+    b.add_argument("spec", metavar="SPEC", nargs="?")
     b.add_argument("--batch", type=_positive_int, default=32)
-    b.add_argument("--repeat", type=_positive_int, default=5)
+    b.add_argument("--repeat", type=_positive_int, default=None)
+    b.add_argument("--suite", action="store_true", help="every benchmark workload, and start-up")
+    b.add_argument("--quick", action="store_true", help="with --suite: fewer repeats")
     b.add_argument("--seed", type=_seed, default=0)
     b.set_defaults(func=cmd_bench)
     return p

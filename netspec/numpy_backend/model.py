@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -15,17 +14,23 @@ from threadpoolctl import ThreadpoolController
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .conv import _conv
-from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _lrn
+from .ops import ACTIVATIONS, ELEMENTWISE, IN_PLACE, _add, _bn, _concat, _fc, _flatten, _lrn, fold_bn
 from .pool import _pool
+from .threads import spread, workers
 from .windows import Step
 
 if TYPE_CHECKING:
     from ..network import Network
 
 
-#: Kinds whose step applies a following relu itself when called with relu=True,
-#: while its output is still in cache.
-FUSES_RELU = {"conv"}
+#: Kinds whose step takes `act=`, an ELEMENTWISE activation applied to its output
+#: while it is still in cache: a following activation (the output's only reader)
+#: is fused into them.
+FUSES_ACTIVATION = {"conv", "fc", "bn", "add"}
+#: Kinds whose weights absorb a following batch norm (their output's only reader)
+#: when the model is built: per output channel (the weight's first axis), weight
+#: times the bn's scale and bias times it plus its shift (ops.fold_bn).
+FOLDS_BN = {"conv", "fc"}
 
 
 def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
@@ -36,33 +41,58 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 #: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
-    "add": _constant(np.add), "concat": _constant(_concat),
+    "add": _constant(_add), "concat": _constant(_concat),
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
 }
 
 
 class _Plan:
-    """Steps in order, each with the values it reads; identity layers are aliases."""
+    """Steps in order, each with the values it reads; identity layers are aliases.
 
-    def __init__(self, net: Network, lowered: dict[str, Step | None], fuse: bool) -> None:
+    With `fuse`, a batch norm is folded into the conv (or fc) before it and an
+    elementwise activation into the step before it, wherever that step's output
+    has no other reader: ResNet's conv + bn + relu is one step.
+    """
+
+    def __init__(self, net: Network, weights: dict[str, dict[str, np.ndarray]],
+                 fuse: bool) -> None:
         self.steps: list[tuple[str, Step, list[str], bool]] = []
         self.alias: dict[str, str] = {}
         consumers: dict[str, list[Layer]] = {}
         for layer in net.layers:
             for i in layer.inputs:
                 consumers.setdefault(i.name, []).append(layer)
-        skip: set[str] = set()
+
+        def only_reader(layer: Layer) -> Layer | None:
+            after = consumers.get(layer.name, [])
+            return after[0] if len(after) == 1 and len(after[0].inputs) == 1 else None
+
+        absorbed: set[str] = set()
         for layer in net.layers:
             ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
-            step = lowered[layer.name]
-            if layer.name in skip or step is None:
+            if layer.name in absorbed:
+                self.alias[layer.name] = ins[0]
+                continue
+            w, act, last = weights.get(layer.name, {}), None, layer
+            if fuse and layer.kind in FOLDS_BN and "weight" in w:
+                bn = only_reader(layer)
+                if bn is not None and bn.kind == "bn":
+                    w, last = fold_bn(w, bn, weights.get(bn.name, {})), bn
+                    absorbed.add(bn.name)
+            if fuse and layer.kind in FUSES_ACTIVATION:
+                then = only_reader(last)
+                if then is not None and then.kind in ELEMENTWISE:
+                    act = ELEMENTWISE[then.kind]
+                    absorbed.add(then.name)
+            if layer.kind not in LOWERINGS:
+                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
+            step = LOWERINGS[layer.kind](layer, w)
+            if step is None:
                 self.alias[layer.name] = ins[0] if ins else layer.name
                 continue
-            after = consumers.get(layer.name, [])
-            if fuse and layer.kind in FUSES_RELU and len(after) == 1 and after[0].kind == "relu":
-                step = partial(step, relu=True)
-                skip.add(after[0].name)
+            if act is not None:
+                step = partial(step, act=act)
             self.steps.append((layer.name, step, ins, layer.kind in IN_PLACE))
         self.input = net.layers[0].name
         self.output = self.alias.get(net.layers[-1].name, net.layers[-1].name)
@@ -73,7 +103,7 @@ class _Plan:
 
     def run(self, x: np.ndarray, record: dict[str, np.ndarray] | None = None,
             timing: dict[str, float] | None = None) -> np.ndarray:
-        """Run the steps on the prepared input.
+        """Run the steps on the prepared input (which they may overwrite).
 
         `record` receives a copy of every value, `timing` each step's seconds (the
         least over the calls that passed it).
@@ -83,7 +113,11 @@ class _Plan:
         for name, step, ins, in_place in self.steps:
             args = [values[i] for i in ins]
             if in_place and left[ins[0]] > 1:
-                args[0] = args[0].copy()   # another layer still reads this value
+                free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]]
+                if free and len(ins) > 1:   # a sum: overwrite an input nobody else reads
+                    args[0], args[free[0]] = args[free[0]], args[0]
+                else:
+                    args[0] = args[0].copy()   # another layer still reads this value
             start = time.perf_counter()
             out = step(*args)
             if timing is not None:
@@ -103,11 +137,6 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@lru_cache(maxsize=None)
-def _workers(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="netspec")
-
-
 @lru_cache(maxsize=1)
 def _blas() -> ThreadpoolController:
     return ThreadpoolController()
@@ -117,31 +146,37 @@ class NumpyModel:
     """A network compiled to NumPy: `model(x)` maps N×C×H×W float32 to its output.
 
     The output is (N, K) after fc layers, or N×C×H×W for a fully convolutional
-    network. Weights are checked and prepared once, when the model is built.
+    network. Weights are checked and prepared once, when the model is built;
+    batch norms are folded into the convs before them and activations fused
+    into the steps before them.
 
-    A batch of several samples is split across `threads` threads (default: every
-    usable CPU), each running single-threaded BLAS: then the im2col copies,
-    padding, pooling and activations run in parallel too, not only the matrix
-    multiplies (measured: VGG-mini at batch 32 on 2 cores, 175 ms against 235 ms
-    with BLAS's own threads). While a batch runs, BLAS is limited to one thread
-    process-wide; `threads=1` leaves BLAS alone.
+    The model runs on `threads` threads (default: every usable CPU), each running
+    single-threaded BLAS: a batch of at least that many samples is split across
+    them, so that the im2col copies, padding, pooling and activations run in
+    parallel too, not only the matrix multiplies (measured: VGG-mini at batch 32
+    on 2 cores, 175 ms against 235 ms with BLAS's own threads); a smaller batch
+    runs once, each step splitting its rows or channels across the threads.
+    While a batch runs, BLAS is limited to one thread process-wide; `threads=1`
+    leaves BLAS alone.
     """
 
     def __init__(self, net: Network, weights: dict[str, np.ndarray],
                  threads: int | None = None) -> None:
         self.net = net
         self.threads = threads or usable_cpus()
-        by_layer: dict[str, dict[str, np.ndarray]] = {}
+        self._weights: dict[str, dict[str, np.ndarray]] = {}
         for key, value in weights.items():
             owner, suffix = key.rsplit(".", 1)
-            by_layer.setdefault(owner, {})[suffix] = value
-        lowered: dict[str, Step | None] = {}
-        for layer in net.layers:
-            if layer.kind not in LOWERINGS:
-                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
-            lowered[layer.name] = LOWERINGS[layer.kind](layer, by_layer.get(layer.name, {}))
-        self.fast = _Plan(net, lowered, fuse=True)       # conv + relu fused, for speed
-        self.traced = _Plan(net, lowered, fuse=False)    # every layer, for `activations`
+            self._weights.setdefault(owner, {})[suffix] = value
+        self.fast = _Plan(net, self._weights, fuse=True)   # bn folded, activations fused
+        self._traced: _Plan | None = None
+
+    @property
+    def traced(self) -> _Plan:
+        """Every layer as its own step, for `activations` (built on first use)."""
+        if self._traced is None:
+            self._traced = _Plan(self.net, self._weights, fuse=False)
+        return self._traced
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -163,19 +198,24 @@ class NumpyModel:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run a batch: x is N×C×H×W (any N, any real dtype); returns float32."""
         prepared = self._prepare(x)
-        parts = min(self.threads, prepared.shape[0])
-        if parts <= 1:
+        if self.threads <= 1:
             return self._run(prepared)
         with _blas().limit(limits=1, user_api="blas"):
-            outs = list(_workers(self.threads).map(self._run, np.array_split(prepared, parts)))
+            if prepared.shape[0] < self.threads:
+                with spread(self.threads):
+                    return self._run(prepared)
+            parts = np.array_split(prepared, self.threads)
+            pool = workers(self.threads)
+            rest = [pool.submit(self._run, part) for part in parts[1:]]
+            outs = [self._run(parts[0])] + [future.result() for future in rest]
         return np.concatenate(outs)
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
         prepared = self._prepare(x)
         record = {self.net.layers[0].name: self._finish(prepared)}
-        self.traced.run(prepared, record)
         plan = self.traced
+        plan.run(prepared, record)
         for layer in self.net.layers:   # identity layers show the value they pass on
             if layer.name not in record:
                 record[layer.name] = record[plan.alias[layer.name]]
