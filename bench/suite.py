@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from netspec.bench_suite import run_suite  # noqa: E402
+from netspec.bench_suite import run_suite
 
 
 def torch_peer(net, weights):

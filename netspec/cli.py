@@ -9,9 +9,8 @@ line and a caret. Only `run`, `init`, `export` and `bench` load NumPy/ONNX.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
@@ -32,10 +31,9 @@ def _read_spec(path: str) -> Network:
     """Load a spec from a file or `-` (stdin); a missing file is a usage error."""
     if path == "-":
         return parse(sys.stdin.read(), "<stdin>")
-    p = Path(path)
-    if not p.is_file():
+    if not os.path.isfile(path):
         raise UsageError(f"no such spec file: {path}")
-    return load(p)
+    return load(path)
 
 
 def _print_warnings(net: Network) -> None:
@@ -55,7 +53,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{'<stdin>' if path == '-' else path}: {n} error{'s' if n > 1 else ''}",
                   file=sys.stderr)
             if args.json:
-                print(json.dumps({"network": Path(path).stem, "file": path,
+                import json
+                stem = os.path.splitext(os.path.basename(path))[0]
+                print(json.dumps({"network": stem, "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
             status = EXIT_SPEC
             continue
@@ -64,6 +64,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.strict and net.warnings:
             status = EXIT_SPEC
         if args.json:
+            import json
             print(json.dumps(net.to_dict()))
         elif not args.quiet:
             print(("\n" if i else "") + net.summary(args.depth))
@@ -73,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
     from .weights import load_weights
     if getattr(args, "weights", None):
-        if not Path(args.weights).is_file():
+        if not os.path.isfile(args.weights):
             raise UsageError(f"no such weights file: {args.weights}")
         return net.check_weights(load_weights(args.weights))
     return net.init_weights(args.seed)
@@ -95,11 +96,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .files import atomic_write
     from .numpy_backend import load_input
-    if not Path(args.input).is_file():
+    if not os.path.isfile(args.input):
         raise UsageError(f"no such input file: {args.input}")
     x = load_input(args.input)
     if args.spec.endswith(".onnx"):
-        if not Path(args.spec).is_file():
+        if not os.path.isfile(args.spec):
             raise UsageError(f"no such ONNX file: {args.spec}")
         from .onnx_export import run_onnx_file
         y = run_onnx_file(args.spec, x)
@@ -132,7 +133,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
                          f"{newest_opset()}")
     net = _read_spec(args.spec)
-    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".onnx"))
+    out = args.output or os.path.splitext(args.spec if args.spec != "-" else "network")[0] + ".onnx"
     info = save_onnx(net, _weights(net, args), out, opset=args.opset)
     print(f"wrote {out}: {len(net.layers) - 1} layers, {net.total_params:,} parameters, "
           f"opset {info['opset']}" + (f", weights in {info['external']}" if info["external"] else ""))

@@ -8,8 +8,8 @@ unknown because of an earlier error is skipped rather than reported again.
 
 from __future__ import annotations
 
+import os
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, Reporter, SpecError, raise_all
@@ -132,15 +132,16 @@ def parse(text: str, filename: str | None = None) -> Network:
     builder = Builder(text, rep)
     layers = builder.build(nodes) if not rep.errors else []
     raise_all(rep.errors)
-    name = Path(filename).stem if filename and filename != "<stdin>" else "network"
+    name = os.path.splitext(os.path.basename(filename))[0] if filename and filename != "<stdin>" else "network"
     return Network(name, layers, rep.warnings, filename, text, builder.instances)
 
 
-def load(path: str | Path) -> Network:
+def load(path: str | os.PathLike[str]) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
-    path = Path(path)
+    path = os.fspath(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")   # a BOM is not part of the spec
+        with open(path, encoding="utf-8-sig") as f:   # a BOM is not part of the spec
+            text = f.read()
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
-    return parse(text, str(path))
+    return parse(text, path)

@@ -137,7 +137,7 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
             m = prod(part.shape[:3])
             cols, o2 = part.reshape(m, depth), o.reshape(m, k)
 
-            def channels(ch: slice) -> None:
+            def channels(ch: slice, cols: np.ndarray = cols, o2: np.ndarray = o2) -> None:
                 np.matmul(cols, wmat[0][:, ch], out=o2[:, ch])
                 finish(o2[:, ch], ch, act)
             each(channels, _channel_chunks(k, threads))

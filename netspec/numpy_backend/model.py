@@ -14,7 +14,18 @@ from threadpoolctl import ThreadpoolController
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .conv import _conv
-from .ops import ACTIVATIONS, ELEMENTWISE, IN_PLACE, _add, _bn, _concat, _fc, _flatten, _lrn, fold_bn
+from .ops import (
+    ACTIVATIONS,
+    ELEMENTWISE,
+    IN_PLACE,
+    _add,
+    _bn,
+    _concat,
+    _fc,
+    _flatten,
+    _lrn,
+    fold_bn,
+)
 from .pool import _pool
 from .threads import spread, workers
 from .windows import Step
