@@ -107,3 +107,14 @@ def test_a_step_overwrites_only_values_nobody_else_reads():
     # the shortcut still reads bn1's output after the body's relu and bn ran in place
     np.testing.assert_allclose(acts["add1"], acts["bn1"] + acts["bn2"], rtol=1e-6)
     np.testing.assert_allclose(model(x), np.tanh(acts["add1"]), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_large_fc_layer_runs_on_the_gathered_batch(threads):
+    # 2048 → 1024 is 8 MiB of weights: the threads' shares of the batch are gathered
+    # before it, and its output features split across the threads
+    spec = "input 8x8x32\nconv 3x3 p1 x32 relu\nflatten\nfc 1024 relu\nfc 10"
+    model, net, weights, x = _check(spec, batch=5, threads=threads)
+    assert model.fast.gather == (2, "flatten1")   # conv1, flatten1, then fc1
+    one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
+    np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)

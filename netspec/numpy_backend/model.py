@@ -42,6 +42,11 @@ FUSES_ACTIVATION = {"conv", "fc", "bn", "add"}
 #: when the model is built: per output channel (the weight's first axis), weight
 #: times the bn's scale and bias times it plus its shift (ops.fold_bn).
 FOLDS_BN = {"conv", "fc"}
+#: An fc layer with at least this many bytes of weights runs on the whole batch, its
+#: outputs split across the threads, rather than on each thread's share of the
+#: batch: every thread would stream all its weights from memory (AlexNet's first fc
+#: layer, 151 MB, took 44% of the time at batch 8).
+GATHER_BYTES = 8 * 2**20
 
 
 def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
@@ -70,6 +75,7 @@ class _Plan:
                  fuse: bool) -> None:
         self.steps: list[tuple[str, Step, list[str], bool]] = []
         self.alias: dict[str, str] = {}
+        big: dict[int, bool] = {}
         consumers: dict[str, list[Layer]] = {}
         for layer in net.layers:
             for i in layer.inputs:
@@ -105,23 +111,48 @@ class _Plan:
             if act is not None:
                 step = partial(step, act=act)
             self.steps.append((layer.name, step, ins, layer.kind in IN_PLACE))
+            big[len(self.steps) - 1] = layer.kind == "fc" and layer.params * 4 >= GATHER_BYTES
         self.input = net.layers[0].name
         self.output = self.alias.get(net.layers[-1].name, net.layers[-1].name)
-        self.uses: dict[str, int] = {}
-        for _, _, ins, _ in self.steps:
-            for name in ins:
-                self.uses[name] = self.uses.get(name, 0) + 1
+        #: (i, value): where a batch split across threads is gathered again — before
+        #: the first large fc layer that only one value flows into — or None
+        self.gather: tuple[int, str] | None = None
+        made: dict[str, int] = {self.input: -1}
+        last_read: dict[str, int] = {}
+        for i, (name, _, ins, _) in enumerate(self.steps):
+            made[name] = i
+            for value in ins:
+                last_read[value] = i
+        change = [0] * (len(self.steps) + 1)   # values live at step i: read at i or later
+        for value, read in last_read.items():
+            change[made[value] + 1] += 1
+            change[read + 1] -= 1
+        live = 0
+        for i, (_, _, ins, _) in enumerate(self.steps):
+            live += change[i]
+            if big[i] and live == 1 and len(set(ins)) == 1:
+                self.gather = (i, ins[0])
+                break
 
     def run(self, x: np.ndarray, record: dict[str, np.ndarray] | None = None,
-            timing: dict[str, float] | None = None) -> np.ndarray:
+            timing: dict[str, float] | None = None, part: str = "all") -> np.ndarray:
         """Run the steps on the prepared input (which they may overwrite).
 
         `record` receives a copy of every value, `timing` each step's seconds (the
-        least over the calls that passed it).
+        least over the calls that passed it). `part` "head" runs the steps before
+        `gather` and returns the value gathered there; "tail" runs the rest from it.
         """
-        values = {self.input: x}
-        left = dict(self.uses)
-        for name, step, ins, in_place in self.steps:
+        start, stop, first, result = 0, len(self.steps), self.input, self.output
+        if part != "all" and self.gather is not None:
+            cut, boundary = self.gather
+            start, first = (cut, boundary) if part == "tail" else (0, first)
+            stop, result = (cut, boundary) if part == "head" else (stop, result)
+        values = {first: x}
+        left: dict[str, int] = {}
+        for _, _, ins, _ in self.steps[start:stop]:
+            for name in ins:
+                left[name] = left.get(name, 0) + 1
+        for name, step, ins, in_place in self.steps[start:stop]:
             args = [values[i] for i in ins]
             if in_place and left[ins[0]] > 1:
                 free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]]
@@ -135,12 +166,12 @@ class _Plan:
                 timing[name] = min(timing.get(name, np.inf), time.perf_counter() - start)
             for i in ins:
                 left[i] -= 1
-                if not left[i] and i != self.output:
+                if not left[i] and i != result:
                     del values[i]   # its memory can go as soon as no layer reads it
             values[name] = out
             if record is not None:
                 record[name] = NumpyModel._finish(out)
-        return values[self.output]
+        return values[result]
 
 
 def usable_cpus() -> int:
@@ -216,10 +247,15 @@ class NumpyModel:
                 with spread(self.threads):
                     return self._run(prepared)
             parts = np.array_split(prepared, self.threads)
-            pool = workers(self.threads)
-            rest = [pool.submit(self._run, part) for part in parts[1:]]
-            outs = [self._run(parts[0])] + [future.result() for future in rest]
-        return np.concatenate(outs)
+            if self.fast.gather is None:
+                pool = workers(self.threads)
+                rest = [pool.submit(self._run, part) for part in parts[1:]]
+                return np.concatenate([self._run(parts[0])] + [f.result() for f in rest])
+            head = partial(self.fast.run, part="head")
+            rest = [workers(self.threads).submit(head, part) for part in parts[1:]]
+            gathered = np.concatenate([head(parts[0])] + [f.result() for f in rest])
+            with spread(self.threads):
+                return self._finish(self.fast.run(gathered, part="tail"))
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
