@@ -44,7 +44,10 @@ def spread(threads: int) -> Iterator[None]:
 def each(fn: Callable[[T], object], items: Iterable[T]) -> None:
     """fn(item) for every item: across the threads inside `spread`, else one after another.
 
-    The calling thread works too; every thread takes the next item as it gets free.
+    The calling thread works too, and every thread takes the next item as it gets
+    free; the call returns as soon as every item is done, without waiting for a
+    helper that never got the CPU in time to take one (on a loaded machine a
+    helper can wait several milliseconds for its turn).
     """
     items = list(items)
     threads = min(width(), len(items))
@@ -52,24 +55,38 @@ def each(fn: Callable[[T], object], items: Iterable[T]) -> None:
         for item in items:
             fn(item)
         return
-    todo, lock = iter(items), threading.Lock()
+    lock, finished = threading.Lock(), threading.Event()
+    state = {"next": 0, "done": 0, "error": None}
 
     def drain() -> None:
         while True:
             with lock:
-                item = next(todo, todo)
-            if item is todo:
+                i = state["next"]
+                if i == len(items) or state["error"] is not None:
+                    return
+                state["next"] = i + 1
+            try:
+                fn(items[i])
+            except BaseException as err:  # handed to the calling thread
+                with lock:
+                    state["error"] = err
+                finished.set()
                 return
-            fn(item)
+            with lock:
+                state["done"] += 1
+                if state["done"] == len(items):
+                    finished.set()
 
     outer, _local.threads = _local.threads, 1   # a step's parts never split again
     try:
-        futures = [workers(outer).submit(drain) for _ in range(threads - 1)]
+        for _ in range(threads - 1):
+            workers(outer).submit(drain)
         drain()
+        finished.wait()
     finally:
         _local.threads = outer
-    for future in futures:
-        future.result()
+    if state["error"] is not None:
+        raise state["error"]
 
 
 def chunks(n: int, parts: int) -> list[slice]:
