@@ -1,0 +1,93 @@
+"""torchvision as the oracle for the zoo specs: same weights, names, shapes and outputs.
+
+A spec under specs/ (any folder) whose file name is a torchvision builder
+(`resnet50.ns`, `efficientnet_b3.ns`, `fcn_resnet50.ns`) is compared with the
+model that builder makes. Test-only: imports torch and torchvision.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+import netspec
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("**/*.ns"))
+CLASSIFICATION = set(torchvision.models.list_models(module=torchvision.models))
+SEGMENTATION = set(torchvision.models.list_models(module=torchvision.models.segmentation))
+#: torchvision's classification models that are not convolutional (out of the zoo's scope).
+ATTENTION = {m for m in CLASSIFICATION if m.startswith(("vit_", "swin_", "maxvit"))}
+_INPUT = re.compile(r"^(\s*input\s+)(\d+)x(\d+)x(\d+)", re.MULTILINE)
+
+
+def zoo_specs() -> dict[str, Path]:
+    """Specs named after a torchvision builder, by builder name."""
+    return {p.stem: p for p in SPECS if p.stem in CLASSIFICATION | SEGMENTATION}
+
+
+def torchvision_model(name: str) -> torch.nn.Module:
+    """The builder's model with fresh (random) weights, as the spec describes it."""
+    if name in SEGMENTATION:
+        return torchvision.models.get_model(name, weights=None, weights_backbone=None,
+                                            aux_loss=False, num_classes=21)
+    return torchvision.models.get_model(name, weights=None)
+
+
+def at_input(text: str, height: int, width: int) -> str:
+    """The spec with its input resized to height×width (channels kept)."""
+    return _INPUT.sub(lambda m: f"{m.group(1)}{height}x{width}x{m.group(4)}", text, count=1)
+
+
+def smallest_input(path: Path, sizes: tuple[int, ...] = (64, 96, 128, 160)) -> netspec.Network:
+    """The spec at the smallest of `sizes` it accepts, else at its own size.
+
+    Large models run at a small input in tests (the issue allows it); a spec whose
+    fc layers fix the size (their parameters change with it) stays at its own size.
+    """
+    text = path.read_text(encoding="utf-8")
+    full = netspec.parse(text, str(path))
+    for s in sizes:
+        if s >= full.input_shape[0]:
+            break
+        try:
+            net = netspec.parse(at_input(text, s, s), str(path))
+        except netspec.NetspecError:
+            continue
+        if net.total_params == full.total_params and \
+                net.output_shape[-1] == full.output_shape[-1]:
+            return net
+    return full
+
+
+def batch_statistics(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Set every batch norm's running statistics from the batch `x`.
+
+    Fresh models have mean 0 / variance 1, so eval mode would test nothing of the
+    normalisation (and some nets' outputs shrink to 1e-8 or to the fc bias).
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None   # a cumulative average: one batch sets the statistics exactly
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+
+
+def state_dict_arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The model's state_dict as NumPy arrays, without torch's batch counters."""
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()
+            if not k.endswith("num_batches_tracked")}
+
+
+def forward(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's output (`out` of a segmentation model) in eval mode."""
+    with torch.no_grad():
+        y = model(torch.from_numpy(x))
+    return (y["out"] if isinstance(y, dict) else y).numpy()
