@@ -9,7 +9,6 @@ line and a caret. Only `run`, `init`, `export` and `bench` load NumPy/ONNX.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from math import prod
 from pathlib import Path
@@ -75,6 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if args.json:
+                import json   # here, not at the top: `check` starts faster without it
                 print(json.dumps({"network": Path(path).stem, "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
             status = max(status, EXIT_SPEC)
@@ -84,6 +84,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.strict and net.warnings:
             status = max(status, EXIT_SPEC)
         if args.json:
+            import json
             print(json.dumps(net.to_dict()))
         elif not args.quiet:
             print(("\n" if i else "") + (net.summary() if isinstance(net, Library)
