@@ -27,7 +27,7 @@ from .ops import (
     fold_bn,
 )
 from .pool import _adaptive_pool, _pool
-from .threads import spread, workers
+from .threads import each, spread
 from .windows import Step
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ FOLDS_BN = {"conv", "fc"}
 #: batch: every thread would stream all its weights from memory (AlexNet's first fc
 #: layer, 151 MB, took 44% of the time at batch 8).
 GATHER_BYTES = 8 * 2**20
+#: A batch is cut into up to this many parts per thread, which the threads take one
+#: after another as they get free: on a loaded machine, a thread that lost its CPU
+#: for a while then holds up only its current part, not half the batch.
+PARTS_PER_THREAD = 2
 
 
 def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
@@ -247,16 +251,19 @@ class NumpyModel:
             if prepared.shape[0] < self.threads:
                 with spread(self.threads):
                     return self._run(prepared)
-            parts = np.array_split(prepared, self.threads)
-            if self.fast.gather is None:
-                pool = workers(self.threads)
-                rest = [pool.submit(self._run, part) for part in parts[1:]]
-                return np.concatenate([self._run(parts[0])] + [f.result() for f in rest])
-            head = partial(self.fast.run, part="head")
-            rest = [workers(self.threads).submit(head, part) for part in parts[1:]]
-            gathered = np.concatenate([head(parts[0])] + [f.result() for f in rest])
+            n = prepared.shape[0]
+            parts = np.array_split(prepared, min(n, self.threads * PARTS_PER_THREAD))
+            outs: list[np.ndarray | None] = [None] * len(parts)
+            gather = self.fast.gather is not None
+
+            def run(i: int) -> None:
+                outs[i] = self.fast.run(parts[i], part="head") if gather else self._run(parts[i])
             with spread(self.threads):
-                return self._finish(self.fast.run(gathered, part="tail"))
+                each(run, range(len(parts)))
+            if not gather:
+                return np.concatenate(outs)
+            with spread(self.threads):
+                return self._finish(self.fast.run(np.concatenate(outs), part="tail"))
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
