@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import os
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
@@ -44,12 +44,16 @@ def _read_spec(path: str, library: bool = False) -> Network:
                                        f"{getattr(err, 'strerror', None) or err}", "<stdin>")
                             ) from None
         return parse(text, "<stdin>", library=library)
-    p = Path(path)
-    if not p.exists():
+    if not os.path.exists(path):
         raise UsageError(f"no such spec file: {path}")
-    if p.is_dir():
+    if os.path.isdir(path):
         raise UsageError(f"{path} is a directory, not a spec file")
-    return load(p, library=library)   # a regular file, or a pipe such as `<(generate-spec)`
+    return load(path, library=library)   # a regular file, or a pipe such as `<(generate-spec)`
+
+
+def _with_suffix(spec: str, suffix: str) -> str:
+    """The spec's path with `suffix` for its extension (`network` + it for stdin)."""
+    return os.path.splitext(spec if spec != "-" else "network")[0] + suffix
 
 
 def _print_warnings(net: Network) -> None:
@@ -75,7 +79,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if args.json:
                 import json   # here, not at the top: `check` starts faster without it
-                print(json.dumps({"network": Path(path).stem, "file": path,
+                print(json.dumps({"network": os.path.splitext(os.path.basename(path))[0], "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
             status = max(status, EXIT_SPEC)
             continue
@@ -95,7 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
     from .weights import load_weights
     if getattr(args, "weights", None):
-        if not Path(args.weights).is_file():
+        if not os.path.isfile(args.weights):
             raise UsageError(f"no such weights file: {args.weights}")
         return load_weights(args.weights, net)   # names and shapes checked before the data
     return net.init_weights(args.seed)
@@ -121,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .numpy_backend import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
                                                    "--weights": getattr(args, "weights", None)})
-    if not Path(args.input).is_file():
+    if not os.path.isfile(args.input):
         raise UsageError(f"no such input file: {args.input}")
     x = None if is_image(args.input) else load_input(args.input)
     if x is not None and x.ndim and x.shape[0] == 0:
@@ -155,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
     """The output of `netspec run`'s model on the batch x (None: the image `--input`)."""
     if args.spec.endswith(".onnx"):
-        if not Path(args.spec).is_file():
+        if not os.path.isfile(args.spec):
             raise UsageError(f"no such ONNX file: {args.spec}")
         if x is None or args.maps:
             raise UsageError("images and --maps need a spec, not an .onnx file")
@@ -184,7 +188,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
                          f"{newest_opset()}")
-    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".onnx"))
+    out = args.output or _with_suffix(args.spec, ".onnx")
     refuse_overwriting_inputs({"-o" if args.output else "the output": out},
                               {"SPEC": args.spec, "--weights": getattr(args, "weights", None)})
     net = _read_spec(args.spec)
@@ -219,7 +223,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _picture_output(args: argparse.Namespace, suffix: str) -> str:
     """Where `draw`/`report` write: `-o`, else the spec's name with `suffix`; never the spec."""
-    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(suffix))
+    out = args.output or _with_suffix(args.spec, suffix)
     refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
     return out
 
