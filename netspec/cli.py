@@ -9,8 +9,8 @@ line and a caret. Only `run`, `init`, `export` and `bench` load NumPy/ONNX.
 from __future__ import annotations
 
 import argparse
-import sys
 import os
+import sys
 from math import prod
 from typing import TYPE_CHECKING, Sequence
 
@@ -78,8 +78,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if args.json:
-                import json   # here, not at the top: `check` starts faster without it
-                print(json.dumps({"network": os.path.splitext(os.path.basename(path))[0], "file": path,
+                import json  # here, not at the top: `check` starts faster without it
+                stem = os.path.splitext(os.path.basename(path))[0]
+                print(json.dumps({"network": stem, "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
             status = max(status, EXIT_SPEC)
             continue

@@ -196,7 +196,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 def _write_named(path: Path, directory: Path, write: Callable[[BinaryIO], object]) -> None:
-    import tempfile   # here, not at the top: it costs `check` start-up time (~3 ms)
+    import tempfile  # here, not at the top: it costs `check` start-up time (~3 ms)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     umask = os.umask(0)
     os.umask(umask)

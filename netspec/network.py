@@ -192,7 +192,7 @@ def _parse(text: str, filename: str | None, library: bool, rep: Reporter) -> Net
     own = parse_tree(text, rep) if not rep.errors else []
     nodes = own
     if any(isinstance(n, Use) for n in own):
-        from .library import Libraries   # and pathlib with it: only `use` needs them
+        from .library import Libraries  # and pathlib with it: only `use` needs them
         nodes = Libraries(rep, filename).expand(own)
     name = os.path.splitext(os.path.basename(filename))[0] if filename and filename != "<stdin>" \
         else "network"
