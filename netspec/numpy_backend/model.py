@@ -198,11 +198,13 @@ class NumpyModel:
     into the steps before them.
 
     The model runs on `threads` threads (default: every usable CPU), each running
-    single-threaded BLAS: a batch of at least that many samples is split across
-    them, so that the im2col copies, padding, pooling and activations run in
-    parallel too, not only the matrix multiplies (measured: VGG-mini at batch 32
-    on 2 cores, 175 ms against 235 ms with BLAS's own threads); a smaller batch
-    runs once, each step splitting its rows or channels across the threads.
+    single-threaded BLAS: a batch of at least that many samples is cut into parts
+    the threads take in turn, so that the im2col copies, padding, pooling and
+    activations run in parallel too, not only the matrix multiplies (measured:
+    VGG-mini at batch 32 on 2 cores, 175 ms against 235 ms with BLAS's own
+    threads); the parts are gathered again before a large fc layer, whose
+    features the threads then share (`GATHER_BYTES`). A smaller batch runs once,
+    each step splitting its rows or channels across the threads.
     While a batch runs, BLAS is limited to one thread process-wide; `threads=1`
     leaves BLAS alone.
     """
