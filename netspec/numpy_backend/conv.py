@@ -17,7 +17,7 @@ import numpy as np
 
 from ..layers import Conv
 from .threads import each, width
-from .windows import Step, _pad, _taps, _windows, padded_empty, row_blocks
+from .windows import Step, _pad, _taps, _windows, row_blocks
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -39,29 +39,17 @@ DEPTHWISE_BLOCK_BYTES = 256 * 2**10
 EINSUM_CHANNELS_STRIDE1, EINSUM_CHANNELS = 128, 48
 
 Activation = Callable[[np.ndarray], np.ndarray]
-Pads = tuple[tuple[int, int], tuple[int, int]]
 _local = threading.local()
 
 
-def _scratch(size: int, use: str = "im2col") -> np.ndarray:
-    """This thread's buffer for `use`, at least `size` floats: reused from block to
-    block and call to call, since a freshly allocated one costs a page fault every
-    4 KiB (LeNet's first conv at batch 128: 13 ms with new blocks, 9 ms reusing one)."""
-    buf = getattr(_local, use, None)
+def _scratch(size: int) -> np.ndarray:
+    """This thread's im2col buffer, at least `size` floats: reused from block to block
+    and call to call, since a freshly allocated one costs a page fault every 4 KiB
+    (LeNet's first conv at batch 128: 13 ms with new blocks, 9 ms reusing one)."""
+    buf = getattr(_local, "buf", None)
     if buf is None or buf.size < size:
-        buf = np.empty(size, np.float32)
-        setattr(_local, use, buf)
+        buf = _local.buf = np.empty(size, np.float32)
     return buf[:size]
-
-
-def _output(n: int, out_hw: tuple[int, int], k: int,
-            pad_out: Pads | None) -> tuple[np.ndarray, np.ndarray]:
-    """(the array a conv step returns, the view its output goes into): with `pad_out`,
-    the next conv's zero padding is already around it, so that conv copies nothing."""
-    if pad_out is None:
-        out = np.empty((n, *out_hw, k), np.float32)
-        return out, out
-    return padded_empty((n, *out_hw, k), pad_out, 0.0)
 
 
 def _row_bytes(layer: Conv) -> int:
@@ -143,49 +131,40 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
         if act is not None:
             act(block)
 
-    def conv(x: np.ndarray, act: Activation | None = None, pad_out: Pads | None = None,
-             padded_in: bool = False) -> np.ndarray:
-        """`pad_out`: return the output inside the next conv's padding; `padded_in`: x
-        arrives with this conv's padding already around it."""
+    def conv(x: np.ndarray, act: Activation | None = None) -> np.ndarray:
         n = x.shape[0]
         threads = width()
-        xp = x if padded_in else _pad(x, layer.pads, 0.0)
+        xp = _pad(x, layer.pads, 0.0)
         win = _windows(xp, out_hw, layer.kernel, layer.strides, layer.dilation)
-        result, out = _output(n, out_hw, k, pad_out)
+        out = np.empty((n, *out_hw, k), np.float32)
         blocks = im2col_blocks(layer, n, threads)
 
         def block(where: tuple[slice, slice]) -> None:
             samples, rows = where
             part, o = win[samples, rows], out[samples, rows]
             m = prod(part.shape[:3])
-            if g == 1:   # a padded output's block is not one matrix: through a buffer
-                flat = o.reshape(m, k) if pad_out is None else _scratch(m * k, "out").reshape(m, k)
-                np.matmul(im2col(part), wmat[0], out=flat)
-                finish(flat, slice(None), act)
-                if pad_out is not None:
-                    o[...] = flat.reshape(o.shape)
-                return
-            cols = part.reshape(*part.shape[:5], g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
-            o[...] = np.matmul(cols.reshape(g, m, depth), wmat).transpose(1, 0, 2).reshape(o.shape)
+            if g == 1:
+                np.matmul(im2col(part), wmat[0], out=o.reshape(m, k))
+            else:
+                cols = part.reshape(*part.shape[:5], g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
+                o[...] = np.matmul(cols.reshape(g, m, depth), wmat).transpose(
+                    1, 0, 2).reshape(o.shape)
             finish(o, slice(None), act)
 
         if threads == 1 or len(blocks) >= threads or g > 1:
             each(block, blocks)
-            return result
+            return out
         # one small sample and idle threads: split the output channels instead
         for samples, rows in blocks:
             part, o = win[samples, rows], out[samples, rows]
             m = prod(part.shape[:3])
-            cols = im2col(part)
-            o2 = o.reshape(m, k) if pad_out is None else np.empty((m, k), np.float32)
+            cols, o2 = im2col(part), o.reshape(m, k)
 
             def channels(ch: slice, cols: np.ndarray = cols, o2: np.ndarray = o2) -> None:
                 np.matmul(cols, wmat[0][:, ch], out=o2[:, ch])
                 finish(o2[:, ch], ch, act)
             each(channels, _channel_chunks(k, threads))
-            if pad_out is not None:
-                o[...] = o2.reshape(o.shape)
-        return result
+        return out
 
     return conv
 
@@ -212,11 +191,10 @@ def _depthwise_conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
     if stride1 and not by_einsum:   # (taps, OW, K): each tap's weights along a whole row
         taps = np.ascontiguousarray(np.broadcast_to(taps[:, None, :], (fh * fw, ow, k)))
 
-    def conv(x: np.ndarray, act: Activation | None = None, pad_out: Pads | None = None,
-             padded_in: bool = False) -> np.ndarray:
+    def conv(x: np.ndarray, act: Activation | None = None) -> np.ndarray:
         n = x.shape[0]
-        xp = x if padded_in else _pad(x, layer.pads, 0.0)
-        result, out = _output(n, (oh, ow), k, pad_out)
+        xp = _pad(x, layer.pads, 0.0)
+        out = np.empty((n, oh, ow, k), np.float32)
         if by_einsum:
             win = _windows(xp, (oh, ow), layer.kernel, layer.strides, layer.dilation)
         else:
@@ -240,6 +218,6 @@ def _depthwise_conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
                 act(o)
 
         each(block, row_blocks(n, oh, ow * k * 4, DEPTHWISE_BLOCK_BYTES, width()))
-        return result
+        return out
 
     return conv

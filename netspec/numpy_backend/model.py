@@ -42,10 +42,6 @@ FUSES_ACTIVATION = {"conv", "fc", "bn", "add"}
 #: when the model is built: per output channel (the weight's first axis), weight
 #: times the bn's scale and bias times it plus its shift (ops.fold_bn).
 FOLDS_BN = {"conv", "fc"}
-#: Kinds whose step can write its output inside the zero padding of a following
-#: one of these kinds (its output's only reader) and take its own input already
-#: padded (`pad_out=`, `padded_in=`): no layer copies its input to pad it.
-PADS_FOR_NEXT = {"conv"}
 #: An fc layer with at least this many bytes of weights runs on the whole batch, its
 #: outputs split across the threads, rather than on each thread's share of the
 #: batch: every thread would stream all its weights from memory (AlexNet's first fc
@@ -95,7 +91,6 @@ class _Plan:
             return after[0] if len(after) == 1 and len(after[0].inputs) == 1 else None
 
         absorbed: set[str] = set()
-        padded: set[str] = set()   # convs whose input arrives with their padding
         for layer in net.layers:
             ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
             if layer.name in absorbed:
@@ -110,7 +105,7 @@ class _Plan:
             if fuse and layer.kind in FUSES_ACTIVATION:
                 then = only_reader(last)
                 if then is not None and then.kind in ELEMENTWISE:
-                    act, last = ELEMENTWISE[then.kind], then
+                    act = ELEMENTWISE[then.kind]
                     absorbed.add(then.name)
             if layer.kind not in LOWERINGS:
                 raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
@@ -118,15 +113,8 @@ class _Plan:
             if step is None:
                 self.alias[layer.name] = ins[0] if ins else layer.name
                 continue
-            options: dict[str, object] = {"act": act} if act is not None else {}
-            if layer.name in padded:
-                options["padded_in"] = True
-            reader = only_reader(last) if fuse and layer.kind in PADS_FOR_NEXT else None
-            if reader is not None and reader.kind in PADS_FOR_NEXT and any(map(any, reader.pads)):
-                options["pad_out"] = reader.pads
-                padded.add(reader.name)
-            if options:
-                step = partial(step, **options)
+            if act is not None:
+                step = partial(step, act=act)
             self.steps.append((layer.name, step, ins, layer.kind in IN_PLACE))
             big[len(self.steps) - 1] = layer.kind == "fc" and layer.params * 4 >= GATHER_BYTES
         self.input = net.layers[0].name

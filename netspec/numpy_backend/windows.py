@@ -11,26 +11,18 @@ from numpy.lib.stride_tricks import as_strided
 Step = Callable[[np.ndarray], np.ndarray]
 
 
-def padded_empty(shape: tuple[int, int, int, int], pads: tuple[tuple[int, int], tuple[int, int]],
-                 value: float) -> tuple[np.ndarray, np.ndarray]:
-    """A new NHWC batch of `shape` with `value` around H and W, and the view of its
-    inside (left for the caller to fill)."""
+def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float) -> np.ndarray:
+    """x with `value` added around H and W (x itself when there is no padding)."""
     (top, bottom), (left, right) = pads
-    n, h, w, c = shape
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
     out = np.empty((n, h + top + bottom, w + left + right, c), np.float32)
     out[:, :top] = value
     out[:, top + h:] = value
     out[:, top:top + h, :left] = value
     out[:, top:top + h, left + w:] = value
-    return out, out[:, top:top + h, left:left + w]
-
-
-def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float) -> np.ndarray:
-    """x with `value` added around H and W (x itself when there is no padding)."""
-    if not any(map(any, pads)):
-        return x
-    out, inside = padded_empty(x.shape, pads, value)
-    inside[...] = x
+    out[:, top:top + h, left:left + w] = x
     return out
 
 
