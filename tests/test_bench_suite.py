@@ -26,3 +26,10 @@ def test_geometric_mean():
 def test_bench_needs_a_spec_or_the_suite(capsys):
     assert main(["bench"]) == 2
     assert "--suite" in capsys.readouterr().err
+
+
+def test_the_check_speed_spec_has_exactly_the_layers_asked_for():
+    import netspec
+    from netspec.bench_suite import generated_spec
+    for n in (2, 3, 57):   # `conv ... relu` statements count twice
+        assert len(netspec.parse(generated_spec(n)).layers) == n
