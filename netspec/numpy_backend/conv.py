@@ -39,17 +39,22 @@ DEPTHWISE_BLOCK_BYTES = 256 * 2**10
 EINSUM_CHANNELS_STRIDE1, EINSUM_CHANNELS = 128, 48
 
 Activation = Callable[[np.ndarray], np.ndarray]
-_local = threading.local()
 
 
-def _scratch(size: int) -> np.ndarray:
-    """This thread's im2col buffer, at least `size` floats: reused from block to block
-    and call to call, since a freshly allocated one costs a page fault every 4 KiB
-    (LeNet's first conv at batch 128: 13 ms with new blocks, 9 ms reusing one)."""
-    buf = getattr(_local, "buf", None)
-    if buf is None or buf.size < size:
-        buf = _local.buf = np.empty(size, np.float32)
-    return buf[:size]
+class _Buffers:
+    """One im2col buffer per thread for the blocks of one conv call, reused from block
+    to block (a freshly allocated one costs a page fault every 4 KiB: LeNet's first
+    conv at batch 128, 13 ms with new blocks, 9 ms reusing one) and freed with the call."""
+
+    def __init__(self) -> None:
+        self.by_thread: dict[int, np.ndarray] = {}
+
+    def get(self, size: int) -> np.ndarray:
+        """This thread's buffer, at least `size` floats."""
+        buf = self.by_thread.get(threading.get_ident())
+        if buf is None or buf.size < size:
+            buf = self.by_thread[threading.get_ident()] = np.empty(size, np.float32)
+        return buf[:size]
 
 
 def _row_bytes(layer: Conv) -> int:
@@ -90,6 +95,12 @@ def _depthwise(layer: Conv) -> bool:
     return layer.groups == layer.in_channels == layer.filters
 
 
+def _depthwise_by_einsum(layer: Conv) -> bool:
+    """Whether a depthwise conv sums its taps with `einsum` rather than tap by tap."""
+    stride1 = layer.strides == (1, 1)
+    return layer.filters >= (EINSUM_CHANNELS_STRIDE1 if stride1 else EINSUM_CHANNELS)
+
+
 def _channel_chunks(k: int, parts: int) -> list[slice]:
     """range(k) cut into `parts` slices whose bounds are multiples of 16 (whole cache lines)."""
     cut = [min(k, -(-k * i // parts // 16) * 16) for i in range(parts + 1)]
@@ -116,12 +127,12 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
     depth = fh * fw * cg
     pointwise = (fh, fw) == (1, 1) and layer.strides == (1, 1) and not any(map(any, layer.pads))
 
-    def im2col(part: np.ndarray) -> np.ndarray:
+    def im2col(part: np.ndarray, buffers: _Buffers) -> np.ndarray:
         """The windows as an (M, FH·FW·Cg) matrix; a 1×1 stride-1 conv's is its input."""
         m = prod(part.shape[:3])
         if pointwise:
             return part.reshape(m, depth)
-        cols = _scratch(m * depth * g).reshape(part.shape)
+        cols = buffers.get(m * depth * g).reshape(part.shape)
         np.copyto(cols, part)
         return cols.reshape(m, depth * g)
 
@@ -138,13 +149,14 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
         win = _windows(xp, out_hw, layer.kernel, layer.strides, layer.dilation)
         out = np.empty((n, *out_hw, k), np.float32)
         blocks = im2col_blocks(layer, n, threads)
+        buffers = _Buffers()
 
         def block(where: tuple[slice, slice]) -> None:
             samples, rows = where
             part, o = win[samples, rows], out[samples, rows]
             m = prod(part.shape[:3])
             if g == 1:
-                np.matmul(im2col(part), wmat[0], out=o.reshape(m, k))
+                np.matmul(im2col(part, buffers), wmat[0], out=o.reshape(m, k))
             else:
                 cols = part.reshape(*part.shape[:5], g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
                 o[...] = np.matmul(cols.reshape(g, m, depth), wmat).transpose(
@@ -158,7 +170,7 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
         for samples, rows in blocks:
             part, o = win[samples, rows], out[samples, rows]
             m = prod(part.shape[:3])
-            cols, o2 = im2col(part), o.reshape(m, k)
+            cols, o2 = im2col(part, buffers), o.reshape(m, k)
 
             def channels(ch: slice, cols: np.ndarray = cols, o2: np.ndarray = o2) -> None:
                 np.matmul(cols, wmat[0][:, ch], out=o2[:, ch])
@@ -187,7 +199,7 @@ def _depthwise_conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
     kernel = taps.reshape(fh, fw, k)
     bias = w.get("bias")
     stride1 = layer.strides == (1, 1)
-    by_einsum = k >= (EINSUM_CHANNELS_STRIDE1 if stride1 else EINSUM_CHANNELS)
+    by_einsum = _depthwise_by_einsum(layer)
     if stride1 and not by_einsum:   # (taps, OW, K): each tap's weights along a whole row
         taps = np.ascontiguousarray(np.broadcast_to(taps[:, None, :], (fh * fw, ow, k)))
 
