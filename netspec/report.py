@@ -9,8 +9,6 @@ last layer's output and receptive field.
 
 from __future__ import annotations
 
-import csv
-import html
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -220,6 +218,7 @@ def csv_table(net: Network, depth: int | None = None, columns: tuple[str, ...] =
               batch: int = 1, dtype: str = "float32") -> str:
     """The rows as CSV, numbers without separators; the totals row last."""
     headers, rows, total = _grid(net, depth, columns, batch, DTYPE_BYTES[dtype], raw=True)
+    import csv   # here, not at the top: `check` starts faster without it
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerows([headers, *rows, total])
@@ -229,6 +228,7 @@ def csv_table(net: Network, depth: int | None = None, columns: tuple[str, ...] =
 def html_table(net: Network, depth: int | None = None,
                columns: tuple[str, ...] = DEFAULT_COLUMNS) -> str:
     """The table as HTML, for a notebook (`Network._repr_html_`)."""
+    import html   # here, not at the top: `check` starts faster without it
     headers, rows, total = _grid(net, depth, columns, 1, 4, raw=False)
     right = [COLUMNS[c][2] for c in columns]
 
