@@ -51,8 +51,11 @@ def test_activations_show_every_layer_unfused():
 
 
 def test_fc_bn_and_add_relu_fuse_with_pytorchs_numbers():
-    _check("input 4x4x3\nconv 1x1 x3\nresidual { conv 3x3 p1 x3; bn }\nrelu\nflatten\nfc 6\n"
-           "relu\nfc 4\nsigmoid", batch=3)
+    model, *_ = _check("input 4x4x3\nconv 1x1 x3\nresidual { conv 3x3 p1 x3; bn }\nrelu\n"
+                       "flatten\nfc 6\nbn\nrelu\nfc 4\nsigmoid", batch=3)
+    # conv1; conv2 + bn1; add + relu; flatten; fc1 + bn2 + relu; fc2 + sigmoid
+    assert [name for name, *_ in model.fast.steps] == \
+        ["conv1", "conv2", "add1", "flatten1", "fc1", "fc2"]
 
 
 # At batch 1 the model's threads share one sample's work: output rows of a big conv,
