@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from .errors import Reporter, SpecError
+from .files import TooLargeError, read_limited
 from .layers.base import Pos, in_file
 from .syntax import BlockDef, Labeled, Node, Use, pos_of
 
@@ -78,9 +79,12 @@ class Libraries:
             return []
         self.loaded.add(resolved)
         self.rep.add_source(shown, source)
+        from .limits import check_text
         from .parser import parse_tree
         with in_file(shown):
-            nodes = parse_tree(source, self.rep)
+            errors = len(self.rep.errors)
+            check_text(source, self.rep)   # the limits on numbers hold in libraries too
+            nodes = parse_tree(source, self.rep) if len(self.rep.errors) == errors else []
             for item in nodes:
                 if not isinstance(item, (BlockDef, Use)):
                     self.rep.error(_where(item), f"{shown} is used as a library, so it holds "
@@ -93,10 +97,14 @@ class Libraries:
                 used = self._expand(nodes, path.parent)
         finally:
             self.chain.pop()
-        return used + [n for n in nodes if isinstance(n, BlockDef)]
+        blocks = [n for n in nodes if isinstance(n, BlockDef)]
+        for block in blocks:
+            block.source = source
+        return used + blocks
 
     def _read(self, path: Path, shown: str, where: Pos, folder: Path) -> str | None:
         """The library's text, or None after reporting why it cannot be read."""
+        from .network import decode_spec
         def fail(why: str, hint: str | None = None) -> None:
             self.rep.error(where, f"cannot use {shown}: {why}", SpecError, hint=hint)
 
@@ -108,20 +116,18 @@ class Libraries:
                 fail("no such file", hint=f"the path is relative to the folder of the file "
                                           f"that says `use`, here `{os.path.normpath(folder)}`")
                 return None
-            if not path.is_file():
+            if not path.is_file():   # a folder, a pipe (which could block), a device
                 fail("not a file")
                 return None
-            if path.stat().st_size > MAX_LIBRARY_BYTES:
-                fail(f"larger than {MAX_LIBRARY_BYTES // 1024} KiB, so not a library of blocks")
-                return None
-            data = path.read_bytes()
+            text = decode_spec(read_limited(path, MAX_LIBRARY_BYTES))
         except OSError as err:
             fail(err.strerror or str(err))
             return None
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            fail("not a UTF-8 text file")
+        except TooLargeError:
+            fail(f"larger than {MAX_LIBRARY_BYTES // 1024} KiB, so not a library of blocks")
+            return None
+        except ValueError as err:   # not UTF-8
+            fail(str(err))
             return None
         if "\0" in text:
             fail("not a text file (it holds NUL bytes)")
