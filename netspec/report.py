@@ -94,9 +94,9 @@ def _rf(r: Row, what: str) -> str | None:
     f = r.fields.get(r.last.name)
     if f is None:
         return None
-    values = {"rf": f.size, "jump": f.jump,
-              "centre": tuple(f"{float(c):g}" for c in f.centre)}[what]
-    return "×".join(map(str, values)) if what != "centre" else ",".join(values)
+    if what == "centre":   # only when asked: the centre needs `fractions` (start-up time)
+        return ",".join(f"{float(c):g}" for c in f.centre)
+    return "×".join(map(str, f.size if what == "rf" else f.jump))
 
 
 #: Every column: name → (header, cell, right-aligned, counts: 0 shows as "–").
