@@ -79,6 +79,22 @@ class Concat:
 
 
 @dataclass
+class Gate:
+    """`gate { body }`: output = input × body(input)."""
+
+    body: Group
+    pos: Pos
+
+
+@dataclass
+class Aux:
+    """`aux { body }`: a side head reading the current value, not computed at inference."""
+
+    body: Group
+    pos: Pos
+
+
+@dataclass
 class Call:
     """A block call, `basic(64, s=2)`: positional or named arguments."""
 
@@ -98,4 +114,4 @@ class BlockDef:
     uses: int = field(default=0)
 
 
-Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef]
+Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Gate, Aux, Call, BlockDef]

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..errors import Reporter
+from ..errors import Reporter, ShapeError
 from .base import Layer, Pos, Shape
 
 
 class BatchNorm(Layer):
-    """`bn`: per-channel scale and shift (2·C trainable), plus running statistics."""
+    """`bn [epsE]`: per-channel scale and shift (2·C trainable), plus running statistics.
+
+    y = (x − mean)/√(var + ε)·scale + shift, ε 1e-5 (torch's default) unless written
+    (`bn eps1e-3`, as torchvision's Inception, GoogLeNet, MobileNetV3, EfficientNet).
+    """
 
     kind = "bn"
     EPSILON: ClassVar[float] = 1e-5
+
+    def __init__(self, pos: Pos, text: str, eps: float | None = None) -> None:
+        super().__init__(pos, text)
+        self.eps = self.EPSILON if eps is None else eps
+
+    def check_options(self, rep: Reporter) -> None:
+        if not self.eps > 0:
+            rep.error(self.where("eps"), f"batch-norm epsilon must be positive, not {self.eps:g}",
+                      ShapeError, hint="torch's default is `eps1e-5`; torchvision also uses "
+                                       "`eps1e-3`")
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = self.output_shape = shape
@@ -22,6 +36,9 @@ class BatchNorm(Layer):
     def weight_shapes(self) -> dict[str, Shape]:
         c = (self.output_shape[-1],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
+
+    def attrs(self) -> dict:
+        return {"eps": self.eps}
 
 
 class LRN(Layer):

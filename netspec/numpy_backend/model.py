@@ -15,7 +15,7 @@ from threadpoolctl import ThreadpoolController
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .conv import _conv
-from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _lrn
+from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _leaky_relu, _lrn
 from .pool import _pool
 from .windows import Step
 
@@ -36,7 +36,8 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 #: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
-    "add": _constant(np.add), "concat": _constant(_concat),
+    "add": _constant(np.add), "concat": _constant(_concat), "mul": _constant(np.multiply),
+    "leaky": _leaky_relu,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
 }
@@ -54,6 +55,8 @@ class _Plan:
                 consumers.setdefault(i.name, []).append(layer)
         skip: set[str] = set()
         for layer in net.layers:
+            if layer.aux:
+                continue   # an aux head is not computed at inference
             ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
             step = lowered[layer.name]
             if layer.name in skip or step is None:
@@ -137,6 +140,8 @@ class NumpyModel:
             by_layer.setdefault(owner, {})[suffix] = value
         lowered: dict[str, Step | None] = {}
         for layer in net.layers:
+            if layer.aux:
+                continue
             if layer.kind not in LOWERINGS:
                 raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
             lowered[layer.name] = LOWERINGS[layer.kind](layer, by_layer.get(layer.name, {}))
@@ -171,15 +176,19 @@ class NumpyModel:
         return np.concatenate(outs)
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
+        """Every layer's output for the batch x, by layer name, in NCHW / (N, F).
+
+        `aux` heads are not computed, so they are not in it.
+        """
         prepared = self._prepare(x)
         record = {self.net.layers[0].name: self._finish(prepared)}
         self.traced.run(prepared, record)
         plan = self.traced
-        for layer in self.net.layers:   # identity layers show the value they pass on
+        layers = [layer for layer in self.net.layers if not layer.aux]
+        for layer in layers:   # identity layers show the value they pass on
             if layer.name not in record:
                 record[layer.name] = record[plan.alias[layer.name]]
-        return {layer.name: record[layer.name] for layer in self.net.layers}
+        return {layer.name: record[layer.name] for layer in layers}
 
     def __repr__(self) -> str:
         return (f"<NumpyModel {self.net.name}: N×{shape_str(self.input_shape)} → "

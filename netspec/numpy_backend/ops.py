@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import FC, LRN, BatchNorm, Layer
+from ..layers import FC, LRN, Activation, BatchNorm, Layer
 from .windows import Step
 
 
@@ -22,7 +22,7 @@ def _fc(layer: FC, w: dict[str, np.ndarray]) -> Step:
 
 
 def _bn(layer: BatchNorm, w: dict[str, np.ndarray]) -> Step:
-    scale = (w["weight"] / np.sqrt(w["running_var"] + np.float32(layer.EPSILON))).astype(np.float32)
+    scale = (w["weight"] / np.sqrt(w["running_var"] + np.float32(layer.eps))).astype(np.float32)
     shift = (w["bias"] - w["running_mean"] * scale).astype(np.float32)
 
     def bn(x: np.ndarray) -> np.ndarray:
@@ -40,15 +40,57 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * np.tanh(0.5 * x) + 0.5   # no overflow for large |x|, unlike 1/(1+e^-x)
 
 
+def _silu(x: np.ndarray) -> np.ndarray:
+    return x * _sigmoid(x)
+
+
+#: Abramowitz and Stegun 7.1.26: erf(x) = 1 − t·P(t)·e^(−x²), t = 1/(1 + p·x), x ≥ 0,
+#: with absolute error below 1.5e-7 (float32's resolution near 1 is 6e-8).
+_ERF_P = 0.3275911
+_ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    t = 1 / (1 + np.float32(_ERF_P) * a)
+    poly = np.float32(_ERF_A[0])
+    for c in _ERF_A[1:]:
+        poly = poly * t + np.float32(c)
+    return np.copysign(1 - poly * t * np.exp(-a * a), x)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x·Φ(x): torch's `gelu` without the tanh approximation."""
+    return np.float32(0.5) * x * (1 + _erf(x * np.float32(1 / np.sqrt(2))))
+
+
+def _hsigmoid(x: np.ndarray) -> np.ndarray:
+    """relu6(x + 3)/6, as torch's Hardsigmoid."""
+    return np.clip(x + np.float32(3), 0, 6) / np.float32(6)
+
+
+def _leaky(slope: float) -> Step:
+    s = np.float32(slope)
+    return lambda x: np.where(x > 0, x, x * s)
+
+
 ACTIVATIONS: dict[str, Step] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "relu6": lambda x: np.clip(x, 0, 6, out=x),
     "tanh": lambda x: np.tanh(x, out=x),
     "sigmoid": _sigmoid,
     "softmax": _softmax,   # over the last axis: the channels of an NHWC volume
+    "silu": _silu,
+    "gelu": _gelu,
+    "hswish": lambda x: x * _hsigmoid(x),
+    "hsigmoid": _hsigmoid,
 }
 #: Steps that overwrite their input (the model copies an input still needed elsewhere).
 IN_PLACE = {"relu", "relu6", "tanh"}
+
+
+def _leaky_relu(layer: Activation, w: dict[str, np.ndarray]) -> Step:
+    return _leaky(layer.slope)
 
 
 def _flatten(layer: Layer, w: dict[str, np.ndarray]) -> Step | None:
