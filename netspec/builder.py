@@ -21,6 +21,8 @@ from typing import Any
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Concat, Input, Layer, Merge, Multiply, Pos
+from .layers.base import in_file
+from .limits import MAX_VALUE
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -34,13 +36,16 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
 )
 from .syntax import Concat as ConcatNode
 
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other
-MAX_LAYERS = 1_000_000    # a guard against `repeat 1000000000`
+MAX_WORK = 100_000        # statements expanded, counted before a repeat or call runs
+MAX_LAYERS = 100_000      # layers made
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -97,6 +102,8 @@ class Builder:
         self.context: list[str] = []
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
         self.nesting = 0
+        self.work = 0                          # statements expanded so far
+        self._costs: dict[tuple, int] = {}     # (block, its arguments) → statements it expands to
         rep.context = self.context
 
     # ---- entry -------------------------------------------------------------------
@@ -104,7 +111,8 @@ class Builder:
         """All layers of the spec in order, input first; errors go to the reporter."""
         for node in nodes:
             if isinstance(node, BlockDef):
-                self._define(node)
+                with in_file(node.pos.file):
+                    self._define(node)
         statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
         try:
@@ -125,39 +133,94 @@ class Builder:
                            SpecError, hint="an `aux` head branches off; the main path "
                                            "continues after it")
         for block in self.blocks.values():
-            if not block.uses:
+            if not block.uses and block.pos.file is None:   # a library's blocks may go unused
                 self.rep.warning(block.pos, "unused-block",
                                  f"block `{block.name}` is defined but never used",
                                  hint="call it as a statement, e.g. "
                                       f"`{block.name}({', '.join(str(p[0]) for p in block.params)})`")
         return self.layers
 
+    def define(self, nodes: list[Node]) -> list[tuple[str, str | None]]:
+        """Check a library's block definitions only; return (name, file) of each block."""
+        for node in nodes:
+            with in_file(node.pos.file):
+                self._define(node)
+        return [(name, block.pos.file) for name, block in self.blocks.items()]
+
     def _define(self, block: BlockDef) -> None:
         name = str(block.name)
         if name in self.blocks:
-            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first on line "
-                                               f"{self.blocks[name].pos.line})", SpecError)
+            first = self.blocks[name].pos
+            where = f"line {first.line}" if first.file == block.pos.file else \
+                f"{first.file or self.rep.filename or 'the spec'}, line {first.line}"
+            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first in "
+                                               f"{where})", SpecError,
+                           hint="rename one of them" if first.file == block.pos.file else
+                           "a spec and the libraries it uses share one set of block names")
             return
         seen: set[str] = set()
         for param, _ in block.params:
             if str(param) in seen:
                 self.rep.error(pos_of(param), f"parameter `{param}` of `{name}` is named twice",
                                SpecError)
-            elif str(param) in ("C", "H", "W"):
-                self.rep.error(pos_of(param), f"`{param}` cannot name a parameter: C, H and W "
-                                              f"are the incoming shape", SpecError)
+            else:
+                self._parameter_name(param, "a parameter", {})
             seen.add(str(param))
         self.blocks[name] = block
+
+    def _parameter_name(self, tok: Token, what: str, env: dict[str, int]) -> bool:
+        """Whether `tok` can name a parameter (or a repeat's counter); report why not."""
+        if str(tok) in ("C", "H", "W"):
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: C, H and W "
+                                        f"are the incoming shape", SpecError)
+        elif not _IDENTIFIER.fullmatch(str(tok)):
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: use letters, digits "
+                                        f"and `_` (no `-` or `$`)", SpecError)
+        elif str(tok) in env:
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: it is already a "
+                                        f"parameter here", SpecError, hint="choose another name")
+        else:
+            return True
+        return False
+
+    def _label(self, label: Token, scope: Scope, env: dict[str, int]) -> Token | None:
+        """The label with its `$params` filled in (None if one is unknown, reported).
+
+        Inside `[ ... ]` a label that is a number sets the item's position: the
+        numbering continues after it, and may skip numbers but never go back.
+        """
+        if "$" in label:
+            try:
+                label = self._substitute(label, env)
+            except _Unresolved:
+                return None
+        if scope.indexed and label.isdigit():
+            number = int(label)
+            if number < scope.next_index:
+                taken = scope.next_index - 1
+                self.rep.error(pos_of(label), f"sequence number {number} "
+                               + ("is already taken" if number == taken else "goes backwards")
+                               + f": the items before it in this `[ ... ]` are numbered up to "
+                               f"{taken}", SpecError,
+                               hint=f"numbers in `[ ... ]` only go forward; without a label "
+                                    f"this item would be number {scope.next_index}")
+                return None
+            scope.next_index = number + 1
+        return label
 
     # ---- statements --------------------------------------------------------------
     def statement(self, node: Node, scope: Scope, env: dict[str, int], *,
                   label: Token | None = None, top_level: bool = False) -> None:
         """Build one statement in `scope`, with `env` the enclosing block's parameters."""
         self.nesting += 1
+        self.work += 1
         if self.nesting > MAX_NESTING:
             self.rep.error(getattr(node, "pos", Pos(1, 1)), f"groups, repeats and block calls "
                            f"are nested more than {MAX_NESTING} deep", SpecError)
             raise _Abort
+        if self.rep.full:
+            raise _Abort   # enough errors to act on
+        self._afford(node, 0, env)
         try:
             self._statement(node, scope, env, label, top_level)
         finally:
@@ -166,7 +229,11 @@ class Builder:
     def _statement(self, node: Node, scope: Scope, env: dict[str, int], label: Token | None,
                    top_level: bool) -> None:
         if isinstance(node, Labeled):
-            self.statement(node.item, scope, env, label=node.name, top_level=top_level)
+            name = self._label(node.name, scope, env)
+            if name is None:
+                self.current = None
+                return
+            self.statement(node.item, scope, env, label=name, top_level=top_level)
         elif isinstance(node, LayerStmt):
             self._layer_statement(node, scope, env, label, top_level)
         elif isinstance(node, Group):
@@ -176,12 +243,18 @@ class Builder:
                 self.statement(child, inner, env)
         elif isinstance(node, Repeat):
             count = self._int(node.count, env)
-            if count is not None and count < 1:
-                self.rep.error(pos_of(node.count), f"repeat count must be at least 1, not {count}",
-                               ShapeError)
+            if count is not None and count < 0:
+                self.rep.error(pos_of(node.count), f"repeat count must not be negative, not "
+                                                   f"{count}", ShapeError)
             inner = scope.child(label, "", True) if label is not None else scope
-            for _ in range(count or 0):
-                self.statement(node.item, inner, env)
+            var = str(node.var) if node.var is not None else None
+            if var is not None and not self._parameter_name(node.var, "a repeat's counter",
+                                                            env):
+                return
+            if count:
+                self._afford(node.item, count, env, f"`repeat {count}`", node.pos)
+            for i in range(max(count or 0, 0)):
+                self.statement(node.item, inner, env if var is None else {**env, var: i})
         elif isinstance(node, Residual):
             self._residual(node, scope, env)
         elif isinstance(node, ConcatNode):
@@ -195,6 +268,8 @@ class Builder:
         elif isinstance(node, BlockDef):
             self.rep.error(node.pos, "a block is defined inside a group", SpecError,
                            hint="define blocks at the top level of the spec")
+        elif isinstance(node, Use):
+            self.rep.error(node.pos, "`use` belongs at the top level of a file", SpecError)
 
     def _layer_statement(self, node: LayerStmt, scope: Scope, env: dict[str, int],
                          label: Token | None, top_level: bool) -> None:
@@ -339,13 +414,20 @@ class Builder:
         if params is None:
             self.current = None
             return
+        self._afford(block.body, 1, params, f"the call `{name}(...)`", node.pos)
         inner = scope.child(label, name, block.body.indexed)
         args = ", ".join(f"{k}={v}" for k, v in params.items())
         self.instances[inner.prefix] = f"{name}({args})"
-        self.context.append(f"in `{inner.prefix}` = {name}({args}), line {node.pos.line}")
-        for child in block.body.body:
-            self.statement(child, inner, params)
-        self.context.pop()
+        where = f"{node.pos.file}, " if node.pos.file else ""
+        self.context.append(f"in `{inner.prefix}` = {name}({args}), {where}line {node.pos.line}")
+        text, self.maker.text = self.maker.text, self.rep.texts[block.pos.file]
+        try:
+            with in_file(block.pos.file):
+                for child in block.body.body:
+                    self.statement(child, inner, params)
+        finally:
+            self.maker.text = text
+            self.context.pop()
 
     def _bind(self, block: BlockDef, call: Call, env: dict[str, int]) -> dict[str, int] | None:
         """The call's parameters by name, or None after reporting why not."""
@@ -380,6 +462,92 @@ class Builder:
             return None
         return values  # type: ignore[return-value]
 
+    # ---- the work a statement will do ---------------------------------------------
+    def _afford(self, node: Node, times: int, env: dict[str, int], what: str = "",
+                pos: Pos | None = None) -> None:
+        """Refuse, before doing it, work that would take the spec past MAX_WORK statements.
+
+        With `times` 0 only the statements done so far are checked; otherwise `node`'s
+        cost (see `_cost`) `times` over is added to them first.
+        """
+        cost = self.work + times * self._cost(node, env, 0) if times else self.work
+        if cost <= MAX_WORK:
+            return
+        where = pos or getattr(node, "pos", None) or Pos(1, 1)
+        if what:
+            self.rep.error(pos or where, f"{what} expands to more than {MAX_WORK:,} statements "
+                           f"(layers, groups and calls)", SpecError,
+                           hint="is a repeat count or a block's number of calls too large?")
+        else:
+            self.rep.error(where, f"the spec expands to more than {MAX_WORK:,} statements "
+                           f"(layers, groups and calls)", SpecError,
+                           hint="is a repeat count too large?")
+        raise _Abort
+
+    def _cost(self, node: Node, env: dict[str, int], depth: int) -> int:
+        """Statements that building `node` expands to, counted without building (capped).
+
+        Repeat counts and block arguments that cannot be known before building
+        (they read C, H or W) count as 1, and so does what is nested past
+        MAX_NESTING (an error anyway); the running count in `statement` catches
+        those. `depth` is how deep in the syntax tree `node` is, calls included.
+        """
+        cap = MAX_WORK + 1
+        if depth > MAX_NESTING:
+            return 1   # too deep: `statement` reports it
+        depth += 1
+        if isinstance(node, Labeled):
+            return min(cap, 1 + self._cost(node.item, env, depth))
+        if isinstance(node, Group):
+            return min(cap, 1 + sum(self._cost(c, env, depth) for c in node.body))
+        if isinstance(node, Repeat):
+            count = self._quiet_int(node.count, env)
+            return min(cap, 1 + max(1 if count is None else count, 0) *
+                       self._cost(node.item, env, depth))
+        if isinstance(node, Residual):
+            return min(cap, 2 + self._cost(node.body, env, depth) +
+                       (self._cost(node.shortcut, env, depth) if node.shortcut is not None else 0))
+        if isinstance(node, ConcatNode):
+            return min(cap, 2 + sum(self._cost(b, env, depth) for b in node.branches))
+        if isinstance(node, Call):
+            block = self.blocks.get(str(node.name))
+            if block is None:
+                return 1
+            names = [str(p) for p, _ in block.params]
+            args: dict[str, int] = {}
+            for i, (key, value) in enumerate(node.args):
+                target = str(key) if key is not None else names[i] if i < len(names) else None
+                v = self._quiet_int(value, env)
+                if target is not None and v is not None:
+                    args[target] = v
+            for param, default in block.params:
+                if str(param) not in args and default is not None:
+                    v = self._quiet_int(default, {})
+                    if v is not None:
+                        args[str(param)] = v
+            key = (block.name, tuple(sorted(args.items())))
+            if key not in self._costs:
+                self._costs[key] = min(cap, 1 + self._cost(block.body, args, depth))
+            return self._costs[key]
+        return 1
+
+    def _quiet_int(self, tok: Token, env: dict[str, int]) -> int | None:
+        """The value of a number token when it is known before building, else None."""
+        text = str(tok)
+        if re.fullmatch(r"-?[0-9]+", text):
+            return int(text)
+        if text.startswith("$") and text[1:] in env:
+            return env[text[1:]]
+        if text.startswith("{") and re.search(r"\b[CHW]\b", text) is None:
+            rep, self.rep = self.rep, Reporter("", None)
+            try:
+                return self._int(tok, env)
+            except _Abort:
+                return None
+            finally:
+                self.rep = rep
+        return None
+
     # ---- numbers ------------------------------------------------------------------
     def _int(self, tok: Token, env: dict[str, int]) -> int | None:
         try:
@@ -409,6 +577,9 @@ class Builder:
                 if node.id in env:
                     return env[node.id]
                 if node.id in ("C", "H", "W"):
+                    if shape is None and self.input is None:
+                        fail(f"`{node.id}` reads the incoming shape, but this layer comes "
+                             f"before `input`", "start the spec with its `input`")
                     if shape is None:
                         raise _Unresolved   # the shape is unknown after an earlier error
                     if len(shape) != 3 and node.id != "C":
@@ -424,7 +595,10 @@ class Builder:
                 a, b = value(node.left), value(node.right)
                 if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
                     fail(f"division by zero in `{{{expr}}}`")
-                return _OPS[type(node.op)](a, b)
+                result = _OPS[type(node.op)](a, b)
+                if abs(result) > MAX_VALUE:
+                    fail(f"`{{{expr}}}` grows past {MAX_VALUE:.0e}, more than any size could be")
+                return result
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
                 a, b = value(node.left), value(node.right)
                 if b == 0 or a % b:

@@ -32,6 +32,7 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
     span,
 )
@@ -40,14 +41,15 @@ from .syntax import (
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
                   "relu", "relu6", "tanh", "sigmoid", "softmax", "silu", "gelu", "hswish",
                   "hsigmoid", "leaky")
-KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "gate", "aux")
+KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use", "gate", "aux")
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
     "dense": "fc", "linear": "fc", "fully_connected": "fc", "conv2d": "conv",
     "convolution": "conv", "maxpool": "pool max", "max_pool": "pool max",
     "maxpool2d": "pool max", "avgpool": "pool avg", "avg_pool": "pool avg",
-    "avgpool2d": "pool avg", "gap": "pool avg global", "globalavgpool": "pool avg global",
+    "avgpool2d": "pool avg",
+    "adaptiveavgpool2d": "pool avg to HxW", "adaptive_avg_pool": "pool avg to HxW", "gap": "pool avg global", "globalavgpool": "pool avg global",
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
     "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
@@ -73,7 +75,7 @@ _EXPECTED = {
     "DILATION": "`dN` (dilation)", "GROUPS": "`gN` (groups)", "FILTERS": "`xK` (filters)",
     "NUMBER": "a number", "VALUE": "a number", "NAME": "a name", "COLON": "`:`",
     "SAME": "`same`", "VALID": "`valid`", "MAX": "`max`", "AVG": "`avg`",
-    "GLOBAL": "`global`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
+    "GLOBAL": "`global`", "TO": "`to`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
     "RELU": "an activation", "RELU6": "an activation", "TANH": "an activation",
     "SIGMOID": "an activation", "SOFTMAX": "an activation", "LBRACE": "`{`", "RBRACE": "`}`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
@@ -82,6 +84,8 @@ _EXPECTED = {
     "HSWISH": "an activation", "HSIGMOID": "an activation", "LEAKY": "an activation",
     "EPS": "`epsE` (epsilon, e.g. `eps1e-3`)", "COUNTPAD": "`countpad`", "GATE": "`gate`",
     "AUX": "`aux`",
+    "AS": "`as`", "INDEX": "a sequence number",
+    "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
@@ -103,8 +107,8 @@ class _ToTree(Transformer):
         return Group(items, True, items[0].pos if items and hasattr(items[0], "pos") else Pos(0, 0))
 
     def repeat(self, items: list) -> Repeat:
-        kw, count, item = items
-        return Repeat(count, item, span(kw, count))
+        kw, count, *var, item = items
+        return Repeat(count, item, span(kw, count), var[-1] if var else None)
 
     def residual(self, items: list) -> Residual:
         kw, *rest = items
@@ -143,6 +147,10 @@ class _ToTree(Transformer):
         kw, name, *params = items
         body = params.pop()
         return BlockDef(name, params, body, span(kw, name))
+
+    def use(self, items: list[Token]) -> Use:
+        kw, path = items
+        return Use(path, span(kw, path))
 
     def param(self, items: list[Token]) -> tuple[Token, Token | None]:
         return items[0], (items[1] if len(items) > 1 else None)
@@ -228,6 +236,8 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
                   hint="a label is followed by a layer: `stem: conv 3x3 x32`"
                   if found == ":" else None)
         return line_no, start, end
+    if _label_error(line, line_no, start, end, rep):
+        return line_no, start, end
     col, keyword = words[0]
     blocks = _block_names(text)
     if keyword in blocks:
@@ -255,11 +265,35 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     return line_no, start, end
 
 
+def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -> bool:
+    """Report a statement whose label is the problem (`my-conv:`, `input:`); False if it is not."""
+    m = re.match(r"\s*([^\s:;{}\[\]()]+)\s*:(?!\S*:)", line[start:end])
+    if m is None:
+        return False
+    label, col = m.group(1), start + m.start(1) + 1
+    rest = line[start + m.end():end].split()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
+        fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^A-Za-z0-9_]", "_", label))
+        rep.error(Pos(line_no, col, len(label)), f"`{label}` is not a valid label",
+                  SpecSyntaxError, hint=f"a label is ASCII letters, digits and `_`, not starting "
+                                        f"with a digit: e.g. `{fixed}`")
+    elif label == "input":
+        rep.error(Pos(line_no, col, len(label)), "`input` is a keyword, not a label",
+                  SpecSyntaxError, hint="choose another name for this layer")
+    elif rest and rest[0] == "input":
+        rep.error(Pos(line_no, col, len(label)), "the input takes no label: it is always "
+                                                 "named `input`", SpecSyntaxError,
+                  hint=f"write `{' '.join(rest)}`")
+    else:
+        return False
+    return True
+
+
 _USAGE = {
-    "input": "input HxWxC, e.g. `input 32x32x3`",
+    "input": "input HxWxC",
     "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [ACTIVATION]",
     "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]` or "
-            "`pool [max|avg] global",
+            "`pool [max|avg] global` or `pool avg to HxW",
     "fc": "fc N [ACTIVATION]",
     "bn": "bn [epsE], e.g. `bn eps1e-3`",
     "leaky": "leaky [SLOPE], e.g. `leaky 0.1` (default 0.01)",
@@ -267,14 +301,17 @@ _USAGE = {
     "aux": "aux { ... }",
     "lrn": "lrn N [aALPHA] [bBETA] [kK]",
     "dropout": "dropout P, with 0 ≤ P < 1",
-    "repeat": "repeat N { ... }",
+    "repeat": "repeat N { ... }` or `repeat N as j { ... }",
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
+    "use": "use \"PATH.ns\"",
 }
 
 
 def _usage_hint(keyword: str) -> str | None:
+    if keyword == "input":
+        return f"the form is `{_USAGE[keyword]}`, e.g. `input 32x32x3`"
     return f"the form is `{_USAGE[keyword]}`" if keyword in _USAGE else \
         f"`{keyword}` takes no arguments; put the next layer on its own line or after `;`"
 
@@ -288,7 +325,7 @@ def _option_hint(word: str, keyword: str) -> str | None:
                 return f"write {what} as `{form.format(m.group(1))}`"
     words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "silu",
              "gelu", "hswish", "hsigmoid", "leaky"] + (
-        ["max", "avg", "ceil", "global", "countpad"] if keyword == "pool" else [])
+        ["max", "avg", "ceil", "global", "countpad", "to"] if keyword == "pool" else [])
     return did_you_mean(word, words)
 
 
@@ -301,6 +338,9 @@ def parse_tree(text: str, rep: Reporter) -> list[Node]:
             return _parser().parse(text)
         except UnexpectedInput as err:
             line_no, start, end = _syntax_error(err, lines, original, rep)
+            if rep.full:   # enough to act on; the rest are not worth re-parsing for
+                rep.dropped += 1
+                return []
             line = lines[line_no - 1] if line_no <= len(lines) else ""
             # blank the statement but keep its brackets, so the structure still parses
             blanked = line[:start] + re.sub(r"[^{}\[\]]", " ", line[start:end]) + line[end:]

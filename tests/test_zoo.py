@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
 from netspec.onnx_export import OnnxModel  # noqa: E402
-from zoo_oracle import (assert_close_to_torch, batch_statistics, forward,  # noqa: E402
-                        smallest_input, state_dict_arrays, torchvision_model, zoo_specs)
+from zoo_oracle import (batch_statistics, float32_error, forward, smallest_input,  # noqa: E402
+                        state_dict_arrays, torchvision_model, zoo_specs)
 
 ZOO = zoo_specs()
 
@@ -32,5 +32,7 @@ def test_zoo_spec_equals_torchvision(name):
     batch_statistics(model, torch.from_numpy(x))
     weights = state_dict_arrays(model)
     want = forward(model, x)
-    assert_close_to_torch(net.numpy_model(weights)(x), model, x, want)
-    assert_close_to_torch(OnnxModel(net, net.check_weights(weights))(x), model, x, want)
+    scale = max(1.0, float(np.abs(want).max()))
+    tol = dict(rtol=1e-3, atol=1e-4 * scale + 3 * float32_error(model, x, want))
+    np.testing.assert_allclose(net.numpy_model(weights)(x), want, **tol)
+    np.testing.assert_allclose(OnnxModel(net, net.check_weights(weights))(x), want, **tol)

@@ -7,7 +7,6 @@ model that builder makes. Test-only: imports torch and torchvision.
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 
@@ -92,25 +91,17 @@ def state_dict_arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
             if not k.endswith("num_batches_tracked")}
 
 
-def assert_close_to_torch(actual: np.ndarray, model: torch.nn.Module, x: np.ndarray,
-                          want: np.ndarray) -> None:
-    """`actual` agrees with torch's float32 output `want`, or is as close to the exact result.
+def float32_error(model: torch.nn.Module, x: np.ndarray, want: np.ndarray) -> float:
+    """How far torch's own float32 output `want` is from the float64 result.
 
-    With batch statistics from a 2-image batch at a small input, a deep network's last
-    batch norms see a few values per channel, and float32 rounding is amplified: then
-    torch's own float32 output differs from its float64 output by more than the
-    tolerance. In that case `actual` must be within twice torch's float32 error (plus
-    the tolerance) of torch's float64 output, the result both approximate.
+    Deep nets with batch statistics from a 2-sample batch at a small input divide
+    by small variances, which amplifies rounding (ResNet-101 at 64×64: 1.4e-3
+    against outputs of about 4); a float32 implementation can only be asked to
+    be about as exact as torch's float32 is.
     """
-    scale = max(1.0, float(np.abs(want).max()))
-    tol = dict(rtol=1e-3, atol=1e-4 * scale)
-    if np.allclose(actual, want, **tol):
-        return
-    with torch.no_grad():
-        exact = copy.deepcopy(model).double()(torch.from_numpy(x).double())
-    exact = (exact["out"] if isinstance(exact, dict) else exact).numpy()
-    noise = float(np.abs(want - exact).max())
-    np.testing.assert_allclose(actual, exact, rtol=1e-3, atol=1e-4 * scale + 2 * noise)
+    import copy
+    exact = forward(copy.deepcopy(model).double(), x.astype(np.float64))
+    return float(np.abs(want - exact).max())
 
 
 def forward(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
 
     base         Layer, Input, Pos, shape_str
     window       what conv and pool share: kernel, stride, padding, dilation
-    conv, pool   convolution; max, average and global pooling
+    conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
     norm         batch norm, local response norm
     activations  relu, relu6, tanh, sigmoid, softmax, silu, gelu, hswish, hsigmoid, leaky
@@ -22,8 +22,8 @@ from .conv import Conv
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .merges import Add, Concat, Merge, Multiply
 from .norm import LRN, BatchNorm
-from .pool import Pool
+from .pool import AdaptivePool, Pool
 
-__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "Add", "BatchNorm", "Concat", "Conv",
+__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Concat", "Conv",
            "Dropout", "FC", "Flatten", "Input", "Layer", "Merge", "Multiply", "Pool", "Pos", "Shape",
            "shape_str"]

@@ -16,7 +16,7 @@ from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .conv import _conv
 from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _leaky_relu, _lrn
-from .pool import _pool
+from .pool import _adaptive_pool, _pool
 from .windows import Step
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
     "add": _constant(np.add), "concat": _constant(_concat), "mul": _constant(np.multiply),
-    "leaky": _leaky_relu,
+    "leaky": _leaky_relu, "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
 }
@@ -213,16 +213,18 @@ def prepare_input(net: Network, x: np.ndarray) -> np.ndarray:
             f"{net.name} expects {dims} ({'N×C×H×W' if len(want) == 3 else 'N×F'})", hint=hint))
     if x.dtype.kind not in "fiu":
         raise InputError(f"input holds {x.dtype} values, not numbers")
+    if x.shape[0] == 0:
+        raise InputError("the batch is empty (N = 0): nothing to run")
     return np.array(x, dtype=np.float32, copy=True)
 
 
 def load_input(path: str | Path) -> np.ndarray:
-    """Read a .npy input batch (no pickles), as an InputError if it cannot be read."""
+    """Read a .npy input batch (no pickles), as an InputError if it cannot be read.
+
+    The header is checked before any data is read (see netspec.arrays).
+    """
+    from ..arrays import ArrayFileError, read_npy
     try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+        return read_npy(path)
+    except ArrayFileError as err:
         raise InputError(Diagnostic("error", f"cannot read input: {err}", str(path))) from None
-    if not isinstance(x, np.ndarray):
-        raise InputError(Diagnostic("error", "expected a .npy array, found an .npz archive",
-                                    str(path)))
-    return x
