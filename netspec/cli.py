@@ -116,16 +116,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .files import atomic_write
+    from .images import is_image
     from .numpy_backend import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
                                                    "--weights": getattr(args, "weights", None)})
     if not Path(args.input).is_file():
         raise UsageError(f"no such input file: {args.input}")
-    x = load_input(args.input)
-    if x.ndim and x.shape[0] == 0:
+    x = None if is_image(args.input) else load_input(args.input)
+    if x is not None and x.ndim and x.shape[0] == 0:
         raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
                                     args.input))
-    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+    if x is not None and x.dtype.kind in "fc" and not np.isfinite(x).all():
         bad = int(x.size - np.count_nonzero(np.isfinite(x)))
         print(f"{args.input}: warning: the batch holds {bad:,} NaN or infinite value"
               f"{'s' if bad > 1 else ''}; outputs that depend on them will be NaN",
@@ -150,15 +151,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_batch(args: argparse.Namespace, x: np.ndarray) -> np.ndarray:
-    """The output of `netspec run`'s model on the batch x."""
+def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
+    """The output of `netspec run`'s model on the batch x (None: the image `--input`)."""
     if args.spec.endswith(".onnx"):
         if not Path(args.spec).is_file():
             raise UsageError(f"no such ONNX file: {args.spec}")
+        if x is None or args.maps:
+            raise UsageError("images and --maps need a spec, not an .onnx file")
         from .onnx_export import run_onnx_file
         return run_onnx_file(args.spec, x)
     net = _read_spec(args.spec)
+    if x is None:
+        from .images import load_image
+        x, note = load_image(args.input, net.input_shape)
+        if note:
+            print(note)
     weights = _weights(net, args)
+    if args.maps:
+        from .images import write_maps
+        written = write_maps(net, net.numpy_model(weights).activations(x), args.maps)
+        print(f"wrote {len(written)} feature map grids to {args.maps}")
     if args.backend == "onnx":
         from .onnx_export import OnnxModel
         return OnnxModel(net, weights)(x)
@@ -195,6 +207,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     f"{have / 2**30:,.1f} GiB of memory are available",
                                     net.filename, hint="use a smaller --batch"))
     print(run_bench(net, batch=args.batch, repeat=args.repeat, seed=args.seed))
+    return EXIT_OK
+
+
+def _picture_output(args: argparse.Namespace, suffix: str) -> str:
+    """Where `draw`/`report` write: `-o`, else the spec's name with `suffix`; never the spec."""
+    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(suffix))
+    refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
+    return out
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    """`netspec draw`: the network as an SVG picture (volumes or graph)."""
+    from .files import atomic_write
+    from .picture import draw
+    net = _read_spec(args.spec)
+    out = _picture_output(args, ".svg")
+    svg = draw(net, args.style, args.depth)
+    if out == "-":
+        sys.stdout.write(svg)
+        return EXIT_OK
+    atomic_write(out, lambda f: f.write(svg.encode("utf-8")))
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`netspec report`: one self-contained HTML page with the picture and the table."""
+    from .files import atomic_write
+    from .picture.html import report
+    net = _read_spec(args.spec)
+    out = _picture_output(args, ".html")
+    page = report(net, args.style, args.depth)
+    if out == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    atomic_write(out, lambda f: f.write(page.encode("utf-8")))
+    print(f"wrote {out}")
     return EXIT_OK
 
 
@@ -248,13 +297,16 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a batch through the network")
     r.add_argument("spec", metavar="SPEC", help="a spec file, or an .onnx file exported by netspec")
-    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32")
+    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32, "
+                   "or a PNG/JPEG image (resized to the spec's input; needs netspec[images])")
     weights_options(r)
     r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy",
                    help="run the NumPy model or the exported model on onnxruntime "
                         "(default numpy)")
     r.add_argument("-o", "--output", metavar="Y.npy", help="also write the output batch here "
                    "(never over an input)")
+    r.add_argument("--maps", metavar="DIR", help="write each layer's output for the first sample "
+                   "as a PNG grid, one tile per channel")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("init", help="write initial weights")
@@ -286,6 +338,26 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="seed of the random weights and batch, ≥ 0 (default 0)")
     b.set_defaults(func=cmd_bench)
+
+    def picture_options(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--style", choices=("volumes", "graph"), default=None,
+                       help="3-D volumes in a row (default for plain sequences) or a "
+                            "top-down graph (default where paths fork)")
+        q.add_argument("--depth", type=_positive_int, metavar="N",
+                       help="draw layers whose names share their first N parts as one box")
+
+    d = sub.add_parser("draw", help="draw the network as an SVG picture")
+    d.add_argument("spec", metavar="SPEC")
+    d.add_argument("-o", "--output", metavar="FILE.svg",
+                   help="default: the spec's name with .svg; - for stdout")
+    picture_options(d)
+    d.set_defaults(func=cmd_draw)
+
+    rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
+    rp.add_argument("spec", metavar="SPEC")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
+    picture_options(rp)
+    rp.set_defaults(func=cmd_report)
     return p
 
 
