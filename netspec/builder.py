@@ -260,7 +260,7 @@ class Builder:
         elif isinstance(node, ConcatNode):
             self._concat(node, scope, env)
         elif isinstance(node, Gate):
-            self._gate(node, scope, env)
+            self._gate(node, scope, env, label)
         elif isinstance(node, Aux):
             self._aux(node, scope, env, label)
         elif isinstance(node, Call):
@@ -370,9 +370,11 @@ class Builder:
             return
         self._merge(Concat(node.pos, "concat"), outputs, scope)
 
-    def _gate(self, node: Gate, scope: Scope, env: dict[str, int]) -> None:
+    def _gate(self, node: Gate, scope: Scope, env: dict[str, int], label: Token | None) -> None:
+        """x × gate(x); a label prefixes the gate's layers (`se: gate {…}` → `se.fc1`)."""
         x = self.current
-        gate = self._branch(node.body, x, scope, env)
+        inner = scope.child(label, "", False) if label is not None else scope
+        gate = self._branch(node.body, x, inner, env)
         if x is None or gate is None or gate is x:
             if gate is x and x is not None:
                 self.rep.error(node.pos, "a gate has no layers", SpecError,

@@ -73,7 +73,7 @@ class _Graph:
 
 
 def _tensor(name: str, array: np.ndarray | None = None,
-            dtype: np.dtype = np.dtype(np.float32)) -> onnx.TensorProto:
+            dtype: np.dtype | None = None) -> onnx.TensorProto:
     """An initializer: the array's bytes as raw data, or only its header if None.
 
     float32, except the int64 shape-like inputs some operators take (Pad's pads).
@@ -117,7 +117,7 @@ def _pool(g: _Graph, layer: Layer, x: str) -> str:
                    name=f"{layer.name}.pad")
         g.record(x, (layer.input_shape[0] + sum(layer.pads[0]),
                      layer.input_shape[1] + sum(layer.pads[1]), layer.input_shape[2]))
-        (t, b), (left, r) = layer.pads
+        (_, b), (_, r) = layer.pads
         (_, fb), (_, fr) = layer.floor_pads()
         attrs["pads"] = [0, 0, max(0, fb - b), max(0, fr - r)]
     return g.node(layer, "AveragePool", [x], layer.name, count_include_pad=0, **attrs)
