@@ -399,7 +399,16 @@ class OnnxModel:
 
     def __init__(self, net: Network, weights: dict[str, np.ndarray], opset: int | None = None) -> None:
         self.net = net
-        self.session = _session(to_onnx(net, weights, opset))
+        if sum(np.asarray(a).nbytes for a in weights.values()) < EXTERNAL_DATA_BYTES:
+            self.session = _session(to_onnx(net, weights, opset))
+            return
+        # protobuf cannot hold a model of 2 GiB in memory (RegNetY-128GF has 2.6 GB of
+        # weights): write it with external data to a private folder and load the file
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="netspec-onnx-") as folder:
+            path = Path(folder) / "model.onnx"
+            save_onnx(net, weights, path, opset)
+            self.session = _session(str(path))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.net.layers[0].name: prepare_input(self.net, x)})[0]

@@ -41,6 +41,8 @@ def table(net: Network, depth: int | None = None) -> str:
         last = layers[-1]
         text = (layers[0].text if len(layers) == 1 and layers[0].name == key
                 else net.instances.get(key, f"{len(layers)} layers"))
+        if all(lay.aux for lay in layers):
+            text += "  (aux)"   # counted in the parameters, not computed at inference
         rows.append((key, text, shape_str(last.output_shape), f"{prod(last.output_shape):,}",
                      _count(sum(lay.params for lay in layers)),
                      _count(sum(lay.macs for lay in layers))))
@@ -72,7 +74,8 @@ def as_dict(net: Network) -> dict[str, Any]:
         "layers": [{"name": layer.name, "op": layer.op, "text": layer.text, "line": layer.line,
                     "inputs": [i.name for i in layer.inputs],
                     "output": list(layer.output_shape), "params": layer.params,
-                    "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {})}
+                    "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {}),
+                    **({"aux": True} if layer.aux else {})}
                    for layer in net.layers],
         "total_params": net.total_params,
         "total_activations": net.total_activations,
