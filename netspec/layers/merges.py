@@ -12,6 +12,8 @@ same way (`Builder._merge`), and each backend lowers each to one operator:
 
 from __future__ import annotations
 
+from math import prod
+
 from ..errors import Reporter, ShapeError
 from .base import Layer, Pos, Shape, shape_str
 
@@ -37,6 +39,16 @@ class Add(Merge):
     """The end of a residual connection: the sum of the body and the shortcut."""
 
     kind = "add"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        n = prod(self.output_shape)
+        return [f"out = {' + '.join(shape_str(i.output_shape) for i in self.inputs)} "
+                f"= {shape_str(self.output_shape)}", f"FLOPs = {n:,} (one add per value)"]
 
     def __init__(self, pos: Pos, text: str, projected: bool) -> None:
         super().__init__(pos, text)
@@ -60,6 +72,16 @@ class Concat(Merge):
     """The end of parallel branches: their outputs concatenated along the channels."""
 
     kind = "concat"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        chans = " + ".join(str(i.output_shape[-1]) for i in self.inputs)
+        return [f"channels = {chans} = {self.output_shape[-1]}, "
+                f"out = {shape_str(self.output_shape)}"]
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         if len({s[:-1] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1:
@@ -82,6 +104,23 @@ class Multiply(Merge):
     """
 
     kind = "mul"
+    pointwise = True
+    saves = ("input",)   # the product's backward needs both factors
+
+    def input_windows(self) -> list:
+        """The input pixel by pixel; a 1×1×C gate broadcast to every pixel (stride 0)."""
+        x, gate = (i.output_shape for i in self.inputs)
+        broadcast = len(gate) == 3 and gate[:2] == (1, 1) and x[:2] != (1, 1)
+        return [self.window(), ((1, 0, 0), (1, 0, 0)) if broadcast else self.window()]
+
+    def flops(self) -> int:
+        return prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        x, gate = (shape_str(i.output_shape) for i in self.inputs)
+        return [f"out = {x} × {gate}" + (" (one value per channel, broadcast over H×W)"
+                                          if x != gate else "") + f" = {x}",
+                f"FLOPs = {prod(self.output_shape):,} (one multiply per value)"]
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         x, gate = shapes

@@ -40,8 +40,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * np.tanh(0.5 * x) + 0.5   # no overflow for large |x|, unlike 1/(1+e^-x)
 
 
+# The functions below allocate their output and work in it, so that their memory is
+# what numpy_backend/memory.py says: none beyond the output, except gelu's three.
+
 def _silu(x: np.ndarray) -> np.ndarray:
-    return x * _sigmoid(x)
+    """x·sigmoid(x), the sigmoid as 0.5·tanh(0.5·x) + 0.5 (no overflow)."""
+    out = x * np.float32(0.5)
+    np.tanh(out, out=out)
+    out *= np.float32(0.5)
+    out += np.float32(0.5)
+    out *= x
+    return out
 
 
 #: Abramowitz and Stegun 7.1.26: erf(x) = 1 − t·P(t)·e^(−x²), t = 1/(1 + p·x), x ≥ 0,
@@ -51,27 +60,57 @@ _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
+    """erf(x) in a new array, with two output-sized temporaries."""
     a = np.abs(x)
-    t = 1 / (1 + np.float32(_ERF_P) * a)
-    poly = np.float32(_ERF_A[0])
+    t = a * np.float32(_ERF_P)
+    t += np.float32(1)
+    np.reciprocal(t, out=t)
+    p = t * np.float32(_ERF_A[0])          # Horner: ((a0·t + a1)·t + …)·t
     for c in _ERF_A[1:]:
-        poly = poly * t + np.float32(c)
-    return np.copysign(1 - poly * t * np.exp(-a * a), x)
+        p += np.float32(c)
+        p *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    p *= a
+    np.subtract(np.float32(1), p, out=p)
+    return np.copysign(p, x, out=p)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact GELU, x·Φ(x): torch's `gelu` without the tanh approximation."""
-    return np.float32(0.5) * x * (1 + _erf(x * np.float32(1 / np.sqrt(2))))
+    """Exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)): torch's `gelu` without the tanh approximation."""
+    out = _erf(x * np.float32(1 / np.sqrt(2)))
+    out += np.float32(1)
+    out *= x
+    out *= np.float32(0.5)
+    return out
 
 
 def _hsigmoid(x: np.ndarray) -> np.ndarray:
     """relu6(x + 3)/6, as torch's Hardsigmoid."""
-    return np.clip(x + np.float32(3), 0, 6) / np.float32(6)
+    out = x + np.float32(3)
+    np.clip(out, 0, 6, out=out)
+    out /= np.float32(6)
+    return out
+
+
+def _hswish(x: np.ndarray) -> np.ndarray:
+    """x·relu6(x + 3)/6, as torch's Hardswish."""
+    out = _hsigmoid(x)
+    out *= x
+    return out
 
 
 def _leaky(slope: float) -> Step:
+    """x where x > 0, else slope·x: the larger of x and slope·x for slopes up to 1, the smaller
+    beyond."""
     s = np.float32(slope)
-    return lambda x: np.where(x > 0, x, x * s)
+    pick = np.maximum if slope <= 1 else np.minimum
+
+    def leaky(x: np.ndarray) -> np.ndarray:
+        out = x * s
+        return pick(x, out, out=out)
+    return leaky
 
 
 ACTIVATIONS: dict[str, Step] = {
@@ -82,7 +121,7 @@ ACTIVATIONS: dict[str, Step] = {
     "softmax": _softmax,   # over the last axis: the channels of an NHWC volume
     "silu": _silu,
     "gelu": _gelu,
-    "hswish": lambda x: x * _hsigmoid(x),
+    "hswish": _hswish,
     "hsigmoid": _hsigmoid,
 }
 #: Steps that overwrite their input (the model copies an input still needed elsewhere).
