@@ -187,3 +187,39 @@ def test_an_aux_head_has_weights_but_no_part_in_the_output():
     exported = to_onnx(net, w)
     assert not [i.name for i in exported.graph.initializer if i.name.startswith("head.")]
     assert not [n.name for n in exported.graph.node if n.name.startswith("head.")]
+
+
+def test_export_torch_writes_every_new_kind(tmp_path):
+    # the generated module's own torch layers (nn.LeakyReLU, nn.GELU, BatchNorm2d(eps=…),
+    # AvgPool2d(count_include_pad=True), the gate's product) compute what NumPy computes,
+    # and the aux head's modules exist for the state_dict but are not run
+    import importlib.util
+
+    from netspec.torch_codegen import torch_source
+    net = netspec.parse("""block se(c) { gate { pool avg global; fc1: conv 1x1 x2 relu
+                                                  fc2: conv 1x1 x$c hsigmoid } }
+input 8x8x3
+conv 3x3 p1 x8 leaky 0.2
+bn eps1e-3
+gelu
+se(8)
+head: aux { pool avg to 2x2; fc1: fc 4 silu }
+pool avg 3 s1 p1 countpad
+conv 1x1 x4 hswish
+fc 3
+""", "kinds.ns")
+    path = tmp_path / "kinds.py"
+    source = torch_source(net)
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("kinds", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "nn.LeakyReLU(0.2)" in source and "eps=0.001" in source
+    assert "count_include_pad=True" in source
+    model = module.Kinds().eval()
+    w = random_weights(net, 3)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=True)
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, net.numpy_model(w)(x), rtol=1e-4, atol=1e-5)
