@@ -223,3 +223,17 @@ fc 3
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, net.numpy_model(w)(x), rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_import_reads_the_newer_activations_bn_epsilon_and_countpad():
+    from netspec.importer import import_onnx
+    net = netspec.parse("input 8x8x3\nconv 3x3 p1 x4 hswish\nbn eps1e-3\nleaky 0.2\ngelu\n"
+                        "hsigmoid\nleaky\npool avg 3 s1 p1 countpad\nfc 3", "kinds.ns")
+    w = random_weights(net, 5)
+    imported = import_onnx(net.to_onnx(w), name="kinds")
+    got = imported.network
+    assert [(layer.text, layer.output_shape) for layer in got.layers] == \
+        [(layer.text, layer.output_shape) for layer in net.layers]
+    x = np.random.default_rng(5).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(got.numpy_model(imported.weights())(x), net.numpy_model(w)(x),
+                               **TOL)
