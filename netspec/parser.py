@@ -59,14 +59,15 @@ ALIASES = {
     "mul": "gate { ... }", "multiply": "gate { ... }",
 }
 
-#: Option words from other tools, with the netspec spelling of the option.
+#: Option words from other tools, with the netspec spelling of the option (patterns
+#: compiled on first use, by `re`'s cache: only a spec with errors needs them).
 _OPTION_HINTS = (
-    (re.compile(r"(?:stride|strides)=?(-?\d+)$"), "s{}", "the stride"),
-    (re.compile(r"(?:pad|padding)=?(-?\d+)$"), "p{}", "the padding"),
-    (re.compile(r"(?:dilation|dil)=?(-?\d+)$"), "d{}", "the dilation"),
-    (re.compile(r"(?:groups|group)=?(-?\d+)$"), "g{}", "the groups"),
-    (re.compile(r"(?:filters|k|out|channels)=?(-?\d+)$"), "x{}", "the filter count"),
-    (re.compile(r"(-?\d+)$"), "x{}", "a filter count"),
+    (r"(?:stride|strides)=?(-?\d+)$", "s{}", "the stride"),
+    (r"(?:pad|padding)=?(-?\d+)$", "p{}", "the padding"),
+    (r"(?:dilation|dil)=?(-?\d+)$", "d{}", "the dilation"),
+    (r"(?:groups|group)=?(-?\d+)$", "g{}", "the groups"),
+    (r"(?:filters|k|out|channels)=?(-?\d+)$", "x{}", "the filter count"),
+    (r"(-?\d+)$", "x{}", "a filter count"),
 )
 
 #: How to name each terminal in "expected ..." notes.
@@ -226,7 +227,7 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     line = lines[line_no - 1] if line_no <= len(lines) else ""
     start, end = _statement_bounds(line, err.column if err.column and err.column > 0 else 1)
     words = [(m.start() + start + 1, m.group())
-             for m in re.finditer(r"[A-Za-z_][\w.]*|[^\s:(]+|[:(]", line[start:end])]
+             for m in re.finditer(r"[A-Za-z_](?:[\w.$]|-(?=[\w$]))*|[^\s:(]+|[:(]", line[start:end])]
     if len(words) >= 2 and words[1][1] == ":":
         words = words[2:]
     err_col = err.column if err.column and err.column > 0 else 1
@@ -265,12 +266,12 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     return line_no, start, end
 
 
-#: What the grammar takes as a label: a NAME (with `-` and `$param` parts) or an INDEX.
+#: What the grammar accepts as a label: a NAME (`block$i-0`) or a sequence number.
 _LABEL = re.compile(r"[A-Za-z_](\w|-(?=[\w$])|\$(?=[A-Za-z_]))*|\d+")
 
 
 def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -> bool:
-    """Report a statement whose label is the problem (`my-conv:`, `input:`); False if it is not."""
+    """Report a statement whose label is the problem (`my.conv:`, `input:`); False if it is not."""
     m = re.match(r"\s*([^\s:;{}\[\]()]+)\s*:(?!\S*:)", line[start:end])
     if m is None:
         return False
@@ -279,8 +280,9 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
     if not _LABEL.fullmatch(label):
         fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^\w-]|^-|-$", "_", label))
         rep.error(Pos(line_no, col, len(label)), f"`{label}` is not a valid label",
-                  SpecSyntaxError, hint=f"a label is letters, digits, `_` and `-` between them, "
-                                        f"not starting with a digit: e.g. `{fixed}`")
+                  SpecSyntaxError, hint=f"a label is ASCII letters, digits and `_` (not starting "
+                                        f"with a digit), `-` between parts, `$param` parts, or "
+                                        f"a number: e.g. `{fixed}`")
     elif label == "input":
         rep.error(Pos(line_no, col, len(label)), "`input` is a keyword, not a label",
                   SpecSyntaxError, hint="choose another name for this layer")
@@ -324,7 +326,7 @@ def _option_hint(word: str, keyword: str) -> str | None:
     """`stride=2` → `s2` and similar, or a near miss of an option keyword."""
     if keyword in ("conv", "pool"):
         for pattern, form, what in _OPTION_HINTS:
-            m = pattern.match(word.lower())
+            m = re.match(pattern, word.lower())
             if m and (keyword == "conv" or form != "x{}"):
                 return f"write {what} as `{form.format(m.group(1))}`"
     words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "silu",

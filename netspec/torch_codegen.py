@@ -518,6 +518,7 @@ class _Writer:
         """An aux head: its modules exist (their weights are in the state_dict), but
         `forward` does not run them, as torchvision's GoogLeNet and Inception at eval."""
         first, saved = len(self.cls.forward), (self.cur, self.vector, self.gen.windows)
+        fc_index = self.gen.fc_index
         self.gen.windows = None
         if label is not None or node.body.indexed:
             self.group(node.body, label if label is not None else scope.name("seq"), target)
@@ -525,6 +526,11 @@ class _Writer:
             self.body(node.body.body, scope, target)
         del self.cls.forward[first:]
         self.cur, self.vector, self.gen.windows = saved
+        if label is not None and not self.gen.in_block:   # skip the head's fc layers, all of
+            prefix = f"{label.strip(chr(39) + chr(34))}."  # them, vector ones included
+            self.gen.fc_index = fc_index + sum(
+                1 for layer in self.gen.net.layers if layer.aux and layer.kind in ("fc", "flatten")
+                and layer.name.startswith(prefix))
 
     def concat(self, node: ConcatNode, scope: _Scope, target: str) -> None:
         if not self.explicit:
@@ -781,7 +787,6 @@ class TorchGenerator:
             return None
         prefixes = tuple(f"{p}." for p in self.net.instances)
         fcs = [layer for layer in self.net.layers if layer.kind in ("fc", "flatten")
-               and len(layer.input_shape) == 3   # an fc over a vector knows its inputs
                and not layer.name.startswith(prefixes)]
         layer = fcs[self.fc_index] if self.fc_index < len(fcs) else None
         self.fc_index += 1
