@@ -32,7 +32,7 @@ from ._lark import Token
 from .errors import Diagnostic, NetspecError, Reporter
 from .layers import Layer
 from .maker import LayerMaker
-from .syntax import BlockDef, Call, Group, Labeled, LayerStmt, Repeat, Residual
+from .syntax import Aux, BlockDef, Call, Gate, Group, Labeled, LayerStmt, Repeat, Residual
 from .syntax import Concat as ConcatNode
 
 if TYPE_CHECKING:
@@ -246,6 +246,10 @@ class _Writer:
             self.residual(node, scope, target)
         elif isinstance(node, ConcatNode):
             self.concat(node, scope, target)
+        elif isinstance(node, Gate):
+            self.gate(node, scope, target, label)
+        elif isinstance(node, Aux):
+            self.aux(node, scope, target, label)
         elif isinstance(node, Call):
             name = label if label is not None else scope.name(str(node.name))
             self.call(node, name, target)
@@ -345,7 +349,8 @@ class _Writer:
         values = {"in_channels": self.cur}
         params = [str(p) for p, _ in block.params]
         for n, (key, value) in enumerate(node.args):
-            text = self.expr(str(value), value) if ("$" in value or "{" in value) else str(value)
+            inner = str(value)[1:-1] if str(value).startswith("{") else str(value)  # `{C//4}`
+            text = self.expr(inner, value) if ("$" in value or "{" in value) else str(value)
             args.append(f"{key}={text}" if key is not None else text)
             values[str(key) if key is not None else params[n]] = text
         for p, default in block.params:
@@ -392,7 +397,8 @@ class _Writer:
             if self.explicit and label is None:
                 raise _Unsupported("a `repeat` with a parameter count in a block with a "
                                    "residual or concat")
-            n = self.expr(count, node.count) if symbolic else count
+            n = self.expr(count[1:-1] if count.startswith("{") else count, node.count) \
+                if symbolic else count
             self.loop(node.item, inner, inner_target, n, counter)
         if label is not None:
             self.apply(ref)
@@ -527,6 +533,35 @@ class _Writer:
             return repr(seen.pop())
         raise _Unsupported("a residual whose shortcut depends on the input's height and width "
                            "here (a stride or window that keeps a small input's size)")
+    def gate(self, node: Gate, scope: _Scope, target: str, label: str | None) -> None:
+        """`x = inp * gate(inp)`: the gate's modules under its label, or in this scope."""
+        if not self.explicit:
+            raise _Unsupported("a gate inside a `[ ]` group or a loop (put it in a block)")
+        c_in, vector = self.fresh("c_in"), self.vector
+        self.line(f"{c_in} = {self.cur}")
+        inp = self.fresh("inp")
+        self.fline(f"{inp} = x")
+        outer, self.gen.windows = self.gen.windows, None   # the product keeps the input's H×W
+        if label is not None:
+            self.group(node.body, label, target)
+        else:
+            self.body(node.body.body, scope, target)
+        self.gen.windows = outer
+        self.fline(f"x = {inp} * x")
+        self.cur, self.vector = c_in, vector
+        scope.take("mul")
+
+    def aux(self, node: Aux, scope: _Scope, target: str, label: str | None) -> None:
+        """An aux head: its modules exist (their weights are in the state_dict), but
+        `forward` does not run them, as torchvision's GoogLeNet and Inception at eval."""
+        first, saved = len(self.cls.forward), (self.cur, self.vector, self.gen.windows)
+        self.gen.windows = None
+        if label is not None or node.body.indexed:
+            self.group(node.body, label if label is not None else scope.name("seq"), target)
+        else:
+            self.body(node.body.body, scope, target)
+        del self.cls.forward[first:]
+        self.cur, self.vector, self.gen.windows = saved
 
     def concat(self, node: ConcatNode, scope: _Scope, target: str) -> None:
         if not self.explicit:
@@ -609,7 +644,7 @@ def _has_joins(nodes: list[Any]) -> bool:
     for node in nodes:
         while isinstance(node, Labeled):
             node = node.item
-        if isinstance(node, (Residual, ConcatNode)):
+        if isinstance(node, (Residual, ConcatNode, Gate, Aux)):
             return True
         if isinstance(node, Group) and not node.indexed and _has_joins(node.body):
             return True
@@ -707,7 +742,7 @@ def _pool(c: _LayerContext) -> str:
         args.append("ceil_mode=True")
     if layer.mode == "max":
         return f"nn.MaxPool2d({', '.join(args)})"
-    return f"nn.AvgPool2d({', '.join(args)}, count_include_pad=False)"
+    return f"nn.AvgPool2d({', '.join(args)}, count_include_pad={layer.count_pad})"
 
 
 def _fc(c: _LayerContext) -> str:
@@ -728,7 +763,8 @@ def _adaptive_pool(c: _LayerContext) -> str:
 
 
 def _bn(c: _LayerContext) -> str:
-    return f"nn.BatchNorm{'1' if c.w.vector else '2'}d({c.w.cur})"
+    eps = "" if c.layer.eps == c.layer.EPSILON else f", eps={c.layer.eps!r}"
+    return f"nn.BatchNorm{'1' if c.w.vector else '2'}d({c.w.cur}{eps})"
 
 
 def _lrn(c: _LayerContext) -> str:
@@ -755,6 +791,9 @@ MODULES: dict[str, Callable[[_LayerContext], str]] = {
     "dropout": lambda c: f"nn.Dropout({c.layer.rate!r})",
     "relu": _simple("nn.ReLU()"), "relu6": _simple("nn.ReLU6()"), "tanh": _simple("nn.Tanh()"),
     "sigmoid": _simple("nn.Sigmoid()"), "softmax": _simple("nn.Softmax(dim=1)"),
+    "silu": _simple("nn.SiLU()"), "gelu": _simple("nn.GELU()"), "hswish": _simple("nn.Hardswish()"),
+    "hsigmoid": _simple("nn.Hardsigmoid()"),
+    "leaky": lambda c: f"nn.LeakyReLU({c.layer.slope!r})",
 }
 
 

@@ -81,7 +81,9 @@ def _check(net: netspec.Network, tmp_path: Path, script: bool = False) -> str:
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
     want = net.numpy_model(weights, threads=1)(x)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1, np.abs(want).max()))
+    # atol 1e-4 of the output's scale, as tests/test_zoo.py: a deep net (RegNetY-1.6GF's 27
+    # blocks, outputs near 300) loses about 3e-5 of its scale to summation order alone
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1, np.abs(want).max()))
     if script:
         scripted = torch.jit.script(model)
         with torch.no_grad():
