@@ -63,7 +63,8 @@ def import_onnx(model: onnx.ModelProto | str | Path, name: str | None = None,
         except NetspecError:   # names netspec reads differently (a keyword as a label...)
             continue
         if _same(net, order, keep):
-            arrays = {f"{built.name}.{suffix}": get for layer, built in zip(order, net.layers[1:])
+            arrays = {f"{built.name}.{suffix}" if suffix else built.name: get
+                      for layer, built in zip(order, net.layers[1:])
                       for suffix, get in layer.weights.items()}
             return ImportedSpec(text, net, arrays, keep)
     raise OnnxImportError(Diagnostic("error", "netspec could not write this model as a spec "

@@ -78,6 +78,7 @@ class Imported:
     in_shape: tuple[int, ...] = ()  # what it reads (the first input)
     exact: bool = False             # named by netspec: `path` is the scope it was written in
     node: str = ""                  # the ONNX node's name
+    chunk: tuple[int, int] | None = None   # a `chunk`: (which run, of how many)
 
     @property
     def required(self) -> bool:
@@ -142,6 +143,10 @@ class _Reader:
         self.over_w: dict[str, tuple[str, int]] = {}   # x·A_w awaiting its A_h· (adaptive pool)
         self.unbiased: set[str] = set()   # fc layers from a MatMul, whose Add may be the bias
         self.sizes: dict[str, list[Any]] = {}   # values of shape computations (`x.size(0)`)
+        self.gelu: dict[str, tuple[str, str]] = {}   # gelu's steps so far: value → (step, x)
+        self.shuffle: dict[str, tuple[str, str, int]] = {}   # the shuffle's steps: (step, x, G)
+        self.nhwc: dict[str, str] = {}   # a volume with its channels moved last → the volume
+        self.normed: dict[str, tuple[onnx.NodeProto, str]] = {}   # layer norm over channels last
         self.node: onnx.NodeProto | None = None
         self.input_shape: tuple[int, ...] | None = None
         #: a model netspec exported names every layer; keep even the names of those
@@ -220,15 +225,17 @@ class _Reader:
 
     # ---- making layers ------------------------------------------------------------
     def emit(self, node: onnx.NodeProto, kind: str, words: list[Any], inputs: list[str],
-             weights: dict[str, Callable[[], np.ndarray]] | None = None) -> Imported:
+             weights: dict[str, Callable[[], np.ndarray]] | None = None,
+             output: int = 0, out: str | None = None) -> Imported:
+        """A layer from `node`, writing its output `output` (or the value `out`)."""
         path, local = module_path(node.name)
-        if weights and node.input[1].endswith(".weight"):
+        if weights and len(node.input) > 1 and node.input[1].endswith(".weight"):
             # the weight's own name is the state_dict key (`layer1.0.conv1.weight`): the
             # surest name, where the exporter kept it (not for batch norm folded into a conv)
             by_weight = module_path(node.input[1][:-len(".weight")])
             if by_weight[1]:
                 path, local = by_weight
-        out = node.output[0]
+        out = out or node.output[output]
         shape = self.shape(out)
         if not self.all_names and not weights and not local.isdigit():
             local = ""
@@ -306,7 +313,22 @@ def _padding(r: _Reader, a: dict[str, Any], x: tuple[Any, ...], kernel: list[int
     raise AssertionError   # fail() raised
 
 
+def _linear(r: _Reader, node: onnx.NodeProto) -> None:
+    """The 1×1 Conv netspec writes for `linear N` on a volume (its doc_string says so)."""
+    units, c = r.array_dims(node.input[1])[:2]
+    words: list[Any] = ["linear", Word("", units, None, "n")]
+    weights = {"weight": r.lazy(node.input[1], lambda w: w.reshape(units, c))}
+    if len(node.input) > 2 and node.input[2]:
+        weights["bias"] = r.lazy(node.input[2], lambda b: b.reshape(-1))
+    else:
+        words.append("nobias")
+    r.emit(node, "linear", words, [node.input[0]], weights)
+
+
 def _conv(r: _Reader, node: onnx.NodeProto) -> None:
+    if r.all_names and re.search(r": linear \d", node.doc_string):
+        _linear(r, node)
+        return
     a = _attrs(node)
     x, w = node.input[0], node.input[1]
     k, _, *kernel = r.array_dims(w)
@@ -326,6 +348,34 @@ def _conv(r: _Reader, node: onnx.NodeProto) -> None:
         words.append("nobias")
     words.append(Word("x", k, None, "c"))
     r.emit(node, "conv", words, [x], weights)
+
+
+def _deconv(r: _Reader, node: onnx.NodeProto) -> None:
+    """ConvTranspose: netspec's `deconv`, pads the same on every side."""
+    a = _attrs(node)
+    x, w = node.input[0], node.input[1]
+    _, k_per_group, *kernel = r.array_dims(w)
+    if len(kernel) != 2:
+        r.fail(f"a {len(kernel)}-D transposed convolution: netspec works over height and width")
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or "output_shape" in a:
+        r.fail("a transposed convolution sized by auto_pad or output_shape: netspec reads "
+               "explicit pads and output_padding")
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    groups = int(a.get("group", 1))
+    stride = _square(r, list(a.get("strides", [1, 1])), "stride")
+    dilation = _square(r, list(a.get("dilations", [1, 1])), "dilation")
+    padding = _square(r, pads, "padding")
+    extra = _square(r, list(a.get("output_padding", [0, 0])), "output padding")
+    words: list[Any] = ["deconv", f"{kernel[0]}x{kernel[1]}", Word("s", stride, 1, "s"),
+                        Word("p", padding, 0, "p"), Word("d", dilation, 1, "d"),
+                        Word("g", groups, 1, "g"), Word("op", extra, 0, "op")]
+    weights = {"weight": r.lazy(w)}
+    if len(node.input) > 2 and node.input[2]:
+        weights["bias"] = r.lazy(node.input[2], lambda b: b.reshape(-1))
+    else:
+        words.append("nobias")
+    words.append(Word("x", k_per_group * groups, None, "c"))
+    r.emit(node, "deconv", words, [x], weights)
 
 
 def _adaptive(r: _Reader, node: onnx.NodeProto, x: str) -> None:
@@ -399,6 +449,65 @@ def _gelu(r: _Reader, node: onnx.NodeProto) -> None:
     r.emit(node, "gelu", ["gelu"], [node.input[0]])
 
 
+def _const_operand(r: _Reader, node: onnx.NodeProto) -> tuple[str, float | None]:
+    """(the flowing input, the other input's value) when the other is a single constant."""
+    x, y = node.input[0], node.input[1]
+    if r.is_const(x):
+        x, y = y, x
+    if r.is_const(y) and r.array(y).size == 1:
+        return r.resolve(x), float(r.array(y).reshape(()))
+    return r.resolve(x), None
+
+
+def _div(r: _Reader, node: onnx.NodeProto) -> None:
+    """x / √2: the first step of gelu written as x·(1 + erf(x/√2))/2 (opsets before 20)."""
+    x, c = _const_operand(r, node)
+    if c is None or r.is_const(node.input[0]) or abs(c - 2 ** 0.5) > 1e-5:
+        r.fail("Div is read only as the x/√2 in gelu's definition")
+    r.gelu[node.output[0]] = ("div", x)
+
+
+def _erf(r: _Reader, node: onnx.NodeProto) -> None:
+    step = r.gelu.get(r.resolve(node.input[0]))
+    if step is None or step[0] != "div":
+        r.fail("Erf is read only as the erf(x/√2) in gelu's definition")
+    r.gelu[node.output[0]] = ("erf", step[1])
+
+
+def _mul(r: _Reader, node: onnx.NodeProto) -> None:
+    """x·sigmoid(x) (silu), x·hsigmoid(x) (hswish), gelu's steps, or a gate: x × gate(x)."""
+    a, b = (r.resolve(i) for i in node.input)
+    x, c = _const_operand(r, node)
+    step = r.gelu.get(x)
+    if c is not None:
+        if step is not None and step[0] == "times_x" and abs(c - 0.5) < 1e-7:
+            r.emit(node, "gelu", ["gelu"], [step[1]])
+            return
+        r.fail("multiplying by a constant is not expressible in netspec")
+    const = next((i for i in node.input if r.is_const(i)), None)
+    if const is not None:   # a learnable multiplier per channel: `scale` (layer scale)
+        channels = r.shape(x)[1]
+        dims = r.array_dims(const)
+        if prod(dims) != channels or len(dims) > 1 and dims[0] != channels:
+            r.fail(f"multiplying by a constant of shape {list(dims)}: netspec's scale has one "
+                   f"number per channel, shaped (C, 1, 1) or (C,)")
+        r.emit(node, "scale", ["scale"], [x], {"": r.lazy(const, lambda g: g.reshape(-1, 1, 1))})
+        return
+    for u, v in ((a, b), (b, a)):   # u · f(u), f an activation made of u alone
+        step = r.gelu.get(v)
+        if step is not None and step[0] == "plus1" and step[1] == u:
+            r.gelu[node.output[0]] = ("times_x", u)
+            return
+        f = r.producer.get(v)
+        if f is not None and f.kind in ("sigmoid", "hsigmoid") and f.inputs == [u] and \
+                r.uses.get(f.output) == 1:
+            r.layers.remove(f)
+            kind = "silu" if f.kind == "sigmoid" else "hswish"
+            r.emit(node, kind, [kind], [u])
+            return
+    r.emit(node, "mul", ["mul"], [a, b])
+
+
 def _clip(r: _Reader, node: onnx.NodeProto) -> None:
     bounds = [r.scalar(node.input[i], "a Clip bound") if len(node.input) > i and node.input[i]
               else None for i in (1, 2)]
@@ -449,8 +558,118 @@ def _flatten(r: _Reader, node: onnx.NodeProto) -> None:
     r.emit(node, "flatten", ["flatten"], [node.input[0]])
 
 
+def _slice(r: _Reader, node: onnx.NodeProto) -> None:
+    """Slice of a shape computation (`x.shape[:2]`): the sizes it keeps."""
+    if r.resolve(node.input[0]) not in r.sizes or len(node.input) > 3 and node.input[3] and \
+            [int(v) for v in r.array(node.input[3]).reshape(-1)] != [0]:
+        r.fail("Slice is read only in shape computations (`x.shape[:2]`)")
+    start, stop = (int(r.array(node.input[i]).reshape(-1)[0]) for i in (1, 2))
+    steps = node.input[4] if len(node.input) > 4 and node.input[4] else None
+    if steps is not None and [int(v) for v in r.array(steps).reshape(-1)] != [1]:
+        r.fail("Slice with a step is read only as x.shape[a:b]")
+    r.sizes[node.output[0]] = r.sizes[r.resolve(node.input[0])][start:stop]
+
+
+def _resize(r: _Reader, node: onnx.NodeProto) -> None:
+    """Resize over H×W: `upsample nearest` (asymmetric, floor, torch's rule) or `bilinear`
+    (half_pixel, align_corners=False), by a whole factor, to a size, or, as netspec
+    wrote it (the node's doc_string), to the network input's or the branch's size."""
+    a = {k: v.decode() if isinstance(v, bytes) else v for k, v in _attrs(node).items()}
+    x, out = r.shape(node.input[0]), r.shape(node.output[0])
+    mode = a.get("mode", "nearest")
+    transform = a.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "nearest" and transform == "asymmetric" and a.get("nearest_mode",
+                                                                   "round_prefer_floor") == "floor":
+        how = "nearest"
+    elif mode == "linear" and transform in ("half_pixel", "pytorch_half_pixel"):
+        how = "bilinear"
+    else:
+        r.fail(f"Resize with mode {mode} and {transform} coordinates: netspec upsamples "
+               f"nearest (asymmetric, floor) or bilinear (half_pixel)")
+    if len(x) != 4 or tuple(out[:2]) != tuple(x[:2]) and out[0] != "N":
+        r.fail("Resize over other axes than height and width")
+    (h, w), (oh, ow) = x[2:], out[2:]
+    text = node.doc_string.split(": ", 1)[-1] if r.all_names else ""
+    target = next((t for t in ("input", "branch") if text.endswith(f" to {t}")), None)
+    words: list[Any] = ["upsample", how]
+    if target is not None:
+        words += ["to", target]
+    elif oh % h == 0 and ow % w == 0 and " to " not in text:
+        words.append(f"{oh // h}" if oh // h == ow // w else f"{oh // h}x{ow // w}")
+    else:
+        words += ["to", f"{oh}x{ow}"]
+    r.emit(node, "upsample", words, [node.input[0]])
+
+
+def _split(r: _Reader, node: onnx.NodeProto) -> None:
+    """x.chunk(n, dim=1): one `chunk` layer per output read (netspec's `split { … }`)."""
+    a = _attrs(node)
+    x = r.shape(node.input[0])
+    n = len(node.output)
+    if a.get("axis", 0) % len(x) != 1:
+        r.fail("Split along an axis other than the channels (axis 1)")
+    sizes = [int(v) for v in r.array(node.input[1]).reshape(-1)] if len(node.input) > 1 and \
+        node.input[1] else list(a.get("split", [])) or [x[1] // n] * n
+    if len(set(sizes)) != 1 or sum(sizes) != x[1]:
+        r.fail(f"a Split into channel runs {sizes}: netspec's split cuts equal runs")
+    for i, out in enumerate(node.output):
+        if r.uses.get(out, 0):
+            r.emit(node, "chunk", [], [node.input[0]], output=i).chunk = (i, n)
+
+
+def _layernorm(r: _Reader, node: onnx.NodeProto) -> None:
+    """LayerNormalization over the channels: of a vector, or of a volume whose channels
+    were moved last (Transpose, LayerNormalization, Transpose back)."""
+    a = _attrs(node)
+    x = r.resolve(node.input[0])
+    rank = len(r.shape(x))
+    if a.get("axis", -1) % rank != rank - 1 or rank == 4 and x not in r.nhwc or rank not in (2, 4):
+        r.fail("LayerNormalization is read over the channels only (of a vector, or of a "
+               "volume transposed to N×H×W×C and back)")
+    if len(node.input) < 3 or not node.input[2]:
+        r.fail("LayerNormalization without a bias: netspec's layernorm has one")
+    if rank == 4:
+        r.normed[node.output[0]] = (node, r.nhwc[x])
+        return
+    _emit_layernorm(r, node, x, node.output[0])
+
+
+def _emit_layernorm(r: _Reader, node: onnx.NodeProto, x: str, out: str) -> None:
+    from .layers import LayerNorm
+    eps = float(f"{float(_attrs(node).get('epsilon', 1e-5)):.6g}")   # stored as float32
+    words = ["layernorm"] + ([f"eps{_short(eps)}"] if eps != LayerNorm.DEFAULT_EPSILON else [])
+    weights = {suffix: r.lazy(name) for suffix, name in zip(("weight", "bias"), node.input[1:3])}
+    r.emit(node, "layernorm", words, [x], weights, out=out)
+
+
+def _transpose(r: _Reader, node: onnx.NodeProto) -> None:
+    perm = list(_attrs(node).get("perm", []))
+    x = r.resolve(node.input[0])
+    if perm == [0, 2, 3, 1] and not r.is_const(x) and x not in r.shuffle:
+        r.nhwc[node.output[0]] = x
+        return
+    if perm == [0, 3, 1, 2] and x in r.normed:
+        ln, source = r.normed.pop(x)
+        _emit_layernorm(r, ln, source, node.output[0])
+        return
+    step = r.shuffle.get(r.resolve(node.input[0]))
+    if step is None or step[0] != "grouped" or perm != [0, 2, 1, 3, 4]:
+        r.fail("Transpose is read only in a channel shuffle (reshape to N×G×C/G×H×W, swap the "
+               "group axes, reshape back)")
+    r.shuffle[node.output[0]] = ("swapped", step[1], step[2])
+
+
 def _reshape(r: _Reader, node: onnx.NodeProto) -> None:
     x = r.shape(node.input[0])
+    known = r.shapes.get(node.output[0], ())   # a channel shuffle's steps have known shapes
+    step = r.shuffle.get(r.resolve(node.input[0]))
+    if step is not None and step[0] == "swapped" and tuple(known) == tuple(r.shape(step[1])):
+        r.emit(node, "shuffle", ["shuffle", Word("", step[2], None, "g")], [step[1]])
+        return
+    if len(x) == 4 and len(known) == 5 and known[1] * known[2] == x[1] and \
+            tuple(known[3:]) == x[2:]:
+        r.shuffle[node.output[0]] = ("grouped", r.layer_input(node.input[0]), int(known[1]))
+        return
     target = r.sizes.get(r.resolve(node.input[1]))
     if target is None and r.is_const(node.input[1]):
         target = [int(v) for v in r.array(node.input[1]).reshape(-1)]
@@ -536,6 +755,11 @@ def _add(r: _Reader, node: onnx.NodeProto) -> None:
     x, y = node.input[0], node.input[1]
     if r.is_const(x):
         x, y = y, x
+    step = r.gelu.get(r.resolve(x))
+    if r.is_const(y) and step is not None and step[0] == "erf" and \
+            abs(r.scalar(y, "an addend") - 1) < 1e-7:
+        r.gelu[node.output[0]] = ("plus1", step[1])
+        return
     if r.is_const(y):   # MatMul + Add: the fc's bias
         fc = r.producer.get(r.resolve(x))
         units = fc.words[-1].value if fc is not None and fc.kind == "fc" else None
@@ -603,7 +827,9 @@ def _constant(r: _Reader, node: onnx.NodeProto) -> None:
 
 #: How each ONNX operator becomes netspec: (reader, node) → None, emitting layers.
 HANDLERS: dict[str, Callable[[_Reader, Any], None]] = {
-    "Conv": _conv, "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
+    "Conv": _conv, "ConvTranspose": _deconv, "Split": _split, "Transpose": _transpose,
+    "Slice": _slice, "Resize": _resize, "LayerNormalization": _layernorm,
+    "Div": _div, "Erf": _erf, "Mul": _mul, "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
     "GlobalAveragePool": _global_pool("avg"), "GlobalMaxPool": _global_pool("max"),
     "Relu": _activation("relu"), "Sigmoid": _activation("sigmoid"), "Tanh": _activation("tanh"),
     "HardSwish": _activation("hswish"), "HardSigmoid": _hard_sigmoid, "LeakyRelu": _leaky_relu,
@@ -632,7 +858,7 @@ def _infer_shapes(model: onnx.ModelProto, r: _Reader) -> dict[str, tuple[Any, ..
                               opset_imports=list(model.opset_import))
     light.ir_version = model.ir_version
     try:
-        light = onnx.shape_inference.infer_shapes(light, strict_mode=True)
+        light = onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
     except Exception as err:  # noqa: BLE001 (onnx raises its own error types)
         r.fail(f"ONNX shape inference failed: {str(err).strip().splitlines()[-1]}")
     shapes = {}

@@ -54,9 +54,18 @@ class Cat:
 
     branches: list[list[Any]]
     concat: Imported
+    chunks: list[Imported] | None = None   # a `split`: the run of channels each branch reads
 
 
-Item = Imported | Res | Cat
+@dataclass
+class Gt:
+    """A gate: the input times body(input), joined by `mul` (squeeze-and-excitation)."""
+
+    body: list[Any]
+    mul: Imported
+
+
+Item = Imported | Res | Cat | Gt
 
 
 def _merge_prefix_concats(layers: list[Imported]) -> None:
@@ -107,7 +116,7 @@ def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...])
             if not later:
                 fail(cons[0], "branches that never meet again")
             merge = by_out[later[0]]
-            if merge.kind not in ("add", "concat"):
+            if merge.kind not in ("add", "concat", "mul"):
                 fail(merge, f"branches meet at a {merge.kind}")
             branches: dict[str, list[Item]] = {u: [] for u in merge.inputs if u == v}
             for c in cons:
@@ -120,13 +129,26 @@ def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...])
             if set(branches) != set(merge.inputs) or len(set(merge.inputs)) != len(merge.inputs) \
                     and merge.kind == "add":
                 fail(merge, "a join of values that do not all branch from one value")
-            if merge.kind == "add":
+            if merge.kind == "mul":
+                a, b = (branches[u] for u in merge.inputs)
+                if (a and b) or merge.inputs[0] != v:
+                    fail(merge, "a product of two computed branches (netspec's gate is "
+                                "x × body(x))")
+                items.append(Gt(a or b, merge))
+            elif merge.kind == "add":
                 a, b = (branches[u] for u in merge.inputs)
                 body, shortcut = (a, b) if a else (b, None)
                 shape = by_out[v].shape if v in by_out else input_shape
                 items.append(Res(body, shortcut if shortcut else None, merge, shape))
             else:
-                items.append(Cat([branches[u] for u in merge.inputs], merge))
+                cat = Cat([branches[u] for u in merge.inputs], merge)
+                firsts = [b[0] if b and isinstance(b[0], Imported) else None
+                          for b in cat.branches]
+                if all(f is not None and f.chunk == (i, len(firsts))
+                       for i, f in enumerate(firsts)):   # split { branch … }
+                    cat.chunks = firsts
+                    cat.branches = [b[1:] for b in cat.branches]
+                items.append(cat)
             v = merge.output
         return items
 
@@ -139,7 +161,10 @@ def _layers_of(item: Item) -> list[Imported]:
     if isinstance(item, Res):
         return [*(x for i in item.body for x in _layers_of(i)),
                 *(x for i in item.shortcut or [] for x in _layers_of(i)), item.add]
-    return [*(x for b in item.branches for i in b for x in _layers_of(i)), item.concat]
+    if isinstance(item, Gt):
+        return [*(x for i in item.body for x in _layers_of(i)), item.mul]
+    return [*(item.chunks or []), *(x for b in item.branches for i in b for x in _layers_of(i)),
+            item.concat]
 
 
 def _common(paths: list[list[str]]) -> list[str]:
@@ -162,7 +187,8 @@ def _key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> list[s
     layers = _layers_of(item)
     required = [x for x in layers if x.required]
     common = _common([x.path for x in (required or layers)])
-    join = item.add if isinstance(item, Res) else item.concat if isinstance(item, Cat) else None
+    join = item.add if isinstance(item, Res) else item.concat if isinstance(item, Cat) else \
+        item.mul if isinstance(item, Gt) else None
     if join is None or weighted is None:
         return common
     owners = ([[*join.path, join.local]] if join.local and not join.exact else []) + \
@@ -206,6 +232,14 @@ class ResS:
 class CatS:
     branches: list[GroupS]
     concat: Imported | None = None
+    chunks: list[Imported] | None = None
+    label: str | None = None   # `convs: concat { branch [ … ] … }` numbers its branches
+
+
+@dataclass
+class GateS:
+    body: GroupS              # labelled: `se: gate { … }`
+    mul: Imported
 
 
 @dataclass
@@ -272,6 +306,30 @@ class _Namer:
             i += 1
         return out
 
+    def _labelled_concat(self, items: list[Item], prefix: list[str], part: str, indexed: bool,
+                         state: dict[str, Any]) -> CatS | None:
+        """`part: concat { branch [ … ] … }`: a concat made in this scope whose branches are
+        the numbered children of `part` (torch's ModuleList of branches, ASPP's `convs`)."""
+        cat = items[0] if len(items) == 1 else None
+        if not isinstance(cat, Cat) or cat.chunks or part.isdigit() or \
+                [*cat.concat.path] != prefix and cat.concat.exact:
+            return None
+        sub = [*prefix, part]
+        for i, branch in enumerate(cat.branches):
+            keys = [_key(x, self.weighted) for x in branch]
+            if not branch or any(k[:len(sub) + 1] != [*sub, str(i)] for k in keys):
+                return None
+        branches = []
+        for i, branch in enumerate(cat.branches):
+            where = [*sub, str(i)]
+            inner = self._child_indexed(branch, where)
+            branches.append(GroupS(None, True, self.scope(branch, where, inner)) if inner
+                            else GroupS(None, True, []))
+            if not inner:
+                return None
+        self._consume(cat.concat, indexed, state)
+        return CatS(branches, cat.concat, label=part)
+
     def _child_indexed(self, items: list[Item], prefix: list[str]) -> bool:
         parts = []
         for x in (layer for item in items for layer in _layers_of(item)):
@@ -281,8 +339,11 @@ class _Namer:
         return any(p.isdigit() for p in parts)
 
     def _group(self, items: list[Item], prefix: list[str], part: str, indexed: bool,
-               state: dict[str, Any]) -> GroupS:
+               state: dict[str, Any]) -> GroupS | CatS:
         sub = [*prefix, part]
+        labelled = self._labelled_concat(items, prefix, part, indexed, state)
+        if labelled is not None:
+            return labelled
         child_indexed = self._child_indexed(items, sub)
         body = self.scope(items, sub, child_indexed)
         if part.isdigit():
@@ -302,9 +363,15 @@ class _Namer:
                 kind = "project" if differ else "shortcut"
             self._consume(item.add, indexed, state)
             return ResS(body, shortcut, kind, item.add)
+        if isinstance(item, Gt):
+            gate = self._branch(item.body, prefix, indexed, state)
+            self._consume(item.mul, indexed, state)
+            return GateS(gate, item.mul)
+        for chunk in item.chunks or []:
+            self._consume(chunk, indexed, state)
         branches = [self._branch(b, prefix, indexed, state) for b in item.branches]
         self._consume(item.concat, indexed, state)
-        return CatS(branches, item.concat)
+        return CatS(branches, item.concat, item.chunks)
 
     def _branch(self, items: list[Item], prefix: list[str], indexed: bool,
                 state: dict[str, Any]) -> GroupS:
@@ -365,8 +432,12 @@ def build_order(body: list[Any]) -> list[Imported]:
             out += build_order([node.shortcut] if node.shortcut is not None else [])
             out += [node.add] if node.add is not None else []
         elif isinstance(node, CatS):
+            out += node.chunks or []
             out += build_order(node.branches)
             out.append(node.concat)
+        elif isinstance(node, GateS):
+            out += build_order(node.body.body)
+            out.append(node.mul)
     return out
 
 
@@ -380,7 +451,7 @@ _SEP = ("sep",)
 _JOIN = ("join",)   # a separator that stays on the line when the group is written over lines
 #: Layers that read as part of the line before them: `conv 3x3 x64; bn; relu`.
 _TRAILING = frozenset({"bn", "relu", "relu6", "tanh", "sigmoid", "softmax", "dropout", "flatten",
-                       "lrn"})
+                       "lrn", "silu", "gelu", "hswish", "hsigmoid", "leaky"})
 
 
 def _separator(node: Any) -> tuple[str]:
@@ -408,8 +479,12 @@ def _stmt_tokens(node: Any) -> list[Any]:
         else:
             out.append(_SC_NONE)
         return out
+    if isinstance(node, GateS):
+        label = [f"{node.body.label}:"] if node.body.label else []
+        return [*label, "gate", *_braces(node.body.body, False)]
     if isinstance(node, CatS):
-        out = ["concat", "{"]
+        out = ([f"{node.label}:"] if node.label else []) + \
+            ["split" if node.chunks else "concat", "{"]
         for n, b in enumerate(node.branches):
             out += [*([_SEP] if n else []), "branch", *_stmt_tokens(b)]
         return [*out, "}"]
@@ -552,6 +627,9 @@ def _groups_post_order(body: list[Any]) -> list[GroupS]:
             for b in node.branches:
                 for child in b.body:
                     walk(child)
+        elif isinstance(node, GateS):
+            for child in node.body.body:
+                walk(child)
     for node in body:
         walk(node)
     return out
@@ -727,6 +805,9 @@ def _drop_labels(body: list[Any], indexed: bool) -> None:
                     walk([node.shortcut])
             elif isinstance(node, CatS):
                 walk(node.branches)
+            elif isinstance(node, GateS):
+                walk(node.body.body) if node.body.label is None else \
+                    _drop_labels(node.body.body, False)
     walk(body)
 
 
@@ -734,7 +815,8 @@ def _drop_labels(body: list[Any], indexed: bool) -> None:
 _KEYWORDS = frozenset({
     "input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten", "max", "avg", "global",
     "ceil", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "same", "valid", "repeat",
-    "residual", "project", "shortcut", "concat", "branch", "block"})
+    "residual", "project", "shortcut", "concat", "branch", "block", "gate", "aux", "silu",
+    "gelu", "hswish", "hsigmoid", "leaky", "countpad"})
 
 
 def _block_name(members: list[GroupS], names: set[str]) -> str:
