@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from . import __version__
+from . import __version__, onnx_ops
 from .errors import Diagnostic, InputError, NetspecError
 from .files import atomic_write
 from .layers import Layer
@@ -45,6 +45,7 @@ class _Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.arrays: list[tuple[str, np.ndarray]] = []   # initializers, by name
         self.value_info: list[onnx.ValueInfoProto] = []
+        self.opset = DEFAULT_OPSET
 
     def node(self, layer: Layer, op: str, inputs: list[str], output: str, name: str | None = None,
              **attrs: Any) -> str:
@@ -53,9 +54,11 @@ class _Graph:
                                            doc_string=f"{where}: {layer.text}", **attrs))
         return output
 
-    def weight(self, layer: Layer, suffix: str) -> str:
-        name = f"{layer.name}.{suffix}"
-        self.arrays.append((name, np.asarray(self.weights[name], np.float32, order="C")))
+    def weight(self, layer: Layer, suffix: str, shape: tuple[int, ...] | None = None) -> str:
+        """The initializer of one of the layer's arrays (reshaped to `shape` if given)."""
+        name = layer.weight_key(suffix)
+        array = np.asarray(self.weights[name], np.float32, order="C")
+        self.arrays.append((name, array if shape is None else array.reshape(shape)))
         return name
 
     def constant(self, name: str, value: np.ndarray) -> str:
@@ -144,6 +147,7 @@ LOWERINGS: dict[str, Callable[..., str]] = {
     "tanh": _simple("Tanh"), "sigmoid": _simple("Sigmoid"), "softmax": _simple("Softmax", axis=1),
     "add": _simple("Add"), "concat": _simple("Concat", axis=1),
 }
+LOWERINGS.update(onnx_ops.LOWERINGS)   # layer norm, linear, split, shuffle, deconv, upsample
 
 
 def newest_opset() -> int:
@@ -158,6 +162,7 @@ def _skeleton(net: Network, weights: dict[str, np.ndarray],
     if not MIN_OPSET <= opset <= newest_opset():
         raise NetspecError(f"opset {opset} is not supported: use {MIN_OPSET} to {newest_opset()}")
     g = _Graph(net, weights)
+    g.opset = opset
     for layer in net.layers[1:]:
         if layer.kind not in LOWERINGS:
             raise NotImplementedError(f"the ONNX exporter has no `{layer.kind}` layer")

@@ -37,17 +37,23 @@ from .syntax import (
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
                   "relu", "relu6", "tanh", "sigmoid", "softmax")
+LAYER_KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample")
 KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block")
+KEYWORDS += ("split",)
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
-    "dense": "fc", "linear": "fc", "fully_connected": "fc", "conv2d": "conv",
+    "dense": "fc", "fully_connected": "fc", "conv2d": "conv",
     "convolution": "conv", "maxpool": "pool max", "max_pool": "pool max",
     "maxpool2d": "pool max", "avgpool": "pool avg", "avg_pool": "pool avg",
     "avgpool2d": "pool avg", "gap": "pool avg global", "globalavgpool": "pool avg global",
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
     "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
+    "layer_norm": "layernorm", "layernorm2d": "layernorm", "ln": "layernorm",
+    "convtranspose2d": "deconv", "conv_transpose": "deconv", "convtranspose": "deconv",
+    "interpolate": "upsample bilinear to HxW", "resize": "upsample bilinear to HxW",
+    "channel_shuffle": "shuffle 2", "chunk": "split { branch {...} branch {...} }",
 }
 
 #: Option words from other tools, with the netspec spelling of the option.
@@ -72,6 +78,8 @@ _EXPECTED = {
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
     "EQUAL": "`=`", "PROJECT": "`project`", "SHORTCUT": "`shortcut`", "BRANCH": "`branch`",
     "OPTIONAL": "`?`",
+    "OUTPUT_PADDING": "`opN` (output padding)", "EPSILON": "`epsE` (epsilon)", "TO": "`to`",
+    "NEAREST": "`nearest`", "BILINEAR": "`bilinear`", "INPUT": "`input`",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
@@ -118,6 +126,13 @@ class _ToTree(Transformer):
         kw, *branches = items
         return Concat(branches, pos_of(kw))
 
+    def split(self, items: list) -> Concat:
+        kw, *branches = items
+        return Concat(branches, pos_of(kw), split=True)
+
+    def resize_mode(self, items: list[Token]) -> Token:
+        return items[0]
+
     def branch(self, items: list) -> Node:
         return items[1]
 
@@ -156,6 +171,12 @@ class _ToTree(Transformer):
     bn = _layer("bn")
     dropout = _layer("dropout")
     flatten = _layer("flatten")
+    layernorm = _layer("layernorm")
+    scale = _layer("scale")
+    linear = _layer("linear")
+    shuffle = _layer("shuffle")
+    deconv = _layer("deconv")
+    upsample = _layer("upsample")
 
 
 # ---- parsing and syntax errors -------------------------------------------------------
@@ -248,6 +269,12 @@ _USAGE = {
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
+    "layernorm": "layernorm [epsE], e.g. `layernorm eps1e-6`",
+    "linear": "linear N [nobias] [relu|relu6|tanh|sigmoid|softmax]",
+    "shuffle": "shuffle G, e.g. `shuffle 2`",
+    "deconv": "deconv FxF [sN] [pN] [dN] [gN] [opN] [nobias] xK",
+    "upsample": "upsample [nearest|bilinear] F` or `upsample [nearest|bilinear] to HxW|input|branch",
+    "split": "split { branch { ... } branch { ... } }",
 }
 
 

@@ -66,17 +66,21 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     ensure_fits(net)
     rng = np.random.default_rng(seed)
     weights: dict[str, np.ndarray] = {}
-    for name, shape in net.weight_shapes().items():
-        suffix = name.rsplit(".", 1)[1]
-        if suffix == "weight" and len(shape) > 1:
-            w = rng.standard_normal(shape, dtype=np.float32)
-            w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
-            weights[name] = w
-        elif suffix in ("weight", "running_var"):
-            weights[name] = np.ones(shape, np.float32)
-        else:
-            weights[name] = np.zeros(shape, np.float32)
+    for layer in net.layers:
+        for suffix, shape in layer.weight_shapes().items():
+            weights[layer.weight_key(suffix)] = _initial(rng, suffix, shape)
     return weights
+
+
+def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...]) -> np.ndarray:
+    """One array's initial value: He-normal weights, ones for scales, zeros otherwise."""
+    if suffix == "weight" and len(shape) > 1:
+        w = rng.standard_normal(shape, dtype=np.float32)
+        w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
+        return w
+    if suffix in ("weight", "running_var", ""):   # "": a layer scale starts at 1
+        return np.ones(shape, np.float32)
+    return np.zeros(shape, np.float32)
 
 
 def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -87,6 +91,7 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
     """
     expected = net.weight_shapes()
     by_layer = {layer.name: layer for layer in net.layers}
+    owner_of = {layer.weight_key(s): layer.name for layer in net.layers for s in layer.weight_shapes()}
     rep = Reporter(net.source, net.filename)
 
     def report(layer_name: str | None, message: str, hint: str | None = None) -> None:
@@ -97,7 +102,7 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
     for name, value in weights.items():
         if name.endswith(IGNORED_SUFFIXES):
             continue
-        layer_name = name.rsplit(".", 1)[0]
+        layer_name = owner_of.get(name, name.rsplit(".", 1)[0])
         if name not in expected:
             close = [k for k in expected if k.rsplit(".", 1)[0] == layer_name]
             owners = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in expected))
@@ -117,7 +122,7 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
         out[name] = np.ascontiguousarray(array, dtype=np.float32)
     for name in expected:
         if name not in weights:
-            report(name.rsplit(".", 1)[0], f"missing array `{name}` of shape {_fmt(expected[name])}")
+            report(owner_of[name], f"missing array `{name}` of shape {_fmt(expected[name])}")
     raise_all(rep.errors)
     return out
 

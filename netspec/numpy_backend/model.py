@@ -17,6 +17,8 @@ from ..layers import Layer, shape_str
 from .conv import _conv
 from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _lrn
 from .pool import _pool
+from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
+from .resample import _deconv, _upsample
 from .windows import Step
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "add": _constant(np.add), "concat": _constant(_concat),
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
+    "layernorm": _layernorm, "scale": _scale, "linear": _linear, "chunk": _chunk,
+    "shuffle": _shuffle, "deconv": _deconv, "upsample": _upsample,
 }
 
 
@@ -131,10 +135,8 @@ class NumpyModel:
                  threads: int | None = None) -> None:
         self.net = net
         self.threads = threads or usable_cpus()
-        by_layer: dict[str, dict[str, np.ndarray]] = {}
-        for key, value in weights.items():
-            owner, suffix = key.rsplit(".", 1)
-            by_layer.setdefault(owner, {})[suffix] = value
+        by_layer = {layer.name: {s: weights[layer.weight_key(s)] for s in layer.weight_shapes()}
+                    for layer in net.layers}
         lowered: dict[str, Step | None] = {}
         for layer in net.layers:
             if layer.kind not in LOWERINGS:
