@@ -33,6 +33,9 @@ def test_zoo_spec_equals_torchvision(name):
     weights = state_dict_arrays(model)
     want = forward(model, x)
     scale = max(1.0, float(np.abs(want).max()))
-    tol = dict(rtol=1e-3, atol=1e-4 * scale)
+    # float32 drifts in deep nets (DeepLab's image-pooling batch norm sees two 1×1
+    # samples): allow netspec twice what torch's own float32 output is off from float64
+    drift = float(np.abs(want - forward(model.double(), x.astype(np.float64))).max())
+    tol = dict(rtol=1e-3, atol=max(1e-4 * scale, 2 * drift))
     np.testing.assert_allclose(net.numpy_model(weights)(x), want, **tol)
     np.testing.assert_allclose(OnnxModel(net, net.check_weights(weights))(x), want, **tol)
