@@ -21,6 +21,7 @@ from typing import Any
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Chunk, Concat, Input, Layer, Pos, Upsample
+from .layers.base import in_file
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -32,6 +33,7 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
 )
 from .syntax import Concat as ConcatNode
@@ -39,6 +41,7 @@ from .syntax import Concat as ConcatNode
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other
 MAX_LAYERS = 1_000_000    # a guard against `repeat 1000000000`
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -103,7 +106,8 @@ class Builder:
         """All layers of the spec in order, input first; errors go to the reporter."""
         for node in nodes:
             if isinstance(node, BlockDef):
-                self._define(node)
+                with in_file(node.pos.file):
+                    self._define(node)
         statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
         try:
@@ -119,29 +123,80 @@ class Builder:
             self.rep.error(self.early.pos, f"`{self.early.text}` comes before `input`",
                            hint=f"move `{self.input.text}` (line {self.input.line}) to the top")
         for block in self.blocks.values():
-            if not block.uses:
+            if not block.uses and block.pos.file is None:   # a library's blocks may go unused
                 self.rep.warning(block.pos, "unused-block",
                                  f"block `{block.name}` is defined but never used",
                                  hint="call it as a statement, e.g. "
                                       f"`{block.name}({', '.join(str(p[0]) for p in block.params)})`")
         return self.layers
 
+    def define(self, nodes: list[Node]) -> list[tuple[str, str | None]]:
+        """Check a library's block definitions only; return (name, file) of each block."""
+        for node in nodes:
+            with in_file(node.pos.file):
+                self._define(node)
+        return [(name, block.pos.file) for name, block in self.blocks.items()]
+
     def _define(self, block: BlockDef) -> None:
         name = str(block.name)
         if name in self.blocks:
-            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first on line "
-                                               f"{self.blocks[name].pos.line})", SpecError)
+            first = self.blocks[name].pos
+            where = f"line {first.line}" if first.file == block.pos.file else \
+                f"{first.file or self.rep.filename or 'the spec'}, line {first.line}"
+            self.rep.error(pos_of(block.name), f"block `{name}` is defined twice (first in "
+                                               f"{where})", SpecError,
+                           hint="rename one of them" if first.file == block.pos.file else
+                           "a spec and the libraries it uses share one set of block names")
             return
         seen: set[str] = set()
         for param, _ in block.params:
             if str(param) in seen:
                 self.rep.error(pos_of(param), f"parameter `{param}` of `{name}` is named twice",
                                SpecError)
-            elif str(param) in ("C", "H", "W"):
-                self.rep.error(pos_of(param), f"`{param}` cannot name a parameter: C, H and W "
-                                              f"are the incoming shape", SpecError)
+            else:
+                self._parameter_name(param, "a parameter", {})
             seen.add(str(param))
         self.blocks[name] = block
+
+    def _parameter_name(self, tok: Token, what: str, env: dict[str, int]) -> bool:
+        """Whether `tok` can name a parameter (or a repeat's counter); report why not."""
+        if str(tok) in ("C", "H", "W"):
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: C, H and W "
+                                        f"are the incoming shape", SpecError)
+        elif not _IDENTIFIER.fullmatch(str(tok)):
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: use letters, digits "
+                                        f"and `_` (no `-` or `$`)", SpecError)
+        elif str(tok) in env:
+            self.rep.error(pos_of(tok), f"`{tok}` cannot name {what}: it is already a "
+                                        f"parameter here", SpecError, hint="choose another name")
+        else:
+            return True
+        return False
+
+    def _label(self, label: Token, scope: Scope, env: dict[str, int]) -> Token | None:
+        """The label with its `$params` filled in (None if one is unknown, reported).
+
+        Inside `[ ... ]` a label that is a number sets the item's position: the
+        numbering continues after it, and may skip numbers but never go back.
+        """
+        if "$" in label:
+            try:
+                label = self._substitute(label, env)
+            except _Unresolved:
+                return None
+        if scope.indexed and label.isdigit():
+            number = int(label)
+            if number < scope.next_index:
+                taken = scope.next_index - 1
+                self.rep.error(pos_of(label), f"sequence number {number} "
+                               + ("is already taken" if number == taken else "goes backwards")
+                               + f": the items before it in this `[ ... ]` are numbered up to "
+                               f"{taken}", SpecError,
+                               hint=f"numbers in `[ ... ]` only go forward; without a label "
+                                    f"this item would be number {scope.next_index}")
+                return None
+            scope.next_index = number + 1
+        return label
 
     # ---- statements --------------------------------------------------------------
     def statement(self, node: Node, scope: Scope, env: dict[str, int], *,
@@ -160,7 +215,11 @@ class Builder:
     def _statement(self, node: Node, scope: Scope, env: dict[str, int], label: Token | None,
                    top_level: bool) -> None:
         if isinstance(node, Labeled):
-            self.statement(node.item, scope, env, label=node.name, top_level=top_level)
+            name = self._label(node.name, scope, env)
+            if name is None:
+                self.current = None
+                return
+            self.statement(node.item, scope, env, label=name, top_level=top_level)
         elif isinstance(node, LayerStmt):
             self._layer_statement(node, scope, env, label, top_level)
         elif isinstance(node, Group):
@@ -174,8 +233,12 @@ class Builder:
                 self.rep.error(pos_of(node.count), f"repeat count must be at least 1, not {count}",
                                ShapeError)
             inner = scope.child(label, "", True) if label is not None else scope
-            for _ in range(count or 0):
-                self.statement(node.item, inner, env)
+            var = str(node.var) if node.var is not None else None
+            if var is not None and not self._parameter_name(node.var, "a repeat's counter",
+                                                            env):
+                return
+            for i in range(count or 0):
+                self.statement(node.item, inner, env if var is None else {**env, var: i})
         elif isinstance(node, Residual):
             self._residual(node, scope, env)
         elif isinstance(node, ConcatNode):
@@ -186,6 +249,8 @@ class Builder:
         elif isinstance(node, BlockDef):
             self.rep.error(node.pos, "a block is defined inside a group", SpecError,
                            hint="define blocks at the top level of the spec")
+        elif isinstance(node, Use):
+            self.rep.error(node.pos, "`use` belongs at the top level of a file", SpecError)
 
     def _layer_statement(self, node: LayerStmt, scope: Scope, env: dict[str, int],
                          label: Token | None, top_level: bool) -> None:
@@ -338,10 +403,16 @@ class Builder:
         inner = scope.child(label, name, block.body.indexed)
         args = ", ".join(f"{k}={v}" for k, v in params.items())
         self.instances[inner.prefix] = f"{name}({args})"
-        self.context.append(f"in `{inner.prefix}` = {name}({args}), line {node.pos.line}")
-        for child in block.body.body:
-            self.statement(child, inner, params)
-        self.context.pop()
+        where = f"{node.pos.file}, " if node.pos.file else ""
+        self.context.append(f"in `{inner.prefix}` = {name}({args}), {where}line {node.pos.line}")
+        text, self.maker.text = self.maker.text, self.rep.texts[block.pos.file]
+        try:
+            with in_file(block.pos.file):
+                for child in block.body.body:
+                    self.statement(child, inner, params)
+        finally:
+            self.maker.text = text
+            self.context.pop()
 
     def _bind(self, block: BlockDef, call: Call, env: dict[str, int]) -> dict[str, int] | None:
         """The call's parameters by name, or None after reporting why not."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .errors import NetspecError
-from .network import Network, load, parse
+from .network import Library, Network, load, parse
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,14 +28,17 @@ class UsageError(Exception):
     """A bad command line: exit status 2."""
 
 
-def _read_spec(path: str) -> Network:
-    """Load a spec from a file or `-` (stdin); a missing file is a usage error."""
+def _read_spec(path: str, library: bool = False) -> Network:
+    """Load a spec from a file or `-` (stdin); a missing file is a usage error.
+
+    With `library`, a library file (blocks only) loads as a `Library`.
+    """
     if path == "-":
-        return parse(sys.stdin.read(), "<stdin>")
+        return parse(sys.stdin.read(), "<stdin>", library=library)
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no such spec file: {path}")
-    return load(p)
+    return load(p, library=library)
 
 
 def _print_warnings(net: Network) -> None:
@@ -48,7 +51,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for i, path in enumerate(args.files):
         try:
-            net = _read_spec(path)
+            net = _read_spec(path, library=True)
         except NetspecError as err:
             print(err.render(), file=sys.stderr)
             n = len(err.errors)
@@ -66,7 +69,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(net.to_dict()))
         elif not args.quiet:
-            print(("\n" if i else "") + net.summary(args.depth))
+            print(("\n" if i else "") + (net.summary() if isinstance(net, Library)
+                                          else net.summary(args.depth)))
     return status
 
 

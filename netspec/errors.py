@@ -144,7 +144,7 @@ class InputError(NetspecError):
 def raise_all(errors: Sequence[NetspecError]) -> None:
     """Raise the first of `errors` in source order, carrying all; do nothing if empty."""
     if errors:
-        ordered = sorted(errors, key=lambda e: (e.line or 0, e.column or 0))
+        ordered = sorted(errors, key=lambda e: (e.filename or "", e.line or 0, e.column or 0))
         ordered[0].errors = ordered
         raise ordered[0]
 
@@ -166,18 +166,29 @@ class Reporter:
     def __init__(self, text: str, filename: str | None) -> None:
         self.lines = text.split("\n")
         self.filename = filename
+        self.texts: dict[str | None, str] = {None: text}   # the spec, and libraries by name
+        self._lines: dict[str | None, list[str]] = {None: self.lines}
         self.errors: list[NetspecError] = []
         self.warnings: list[Diagnostic] = []
         self.context: list[str] = []   # the block calls being expanded, innermost last
         self._reported: set[Diagnostic] = set()
 
+    def add_source(self, name: str, text: str) -> None:
+        """Register library file `name`, so that positions in it show its lines."""
+        self.texts[name] = text
+        self._lines[name] = text.split("\n")
+
+    def _source_line(self, pos: Pos) -> str | None:
+        lines = self._lines.get(pos.file, ())
+        return lines[pos.line - 1] if 0 < pos.line <= len(lines) else None
+
     def _diag(self, severity: str, pos: Pos | None, message: str, hint: str | None,
               notes: tuple[str, ...], code: str | None = None) -> Diagnostic:
         if pos is None:   # about the spec as a whole (or a file beside it)
             return Diagnostic(severity, message, self.filename, hint=hint, notes=notes, code=code)
-        source = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else None
-        return Diagnostic(severity, message, self.filename, pos.line, pos.column, source,
-                          pos.length, hint, (*notes, *reversed(self.context)), code)
+        return Diagnostic(severity, message, pos.file or self.filename, pos.line, pos.column,
+                          self._source_line(pos), pos.length, hint,
+                          (*notes, *reversed(self.context)), code)
 
     def error(self, pos: Pos | None, message: str, kind: type[NetspecError] = SpecError, *,
               hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
@@ -190,7 +201,7 @@ class Reporter:
     def warning(self, pos: Pos, code: str, message: str, *, hint: str | None = None,
                 notes: tuple[str, ...] = ()) -> None:
         """A warning, unless its line says `# netspec: ignore` or `ignore[code, ...]`."""
-        line = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else ""
+        line = self._source_line(pos) or ""
         m = _IGNORE.search(line)
         if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
             return

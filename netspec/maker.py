@@ -15,6 +15,7 @@ from .layers import (
     FC,
     LRN,
     Activation,
+    AdaptivePool,
     BatchNorm,
     Conv,
     Dropout,
@@ -116,6 +117,12 @@ class LayerMaker:
     def pool(self, items: list) -> list[Layer]:
         kw, *rest = items
         mode = str(rest.pop(0)) if rest[0].type in ("MAX", "AVG") else "max"
+        if rest[0].type == "TO":
+            size = rest[1]
+            adaptive = AdaptivePool(span(kw, size), self._written(items), mode,
+                                    self._size(size, (1, 2), "the output size of `pool avg to`"))
+            return self._finish(adaptive, {}, None, {"size": pos_of(size),
+                                                     "mode": pos_of(items[1])})
         if rest[0].type == "GLOBAL":
             layer = Pool(span(kw, rest[0]), self._written(items), mode, (1, 1), None, 0,
                          global_pool=True)

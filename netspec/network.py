@@ -38,6 +38,7 @@ class Network:
         self.filename = filename
         self.source = source
         self.instances = instances or {}   # block instance name → its call, `basic(c=64)`
+        self.sources: dict[str | None, str] = {None: source}   # and the libraries it used
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self.layers)} layers, {self.total_params:,} params>"
@@ -119,28 +120,79 @@ class Network:
                        else self.init_weights(seed), opset=opset)
 
 
-def parse(text: str, filename: str | None = None) -> Network:
+class Library:
+    """A checked library file: `block` definitions (and `use`) only, no network.
+
+    `netspec check` accepts one (`parse(..., library=True)`): every block parses,
+    and names, parameters and the files it uses are valid. Its blocks are
+    expanded, with their arguments, by the specs that use it.
+    """
+
+    def __init__(self, name: str, blocks: list[str], filename: str | None,
+                 warnings: list[Diagnostic]) -> None:
+        self.name = name
+        self.blocks = blocks
+        self.filename = filename
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return f"<Library {self.name!r}: {len(self.blocks)} blocks>"
+
+    def summary(self) -> str:
+        """What `netspec check` prints for a library."""
+        n = len(self.blocks)
+        return f"{self.name}: library of {n} block{'' if n == 1 else 's'}, all parse: " \
+               f"{', '.join(self.blocks)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object that `netspec check --json` prints for a library."""
+        return {"library": self.name, "file": self.filename, "blocks": self.blocks,
+                "warnings": [w.as_dict() for w in self.warnings]}
+
+
+def _is_library(nodes: list) -> bool:
+    from .syntax import BlockDef, Use
+    return bool(nodes) and all(isinstance(n, (BlockDef, Use)) for n in nodes)
+
+
+def parse(text: str, filename: str | None = None, *, library: bool = False) -> Network:
     """Parse and check a spec; return the Network or raise every error found.
 
     Raises a `NetspecError` subclass (the first error, with all of them in its
-    `errors`) carrying the line and column of the mistake.
+    `errors`) carrying the line and column of the mistake. `use "lib.ns"` reads
+    a library relative to `filename`'s folder (the working directory without
+    one). With `library=True` a file of blocks only is returned as a `Library`
+    instead of being an error.
     """
     from .builder import Builder
+    from .library import Libraries
     from .parser import parse_tree
     rep = Reporter(text, filename)
-    nodes = parse_tree(text, rep)
+    own = parse_tree(text, rep)
+    nodes = Libraries(rep, filename).expand(own)
+    name = Path(filename).stem if filename and filename != "<stdin>" else "network"
     builder = Builder(text, rep)
+    if _is_library(own) and not rep.errors:
+        blocks = builder.define(nodes)
+        if not library:
+            rep.error(None, f"{filename or 'the spec'} is a library of blocks, not a network",
+                      SpecError, hint="use it from a spec: `use \"" +
+                      (Path(filename).name if filename else "lib.ns") + "\"`")
+        raise_all(rep.errors)
+        return Library(name, [b for b, file in blocks if file is None], filename,
+                       rep.warnings)  # type: ignore[return-value]
     layers = builder.build(nodes) if not rep.errors else []
     raise_all(rep.errors)
-    name = Path(filename).stem if filename and filename != "<stdin>" else "network"
-    return Network(name, layers, rep.warnings, filename, text, builder.instances)
+    net = Network(name, layers, rep.warnings, filename, text, builder.instances)
+    net.sources = rep.texts
+    return net
 
 
-def load(path: str | Path) -> Network:
+def load(path: str | Path, *, library: bool = False) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")   # a BOM is not part of the spec
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
-    return parse(text, str(path))
+    return parse(text, str(path), library=library)

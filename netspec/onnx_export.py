@@ -22,6 +22,7 @@ from .errors import Diagnostic, InputError, NetspecError
 from .files import atomic_write
 from .layers import Layer
 from .numpy_backend import prepare_input
+from .numpy_backend.pool import averaging_matrix
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -106,6 +107,22 @@ def _pool(g: _Graph, layer: Layer, x: str) -> str:
     return g.node(layer, "AveragePool", [x], layer.name, count_include_pad=0, **attrs)
 
 
+def _adaptive_pool(g: _Graph, layer: Layer, x: str) -> str:
+    """AveragePool where the output divides the input (equal windows); otherwise two
+    MatMuls with constant averaging matrices, over W then H (exact for any sizes)."""
+    (h, w), (oh, ow) = layer.input_shape[:2], layer.size
+    if layer.uniform():
+        kernel = [h // oh, w // ow]
+        return g.node(layer, "AveragePool", [x], layer.name, kernel_shape=kernel,
+                      strides=kernel)
+    rows, cols = layer.windows()
+    a_w = g.constant(f"{layer.name}.cols", averaging_matrix(cols, w).T)   # (W, ow)
+    a_h = g.constant(f"{layer.name}.rows", averaging_matrix(rows, h))     # (oh, H)
+    t = g.node(layer, "MatMul", [x, a_w], f"{layer.name}.w", name=f"{layer.name}.over_w")
+    g.record(t, (h, ow, layer.output_shape[2]))
+    return g.node(layer, "MatMul", [a_h, t], layer.name)
+
+
 def _fc(g: _Graph, layer: Layer, x: str) -> str:
     if len(layer.input_shape) != 1:
         x = g.node(layer, "Flatten", [x], f"{layer.name}.flat", name=f"{layer.name}.flatten",
@@ -146,6 +163,7 @@ LOWERINGS: dict[str, Callable[..., str]] = {
     "flatten": _simple("Flatten", axis=1), "relu": _simple("Relu"), "relu6": _relu6,
     "tanh": _simple("Tanh"), "sigmoid": _simple("Sigmoid"), "softmax": _simple("Softmax", axis=1),
     "add": _simple("Add"), "concat": _simple("Concat", axis=1),
+    "adaptive_pool": _adaptive_pool,
 }
 LOWERINGS.update(onnx_ops.LOWERINGS)   # layer norm, linear, split, shuffle, deconv, upsample
 

@@ -30,6 +30,7 @@ from .syntax import (
     Node,
     Repeat,
     Residual,
+    Use,
     pos_of,
     span,
 )
@@ -37,16 +38,17 @@ from .syntax import (
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
                   "relu", "relu6", "tanh", "sigmoid", "softmax")
+KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use")
 LAYER_KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample")
-KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block")
-KEYWORDS += ("split",)
+KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample", "split")
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
     "dense": "fc", "fully_connected": "fc", "conv2d": "conv",
     "convolution": "conv", "maxpool": "pool max", "max_pool": "pool max",
     "maxpool2d": "pool max", "avgpool": "pool avg", "avg_pool": "pool avg",
-    "avgpool2d": "pool avg", "gap": "pool avg global", "globalavgpool": "pool avg global",
+    "avgpool2d": "pool avg",
+    "adaptiveavgpool2d": "pool avg to HxW", "adaptive_avg_pool": "pool avg to HxW", "gap": "pool avg global", "globalavgpool": "pool avg global",
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
     "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
@@ -72,13 +74,14 @@ _EXPECTED = {
     "DILATION": "`dN` (dilation)", "GROUPS": "`gN` (groups)", "FILTERS": "`xK` (filters)",
     "NUMBER": "a number", "VALUE": "a number", "NAME": "a name", "COLON": "`:`",
     "SAME": "`same`", "VALID": "`valid`", "MAX": "`max`", "AVG": "`avg`",
-    "GLOBAL": "`global`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
+    "GLOBAL": "`global`", "TO": "`to`", "CEIL": "`ceil`", "NOBIAS": "`nobias`", "LRN_OPTION": "an lrn option",
     "RELU": "an activation", "RELU6": "an activation", "TANH": "an activation",
     "SIGMOID": "an activation", "SOFTMAX": "an activation", "LBRACE": "`{`", "RBRACE": "`}`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
     "EQUAL": "`=`", "PROJECT": "`project`", "SHORTCUT": "`shortcut`", "BRANCH": "`branch`",
-    "OPTIONAL": "`?`",
-    "OUTPUT_PADDING": "`opN` (output padding)", "EPSILON": "`epsE` (epsilon)", "TO": "`to`",
+    "OPTIONAL": "`?`", "AS": "`as`", "INDEX": "a sequence number",
+    "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
+    "OUTPUT_PADDING": "`opN` (output padding)", "EPSILON": "`epsE` (epsilon)",
     "NEAREST": "`nearest`", "BILINEAR": "`bilinear`", "INPUT": "`input`",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
@@ -101,8 +104,8 @@ class _ToTree(Transformer):
         return Group(items, True, items[0].pos if items and hasattr(items[0], "pos") else Pos(0, 0))
 
     def repeat(self, items: list) -> Repeat:
-        kw, count, item = items
-        return Repeat(count, item, span(kw, count))
+        kw, count, *var, item = items
+        return Repeat(count, item, span(kw, count), var[-1] if var else None)
 
     def residual(self, items: list) -> Residual:
         kw, *rest = items
@@ -140,6 +143,10 @@ class _ToTree(Transformer):
         kw, name, *params = items
         body = params.pop()
         return BlockDef(name, params, body, span(kw, name))
+
+    def use(self, items: list[Token]) -> Use:
+        kw, path = items
+        return Use(path, span(kw, path))
 
     def param(self, items: list[Token]) -> tuple[Token, Token | None]:
         return items[0], (items[1] if len(items) > 1 else None)
@@ -261,14 +268,16 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
 _USAGE = {
     "input": "input HxWxC, e.g. `input 32x32x3`",
     "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [relu|relu6|tanh|sigmoid|softmax]",
-    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global",
+    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global` "
+            "or `pool avg to HxW",
     "fc": "fc N [relu|relu6|tanh|sigmoid|softmax]",
     "lrn": "lrn N [aALPHA] [bBETA] [kK]",
     "dropout": "dropout P, with 0 ≤ P < 1",
-    "repeat": "repeat N { ... }",
+    "repeat": "repeat N { ... }` or `repeat N as j { ... }",
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
+    "use": "use \"PATH.ns\"",
     "layernorm": "layernorm [epsE], e.g. `layernorm eps1e-6`",
     "linear": "linear N [nobias] [relu|relu6|tanh|sigmoid|softmax]",
     "shuffle": "shuffle G, e.g. `shuffle 2`",
@@ -291,7 +300,7 @@ def _option_hint(word: str, keyword: str) -> str | None:
             if m and (keyword == "conv" or form != "x{}"):
                 return f"write {what} as `{form.format(m.group(1))}`"
     words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax"] + (
-        ["max", "avg", "ceil", "global"] if keyword == "pool" else [])
+        ["max", "avg", "ceil", "global", "to"] if keyword == "pool" else [])
     return did_you_mean(word, words)
 
 

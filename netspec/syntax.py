@@ -52,11 +52,12 @@ class Labeled:
 
 @dataclass
 class Repeat:
-    """`repeat N item`."""
+    """`repeat N item`, or `repeat N as var item` (`$var` counts 0, 1, ... N-1)."""
 
     count: Token
     item: Any
     pos: Pos
+    var: Token | None = None
 
 
 @dataclass
@@ -99,4 +100,12 @@ class BlockDef:
     uses: int = field(default=0)
 
 
-Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef]
+@dataclass
+class Use:
+    """`use "PATH"`: read the blocks of a library file (see library.py)."""
+
+    path: Token
+    pos: Pos
+
+
+Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef, Use]

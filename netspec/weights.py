@@ -93,6 +93,9 @@ def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndar
     by_layer = {layer.name: layer for layer in net.layers}
     owner_of = {layer.weight_key(s): layer.name for layer in net.layers for s in layer.weight_shapes()}
     rep = Reporter(net.source, net.filename)
+    for name, text in net.sources.items():
+        if name is not None:
+            rep.add_source(name, text)
 
     def report(layer_name: str | None, message: str, hint: str | None = None) -> None:
         layer = by_layer.get(layer_name or "")

@@ -9,7 +9,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
 
     base         Layer, Input, Pos, shape_str
     window       what conv and pool share: kernel, stride, padding, dilation
-    conv, pool   convolution; max, average and global pooling
+    conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
     norm         batch norm, local response norm
     activations  relu, relu6, tanh, sigmoid, softmax
@@ -25,10 +25,10 @@ from .conv import Conv
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .merges import Add, Concat
 from .norm import LRN, BatchNorm
-from .pool import Pool
+from .pool import AdaptivePool, Pool
 from .resample import Deconv, Upsample, transposed_output_size
 
-__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "Add", "BatchNorm", "Concat", "Conv",
+__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Concat", "Conv",
            "Dropout", "FC", "Flatten", "Input", "Layer", "Pool", "Pos", "Shape", "shape_str",
            "Chunk", "Deconv", "LayerNorm", "LayerScale", "Linear", "Shuffle", "Upsample",
            "transposed_output_size"]

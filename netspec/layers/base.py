@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..errors import Reporter, ShapeError, SpecError
@@ -10,13 +12,33 @@ from ..errors import Reporter, ShapeError, SpecError
 Shape = tuple[int, ...]
 
 
+#: The library file whose text is being parsed or expanded (innermost last);
+#: None is the spec itself. Positions made meanwhile point into that file.
+_FILES: list[str | None] = [None]
+
+
+@contextmanager
+def in_file(name: str | None) -> Iterator[None]:
+    """Positions made inside this `with` are in library file `name` (None: the spec)."""
+    _FILES.append(name)
+    try:
+        yield
+    finally:
+        _FILES.pop()
+
+
 @dataclass(frozen=True)
 class Pos:
-    """Where something was written: 1-based line and column, and its length."""
+    """Where something was written: 1-based line and column, its length, and the file.
+
+    `file` is None for the spec itself, or the name of a library file it uses
+    (`use "lib/resnet.ns"`); it defaults to the file being read (see `in_file`).
+    """
 
     line: int
     column: int
     length: int = 1
+    file: str | None = field(default_factory=lambda: _FILES[-1])
 
 
 def shape_str(shape: Shape | None) -> str:

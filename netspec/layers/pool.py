@@ -1,9 +1,9 @@
-"""Pooling: max or average over windows, or over the whole of H×W (global)."""
+"""Pooling: max or average over windows, over the whole of H×W (global), or to a fixed H×W (adaptive)."""
 
 from __future__ import annotations
 
-from ..errors import Reporter, ShapeError
-from .base import Pos, Shape
+from ..errors import Reporter, ShapeError, SpecError
+from .base import Layer, Pos, Shape
 from .window import _Windowed
 
 
@@ -66,3 +66,55 @@ class Pool(_Windowed):
     def attrs(self) -> dict:
         return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
                 "global": self.global_pool}
+
+
+def adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:
+    """The [start, end) input cells each of `o` outputs averages, from `n` inputs.
+
+    torch's AdaptiveAvgPool2d: start = floor(i·n/o), end = ceil((i+1)·n/o). Windows
+    overlap where o does not divide n, and repeat cells where o > n.
+    """
+    return [(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+
+
+class AdaptivePool(Layer):
+    """`pool avg to HxW`: average pooling to a fixed output size (AdaptiveAvgPool2d).
+
+    Output cell (i, j) averages the input cells of window i along H and window j
+    along W (`adaptive_windows`), so any input size gives the same H×W: the
+    classifier after it (AlexNet's, VGG's) keeps its parameters at every input.
+    """
+
+    kind = "adaptive_pool"
+
+    def __init__(self, pos: Pos, text: str, mode: str, size: tuple[int, ...]) -> None:
+        super().__init__(pos, text)
+        self.mode = mode
+        self.size = (size[0], size[-1])
+
+    def check_options(self, rep: Reporter) -> None:
+        if self.mode != "avg":
+            rep.error(self.where("mode"), "adaptive pooling is average pooling only",
+                      SpecError, hint=f"write `pool avg to {self.size[0]}x{self.size[1]}`")
+        for v in self.size:
+            self._positive(rep, "size", "the output size", v)
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        if not self._volume(shape, rep) or min(self.size) < 1:
+            return None
+        self.output_shape = (*self.size, shape[2])
+        return self.output_shape
+
+    def windows(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Each output row's and column's [start, end) in the input."""
+        return (adaptive_windows(self.input_shape[0], self.size[0]),
+                adaptive_windows(self.input_shape[1], self.size[1]))
+
+    def uniform(self) -> bool:
+        """Whether every window has the same size and stride (the output divides the input):
+        then it is plain average pooling with kernel = stride = input // output."""
+        return all(n % o == 0 for n, o in zip(self.input_shape[:2], self.size))
+
+    def attrs(self) -> dict:
+        return {"mode": self.mode, "output_size": list(self.size)}

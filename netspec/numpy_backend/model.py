@@ -16,7 +16,7 @@ from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .conv import _conv
 from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _lrn
-from .pool import _pool
+from .pool import _adaptive_pool, _pool
 from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
 from .resample import _deconv, _upsample
 from .windows import Step
@@ -39,6 +39,7 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
     "add": _constant(np.add), "concat": _constant(_concat),
+    "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
     "layernorm": _layernorm, "scale": _scale, "linear": _linear, "chunk": _chunk,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import Pool
+from ..layers import AdaptivePool, Pool
 from .windows import Step, _pad, _taps
 
 
@@ -39,3 +39,22 @@ def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
         out *= inv
         return out
     return avgpool
+
+
+def averaging_matrix(windows: list[tuple[int, int]], n: int) -> np.ndarray:
+    """(outputs, n): row i averages the input cells of window i."""
+    a = np.zeros((len(windows), n), np.float32)
+    for i, (start, end) in enumerate(windows):
+        a[i, start:end] = 1.0 / (end - start)
+    return a
+
+
+def _adaptive_pool(layer: AdaptivePool, w: dict[str, np.ndarray]) -> Step:
+    """Adaptive average pooling as two small matrix products, over H then over W."""
+    (rows, cols), (h, wd) = layer.windows(), layer.input_shape[:2]
+    a_h, a_w = averaging_matrix(rows, h), averaging_matrix(cols, wd)
+
+    def adaptive_pool(x: np.ndarray) -> np.ndarray:   # NHWC
+        t = np.einsum("ih,nhwc->niwc", a_h, x, optimize=True)
+        return np.einsum("jw,niwc->nijc", a_w, t, optimize=True)
+    return adaptive_pool
