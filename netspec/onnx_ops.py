@@ -122,10 +122,10 @@ def _upsample(g: _Graph, layer: Upsample, x: str) -> str:
                                                              list(layer.output_shape[:2]))],
                    f"{n}.sizes", name=f"{n}.sizes", axis=0)
     if layer.mode == "nearest":
-        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
-                     nearest_mode="floor")
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                 "nearest_mode": "floor"}
     else:
-        attrs = dict(mode="linear", coordinate_transformation_mode="half_pixel")
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
     return g.node(layer, "Resize", [x, "", "", sizes], n, **attrs)
 
 

@@ -11,9 +11,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")   # zoo_oracle imports it
 nn = torch.nn
 
+from zoo_oracle import at_input, state_dict_arrays  # noqa: E402
+
 import netspec  # noqa: E402
 from netspec.onnx_export import OnnxModel  # noqa: E402
-from zoo_oracle import at_input, state_dict_arrays  # noqa: E402
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "unet.ns"
 
@@ -71,6 +72,6 @@ def test_unet_spec_equals_its_pytorch_twin():
     weights = state_dict_arrays(twin)
     with torch.no_grad():
         want = twin(torch.from_numpy(x)).numpy()
-    tol = dict(rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+    tol = {"rtol": 1e-4, "atol": 1e-5 * max(1.0, float(np.abs(want).max()))}
     np.testing.assert_allclose(net.numpy_model(weights)(x), want, **tol)
     np.testing.assert_allclose(OnnxModel(net, net.check_weights(weights))(x), want, **tol)

@@ -112,7 +112,7 @@ _CHANNEL_OPS = {
 
 def _upsample(layer, t, values):
     """F.interpolate by the factor as written, or to the size written / referred to."""
-    kwargs = dict(mode=layer.mode) | ({"align_corners": False} if layer.mode == "bilinear" else {})
+    kwargs = {"mode": layer.mode} | ({"align_corners": False} if layer.mode == "bilinear" else {})
     if layer.factor is not None:
         return F.interpolate(t, scale_factor=tuple(float(f) for f in layer.factor), **kwargs)
     size = layer.size if layer.size is not None else values[layer.reference.name].shape[-2:]

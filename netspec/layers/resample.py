@@ -30,7 +30,7 @@ class Deconv(Layer):
     GROUPS_HINT = "groups must divide both the input channels and the filters"
 
     def __init__(self, pos: Pos, text: str, kernel: tuple[int, int], filters: int | None,
-                 stride: int, padding: int | str, dilation: int, groups: int,
+                 stride: int, padding: int, dilation: int, groups: int,
                  output_padding: int, bias: bool = True) -> None:
         super().__init__(pos, text)
         self.kernel = kernel
@@ -57,11 +57,7 @@ class Deconv(Layer):
                       hint=f"add `xK` for K filters, e.g. `{self.text} x16`")
         else:
             self._positive(rep, "filters", "filter count", self.filters)
-        if isinstance(self.padding, str):
-            rep.error(self.where("padding"), f"`deconv` takes padding as `pN`, not `{self.padding}`",
-                      SpecError, hint="a transposed conv's padding crops its output: "
-                                      "`deconv 4x4 s2 p1` doubles H×W")
-        elif self.padding < 0:
+        if self.padding < 0:
             rep.error(self.where("padding"), f"padding must not be negative, not {self.padding}",
                       ShapeError)
         if self.output_padding < 0:
@@ -80,7 +76,7 @@ class Deconv(Layer):
 
     def _valid(self) -> bool:
         return (min(self.kernel) >= 1 and self.stride >= 1 and self.dilation >= 1
-                and isinstance(self.padding, int) and self.padding >= 0
+                and self.padding >= 0
                 and 0 <= self.output_padding < max(self.stride, self.dilation)
                 and self.filters is not None and self.filters >= 1 and self.groups >= 1
                 and not self.filters % self.groups)

@@ -14,10 +14,10 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
+from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
 from .conv import _conv
 from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _lrn
 from .pool import _adaptive_pool, _pool
-from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
 from .resample import _deconv, _upsample
 from .windows import Step
 
