@@ -23,7 +23,11 @@ def effective_kernel(f: int, d: int = 1) -> int:
 
 
 def same_padding(n: int, f: int, s: int = 1, d: int = 1) -> tuple[int, int]:
-    """(before, after) padding that makes the output ceil(n / s), SAME_UPPER style."""
+    """(before, after) padding that makes the output ceil(n / s), SAME_UPPER style.
+
+    Raises ShapeError unless every argument is a whole number ≥ 1.
+    """
+    _check_positive(n=n, f=f, s=s, d=d)
     out = -(-n // s)
     total = max((out - 1) * s + effective_kernel(f, d) - n, 0)
     return total // 2, total - total // 2
@@ -90,9 +94,13 @@ def pool_output_size(n: int, f: int, p: int | str = 0, s: int | None = None,
     """Output size of a pooling window along one axis: floor((n + 2p − f)/s) + 1.
 
     The stride defaults to the window size, as in `pool 2`. With `ceil_mode` the
-    division rounds up (Caffe, PyTorch's `ceil_mode=True`).
+    division rounds up (Caffe, PyTorch's `ceil_mode=True`). As in the language,
+    padding may be at most half the window, so no window sees only padding.
 
     >>> pool_output_size(28, 2)
     14
     """
+    if isinstance(p, int) and not isinstance(p, bool) and isinstance(f, int) and p > f // 2:
+        raise ShapeError(f"padding {p} is more than half the {f}-wide window: some windows "
+                         f"would see only padding")
     return _size(n, f, p, f if s is None else s, 1, ceil_mode)

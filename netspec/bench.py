@@ -107,7 +107,8 @@ def run_bench(net: Network, batch: int = 32, repeat: int = 5, seed: int = 0) -> 
         parts = min(numpy_model.threads, batch)   # each thread has its own im2col block
         budget = (weight_bytes(net) + parts * im2col_bytes(net, -(-batch // parts))) / 2**20
         grew = rss["peak"] - rss["before"]
-        lines.append(f"  memory: peak RSS {rss['peak']:.0f} MiB, of which the forward pass added "
-                     f"{grew:.0f} MiB; weights + largest im2col blocks {budget:.0f} MiB: "
+        lines.append(f"  memory: at most {rss['peak']:.0f} MiB in use (RSS peak), of which "
+                     f"running the batch added {grew:.0f} MiB; the weights and the largest "
+                     f"convolution buffers (im2col) take {budget:.0f} MiB: "
                      f"ratio {rss['peak'] / budget:.2f} (peak), {grew / budget:.2f} (added)")
     return "\n".join(lines)

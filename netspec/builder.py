@@ -22,6 +22,7 @@ from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
 from .layers import Add, Chunk, Concat, Input, Layer, Pos, Upsample
 from .layers.base import in_file
+from .limits import MAX_VALUE
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -40,7 +41,8 @@ from .syntax import Concat as ConcatNode
 
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other
-MAX_LAYERS = 1_000_000    # a guard against `repeat 1000000000`
+MAX_WORK = 100_000        # statements expanded, counted before a repeat or call runs
+MAX_LAYERS = 100_000      # layers made
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -99,6 +101,8 @@ class Builder:
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
         self.nesting = 0
         self.branch_inputs: list[Layer | None] = []   # what each enclosing branch reads
+        self.work = 0                          # statements expanded so far
+        self._costs: dict[tuple, int] = {}     # (block, its arguments) → statements it expands to
         rep.context = self.context
 
     # ---- entry -------------------------------------------------------------------
@@ -203,10 +207,14 @@ class Builder:
                   label: Token | None = None, top_level: bool = False) -> None:
         """Build one statement in `scope`, with `env` the enclosing block's parameters."""
         self.nesting += 1
+        self.work += 1
         if self.nesting > MAX_NESTING:
             self.rep.error(getattr(node, "pos", Pos(1, 1)), f"groups, repeats and block calls "
                            f"are nested more than {MAX_NESTING} deep", SpecError)
             raise _Abort
+        if self.rep.full:
+            raise _Abort   # enough errors to act on
+        self._afford(node, 0, env)
         try:
             self._statement(node, scope, env, label, top_level)
         finally:
@@ -229,15 +237,17 @@ class Builder:
                 self.statement(child, inner, env)
         elif isinstance(node, Repeat):
             count = self._int(node.count, env)
-            if count is not None and count < 1:
-                self.rep.error(pos_of(node.count), f"repeat count must be at least 1, not {count}",
-                               ShapeError)
+            if count is not None and count < 0:
+                self.rep.error(pos_of(node.count), f"repeat count must not be negative, not "
+                                                   f"{count}", ShapeError)
             inner = scope.child(label, "", True) if label is not None else scope
             var = str(node.var) if node.var is not None else None
             if var is not None and not self._parameter_name(node.var, "a repeat's counter",
                                                             env):
                 return
-            for i in range(count or 0):
+            if count:
+                self._afford(node.item, count, env, f"`repeat {count}`", node.pos)
+            for i in range(max(count or 0, 0)):
                 self.statement(node.item, inner, env if var is None else {**env, var: i})
         elif isinstance(node, Residual):
             self._residual(node, scope, env)
@@ -400,6 +410,7 @@ class Builder:
         if params is None:
             self.current = None
             return
+        self._afford(block.body, 1, params, f"the call `{name}(...)`", node.pos)
         inner = scope.child(label, name, block.body.indexed)
         args = ", ".join(f"{k}={v}" for k, v in params.items())
         self.instances[inner.prefix] = f"{name}({args})"
@@ -447,6 +458,92 @@ class Builder:
             return None
         return values  # type: ignore[return-value]
 
+    # ---- the work a statement will do ---------------------------------------------
+    def _afford(self, node: Node, times: int, env: dict[str, int], what: str = "",
+                pos: Pos | None = None) -> None:
+        """Refuse, before doing it, work that would take the spec past MAX_WORK statements.
+
+        With `times` 0 only the statements done so far are checked; otherwise `node`'s
+        cost (see `_cost`) `times` over is added to them first.
+        """
+        cost = self.work + times * self._cost(node, env, 0) if times else self.work
+        if cost <= MAX_WORK:
+            return
+        where = pos or getattr(node, "pos", None) or Pos(1, 1)
+        if what:
+            self.rep.error(pos or where, f"{what} expands to more than {MAX_WORK:,} statements "
+                           f"(layers, groups and calls)", SpecError,
+                           hint="is a repeat count or a block's number of calls too large?")
+        else:
+            self.rep.error(where, f"the spec expands to more than {MAX_WORK:,} statements "
+                           f"(layers, groups and calls)", SpecError,
+                           hint="is a repeat count too large?")
+        raise _Abort
+
+    def _cost(self, node: Node, env: dict[str, int], depth: int) -> int:
+        """Statements that building `node` expands to, counted without building (capped).
+
+        Repeat counts and block arguments that cannot be known before building
+        (they read C, H or W) count as 1, and so does what is nested past
+        MAX_NESTING (an error anyway); the running count in `statement` catches
+        those. `depth` is how deep in the syntax tree `node` is, calls included.
+        """
+        cap = MAX_WORK + 1
+        if depth > MAX_NESTING:
+            return 1   # too deep: `statement` reports it
+        depth += 1
+        if isinstance(node, Labeled):
+            return min(cap, 1 + self._cost(node.item, env, depth))
+        if isinstance(node, Group):
+            return min(cap, 1 + sum(self._cost(c, env, depth) for c in node.body))
+        if isinstance(node, Repeat):
+            count = self._quiet_int(node.count, env)
+            return min(cap, 1 + max(1 if count is None else count, 0) *
+                       self._cost(node.item, env, depth))
+        if isinstance(node, Residual):
+            return min(cap, 2 + self._cost(node.body, env, depth) +
+                       (self._cost(node.shortcut, env, depth) if node.shortcut is not None else 0))
+        if isinstance(node, ConcatNode):
+            return min(cap, 2 + sum(self._cost(b, env, depth) for b in node.branches))
+        if isinstance(node, Call):
+            block = self.blocks.get(str(node.name))
+            if block is None:
+                return 1
+            names = [str(p) for p, _ in block.params]
+            args: dict[str, int] = {}
+            for i, (key, value) in enumerate(node.args):
+                target = str(key) if key is not None else names[i] if i < len(names) else None
+                v = self._quiet_int(value, env)
+                if target is not None and v is not None:
+                    args[target] = v
+            for param, default in block.params:
+                if str(param) not in args and default is not None:
+                    v = self._quiet_int(default, {})
+                    if v is not None:
+                        args[str(param)] = v
+            key = (block.name, tuple(sorted(args.items())))
+            if key not in self._costs:
+                self._costs[key] = min(cap, 1 + self._cost(block.body, args, depth))
+            return self._costs[key]
+        return 1
+
+    def _quiet_int(self, tok: Token, env: dict[str, int]) -> int | None:
+        """The value of a number token when it is known before building, else None."""
+        text = str(tok)
+        if re.fullmatch(r"-?[0-9]+", text):
+            return int(text)
+        if text.startswith("$") and text[1:] in env:
+            return env[text[1:]]
+        if text.startswith("{") and re.search(r"\b[CHW]\b", text) is None:
+            rep, self.rep = self.rep, Reporter("", None)
+            try:
+                return self._int(tok, env)
+            except _Abort:
+                return None
+            finally:
+                self.rep = rep
+        return None
+
     # ---- numbers ------------------------------------------------------------------
     def _int(self, tok: Token, env: dict[str, int]) -> int | None:
         try:
@@ -476,6 +573,9 @@ class Builder:
                 if node.id in env:
                     return env[node.id]
                 if node.id in ("C", "H", "W"):
+                    if shape is None and self.input is None:
+                        fail(f"`{node.id}` reads the incoming shape, but this layer comes "
+                             f"before `input`", "start the spec with its `input`")
                     if shape is None:
                         raise _Unresolved   # the shape is unknown after an earlier error
                     if len(shape) != 3 and node.id != "C":
@@ -491,7 +591,10 @@ class Builder:
                 a, b = value(node.left), value(node.right)
                 if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
                     fail(f"division by zero in `{{{expr}}}`")
-                return _OPS[type(node.op)](a, b)
+                result = _OPS[type(node.op)](a, b)
+                if abs(result) > MAX_VALUE:
+                    fail(f"`{{{expr}}}` grows past {MAX_VALUE:.0e}, more than any size could be")
+                return result
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
                 a, b = value(node.left), value(node.right)
                 if b == 0 or a % b:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
-from .errors import NetspecError
-from .network import Library, Network, load, parse
+from .errors import Diagnostic, InputError, NetspecError, SpecError, did_you_mean
+from .files import OutputIsInputError, Terminated, die_of, read_limited, refuse_overwriting_inputs
+from .network import Library, Network, decode_spec, load, parse
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,16 +31,26 @@ class UsageError(Exception):
 
 
 def _read_spec(path: str, library: bool = False) -> Network:
-    """Load a spec from a file or `-` (stdin); a missing file is a usage error.
+    """Load a spec from a file, a pipe or `-` (stdin); a missing file is a usage error.
 
     With `library`, a library file (blocks only) loads as a `Library`.
     """
     if path == "-":
-        return parse(sys.stdin.read(), "<stdin>", library=library)
+        if sys.stdin is None or getattr(sys.stdin, "buffer", None) is None:
+            raise UsageError("standard input is closed: nothing to read for `-`")
+        try:
+            text = decode_spec(read_limited(sys.stdin.buffer))
+        except (OSError, ValueError) as err:
+            raise SpecError(Diagnostic("error", f"cannot read spec: "
+                                       f"{getattr(err, 'strerror', None) or err}", "<stdin>")
+                            ) from None
+        return parse(text, "<stdin>", library=library)
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UsageError(f"no such spec file: {path}")
-    return load(p, library=library)
+    if p.is_dir():
+        raise UsageError(f"{path} is a directory, not a spec file")
+    return load(p, library=library)   # a regular file, or a pipe such as `<(generate-spec)`
 
 
 def _print_warnings(net: Network) -> None:
@@ -52,20 +64,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     for i, path in enumerate(args.files):
         try:
             net = _read_spec(path, library=True)
+        except UsageError as err:   # a missing file: say so, and check the others
+            print(f"netspec check: error: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
         except NetspecError as err:
             print(err.render(), file=sys.stderr)
             n = len(err.errors)
-            print(f"{'<stdin>' if path == '-' else path}: {n} error{'s' if n > 1 else ''}",
-                  file=sys.stderr)
+            count = f"more than {n} errors" if err.dropped else \
+                f"{n} error{'s' if n > 1 else ''}"
+            print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"network": Path(path).stem, "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
-            status = EXIT_SPEC
+            status = max(status, EXIT_SPEC)
             continue
         if not args.quiet or args.strict:
             _print_warnings(net)
         if args.strict and net.warnings:
-            status = EXIT_SPEC
+            status = max(status, EXIT_SPEC)
         if args.json:
             print(json.dumps(net.to_dict()))
         elif not args.quiet:
@@ -79,13 +96,14 @@ def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
     if getattr(args, "weights", None):
         if not Path(args.weights).is_file():
             raise UsageError(f"no such weights file: {args.weights}")
-        return net.check_weights(load_weights(args.weights))
+        return load_weights(args.weights, net)   # names and shapes checked before the data
     return net.init_weights(args.seed)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """`netspec init`: write initial weights for a spec."""
     from .weights import save_weights
+    refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec})
     net = _read_spec(args.spec)
     save_weights(args.output, net.init_weights(args.seed))
     print(f"wrote {args.output}: {len(net.weight_shapes())} arrays, "
@@ -99,22 +117,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .files import atomic_write
     from .numpy_backend import load_input
+    refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
+                                                   "--weights": getattr(args, "weights", None)})
     if not Path(args.input).is_file():
         raise UsageError(f"no such input file: {args.input}")
     x = load_input(args.input)
-    if args.spec.endswith(".onnx"):
-        if not Path(args.spec).is_file():
-            raise UsageError(f"no such ONNX file: {args.spec}")
-        from .onnx_export import run_onnx_file
-        y = run_onnx_file(args.spec, x)
-    else:
-        net = _read_spec(args.spec)
-        weights = _weights(net, args)
-        if args.backend == "onnx":
-            from .onnx_export import OnnxModel
-            y = OnnxModel(net, weights)(x)
-        else:
-            y = net.numpy_model(weights)(x)
+    if x.ndim and x.shape[0] == 0:
+        raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
+                                    args.input))
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+        print(f"{args.input}: warning: the batch holds {bad:,} NaN or infinite value"
+              f"{'s' if bad > 1 else ''}; outputs that depend on them will be NaN",
+              file=sys.stderr)
+    try:
+        with np.errstate(all="ignore"):   # reported above, not as NumPy's internal warnings
+            y = _run_batch(args, x)
+    except InputError as err:   # name the batch's file
+        if err.filename is not None:
+            raise
+        raise InputError(Diagnostic("error", err.diagnostic.message, args.input,
+                                    hint=err.diagnostic.hint)) from None
     print(f"output: {'×'.join(map(str, y.shape))} float32")
     if y.ndim == 2:
         for i, row in enumerate(np.argmax(y, axis=1)[:20]):
@@ -127,16 +150,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_batch(args: argparse.Namespace, x: np.ndarray) -> np.ndarray:
+    """The output of `netspec run`'s model on the batch x."""
+    if args.spec.endswith(".onnx"):
+        if not Path(args.spec).is_file():
+            raise UsageError(f"no such ONNX file: {args.spec}")
+        from .onnx_export import run_onnx_file
+        return run_onnx_file(args.spec, x)
+    net = _read_spec(args.spec)
+    weights = _weights(net, args)
+    if args.backend == "onnx":
+        from .onnx_export import OnnxModel
+        return OnnxModel(net, weights)(x)
+    return net.numpy_model(weights)(x)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    """`netspec export --onnx`: the network with its weights as an .onnx file."""
+    """`netspec export [--onnx]`: the network with its weights as an .onnx file (the default)."""
     from .onnx_export import MIN_OPSET, newest_opset, save_onnx
-    if not args.onnx:
-        raise UsageError("say which format to export: --onnx")
     if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
                          f"{newest_opset()}")
-    net = _read_spec(args.spec)
     out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".onnx"))
+    refuse_overwriting_inputs({"-o" if args.output else "the output": out},
+                              {"SPEC": args.spec, "--weights": getattr(args, "weights", None)})
+    net = _read_spec(args.spec)
     info = save_onnx(net, _weights(net, args), out, opset=args.opset)
     print(f"wrote {out}: {len(net.layers) - 1} layers, {net.total_params:,} parameters, "
           f"opset {info['opset']}" + (f", weights in {info['external']}" if info["external"] else ""))
@@ -146,7 +184,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """`netspec bench`: the NumPy model against onnxruntime (see bench.py)."""
     from .bench import run_bench
+    from .numpy_backend import sample_shape
+    from .weights import available_memory, weight_bytes
     net = _read_spec(args.spec)
+    need = 4 * args.batch * prod(sample_shape(net)) + weight_bytes(net)
+    have = available_memory()
+    if have is not None and 2 * need > have:   # the input, weights and at least one output
+        raise InputError(Diagnostic("error", f"a batch of {args.batch:,} and the weights need "
+                                    f"at least {need / 2**30:,.1f} GiB twice over, but "
+                                    f"{have / 2**30:,.1f} GiB of memory are available",
+                                    net.filename, hint="use a smaller --batch"))
     print(run_bench(net, batch=args.batch, repeat=args.repeat, seed=args.seed))
     return EXIT_OK
 
@@ -163,9 +210,23 @@ def _whole(least: int):
 _positive_int, _seed = _whole(1), _whole(0)
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with `did you mean` for a misspelt command (`netspec chek`)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "invalid choice:" in message and self._subparsers is not None:
+            choices = [c for a in self._subparsers._group_actions
+                       for c in (getattr(a, "choices", None) or {})]
+            word = message.split("invalid choice:", 1)[1].split("'")[1:2]
+            hint = did_you_mean(word[0], choices) if word else None
+            if hint:
+                message = f"{message}; {hint}"
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="netspec", description="Check, run and export "
-                                "convolutional network specs.")
+    p = _ArgumentParser(prog="netspec", description="Check, run and export "
+                        "convolutional network specs.")
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -182,36 +243,48 @@ def _parser() -> argparse.ArgumentParser:
         g = q.add_mutually_exclusive_group()
         g.add_argument("--weights", metavar="W.npz", help="weights saved by `netspec init` "
                        "or from a PyTorch state_dict")
-        g.add_argument("--seed", type=_seed, default=0, help="initialise weights from this seed "
-                       "(default 0)")
+        g.add_argument("--seed", type=_seed, default=0, help="initialise weights from this seed, "
+                       "a whole number ≥ 0 (default 0)")
 
     r = sub.add_parser("run", help="run a batch through the network")
     r.add_argument("spec", metavar="SPEC", help="a spec file, or an .onnx file exported by netspec")
     r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32")
     weights_options(r)
-    r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy")
-    r.add_argument("-o", "--output", metavar="Y.npy", help="write the output here")
+    r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy",
+                   help="run the NumPy model or the exported model on onnxruntime "
+                        "(default numpy)")
+    r.add_argument("-o", "--output", metavar="Y.npy", help="also write the output batch here "
+                   "(never over an input)")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("init", help="write initial weights")
-    i.add_argument("spec", metavar="SPEC")
-    i.add_argument("-o", "--output", required=True, metavar="W.npz")
-    i.add_argument("--seed", type=_seed, default=0)
+    i.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
+    i.add_argument("-o", "--output", required=True, metavar="W.npz",
+                   help="the weights file to write (never over an input)")
+    i.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number ≥ 0 "
+                   "(default 0): He-normal weights, zero biases")
     i.set_defaults(func=cmd_init)
 
-    e = sub.add_parser("export", help="export the network with its weights")
-    e.add_argument("spec", metavar="SPEC")
-    e.add_argument("--onnx", action="store_true", help="write an ONNX model")
-    e.add_argument("-o", "--output", metavar="OUT.onnx")
+    e = sub.add_parser("export", help="export the network with its weights (ONNX)")
+    e.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
+    e.add_argument("--onnx", action="store_true", help="write an ONNX model (the default, and "
+                   "so far the only format)")
+    e.add_argument("-o", "--output", metavar="OUT.onnx", help="the file to write (default: "
+                   "SPEC with the suffix .onnx; never over an input)")
     weights_options(e)
-    e.add_argument("--opset", type=int, default=None, help="ONNX opset (13 or newer)")
+    e.add_argument("--opset", type=int, default=None, metavar="N",
+                   help="ONNX opset, from 13 to the newest the installed onnx knows "
+                        "(default 21)")
     e.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
-    b.add_argument("spec", metavar="SPEC")
-    b.add_argument("--batch", type=_positive_int, default=32)
-    b.add_argument("--repeat", type=_positive_int, default=5)
-    b.add_argument("--seed", type=_seed, default=0)
+    b.add_argument("spec", metavar="SPEC", help="a spec file")
+    b.add_argument("--batch", type=_positive_int, default=32, metavar="N",
+                   help="samples per batch, ≥ 1 (default 32)")
+    b.add_argument("--repeat", type=_positive_int, default=5, metavar="N",
+                   help="timed runs per backend, the best is reported, ≥ 1 (default 5)")
+    b.add_argument("--seed", type=_seed, default=0, metavar="N",
+                   help="seed of the random weights and batch, ≥ 0 (default 0)")
     b.set_defaults(func=cmd_bench)
     return p
 
@@ -228,9 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetspecError as err:
         print(err.render(), file=sys.stderr)
         return EXIT_SPEC
+    except OutputIsInputError as err:
+        print(f"netspec {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as err:   # an output path that cannot be written, a full disk...
         where = f": {err.filename}" if err.filename else ""
         print(f"netspec {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError:
+        print(f"netspec {args.command}: error: out of memory", file=sys.stderr)
+        return EXIT_SPEC
     except KeyboardInterrupt:
         return 130
+    except Terminated as signal:   # its temporary files are gone: now end as the signal asks
+        die_of(signal.signum)
+        return 128 + signal.signum

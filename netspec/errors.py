@@ -24,6 +24,20 @@ if TYPE_CHECKING:
     from .layers import Pos
 
 
+#: Source lines longer than this are shown clipped around the caret.
+SHOWN_COLUMNS = 100
+#: At most this many errors are kept per pass; the rest are counted.
+MAX_ERRORS = 50
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def visible(text: str) -> str:
+    """`text` with each control character shown as its one-column Unicode symbol (␀, ␛...)."""
+    return _CONTROL.sub(lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())),
+                        text)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One message about a spec: an error or a warning, with its position."""
@@ -50,21 +64,34 @@ class Diagnostic:
         return ":".join(parts)
 
     def render(self) -> str:
-        """The full multi-line message: location, source line, caret, notes, hint."""
+        """The full multi-line message: location, source line, caret, notes, hint.
+
+        Control characters are shown as visible symbols (a NUL as `␀`), and a
+        source line longer than `SHOWN_COLUMNS` is clipped around the caret.
+        """
         where = f"{self.location}: " if self.filename or self.line is not None else ""
         code = f" [{self.code}]" if self.code else ""
-        out = [f"{where}{self.severity}: {self.message}{code}"]
+        out = [f"{where}{self.severity}: {visible(self.message)}{code}"]
         if self.source_line is not None and self.line is not None:
             gutter = str(self.line)
             pad = " " * len(gutter)
-            text = self.source_line.rstrip("\r\n").expandtabs(1)
+            text = visible(self.source_line.rstrip("\r\n").expandtabs(1))
+            column = min(self.column or 1, len(text) + 1)
+            length = self.length
+            if len(text) > SHOWN_COLUMNS:   # keep the caret's neighbourhood
+                start = max(0, min(column - 1 - SHOWN_COLUMNS // 3, len(text) - SHOWN_COLUMNS))
+                end = start + SHOWN_COLUMNS
+                clipped = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+                column += (1 if start else 0) - start
+                length = min(length, end - (self.column or 1) + 1)
+                text = clipped
             out.append(f"    {gutter} | {text}")
             if self.column is not None:
-                width = max(1, min(self.length, len(text) - self.column + 1))
-                out.append(f"    {pad} | {' ' * (self.column - 1)}^{'~' * (width - 1)}")
-        out.extend(f"  note: {n}" for n in self.notes)
+                width = max(1, min(length, len(text) - column + 1))
+                out.append(f"    {pad} | {' ' * (column - 1)}^{'~' * (width - 1)}")
+        out.extend(f"  note: {visible(n)}" for n in self.notes)
         if self.hint:
-            out.append(f"  hint: {self.hint}")
+            out.append(f"  hint: {visible(self.hint)}")
         return "\n".join(out)
 
     def as_dict(self) -> dict:
@@ -94,6 +121,7 @@ class NetspecError(Exception):
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
         self.errors: list[NetspecError] = [self]
+        self.dropped = 0   # errors of the same pass found past MAX_ERRORS (at least)
 
     @property
     def line(self) -> int | None:
@@ -118,7 +146,11 @@ class NetspecError(Exception):
 
     def render(self) -> str:
         """Every error of the pass, rendered with source lines and carets."""
-        return "\n".join(e.diagnostic.render() for e in self.errors)
+        out = [e.diagnostic.render() for e in self.errors]
+        if self.dropped:
+            out.append(f"note: more than {len(self.errors)} errors; only the first "
+                       f"{len(self.errors)} are shown")
+        return "\n".join(out)
 
 
 class SpecSyntaxError(NetspecError):
@@ -141,11 +173,15 @@ class InputError(NetspecError):
     """Input data does not fit the network (wrong shape or dtype)."""
 
 
-def raise_all(errors: Sequence[NetspecError]) -> None:
-    """Raise the first of `errors` in source order, carrying all; do nothing if empty."""
+def raise_all(errors: Sequence[NetspecError], dropped: int = 0) -> None:
+    """Raise the first of `errors` in source order, carrying all; do nothing if empty.
+
+    `dropped` counts further errors that were found but not kept (see Reporter).
+    """
     if errors:
         ordered = sorted(errors, key=lambda e: (e.filename or "", e.line or 0, e.column or 0))
         ordered[0].errors = ordered
+        ordered[0].dropped = dropped
         raise ordered[0]
 
 
@@ -172,6 +208,16 @@ class Reporter:
         self.warnings: list[Diagnostic] = []
         self.context: list[str] = []   # the block calls being expanded, innermost last
         self._reported: set[Diagnostic] = set()
+        self.dropped = 0   # errors past MAX_ERRORS: counted, not kept
+
+    @property
+    def full(self) -> bool:
+        """Whether MAX_ERRORS errors are kept already (passes may stop looking)."""
+        return len(self.errors) >= MAX_ERRORS
+
+    def raise_errors(self) -> None:
+        """Raise every error reported so far (see raise_all); do nothing if none."""
+        raise_all(self.errors, self.dropped)
 
     def add_source(self, name: str, text: str) -> None:
         """Register library file `name`, so that positions in it show its lines."""
@@ -194,7 +240,10 @@ class Reporter:
               hint: str | None = None, notes: tuple[str, ...] = ()) -> None:
         """An error of class `kind` at `pos`; the same error twice is reported once."""
         diag = self._diag("error", pos, message, hint, notes)
-        if diag not in self._reported:
+        if self.full and diag not in self._reported:
+            self._reported.add(diag)
+            self.dropped += 1
+        elif diag not in self._reported:
             self._reported.add(diag)
             self.errors.append(kind(diag))
 

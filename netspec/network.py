@@ -12,7 +12,8 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import Diagnostic, Reporter, SpecError, raise_all
+from .errors import Diagnostic, Reporter, SpecError
+from .files import read_limited
 from .layers import Layer, Shape
 
 if TYPE_CHECKING:
@@ -166,9 +167,15 @@ def parse(text: str, filename: str | None = None, *, library: bool = False) -> N
     """
     from .builder import Builder
     from .library import Libraries
+    from .limits import check_text
     from .parser import parse_tree
+    if not isinstance(text, str):
+        raise TypeError(f"parse() takes the spec's text as a str, not {type(text).__name__}")
+    if filename is not None and not isinstance(filename, str):
+        raise TypeError(f"parse()'s filename is a str or None, not {type(filename).__name__}")
     rep = Reporter(text, filename)
-    own = parse_tree(text, rep)
+    check_text(text, rep)
+    own = parse_tree(text, rep) if not rep.errors else []
     nodes = Libraries(rep, filename).expand(own)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
     builder = Builder(text, rep)
@@ -178,11 +185,11 @@ def parse(text: str, filename: str | None = None, *, library: bool = False) -> N
             rep.error(None, f"{filename or 'the spec'} is a library of blocks, not a network",
                       SpecError, hint="use it from a spec: `use \"" +
                       (Path(filename).name if filename else "lib.ns") + "\"`")
-        raise_all(rep.errors)
+        rep.raise_errors()
         return Library(name, [b for b, file in blocks if file is None], filename,
                        rep.warnings)  # type: ignore[return-value]
     layers = builder.build(nodes) if not rep.errors else []
-    raise_all(rep.errors)
+    rep.raise_errors()
     net = Network(name, layers, rep.warnings, filename, text, builder.instances)
     net.sources = rep.texts
     return net
@@ -192,7 +199,17 @@ def load(path: str | Path, *, library: bool = False) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")   # a BOM is not part of the spec
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+        text = decode_spec(read_limited(path))
+    except (OSError, ValueError) as err:   # unreadable, too large, not UTF-8
+        why = getattr(err, "strerror", None) or err
+        raise SpecError(Diagnostic("error", f"cannot read spec: {why}", str(path))) from None
     return parse(text, str(path), library=library)
+
+
+def decode_spec(data: bytes) -> str:
+    """A spec's text from its bytes: UTF-8, a byte order mark dropped (ValueError if not UTF-8)."""
+    try:
+        return data.decode("utf-8-sig")   # a BOM is not part of the spec
+    except UnicodeDecodeError as err:
+        raise ValueError(f"not UTF-8 text (byte {err.start + 1} is 0x{data[err.start]:02x})"
+                         ) from None

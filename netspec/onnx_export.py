@@ -10,6 +10,8 @@ and every value's shape is recorded, so Netron shows the spec itself.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -239,13 +241,17 @@ def save_onnx(net: Network, weights: dict[str, np.ndarray], path: str | Path,
     The file is byte-for-byte a serialised ModelProto, but written field by field,
     so export needs no second or third copy of the weights (protobuf's own
     serialisation would hold the model and its bytes at once). Past 2 GB the
-    weights go to `PATH.data` beside it as ONNX external data. Atomic: a failed
-    export leaves no partial file. Returns {"opset": N, "external": data file or None}.
+    weights go to `PATH.ID.data` beside it as ONNX external data, ID being unique
+    to this export. Atomic, the pair too: the data file is written first under
+    its new name, then the .onnx that references it is renamed into place, then
+    the data files of earlier exports to PATH are removed, so the .onnx on disk
+    always references complete data of its own export. A failed export leaves
+    no partial file. Returns {"opset": N, "external": data file or None}.
     """
     path = Path(path)
     model, arrays = _skeleton(net, weights, opset)
     external = sum(a.nbytes for _, a in arrays) >= EXTERNAL_DATA_BYTES
-    location = path.name + ".data"
+    location = f"{path.name}.{os.urandom(8).hex()}.data"
     heads: list[tuple[bytes, np.ndarray | None]] = []
     offset = 0
     for name, array in arrays:
@@ -280,10 +286,42 @@ def save_onnx(net: Network, weights: dict[str, np.ndarray], path: str | Path,
         for _, array in arrays:
             f.write(memoryview(array).cast("B"))
 
+    stale = _data_files_of(path)
     if external:
         atomic_write(path.parent / location, write_data)
-    atomic_write(path, write_model)
+    try:
+        atomic_write(path, write_model)
+    except BaseException:
+        if external:
+            (path.parent / location).unlink(missing_ok=True)
+        raise
+    for name in stale - {location}:
+        (path.parent / name).unlink(missing_ok=True)
     return {"opset": model.opset_import[0].version, "external": location if external else None}
+
+
+def _data_files_of(path: Path) -> set[str]:
+    """External data files that exports to `path` wrote and may have left behind.
+
+    Those the current .onnx references (only plain names in its folder), and any
+    `PATH.ID.data` (an export killed between writing its data and its model).
+    """
+    names: set[str] = set()
+    pattern = re.compile(re.escape(path.name) + r"\.[0-9a-f]{16}\.data")
+    try:
+        names.update(p.name for p in path.parent.iterdir() if pattern.fullmatch(p.name))
+        if path.is_file() and path.stat().st_size < 2**26:   # an external-data .onnx is small
+            old = onnx.load(str(path), load_external_data=False)
+            for t in old.graph.initializer:
+                for entry in t.external_data:
+                    if (entry.key == "location" and "/" not in entry.value
+                            and "\\" not in entry.value and entry.value.startswith(path.name)
+                            and entry.value.endswith(".data")):
+                        names.add(entry.value)
+    except Exception:  # an unreadable old file or folder: nothing to clean up
+        pass
+    names.discard(path.name)
+    return names
 
 
 def _session(model: onnx.ModelProto | str) -> onnxruntime.InferenceSession:
@@ -316,12 +354,23 @@ def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
         raise NetspecError(Diagnostic("error", "netspec runs models with one float input; this "
                                       f"one takes {', '.join(i.type for i in inputs) or 'none'}",
                                       str(path)))
-    want = [d if isinstance(d, int) else None for d in inputs[0].shape]
+    outputs = session.get_outputs()
+    if not outputs or outputs[0].type not in ("tensor(float)", "tensor(double)",
+                                              "tensor(float16)"):
+        raise NetspecError(Diagnostic("error", "netspec runs models whose first output is a "
+                                      "float tensor; this one gives "
+                                      f"{outputs[0].type if outputs else 'no output'}",
+                                      str(path)))
     x = np.asarray(x, dtype=np.float32)
-    if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
-        dims = "×".join("N" if w is None else str(w) for w in want)
-        raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} expects {dims}")
+    shape = inputs[0].shape
+    if shape is not None:   # a model may leave its input's shape unsaid: onnxruntime checks then
+        want = [d if isinstance(d, int) else None for d in shape]
+        if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
+            dims = "×".join("N" if w is None else str(w) for w in want) or "a scalar"
+            raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} "
+                             f"expects {dims}")
     try:
-        return session.run(None, {inputs[0].name: x})[0]
+        y = session.run(None, {inputs[0].name: x})[0]
     except Exception as err:  # onnxruntime raises its own untyped errors
         raise NetspecError(Diagnostic("error", f"onnxruntime failed: {err}", str(path))) from None
+    return np.asarray(y, dtype=np.float32)

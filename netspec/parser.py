@@ -238,6 +238,8 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
                   hint="a label is followed by a layer: `stem: conv 3x3 x32`"
                   if found == ":" else None)
         return line_no, start, end
+    if _label_error(line, line_no, start, end, rep):
+        return line_no, start, end
     col, keyword = words[0]
     blocks = _block_names(text)
     if keyword in blocks:
@@ -265,8 +267,32 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     return line_no, start, end
 
 
+def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -> bool:
+    """Report a statement whose label is the problem (`my-conv:`, `input:`); False if it is not."""
+    m = re.match(r"\s*([^\s:;{}\[\]()]+)\s*:(?!\S*:)", line[start:end])
+    if m is None:
+        return False
+    label, col = m.group(1), start + m.start(1) + 1
+    rest = line[start + m.end():end].split()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
+        fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^A-Za-z0-9_]", "_", label))
+        rep.error(Pos(line_no, col, len(label)), f"`{label}` is not a valid label",
+                  SpecSyntaxError, hint=f"a label is ASCII letters, digits and `_`, not starting "
+                                        f"with a digit: e.g. `{fixed}`")
+    elif label == "input":
+        rep.error(Pos(line_no, col, len(label)), "`input` is a keyword, not a label",
+                  SpecSyntaxError, hint="choose another name for this layer")
+    elif rest and rest[0] == "input":
+        rep.error(Pos(line_no, col, len(label)), "the input takes no label: it is always "
+                                                 "named `input`", SpecSyntaxError,
+                  hint=f"write `{' '.join(rest)}`")
+    else:
+        return False
+    return True
+
+
 _USAGE = {
-    "input": "input HxWxC, e.g. `input 32x32x3`",
+    "input": "input HxWxC",
     "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [relu|relu6|tanh|sigmoid|softmax]",
     "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global` "
             "or `pool avg to HxW",
@@ -288,6 +314,8 @@ _USAGE = {
 
 
 def _usage_hint(keyword: str) -> str | None:
+    if keyword == "input":
+        return f"the form is `{_USAGE[keyword]}`, e.g. `input 32x32x3`"
     return f"the form is `{_USAGE[keyword]}`" if keyword in _USAGE else \
         f"`{keyword}` takes no arguments; put the next layer on its own line or after `;`"
 
@@ -313,6 +341,9 @@ def parse_tree(text: str, rep: Reporter) -> list[Node]:
             return _parser().parse(text)
         except UnexpectedInput as err:
             line_no, start, end = _syntax_error(err, lines, original, rep)
+            if rep.full:   # enough to act on; the rest are not worth re-parsing for
+                rep.dropped += 1
+                return []
             line = lines[line_no - 1] if line_no <= len(lines) else ""
             # blank the statement but keep its brackets, so the structure still parses
             blanked = line[:start] + re.sub(r"[^{}\[\]]", " ", line[start:end]) + line[end:]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .errors import Diagnostic, Reporter, WeightsError, raise_all
+from .errors import Diagnostic, Reporter, WeightsError
 from .files import atomic_write
 
 if TYPE_CHECKING:
@@ -83,51 +83,82 @@ def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...]) -> n
     return np.zeros(shape, np.float32)
 
 
-def check_weights(net: Network, weights: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def check_weights(net: Network, weights: Mapping[str, Any],
+                  source: str | None = None) -> dict[str, np.ndarray]:
     """Match `weights` to the network by name and shape; return float32 arrays.
 
-    Every missing, unexpected or misshapen array is reported (as a WeightsError
-    pointing at the spec line of its layer), not only the first.
+    Every missing, unexpected, misshapen or non-finite array is reported (as a
+    WeightsError pointing at the spec line of its layer), not only the first;
+    `source` names the file the weights came from, for the messages.
+    """
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights are a mapping of names to arrays, not {type(weights).__name__}")
+    arrays = {name: np.asarray(value) for name, value in weights.items()}
+    check_names_and_shapes(net, {n: (a.shape, a.dtype) for n, a in arrays.items()}, source)
+    rep = _reporter(net, source)
+    out: dict[str, np.ndarray] = {}
+    for name in net.weight_shapes():
+        array = np.ascontiguousarray(arrays[name], dtype=np.float32)
+        if not np.isfinite(array).all():
+            bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+            rep.report(name.rsplit(".", 1)[0], f"`{name}` holds {bad:,} NaN or infinite "
+                                               f"value{'s' if bad > 1 else ''}",
+                       "weights must be finite numbers; was the model trained to divergence?")
+        out[name] = array
+    rep.raise_errors()
+    return out
+
+
+class _reporter(Reporter):
+    """A Reporter of weights errors, each at the spec line of its layer."""
+
+    def __init__(self, net: Network, source: str | None) -> None:
+        super().__init__(net.source, net.filename)
+        for name, text in net.sources.items():   # libraries the spec uses
+            if name is not None:
+                self.add_source(name, text)
+        self.by_layer = {layer.name: layer for layer in net.layers}
+        self.note = (f"in weights file {source}",) if source else ()
+
+    def report(self, layer_name: str | None, message: str, hint: str | None = None) -> None:
+        layer = self.by_layer.get(layer_name or "")
+        self.error(layer.pos if layer else None, message, WeightsError, hint=hint,
+                   notes=self.note)
+
+
+def check_names_and_shapes(net: Network, meta: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+                           source: str | None = None) -> None:
+    """Raise every missing, unexpected, misshapen or non-numeric array, from (shape, dtype) alone.
+
+    So a weights file can be checked from its headers, before its data is read.
     """
     expected = net.weight_shapes()
-    by_layer = {layer.name: layer for layer in net.layers}
-    owner_of = {layer.weight_key(s): layer.name for layer in net.layers for s in layer.weight_shapes()}
-    rep = Reporter(net.source, net.filename)
-    for name, text in net.sources.items():
-        if name is not None:
-            rep.add_source(name, text)
-
-    def report(layer_name: str | None, message: str, hint: str | None = None) -> None:
-        layer = by_layer.get(layer_name or "")
-        rep.error(layer.pos if layer else None, message, WeightsError, hint=hint)
-
-    out: dict[str, np.ndarray] = {}
-    for name, value in weights.items():
+    owner_of = {layer.weight_key(s): layer.name for layer in net.layers
+                for s in layer.weight_shapes()}
+    rep = _reporter(net, source)
+    for name, (shape, dtype) in meta.items():
         if name.endswith(IGNORED_SUFFIXES):
             continue
         layer_name = owner_of.get(name, name.rsplit(".", 1)[0])
         if name not in expected:
             close = [k for k in expected if k.rsplit(".", 1)[0] == layer_name]
             owners = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in expected))
-            report(None, f"unexpected array `{name}`",
-                   f"`{layer_name}` has {', '.join(close)}" if close else
-                   f"the layers with weights are {', '.join(owners[:6])}"
-                   + (f" and {len(owners) - 6} more" if len(owners) > 6 else ""))
+            rep.report(None, f"unexpected array `{name}`",
+                       f"`{layer_name}` has {', '.join(close)}" if close else
+                       f"the layers with weights are {', '.join(owners[:6])}"
+                       + (f" and {len(owners) - 6} more" if len(owners) > 6 else ""))
             continue
-        array = np.asarray(value)
-        if array.dtype.kind not in "fiu":
-            report(layer_name, f"`{name}` holds {array.dtype} values, not numbers")
+        if np.dtype(dtype).kind not in "fiu":
+            rep.report(layer_name, f"`{name}` holds {dtype} values, not numbers")
             continue
-        if array.shape != expected[name]:
-            report(layer_name, f"`{name}` has shape {_fmt(array.shape)}, but `{layer_name}` "
-                               f"needs {_fmt(expected[name])}")
-            continue
-        out[name] = np.ascontiguousarray(array, dtype=np.float32)
+        if tuple(shape) != expected[name]:
+            rep.report(layer_name, f"`{name}` has shape {_fmt(shape)}, but `{layer_name}` "
+                                   f"needs {_fmt(expected[name])}")
     for name in expected:
-        if name not in weights:
-            report(owner_of[name], f"missing array `{name}` of shape {_fmt(expected[name])}")
-    raise_all(rep.errors)
-    return out
+        if name not in meta:
+            rep.report(owner_of[name],
+                       f"missing array `{name}` of shape {_fmt(expected[name])}")
+    rep.raise_errors()
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
@@ -139,17 +170,24 @@ def save_weights(path: str | Path, weights: Mapping[str, np.ndarray]) -> None:
     atomic_write(path, lambda f: np.savez(f, **weights))
 
 
-def load_weights(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an .npz weights file (no pickles) into a dict of arrays."""
+def load_weights(path: str | Path, net: Network | None = None) -> dict[str, np.ndarray]:
+    """Read an .npz weights file (no pickles) into a dict of arrays.
+
+    Every array's header is checked before any data is read (format, size, no
+    Python objects); with `net`, names and shapes are checked against it from
+    the headers too, and the arrays come back checked as `check_weights` does.
+    """
+    from .arrays import Archive, ArrayFileError
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+        with Archive(path) as archive:
+            if net is not None:
+                check_names_and_shapes(net, {n: (h.shape, h.dtype)
+                                             for n, h in archive.headers.items()}, str(path))
+                expected = net.weight_shapes()
+                return check_weights(net, archive.read(lambda n: n in expected), str(path))
+            return archive.read()
+    except ArrayFileError as err:
         raise WeightsError(Diagnostic("error", f"cannot read weights: {err}", str(path))) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise WeightsError(Diagnostic("error", "expected an .npz archive of named arrays, "
-                                      "found a single array", str(path)))
-    try:
-        with data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise WeightsError(Diagnostic("error", f"cannot read weights: {err}", str(path))) from None
+    except OSError as err:
+        raise WeightsError(Diagnostic("error", f"cannot read weights: {err.strerror or err}",
+                                      str(path))) from None

@@ -168,7 +168,6 @@ def test_export_errors_leave_no_file(tmp_path):
     out = tmp_path / "o.onnx"
     r = run("export", "specs/lenet5.ns", "--onnx", "--opset", "5", "-o", str(out))
     assert r.returncode == 2 and "--opset 5 is not supported" in r.stderr
-    assert run("export", "specs/lenet5.ns", "-o", str(out)).returncode == 2
     bad = tmp_path / "bad.ns"
     bad.write_text("input 8x8x3\nconv 9x9 x2\n")
     assert run("export", str(bad), "--onnx", "-o", str(out)).returncode == 1
@@ -186,7 +185,7 @@ def test_export_errors_leave_no_file(tmp_path):
 def test_bench_reports_both_backends_and_the_ratios():
     r = run("bench", "specs/lenet5.ns", "--batch", "4", "--repeat", "1")
     assert r.returncode == 0, r.stderr
-    for line in ("numpy", "onnxruntime", "ratio numpy/onnxruntime", "numpy.matmul", "peak RSS"):
+    for line in ("numpy", "onnxruntime", "ratio numpy/onnxruntime", "numpy.matmul", "RSS peak"):
         assert line in r.stdout
 
 

@@ -312,7 +312,7 @@ def test_errors_inside_blocks_name_the_call():
     ("input 8x8x3\nconv 3x3 x{7/2}", "`{7/2}` is not a whole number (7 / 2)", "use `//` to round down"),
     ("input 8x8x3\nconv 3x3 x{1 +}", "`{1 +}` is not an expression", None),
     ("input 8x8x3\nconv 3x3 x{__import__('os')}", "cannot evaluate", None),
-    ("input 8x8x3\nrepeat 0 { relu }", "repeat count must be at least 1, not 0", None),
+    ("input 8x8x3\nrepeat -1 { relu }", "repeat count must not be negative, not -1", None),
     ("input 8x8x3\n{ input 2x2x2 }", "`input` belongs at the top level", None),
 ])
 def test_composition_errors(spec, message, hint):
@@ -354,4 +354,13 @@ def test_limits_are_errors_not_crashes():
     deep = "input 2x2x1\n" + "{" * 3000 + "relu" + "}" * 3000
     assert "nested more than 100 deep" in str(one_error(deep))
     err = one_error("input 2x2x1\nrepeat 2000000000 relu")
-    assert "grows past 1,000,000 layers" in str(err) and "repeat count" in err.hint
+    assert "`repeat 2000000000` expands to more than 100,000 statements" in str(err)
+    assert "repeat count" in err.hint and (err.line, err.column) == (2, 1)
+
+
+def test_repeat_0_builds_nothing():
+    # a stage of n blocks is `block(...); repeat {n-1} block(...)`, and n may be 1
+    net = netspec.parse("block b(c) { conv 1x1 x$c }\ninput 4x4x3\nb(8)\nrepeat 0 b(16)\n"
+                        "s: repeat 0 relu")
+    assert [lay.name for lay in net.layers] == ["input", "b1.conv1"]
+    assert net.output_shape == (4, 4, 8)

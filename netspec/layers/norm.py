@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
-from ..errors import Reporter
+from ..errors import Reporter, ShapeError
 from .base import Layer, Pos, Shape
 
 
@@ -36,6 +37,14 @@ class LRN(Layer):
 
     def check_options(self, rep: Reporter) -> None:
         self._positive(rep, "size", "lrn size", self.size)
+        for option, value, least, strict in (("alpha", self.alpha, 0.0, False),
+                                             ("beta", self.beta, 0.0, False),
+                                             ("k", self.k, 0.0, True)):
+            if not math.isfinite(value) or value < least or (strict and value == least):
+                rep.error(self.where(option), f"lrn {option} must be a finite number "
+                                              f"{'>' if strict else '≥'} 0, not {value:g}",
+                          ShapeError, hint="the defaults are a0.0001 b0.75 k1"
+                          if option != "k" else "k keeps the divisor above 0; the default is k1")
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = shape

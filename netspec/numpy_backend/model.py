@@ -207,16 +207,18 @@ def prepare_input(net: Network, x: np.ndarray) -> np.ndarray:
             f"{net.name} expects {dims} ({'N×C×H×W' if len(want) == 3 else 'N×F'})", hint=hint))
     if x.dtype.kind not in "fiu":
         raise InputError(f"input holds {x.dtype} values, not numbers")
+    if x.shape[0] == 0:
+        raise InputError("the batch is empty (N = 0): nothing to run")
     return np.array(x, dtype=np.float32, copy=True)
 
 
 def load_input(path: str | Path) -> np.ndarray:
-    """Read a .npy input batch (no pickles), as an InputError if it cannot be read."""
+    """Read a .npy input batch (no pickles), as an InputError if it cannot be read.
+
+    The header is checked before any data is read (see netspec.arrays).
+    """
+    from ..arrays import ArrayFileError, read_npy
     try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+        return read_npy(path)
+    except ArrayFileError as err:
         raise InputError(Diagnostic("error", f"cannot read input: {err}", str(path))) from None
-    if not isinstance(x, np.ndarray):
-        raise InputError(Diagnostic("error", "expected a .npy array, found an .npz archive",
-                                    str(path)))
-    return x

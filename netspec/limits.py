@@ -1,0 +1,64 @@
+"""Limits on what a spec may say, checked on the text before it is parsed.
+
+Every number netspec reads is at most `MAX_DIGITS` digits long, and every
+`{expression}` at most `MAX_EXPRESSION` characters, so no number meets Python's
+4,300-digit conversion limit, no expression is deep enough for a RecursionError,
+and every total stays far inside a float. Digits are ASCII: `x６` (a fullwidth
+6) is refused rather than read as 6. Each violation is an error at its column.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import Reporter, SpecSyntaxError
+from .layers import Pos
+
+MAX_DIGITS = 18                 # up to 10**18 - 1: more than any layer could use
+MAX_EXPRESSION = 200            # characters inside `{...}`
+MAX_VALUE = 10**18              # the largest magnitude an expression may reach
+
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_EXPRESSION = re.compile(r"\{[^{}\n]*\}")
+#: What may stand before a number's digits: nothing, an option letter, or a size's `3x`.
+_NUMBER_PREFIX = re.compile(r"[spdgxabk]?|[0-9x]*x|[spdgxabk]-|[0-9x]*x-")
+
+
+def _code(line: str) -> str:
+    """The line without its comment."""
+    return line.split("#", 1)[0]
+
+
+def _is_number(code: str, start: int) -> bool:
+    """Whether the digits at `start` are an integer, not part of a name (`conv1`) or a fraction."""
+    if start and code[start - 1] == ".":
+        return False
+    word = re.search(r"[A-Za-z0-9_$-]*$", code[:start]).group()
+    return _NUMBER_PREFIX.fullmatch(word) is not None
+
+
+def check_text(text: str, rep: Reporter) -> None:
+    """Report over-long numbers and expressions and non-ASCII digits in `text`."""
+    for line_no, line in enumerate(text.split("\n"), 1):
+        code = _code(line)
+        if code.isascii():
+            bad_digits = []
+        else:
+            bad_digits = [(i, ch) for i, ch in enumerate(code) if ch.isdigit() and not ch.isascii()]
+        for i, ch in bad_digits[:3]:
+            value = unicodedata.digit(ch, None)
+            rep.error(Pos(line_no, i + 1), f"`{ch}` ({unicodedata.name(ch, 'a digit')}) is not "
+                      f"an ASCII digit", SpecSyntaxError,
+                      hint=f"write `{value}`" if value is not None else "write digits as 0-9")
+        for m in _EXPRESSION.finditer(code):
+            if len(m.group()) - 2 > MAX_EXPRESSION:
+                rep.error(Pos(line_no, m.start() + 1, len(m.group())),
+                          f"an expression of {len(m.group()) - 2:,} characters is longer than "
+                          f"the {MAX_EXPRESSION} netspec reads", SpecSyntaxError,
+                          hint="compute the value in parts, or write the number")
+        for m in _DIGIT_RUN.finditer(code):
+            if len(m.group()) > MAX_DIGITS and _is_number(code, m.start()):
+                rep.error(Pos(line_no, m.start() + 1, len(m.group())),
+                          f"a number of {len(m.group()):,} digits is larger than netspec reads "
+                          f"(at most {MAX_DIGITS} digits)", SpecSyntaxError)
