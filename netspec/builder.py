@@ -88,8 +88,9 @@ class Scope:
 class Builder:
     """Builds the layers of one spec, reporting errors to `rep`."""
 
-    def __init__(self, text: str, rep: Reporter) -> None:
+    def __init__(self, text: str, rep: Reporter, input_dims: tuple[int, ...] | None = None) -> None:
         self.rep = rep
+        self.input_dims = input_dims        # replaces the size the spec's `input` gives
         self.maker = LayerMaker(text, rep)
         self.layers: list[Layer] = []
         self.owner: dict[str, Layer] = {}
@@ -287,6 +288,9 @@ class Builder:
     def _input(self, node: LayerStmt, label: Token | None, top_level: bool) -> None:
         (layer,) = self.maker.make(node)
         layer.name = str(label) if label is not None else "input"
+        if self.input_dims is not None:
+            layer.dims = self.input_dims
+            layer.text = f"input {'x'.join(map(str, self.input_dims))}"
         layer.check_options(self.rep)
         if not top_level:
             self.rep.error(layer.pos, "`input` belongs at the top level, not in a group or block",

@@ -30,10 +30,12 @@ class UsageError(Exception):
     """A bad command line: exit status 2."""
 
 
-def _read_spec(path: str, library: bool = False) -> Network:
+def _read_spec(path: str, library: bool = False,
+               input_shape: tuple[int, ...] | None = None) -> Network:
     """Load a spec from a file, a pipe or `-` (stdin); a missing file is a usage error.
 
-    With `library`, a library file (blocks only) loads as a `Library`.
+    With `library`, a library file (blocks only) loads as a `Library`. `input_shape`
+    (from `--input HxWxC`) replaces the size the spec's `input` gives.
     """
     if path == "-":
         if sys.stdin is None or getattr(sys.stdin, "buffer", None) is None:
@@ -44,13 +46,13 @@ def _read_spec(path: str, library: bool = False) -> Network:
             raise SpecError(Diagnostic("error", f"cannot read spec: "
                                        f"{getattr(err, 'strerror', None) or err}", "<stdin>")
                             ) from None
-        return parse(text, "<stdin>", library=library)
+        return parse(text, "<stdin>", library=library, input_shape=input_shape)
     p = Path(path)
     if not p.exists():
         raise UsageError(f"no such spec file: {path}")
     if p.is_dir():
         raise UsageError(f"{path} is a directory, not a spec file")
-    return load(p, library=library)   # a regular file, or a pipe such as `<(generate-spec)`
+    return load(p, library=library, input_shape=input_shape)   # a regular file, or a pipe such as `<(generate-spec)`
 
 
 def _print_warnings(net: Network) -> None:
@@ -61,9 +63,11 @@ def _print_warnings(net: Network) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     """`netspec check`: every file's table (or JSON); 1 if any file has errors."""
     status = EXIT_OK
+    fmt = "json" if args.json else args.format
+    columns = _columns(args.columns)
     for i, path in enumerate(args.files):
         try:
-            net = _read_spec(path, library=True)
+            net = _read_spec(path, library=True, input_shape=args.input_size)
         except UsageError as err:   # a missing file: say so, and check the others
             print(f"netspec check: error: {err}", file=sys.stderr)
             status = EXIT_USAGE
@@ -74,7 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             count = f"more than {n} errors" if err.dropped else \
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
-            if args.json:
+            if fmt == "json":
                 print(json.dumps({"network": Path(path).stem, "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
             status = max(status, EXIT_SPEC)
@@ -83,12 +87,92 @@ def cmd_check(args: argparse.Namespace) -> int:
             _print_warnings(net)
         if args.strict and net.warnings:
             status = max(status, EXIT_SPEC)
-        if args.json:
-            print(json.dumps(net.to_dict()))
+        memory = {"batch": args.batch, "dtype": args.dtype}
+        if isinstance(net, Library):
+            if fmt == "json":
+                print(json.dumps(net.to_dict()))
+            elif not args.quiet:
+                print(("\n" if i else "") + net.summary())
+        elif fmt == "json":
+            print(json.dumps(net.to_dict(**memory, optimizer=args.optimizer)))
+        elif fmt == "csv":
+            from .report import csv_table
+            print(("\n" if i else "") + csv_table(net, args.depth, columns, **memory))
+        elif fmt == "markdown" and not args.quiet:
+            from .report import markdown
+            print(("\n" if i else "") + markdown(net, args.depth, columns, **memory,
+                                                optimizer=args.optimizer))
         elif not args.quiet:
-            print(("\n" if i else "") + (net.summary() if isinstance(net, Library)
-                                          else net.summary(args.depth)))
+            print(("\n" if i else "") + net.summary(args.depth, columns=columns, **memory,
+                                                   optimizer=args.optimizer))
     return status
+
+
+def _columns(text: str | None) -> tuple[str, ...]:
+    """`--columns kernel,stride,rf` (or `+kernel,stride` to add to the default ones)."""
+    from .report import COLUMNS, DEFAULT_COLUMNS
+    if not text:
+        return DEFAULT_COLUMNS
+    extra = text.startswith("+")
+    names = [c.strip().lower() for c in text.lstrip("+").split(",") if c.strip()]
+    aliases = {"as-written": "text", "params %": "params%", "params-%": "params%",
+               "mac": "macs", "flop": "flops", "receptive-field": "rf"}
+    names = [aliases.get(c, c) for c in names]
+    unknown = [c for c in names if c not in COLUMNS]
+    if unknown:
+        raise UsageError(f"unknown column `{unknown[0]}` in --columns: choose from "
+                         f"{', '.join(COLUMNS)}")
+    if extra:
+        return (*DEFAULT_COLUMNS, *(c for c in names if c not in DEFAULT_COLUMNS))
+    return tuple(names) if "layer" in names else ("layer", *names)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """`netspec explain`: each layer's arithmetic with the numbers filled in."""
+    from .analysis.explain import explain
+    net = _read_spec(args.spec, input_shape=args.input_size)
+    _print_warnings(net)
+    try:
+        print(explain(net, args.layers or None))
+    except KeyError as err:
+        from .errors import did_you_mean
+        hint = did_you_mean(str(err.args[0]), [lay.name for lay in net.layers])
+        raise UsageError(f"no layer `{err.args[0]}` in {net.name}" +
+                         (f" ({hint})" if hint else "")) from None
+    return EXIT_OK
+
+
+def cmd_sizes(args: argparse.Namespace) -> int:
+    """`netspec sizes`: which square input sizes the spec accepts, and which lose no input."""
+    from .analysis.sizes import accepted_sizes, pattern
+    net = _read_spec(args.spec)
+    if len(net.input_shape) != 3:
+        raise UsageError(f"{net.name} takes a vector of {net.input_shape[0]} values: "
+                         f"it has no spatial input size")
+    lo, hi = args.range or (1, max(2 * max(net.input_shape[:2]), 64))
+    s = accepted_sizes(net, lo, hi)
+    c = s.channels
+    print(f"{net.name}: input sizes n×n×{c} for n = {lo}…{hi} (written: "
+          f"{'×'.join(map(str, net.input_shape))})")
+    print(f"  accepted:        {pattern(s.accepted, hi)}")
+    print(f"  lose no input:   {pattern(s.lossless, hi)}")
+    if s.accepted:
+        print(f"  smallest:        {s.accepted[0]}×{s.accepted[0]}×{c}"
+              + (f" (without losing input: {s.lossless[0]}×{s.lossless[0]}×{c})"
+                 if s.lossless and s.lossless[0] != s.accepted[0] else ""))
+    for name, written in s.fc_fixed.items():
+        print(f"  note: `{name}` is fully connected over a volume ({written}), so it fixes the "
+              f"input size: only {pattern(s.same_fc, hi)} keep the network as written; other "
+              f"sizes change its parameters")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """`netspec diff A B`: what changed per layer (or group) between two specs."""
+    from .analysis.diff import diff
+    a, b = _read_spec(args.first), _read_spec(args.second)
+    print(diff(a, b, args.depth))
+    return EXIT_OK
 
 
 def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
@@ -116,16 +200,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .files import atomic_write
+    from .images import is_image
     from .numpy_backend import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
                                                    "--weights": getattr(args, "weights", None)})
     if not Path(args.input).is_file():
         raise UsageError(f"no such input file: {args.input}")
-    x = load_input(args.input)
-    if x.ndim and x.shape[0] == 0:
+    x = None if is_image(args.input) else load_input(args.input)
+    if x is not None and x.ndim and x.shape[0] == 0:
         raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
                                     args.input))
-    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+    if x is not None and x.dtype.kind in "fc" and not np.isfinite(x).all():
         bad = int(x.size - np.count_nonzero(np.isfinite(x)))
         print(f"{args.input}: warning: the batch holds {bad:,} NaN or infinite value"
               f"{'s' if bad > 1 else ''}; outputs that depend on them will be NaN",
@@ -150,15 +235,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_batch(args: argparse.Namespace, x: np.ndarray) -> np.ndarray:
-    """The output of `netspec run`'s model on the batch x."""
+def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
+    """The output of `netspec run`'s model on the batch x (None: the image `--input`)."""
     if args.spec.endswith(".onnx"):
         if not Path(args.spec).is_file():
             raise UsageError(f"no such ONNX file: {args.spec}")
+        if x is None or args.maps:
+            raise UsageError("images and --maps need a spec, not an .onnx file")
         from .onnx_export import run_onnx_file
         return run_onnx_file(args.spec, x)
-    net = _read_spec(args.spec)
+    net = _read_spec(args.spec, input_shape=args.input_size)
+    if args.input_size:
+        _print_warnings(net)
+    if x is None:
+        from .images import load_image
+        x, note = load_image(args.input, net.input_shape)
+        if note:
+            print(note)
     weights = _weights(net, args)
+    if args.maps:
+        from .images import write_maps
+        written = write_maps(net, net.numpy_model(weights).activations(x), args.maps)
+        print(f"wrote {len(written)} feature map grids to {args.maps}")
     if args.backend == "onnx":
         from .onnx_export import OnnxModel
         return OnnxModel(net, weights)(x)
@@ -174,7 +272,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".onnx"))
     refuse_overwriting_inputs({"-o" if args.output else "the output": out},
                               {"SPEC": args.spec, "--weights": getattr(args, "weights", None)})
-    net = _read_spec(args.spec)
+    net = _read_spec(args.spec, input_shape=args.input_size)
+    if args.input_size:
+        _print_warnings(net)
     info = save_onnx(net, _weights(net, args), out, opset=args.opset)
     print(f"wrote {out}: {len(net.layers) - 1} layers, {net.total_params:,} parameters, "
           f"opset {info['opset']}" + (f", weights in {info['external']}" if info["external"] else ""))
@@ -196,6 +296,59 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     net.filename, hint="use a smaller --batch"))
     print(run_bench(net, batch=args.batch, repeat=args.repeat, seed=args.seed))
     return EXIT_OK
+
+
+def _picture_output(args: argparse.Namespace, suffix: str) -> str:
+    """Where `draw`/`report` write: `-o`, else the spec's name with `suffix`; never the spec."""
+    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(suffix))
+    refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
+    return out
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    """`netspec draw`: the network as an SVG picture (volumes or graph)."""
+    from .files import atomic_write
+    from .picture import draw
+    net = _read_spec(args.spec)
+    out = _picture_output(args, ".svg")
+    svg = draw(net, args.style, args.depth)
+    if out == "-":
+        sys.stdout.write(svg)
+        return EXIT_OK
+    atomic_write(out, lambda f: f.write(svg.encode("utf-8")))
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`netspec report`: one self-contained HTML page with the picture and the table."""
+    from .files import atomic_write
+    from .picture.html import report
+    net = _read_spec(args.spec)
+    out = _picture_output(args, ".html")
+    page = report(net, args.style, args.depth)
+    if out == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    atomic_write(out, lambda f: f.write(page.encode("utf-8")))
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _input_size(text: str) -> tuple[int, ...]:
+    """An argparse type: `HxWxC`, the input size to use instead of the spec's."""
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected HxWxC, e.g. 64x64x3, not {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _range(text: str) -> tuple[int, int]:
+    """An argparse type: `A:B`, sizes A to B inclusive."""
+    a, _, b = text.partition(":")
+    if not (a.isdigit() and b.isdigit() and 1 <= int(a) <= int(b) <= 4096):
+        raise argparse.ArgumentTypeError(f"expected A:B with 1 ≤ A ≤ B ≤ 4096, not {text!r}")
+    return int(a), int(b)
 
 
 def _whole(least: int):
@@ -230,6 +383,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def input_size_option(q: argparse.ArgumentParser, *, short: bool = True) -> None:
+        names = ("--input", "--input-size") if short else ("--input-size",)
+        q.add_argument(*names, dest="input_size", type=_input_size, metavar="HxWxC",
+                       help="use this input size instead of the spec's")
+
     c = sub.add_parser("check", help="check specs and print shapes and parameter counts")
     c.add_argument("files", nargs="+", metavar="FILE", help="spec files, or - for stdin")
     c.add_argument("--json", action="store_true", help="print one JSON object per file")
@@ -237,7 +395,41 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     c.add_argument("--depth", type=_positive_int, metavar="N",
                    help="one row per name prefix of N parts (layer1, layer1.0, ...)")
+    c.add_argument("--format", choices=("table", "json", "markdown", "csv"), default="table",
+                   help="how to print each table (--json is --format json)")
+    c.add_argument("--columns", metavar="A,B,...",
+                   help="the table's columns (or +A,B to add to the default ones): "
+                        "text, output, activations, params, params%%, non-trainable, macs, "
+                        "flops, rf, jump, centre, kernel, stride, padding, dilation, groups, "
+                        "memory")
+    c.add_argument("--batch", type=_positive_int, default=1, metavar="N",
+                   help="batch size for the memory figures (default 1)")
+    c.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "int8"),
+                   default="float32", help="bytes per value of weights and activations")
+    c.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam",
+                   help="optimizer state in the training memory (default adam)")
+    input_size_option(c)
     c.set_defaults(func=cmd_check)
+
+    x = sub.add_parser("explain", help="show each layer's arithmetic with its numbers")
+    x.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
+    x.add_argument("layers", nargs="*", metavar="LAYER", help="layers (or name prefixes) to "
+                   "explain; default all")
+    input_size_option(x)
+    x.set_defaults(func=cmd_explain)
+
+    z = sub.add_parser("sizes", help="which input sizes a spec accepts")
+    z.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
+    z.add_argument("--range", type=_range, metavar="A:B", help="sizes to try (default 1 to "
+                   "twice the written size)")
+    z.set_defaults(func=cmd_sizes)
+
+    df = sub.add_parser("diff", help="compare two specs layer by layer")
+    df.add_argument("first", metavar="A", help="a spec file")
+    df.add_argument("second", metavar="B", help="a spec file")
+    df.add_argument("--depth", type=_positive_int, metavar="N",
+                    help="compare groups of N name parts")
+    df.set_defaults(func=cmd_diff)
 
     def weights_options(q: argparse.ArgumentParser) -> None:
         g = q.add_mutually_exclusive_group()
@@ -248,13 +440,17 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a batch through the network")
     r.add_argument("spec", metavar="SPEC", help="a spec file, or an .onnx file exported by netspec")
-    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32")
+    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32, "
+                   "or a PNG/JPEG image (resized to the spec's input; needs netspec[images])")
     weights_options(r)
+    input_size_option(r, short=False)
     r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy",
                    help="run the NumPy model or the exported model on onnxruntime "
                         "(default numpy)")
     r.add_argument("-o", "--output", metavar="Y.npy", help="also write the output batch here "
                    "(never over an input)")
+    r.add_argument("--maps", metavar="DIR", help="write each layer's output for the first sample "
+                   "as a PNG grid, one tile per channel")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("init", help="write initial weights")
@@ -272,6 +468,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", metavar="OUT.onnx", help="the file to write (default: "
                    "SPEC with the suffix .onnx; never over an input)")
     weights_options(e)
+    input_size_option(e)
     e.add_argument("--opset", type=int, default=None, metavar="N",
                    help="ONNX opset, from 13 to the newest the installed onnx knows "
                         "(default 21)")
@@ -286,6 +483,26 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="seed of the random weights and batch, ≥ 0 (default 0)")
     b.set_defaults(func=cmd_bench)
+
+    def picture_options(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--style", choices=("volumes", "graph"), default=None,
+                       help="3-D volumes in a row (default for plain sequences) or a "
+                            "top-down graph (default where paths fork)")
+        q.add_argument("--depth", type=_positive_int, metavar="N",
+                       help="draw layers whose names share their first N parts as one box")
+
+    d = sub.add_parser("draw", help="draw the network as an SVG picture")
+    d.add_argument("spec", metavar="SPEC")
+    d.add_argument("-o", "--output", metavar="FILE.svg",
+                   help="default: the spec's name with .svg; - for stdout")
+    picture_options(d)
+    d.set_defaults(func=cmd_draw)
+
+    rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
+    rp.add_argument("spec", metavar="SPEC")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
+    picture_options(rp)
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -80,15 +80,23 @@ class Network:
         return {layer.weight_key(key): shape for layer in self.layers
                 for key, shape in layer.weight_shapes().items()}
 
-    def summary(self, depth: int | None = None) -> str:
-        """The per-layer table that `netspec check` prints (see report.table)."""
-        from .report import table
-        return table(self, depth)
+    def summary(self, depth: int | None = None, **options: Any) -> str:
+        """The per-layer table that `netspec check` prints (see report.table).
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object that `netspec check --json` prints."""
+        `options`: columns (names from report.COLUMNS), batch, dtype, optimizer.
+        """
+        from .report import table
+        return table(self, depth, **options)
+
+    def to_dict(self, **options: Any) -> dict[str, Any]:
+        """The JSON object that `netspec check --json` prints (options: batch, dtype, optimizer)."""
         from .report import as_dict
-        return as_dict(self)
+        return as_dict(self, **options)
+
+    def _repr_html_(self) -> str:
+        """The table, for Jupyter and other notebooks."""
+        from .report import html_table
+        return html_table(self)
 
     def init_weights(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Deterministic initial weights: He-normal conv/fc weights, zero biases.
@@ -156,8 +164,12 @@ def _is_library(nodes: list) -> bool:
     return bool(nodes) and all(isinstance(n, (BlockDef, Use)) for n in nodes)
 
 
-def parse(text: str, filename: str | None = None, *, library: bool = False) -> Network:
+def parse(text: str, filename: str | None = None, *, library: bool = False,
+          input_shape: tuple[int, ...] | None = None) -> Network:
     """Parse and check a spec; return the Network or raise every error found.
+
+    `input_shape` (H, W, C) replaces the size the spec's `input` gives: the same
+    network at another input size, without editing the spec.
 
     Raises a `NetspecError` subclass (the first error, with all of them in its
     `errors`) carrying the line and column of the mistake. `use "lib.ns"` reads
@@ -178,7 +190,7 @@ def parse(text: str, filename: str | None = None, *, library: bool = False) -> N
     own = parse_tree(text, rep) if not rep.errors else []
     nodes = Libraries(rep, filename).expand(own)
     name = Path(filename).stem if filename and filename != "<stdin>" else "network"
-    builder = Builder(text, rep)
+    builder = Builder(text, rep, input_shape)
     if _is_library(own) and not rep.errors:
         blocks = builder.define(nodes)
         if not library:
@@ -192,10 +204,19 @@ def parse(text: str, filename: str | None = None, *, library: bool = False) -> N
     rep.raise_errors()
     net = Network(name, layers, rep.warnings, filename, text, builder.instances)
     net.sources = rep.texts
+    from .analysis.rf import receptive_fields
+    try:
+        receptive_fields(net, rep)   # warns where merged windows are not aligned
+    except NotImplementedError:
+        pass   # a kind without a declared window: the receptive field column says so
+    if input_shape is not None:
+        from .analysis.sizes import warn_fixed_size
+        warn_fixed_size(net, nodes, rep)
     return net
 
 
-def load(path: str | Path, *, library: bool = False) -> Network:
+def load(path: str | Path, *, library: bool = False,
+         input_shape: tuple[int, ...] | None = None) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
     path = Path(path)
     try:
@@ -203,7 +224,7 @@ def load(path: str | Path, *, library: bool = False) -> Network:
     except (OSError, ValueError) as err:   # unreadable, too large, not UTF-8
         why = getattr(err, "strerror", None) or err
         raise SpecError(Diagnostic("error", f"cannot read spec: {why}", str(path))) from None
-    return parse(text, str(path), library=library)
+    return parse(text, str(path), library=library, input_shape=input_shape)
 
 
 def decode_spec(data: bytes) -> str:

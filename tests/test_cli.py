@@ -36,7 +36,10 @@ def test_check_json_lists_every_layer():
     assert lenet["network"] == "lenet5"
     assert lenet["layers"][0] == {"name": "input", "op": "input", "text": "input 32x32x3",
                                   "line": 2, "inputs": [], "output": [32, 32, 3], "params": 0,
-                                  "macs": 0, "attrs": {"shape": [32, 32, 3]}}
+                                  "macs": 0, "attrs": {"shape": [32, 32, 3]},
+                                  # the input sees itself: one pixel, stride 1, centred on 0
+                                  "rf": [1, 1], "jump": [1, 1], "rf_centre": [0.0, 0.0],
+                                  "flops": 0}
     assert [lay["output"] for lay in lenet["layers"][1:3]] == [[28, 28, 6], [14, 14, 6]]
     assert lenet["total_params"] == sum(lay["params"] for lay in lenet["layers"])
     # PyTorch's MNIST example: 320 + 18,496 + 1,179,776 + 1,290

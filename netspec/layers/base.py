@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from math import prod
 from typing import ClassVar
 
 from ..errors import Reporter, ShapeError, SpecError
 
 Shape = tuple[int, ...]
+#: How one output pixel reads its input along one axis: (span in input pixels,
+#: stride, padding before). A 3×3 conv with dilation 2, stride 2, p2: (5, 2, 2).
+AxisWindow = tuple[int, int, int]
 
 
 #: The library file whose text is being parsed or expanded (innermost last);
@@ -47,9 +51,29 @@ def shape_str(shape: Shape | None) -> str:
 
 
 class Layer:
-    """A layer of the network: written once in the spec, checked, then run."""
+    """A layer of the network: written once in the spec, checked, then run.
+
+    Besides its shape rule, a kind states the facts the analyses (netspec.analysis)
+    ask for; the defaults below are those of no kind in particular, and an analysis
+    that needs an undeclared fact refuses with the kind's name rather than guess.
+    """
 
     kind: ClassVar[str] = ""
+    #: Output pixel (i, j) reads only pixel (i, j) of each input (activations, batch
+    #: norm, merges): the receptive field passes through unchanged.
+    pointwise: ClassVar[bool] = False
+    #: Suffixes of `weight_shapes` that are buffers, not trained (batch norm's
+    #: running statistics); the rest are trainable.
+    buffers: ClassVar[tuple[str, ...]] = ()
+    #: Runs over its input's memory instead of allocating an output (relu), when
+    #: no other layer still reads that input.
+    in_place: ClassVar[bool] = False
+    #: Its output is its input, unchanged (dropout at inference): allocates nothing.
+    alias: ClassVar[bool] = False
+    #: Which of its values PyTorch's autograd keeps for this kind's backward pass:
+    #: "input" (every input) and/or "output". None = not declared: the training
+    #: memory analysis refuses the layer.
+    saves: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, pos: Pos, text: str) -> None:
         self.pos = pos
@@ -88,6 +112,57 @@ class Layer:
         """Shapes of this layer's arrays, keyed by suffix (`weight`, `bias`...)."""
         return {}
 
+    # ---- facts for the analyses ----------------------------------------------------
+    def window(self) -> tuple[AxisWindow, AxisWindow] | None:
+        """The input window one output pixel reads, per axis (H, W): (span, stride, pad before).
+
+        Pointwise kinds read (1, 1, 0); windowed kinds override this. Any other kind
+        with a spatial output must say how it reads its input, or return None where no
+        one window describes it (adaptive pooling whose windows differ in size): then no
+        receptive field is reported from that layer on.
+        """
+        if self.pointwise:
+            return (1, 1, 0), (1, 1, 0)
+        raise NotImplementedError(f"`{self.kind}` does not declare the window an output pixel "
+                                  f"reads (Layer.window or Layer.pointwise)")
+
+    def aliases(self, training: bool) -> bool:
+        """Whether the output is the input itself (at inference, or in training)."""
+        return self.alias
+
+    def input_windows(self) -> list[tuple[AxisWindow, AxisWindow] | None]:
+        """The window read from each input, in order: `window()` for all of them.
+
+        A layer whose inputs are read differently overrides this; a stride of 0 means
+        the input is broadcast (a 1×1 gate read by every output pixel, as in
+        squeeze-and-excitation's multiply).
+        """
+        return [self.window()] * len(self.inputs)
+
+    @property
+    def non_trainable(self) -> int:
+        """Values in this layer's buffers (running statistics); `params` are the trainable."""
+        return sum(prod(shape) for key, shape in self.weight_shapes().items()
+                   if key in self.buffers)
+
+    def saved_extra_bytes(self) -> int:
+        """Bytes per sample autograd keeps beyond the values in `saves` (indices, masks)."""
+        return 0
+
+    def flops(self) -> int:
+        """Floating-point operations per sample, by the convention in netspec.analysis.cost.
+
+        Layers that compute nothing (input, dropout at inference, flatten, concat) count 0;
+        every computing kind must override this.
+        """
+        raise NotImplementedError(f"`{self.kind}` does not declare its FLOPs (Layer.flops)")
+
+    def explain(self) -> list[str]:
+        """This layer's arithmetic with its numbers filled in (`netspec explain`)."""
+        if self.output_shape == self.input_shape:
+            return [f"out = in = {shape_str(self.output_shape)}"]
+        raise NotImplementedError(f"`{self.kind}` does not explain its arithmetic (Layer.explain)")
+
     def attrs(self) -> dict:
         """The resolved options, for JSON output and the backends."""
         return {}
@@ -121,6 +196,14 @@ class Input(Layer):
     """`input HxWxC` (or `input N` for a vector): the network's input."""
 
     kind = "input"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        return [f"out = {shape_str(self.output_shape)} (as written)"]
 
     def __init__(self, pos: Pos, text: str, dims: tuple[int, ...]) -> None:
         super().__init__(pos, text)

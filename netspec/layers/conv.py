@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import prod
 from typing import ClassVar
 
 from ..errors import Reporter, ShapeError, SpecError
@@ -74,6 +75,22 @@ class Conv(_Windowed):
     def weight_shapes(self) -> dict[str, Shape]:
         weight = {"weight": (self.filters, self.in_channels // self.groups, *self.kernel)}
         return weight | {"bias": (self.filters,)} if self.bias else weight
+
+    def flops(self) -> int:
+        """Two per multiply-add, plus one add per output value for the bias."""
+        return 2 * self.macs + (prod(self.output_shape) if self.bias else 0)
+
+    def explain(self) -> list[str]:
+        fh, fw = self.kernel
+        cg = self.in_channels // self.groups
+        c = f"{self.in_channels}/{self.groups}" if self.groups > 1 else f"{self.in_channels}"
+        oh, ow, k = self.output_shape
+        params = (f"({fh}·{fw}·{c} + 1)·{k}" if self.bias else f"{fh}·{fw}·{c}·{k}")
+        return [*self.explain_size(),
+                f"params = {params} = {self.params:,}",
+                f"MACs = {oh}·{ow}·{k}·{fh}·{fw}·{cg} = {self.macs:,}",
+                "FLOPs = 2·MACs" + (f" + {oh}·{ow}·{k} (bias)" if self.bias else "")
+                + f" = {self.flops():,}"]
 
     def attrs(self) -> dict:
         return {**super().attrs(), "filters": self.filters, "groups": self.groups,

@@ -16,6 +16,7 @@ class FC(Layer):
     """`fc N`: every input value connected to each of N units; flattens a volume."""
 
     kind = "fc"
+    saves = ("input",)   # and its weight
 
     def __init__(self, pos: Pos, text: str, units: int) -> None:
         super().__init__(pos, text)
@@ -45,6 +46,18 @@ class FC(Layer):
     def weight_shapes(self) -> dict[str, Shape]:
         return {"weight": (self.units, self.in_features), "bias": (self.units,)}
 
+    def flops(self) -> int:
+        """Two per multiply-add, plus one add per unit for the bias."""
+        return 2 * self.macs + self.units
+
+    def explain(self) -> list[str]:
+        n, k = self.in_features, self.units
+        flat = (f"in = {shape_str(self.input_shape)} = {n:,} values (flattened), "
+                if len(self.input_shape) > 1 else "")
+        return [f"{flat}out = {k:,}", f"params = ({n:,} + 1)·{k:,} = {self.params:,}",
+                f"MACs = {n:,}·{k:,} = {self.macs:,}",
+                f"FLOPs = 2·MACs + {k:,} (bias) = {self.flops():,}"]
+
     def attrs(self) -> dict:
         return {"units": self.units}
 
@@ -53,6 +66,9 @@ class Dropout(Layer):
     """`dropout P`: identity at inference, so no parameters and no shape change."""
 
     kind = "dropout"
+    pointwise = True
+    alias = True      # the identity at inference
+    saves = ()        # in training, its mask: see saved_extra_bytes
 
     def __init__(self, pos: Pos, text: str, rate: float) -> None:
         super().__init__(pos, text)
@@ -66,13 +82,31 @@ class Dropout(Layer):
     def attrs(self) -> dict:
         return {"rate": self.rate}
 
+    def aliases(self, training: bool) -> bool:
+        return not training   # in training it writes a new, masked tensor
+
+    def saved_extra_bytes(self) -> int:
+        """In training PyTorch keeps the float32 mask, one value per input value."""
+        return 4 * prod(self.input_shape)
+
+    def flops(self) -> int:
+        return 0
+
 
 class Flatten(Layer):
     """`flatten`: H×W×C becomes a vector of H·W·C values in C-major (NCHW) order."""
 
     kind = "flatten"
+    alias = True      # a view of its input (NCHW order)
+    saves = ()
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = shape
         self.output_shape = (prod(shape),)
         return self.output_shape
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        return [f"out = {shape_str(self.input_shape)} = {prod(self.input_shape):,} values"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from ..errors import Reporter, ShapeError
 from .base import Layer, Pos, Shape, shape_str
 
@@ -14,6 +16,16 @@ class Add(Layer):
     """The end of a residual connection: the sum of the body and the shortcut."""
 
     kind = "add"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        n = prod(self.output_shape)
+        return [f"out = {' + '.join(shape_str(i.output_shape) for i in self.inputs)} "
+                f"= {shape_str(self.output_shape)}", f"FLOPs = {n:,} (one add per value)"]
 
     def __init__(self, pos: Pos, text: str, projected: bool) -> None:
         super().__init__(pos, text)
@@ -39,6 +51,16 @@ class Concat(Layer):
     """The end of parallel branches: their outputs concatenated along the channels."""
 
     kind = "concat"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        chans = " + ".join(str(i.output_shape[-1]) for i in self.inputs)
+        return [f"channels = {chans} = {self.output_shape[-1]}, "
+                f"out = {shape_str(self.output_shape)}"]
 
     def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         self.input_shape = shapes[0]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from math import prod
 from typing import ClassVar
 
 from ..errors import Reporter, ShapeError
-from .base import Layer, Pos, Shape
+from .base import Layer, Pos, Shape, shape_str
 
 
 class BatchNorm(Layer):
@@ -14,6 +15,22 @@ class BatchNorm(Layer):
 
     kind = "bn"
     EPSILON: ClassVar[float] = 1e-5
+    pointwise = True
+    buffers = ("running_mean", "running_var")
+    saves = ("input",)   # and, per channel, the batch's mean and 1/std
+
+    def saved_extra_bytes(self) -> int:
+        return 2 * 4 * self.output_shape[-1]
+
+    def flops(self) -> int:
+        """Inference folds it into a scale and a shift: two per value."""
+        return 2 * prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        c = self.output_shape[-1]
+        return [f"out = in = {shape_str(self.output_shape)}",
+                f"params = 2·{c} = {self.params:,} (+ 2·{c} running statistics, not trained)",
+                f"FLOPs = 2·{prod(self.output_shape):,} = {self.flops():,}"]
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = self.output_shape = shape
@@ -29,6 +46,22 @@ class LRN(Layer):
     """`lrn N`: x / (k + α/N · Σ x²)^β over N neighbouring channels (AlexNet, 2012)."""
 
     kind = "lrn"
+    pointwise = True   # across channels, never across pixels
+    saves = ("input",)
+
+    def saved_extra_bytes(self) -> int:
+        """PyTorch's composite LRN keeps two more volumes and the channel-padded squares."""
+        h, w, c = self.output_shape
+        return 4 * h * w * (2 * c + c + self.size - 1)
+
+    def flops(self) -> int:
+        """Per value: N squares and N − 1 adds for the window, then ·α/N, + k, ^β and ÷."""
+        return (2 * self.size + 3) * prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        n = prod(self.output_shape)
+        return [f"out = in = {shape_str(self.output_shape)}",
+                f"FLOPs = (2·{self.size} + 3)·{n:,} = {self.flops():,}"]
 
     def __init__(self, pos: Pos, text: str, size: int, alpha: float = 1e-4, beta: float = 0.75,
                  k: float = 1.0) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from ..errors import Reporter, ShapeError, SpecError
-from .base import Layer, Pos, Shape
+from .base import AxisWindow, Layer, Pos, Shape, shape_str
 from .window import _Windowed
 
 
@@ -63,6 +65,29 @@ class Pool(_Windowed):
             pads.append((before, end if self.ceil_mode else after))
         return pads[0], pads[1]
 
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Global average pooling is a mean, whose backward needs no values."""
+        return () if self.global_pool and self.mode == "avg" else super().saves
+
+    def saved_extra_bytes(self) -> int:
+        """Max pooling's backward also keeps where each maximum was: an int64 per output."""
+        return super().saved_extra_bytes() + (8 * prod(self.output_shape)
+                                              if self.mode == "max" else 0)
+
+    def flops(self) -> int:
+        """Per output value: FH·FW − 1 comparisons (max), or FH·FW − 1 adds and a multiply."""
+        area = self.kernel[0] * self.kernel[1]
+        return prod(self.output_shape) * (area - 1 if self.mode == "max" else area)
+
+    def explain(self) -> list[str]:
+        fh, fw = self.kernel
+        n = prod(self.output_shape)
+        per = f"({fh}·{fw} − 1)" if self.mode == "max" else f"{fh}·{fw}"
+        size = ([f"global: one {fh}×{fw} window, out = {shape_str(self.output_shape)}"]
+                if self.global_pool else self.explain_size())
+        return [*size, f"FLOPs = {n:,}·{per} = {self.flops():,}"]
+
     def attrs(self) -> dict:
         return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
                 "global": self.global_pool}
@@ -115,6 +140,32 @@ class AdaptivePool(Layer):
         """Whether every window has the same size and stride (the output divides the input):
         then it is plain average pooling with kernel = stride = input // output."""
         return all(n % o == 0 for n, o in zip(self.input_shape[:2], self.size))
+
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]
+        """PyTorch's adaptive_avg_pool2d keeps its input; to 1×1 it is a mean, keeping nothing."""
+        return () if self.size == (1, 1) else ("input",)
+
+    def window(self) -> tuple[AxisWindow, AxisWindow] | None:
+        """Plain average pooling when the output divides the input; else windows differ in
+        size and no one window describes them (no receptive field from here on)."""
+        if not self.uniform():
+            return None
+        k = [n // o for n, o in zip(self.input_shape[:2], self.size)]
+        return (k[0], k[0], 0), (k[1], k[1], 0)
+
+    def flops(self) -> int:
+        """Per output value, its window's cells: one add each (less one) and a multiply."""
+        rows, cols = self.windows()
+        return self.output_shape[2] * sum(b - a for a, b in rows) * sum(b - a for a, b in cols)
+
+    def explain(self) -> list[str]:
+        lines = []
+        for axis, n, o, wins in zip(("H", "W"), self.input_shape[:2], self.size, self.windows()):
+            sizes = sorted({b - a for a, b in wins})
+            lines.append(f"{axis}: out = {o}; window i = floor(i·{n}/{o}) … ceil((i+1)·{n}/{o}) − 1"
+                         f", {' or '.join(map(str, sizes))} wide")
+        return [*lines, f"FLOPs = {self.output_shape[2]}·Σ rows·Σ columns = {self.flops():,}"]
 
     def attrs(self) -> dict:
         return {"mode": self.mode, "output_size": list(self.size)}

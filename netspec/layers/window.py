@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..arith import effective_kernel, resolve_padding, window_output_size
 from ..errors import Reporter, ShapeError
-from .base import Layer, Pos, Shape
+from .base import AxisWindow, Layer, Pos, Shape
 
 
 class _Windowed(Layer):
@@ -86,6 +86,45 @@ class _Windowed(Layer):
         if min(out) < 1:
             return None
         return out[0], out[1]
+
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]
+        """PyTorch pads asymmetric padding first, and then keeps the padded copy instead."""
+        return ("input",) if self._symmetric() else ()
+
+    def _symmetric(self) -> bool:
+        return all(before == after for before, after in self.pads)
+
+    def saved_extra_bytes(self) -> int:
+        if self._symmetric():
+            return 0
+        (t, b), (left, r) = self.pads
+        h, w, c = self.input_shape
+        return 4 * (h + t + b) * (w + left + r) * c
+
+    def window(self) -> tuple[AxisWindow, AxisWindow]:
+        e = [effective_kernel(f, self.dilation) for f in self.kernel]
+        return ((e[0], self.strides[0], self.pads[0][0]),
+                (e[1], self.strides[1], self.pads[1][0]))
+
+    def explain_size(self) -> list[str]:
+        """Output height and width (and `same` padding) with the numbers filled in."""
+        lines = []
+        axes = list(zip(("H", "W"), self.input_shape[:2], self.kernel, self.strides, self.pads,
+                        self.output_shape[:2]))
+        if axes[0][1:] == axes[1][1:]:
+            axes = [("H, W", *axes[0][1:])]
+        for axis, n, f, s, (pb, pa), out in axes:
+            d = self.dilation
+            e = f"{d}·({f}−1)+1" if d > 1 else f"{f}"
+            if self.padding == "same":
+                lines.append(f"same {axis}: out = ceil({n}/{s}) = {out}, padding "
+                             f"max(({out}−1)·{s} + {effective_kernel(f, d)} − {n}, 0) = {pb + pa}"
+                             f" = {pb} before + {pa} after")
+            pad = f"2·{pb}" if pb == pa else f"{pb} + {pa}"
+            rnd = "ceil" if self.ceil_mode else "floor"
+            lines.append(f"{axis}: out = {rnd}(({n} + {pad} − {e})/{s}) + 1 = {out}")
+        return lines
 
     def attrs(self) -> dict:
         return {"kernel": list(self.kernel), "stride": list(self.strides),

@@ -1,0 +1,35 @@
+"""MACs and FLOPs, and the convention that turns one into the other.
+
+A MAC is one multiply-add: conv and fc layers count H_out·W_out·K·FH·FW·C_in/g and
+inputs·units (`Layer.macs`). FLOPs count every floating-point operation of
+inference (`Layer.flops`): two per multiply-add, one add per output for a bias,
+two per value for batch norm (folded into a scale and a shift), one per value for
+relu, tanh and sigmoid, two for relu6, three for softmax (exp, sum, divide), one
+per value for a residual add, FH·FW − 1 comparisons per output for max pooling and
+FH·FW − 1 adds and a multiply for average pooling (adaptive pooling: its window's
+cells), 2·N + 3 per value for an N-wide
+LRN; input, dropout, flatten and concatenation move data and count none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network import Network
+
+
+def total_flops(net: Network) -> int:
+    """FLOPs of one sample's forward pass."""
+    return sum(layer.flops() for layer in net.layers)
+
+
+def flops_by_kind(net: Network) -> dict[str, tuple[int, int, int]]:
+    """Per layer kind: (layers, MACs, FLOPs), largest FLOPs first."""
+    kinds: dict[str, list[int]] = {}
+    for layer in net.layers:
+        row = kinds.setdefault(layer.kind, [0, 0, 0])
+        row[0] += 1
+        row[1] += layer.macs
+        row[2] += layer.flops()
+    return {k: (v[0], v[1], v[2]) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1][2])}

@@ -1,0 +1,188 @@
+"""Memory: parameters and their bytes, the forward peak, and training memory.
+
+- Parameters are trainable (`Layer.params`) or buffers (`Layer.buffers`: batch
+  norm's running statistics); weights take (trainable + buffers)·bytes per value.
+- Activations: a layer's output takes batch·values·bytes. The forward peak walks
+  the layers in order, as a runtime runs them: a value is allocated when its layer
+  runs and freed after its last reader; an in-place layer (`Layer.in_place`) that is
+  the last reader of its input reuses it, and an alias (`Layer.aliases`) is its
+  input. The peak is the most bytes alive at once, counted when each layer has
+  allocated its output and before its inputs are freed; a `Runtime` can add the
+  scratch space its kernels take (padding copies, im2col blocks).
+- Training: weights + gradients (one per trainable value) + optimizer state (none
+  for SGD, one value per trainable value for momentum, two for Adam) + what the
+  forward pass keeps for backward: each layer kind names the values its backward
+  keeps (`Layer.saves`: its input and/or its output) and any more bytes
+  (`Layer.saved_extra_bytes`: max pooling's indices, dropout's mask); a tensor kept
+  by several layers (a relu's output that the next conv keeps too) counts once.
+  Layers before the first trainable one keep nothing: no gradient flows there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import TYPE_CHECKING
+
+from ..layers import Layer
+
+if TYPE_CHECKING:
+    from ..network import Network
+
+#: Bytes per value of each dtype `--dtype` accepts.
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+#: Optimizer state per trainable value, in values.
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
+
+
+def weight_counts(net: Network) -> tuple[int, int]:
+    """(trainable, non-trainable) values of the whole network."""
+    return (sum(lay.params for lay in net.layers),
+            sum(lay.non_trainable for lay in net.layers))
+
+
+class Runtime:
+    """How a runtime allocates: the defaults are the layers' own declarations, no scratch."""
+
+    #: The caller holds the input batch until the pass ends (it is never freed early).
+    keeps_input = False
+
+    def aliases(self, layer: Layer) -> bool:
+        """Whether `layer`'s output is its input's memory (at inference)."""
+        return layer.aliases(False)
+
+    def in_place(self, layer: Layer) -> bool:
+        """Whether `layer` overwrites its input when it is that input's last reader."""
+        return layer.in_place
+
+    def scratch(self, layer: Layer, batch: int) -> int:
+        """Bytes `layer` allocates for itself while it runs, beyond its output."""
+        return 0
+
+
+@dataclass(frozen=True)
+class ForwardPeak:
+    """The most bytes alive at once in one forward pass, and where it happens."""
+
+    bytes: int
+    layer: str                # the layer running at the peak
+    alive: tuple[str, ...]    # the values alive then (and the layer's own scratch)
+
+
+def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
+                 runtime: Runtime | None = None) -> ForwardPeak:
+    """The peak of one forward pass at `batch` samples, from the values' lifetimes."""
+    runtime = runtime or Runtime()
+    readers: dict[str, int] = {}
+    for layer in net.layers:
+        for i in layer.inputs:
+            readers[i.name] = readers.get(i.name, 0) + 1
+    last = net.layers[-1].name
+    storage: dict[str, str] = {}        # value → the value whose memory it is
+    size: dict[str, int] = {}           # memory (by owning value) → bytes
+    users: dict[str, int] = {}          # memory → pending reads of the values in it
+    pinned: set[str] = set()            # memory never freed during the pass
+    best = ForwardPeak(0, "", ())
+    for layer in net.layers:
+        out = batch * prod(layer.output_shape) * dtype_bytes
+        src = storage[layer.inputs[0].name] if layer.inputs else None
+        if src is not None and (runtime.aliases(layer) or
+                                runtime.in_place(layer) and users[src] == 1 and
+                                readers.get(layer.inputs[0].name) == 1):
+            storage[layer.name] = src
+            size[src] = max(size[src], out)
+        else:
+            storage[layer.name] = layer.name
+            size[layer.name] = out
+            users[layer.name] = 0
+        mem = storage[layer.name]
+        users[mem] += readers.get(layer.name, 0)
+        if layer.name == last or not layer.inputs and runtime.keeps_input:
+            pinned.add(mem)
+        scratch = runtime.scratch(layer, batch)
+        alive = sum(size[m] for m in size) + scratch
+        if alive > best.bytes:
+            best = ForwardPeak(alive, layer.name, tuple(size))
+        for i in layer.inputs:
+            m = storage[i.name]
+            users[m] -= 1
+            if users[m] == 0 and m in size and m not in pinned:
+                del size[m]
+    return best
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes one training step holds at its peak, by part (float32 throughout)."""
+
+    weights: int
+    gradients: int
+    optimizer: int
+    saved: int            # activations kept for backward, for the whole batch
+    optimizer_name: str
+    batch: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.saved
+
+
+def saved_bytes(net: Network, batch: int = 1) -> int:
+    """What autograd keeps for backward over one forward pass of `batch` samples.
+
+    Raises NotImplementedError for a layer kind that does not declare `saves`.
+    """
+    readers: dict[str, int] = {}
+    for layer in net.layers:
+        for i in layer.inputs:
+            readers[i.name] = readers.get(i.name, 0) + 1
+    owner: dict[str, str] = {}          # value → the tensor (by name) whose memory it is
+    tensors: dict[str, int] = {}        # tensor → bytes
+    kept: set[str] = set()
+    extra = 0
+    by_name = {layer.name: layer for layer in net.layers}
+    graded: set[str] = set()            # values that depend on a trainable parameter
+    for layer in net.layers:
+        if layer.saves is None:
+            raise NotImplementedError(f"`{layer.kind}` does not declare what its backward "
+                                      f"keeps (Layer.saves)")
+        if layer.params or any(i.name in graded for i in layer.inputs):
+            graded.add(layer.name)
+        out = batch * prod(layer.output_shape) * 4
+        first = layer.inputs[0] if layer.inputs else None
+        in_place = (first is not None and layer.in_place and readers.get(first.name) == 1
+                    and first.inputs and "output" not in (by_name[first.name].saves or ()))
+        if first is not None and (layer.aliases(True) or in_place):
+            owner[layer.name] = owner[first.name]
+        else:
+            owner[layer.name] = layer.name
+            tensors[layer.name] = out
+        if layer.name not in graded:
+            continue   # before the first trainable layer autograd records nothing
+        if "input" in layer.saves:
+            for i in layer.inputs:
+                if in_place:   # autograd keeps a copy of what the layer overwrites
+                    extra += batch * prod(i.output_shape) * 4
+                else:
+                    kept.add(owner[i.name])
+        if "output" in layer.saves:
+            kept.add(owner[layer.name])
+        extra += batch * layer.saved_extra_bytes()
+    return sum(tensors[t] for t in kept) + extra
+
+
+def training_memory(net: Network, batch: int = 1, optimizer: str = "adam") -> TrainingMemory:
+    """Weights, gradients, optimizer state and saved activations of one training step."""
+    trainable, buffers = weight_counts(net)
+    return TrainingMemory(4 * (trainable + buffers), 4 * trainable,
+                          4 * trainable * OPTIMIZER_STATES[optimizer],
+                          saved_bytes(net, batch), optimizer, batch)
+
+
+def human_bytes(n: float) -> str:
+    """`1.50 MiB`, `512 B`: binary units, as the table prints them."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.2f} {unit}"
+        n /= 1024
+    raise AssertionError

@@ -1,0 +1,77 @@
+"""What the NumPy model allocates beyond the layers' values, for netspec.analysis.memory.
+
+`forward_peak(net, batch, runtime=NumpyRuntime())` is the peak of one forward pass
+of this backend (one thread): the values alive at once plus the scratch of the
+step running then. Each figure below follows the step's code in this package:
+
+- the input is copied twice (to float32 NCHW, then to NHWC), and the NHWC copy
+  is held until the pass ends;
+- conv and pool copy a padded input when they pad; a conv builds one im2col block
+  at a time (none for a 1×1 stride-1 conv, whose window view is already a matrix),
+  and a grouped conv also the product per block (then, the block freed, its
+  transposed copy); a depthwise conv
+  multiplies tap by tap into one output-sized temporary;
+- batch norm, sigmoid and softmax make one output-sized temporary; LRN two, a
+  gather buffer and its cumulative squares (one channel more than its input);
+- a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
+  operand;
+- adaptive pooling keeps the product over H while it multiplies over W;
+- fc flattens a volume by copying it to NCHW order; so does `flatten`, which is a
+  copy here, not a view.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..analysis.memory import Runtime
+from ..layers import Layer
+from .conv import _depthwise, im2col_blocks
+
+#: Layer kinds whose step makes one temporary the size of its output.
+ONE_TEMPORARY = {"bn", "sigmoid", "softmax"}
+#: A ufunc over a non-contiguous operand copies it through a buffer of this size.
+UFUNC_BUFFER = 8192 * 4
+
+
+class NumpyRuntime(Runtime):
+    """The NumPy model's allocations: its in-place steps, copies and scratch."""
+
+    keeps_input = True
+
+    def aliases(self, layer: Layer) -> bool:
+        if layer.kind == "flatten":
+            return len(layer.input_shape) == 1   # a volume is copied to NCHW order
+        return layer.aliases(False)
+
+    def scratch(self, layer: Layer, batch: int) -> int:
+        out = 4 * batch * prod(layer.output_shape)
+        if layer.kind == "input":
+            return out
+        if layer.kind in ONE_TEMPORARY:
+            return out
+        if layer.kind == "lrn":
+            return out + out // layer.output_shape[-1] + 2 * out + min(UFUNC_BUFFER, out)
+        if layer.kind == "adaptive_pool":   # the product over H, before the one over W
+            return 4 * batch * layer.size[0] * prod(layer.input_shape[1:])
+        if layer.kind == "fc":
+            return 4 * batch * prod(layer.input_shape) if len(layer.input_shape) == 3 else 0
+        if layer.kind not in ("conv", "pool") or getattr(layer, "global_pool", False):
+            return 0
+        pads = layer.floor_pads() if layer.kind == "pool" else layer.pads
+        (t, b), (left, r) = pads
+        h, w, c = layer.input_shape
+        padded = 4 * batch * (h + t + b) * (w + left + r) * c if t or b or left or r else 0
+        if layer.kind == "pool":
+            return padded + min(UFUNC_BUFFER, out)
+        if _depthwise(layer):
+            strided = layer.kernel != (1, 1) or layer.strides != (1, 1)
+            return padded + out + (min(UFUNC_BUFFER, out) if strided else 0)
+        samples, rows = im2col_blocks(layer, batch)[0]
+        m = len(range(batch)[samples]) * len(range(layer.output_shape[0])[rows]) * \
+            layer.output_shape[1]
+        direct = layer.kernel == (1, 1) and layer.strides == (1, 1) and layer.groups == 1
+        block = 0 if direct else 4 * m * prod(layer.kernel) * layer.in_channels   # all groups
+        if layer.groups > 1:   # the product, then (the block freed) its transposed copy
+            block = max(block + 4 * m * layer.filters, 2 * 4 * m * layer.filters)
+        return padded + block
