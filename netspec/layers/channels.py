@@ -9,6 +9,8 @@ into halves and shuffles them after the concatenation.
 
 from __future__ import annotations
 
+from math import prod
+
 from ..errors import Reporter, ShapeError
 from .base import Layer, Pos, Shape, shape_str
 
@@ -19,6 +21,23 @@ class LayerNorm(Layer):
 
     kind = "layernorm"
     DEFAULT_EPSILON = 1e-5   # torch.nn.LayerNorm's; ConvNeXt writes `eps1e-6`
+    pointwise = True         # across channels, never across pixels
+    saves = ("input",)       # and, per pixel, the mean and 1/std
+    #: Per value: one add for the mean, subtract it, square and add for the variance,
+    #: multiply by 1/std, scale, shift.
+    FLOPS_PER_VALUE = 7
+
+    def saved_extra_bytes(self) -> int:
+        return 2 * 4 * prod(self.output_shape[:-1])
+
+    def flops(self) -> int:
+        return self.FLOPS_PER_VALUE * prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        c, n = self.output_shape[-1], prod(self.output_shape)
+        return [f"out = in = {shape_str(self.output_shape)}, normalised over the {c} channels "
+                f"of each pixel, ε = {self.epsilon:g}", f"params = 2·{c} = {self.params:,}",
+                f"FLOPs = {self.FLOPS_PER_VALUE}·{n:,} = {self.flops():,}"]
 
     def __init__(self, pos: Pos, text: str, epsilon: float | None = None) -> None:
         super().__init__(pos, text)
@@ -50,6 +69,16 @@ class LayerScale(Layer):
     """
 
     kind = "scale"
+    pointwise = True
+    saves = ("input",)   # and its scale
+
+    def flops(self) -> int:
+        """One multiply per value."""
+        return prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        return [f"out = in = {shape_str(self.output_shape)}, each channel times its own factor",
+                f"params = {self.params:,}", f"FLOPs = {self.flops():,} (one multiply per value)"]
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = shape
@@ -71,6 +100,22 @@ class Linear(Layer):
     """
 
     kind = "linear"
+    pointwise = True     # each pixel's channels, never its neighbours
+    saves = ("input",)   # and its weight
+
+    def flops(self) -> int:
+        """Two per multiply-add, plus one add per output value for the bias."""
+        return 2 * self.macs + (prod(self.output_shape) if self.bias else 0)
+
+    def explain(self) -> list[str]:
+        c, k = self.in_features, self.units
+        pixels = prod(self.output_shape[:-1])
+        params = f"({c} + 1)·{k}" if self.bias else f"{c}·{k}"
+        return [f"out = {shape_str(self.output_shape)} ({k} per pixel)",
+                f"params = {params} = {self.params:,}",
+                f"MACs = {pixels:,}·{c}·{k} = {self.macs:,}",
+                "FLOPs = 2·MACs" + (f" + {prod(self.output_shape):,} (bias)" if self.bias else "")
+                + f" = {self.flops():,}"]
 
     def __init__(self, pos: Pos, text: str, units: int, bias: bool = True) -> None:
         super().__init__(pos, text)
@@ -105,6 +150,16 @@ class Chunk(Layer):
     runs of channels, which that branch reads (torch's `x.chunk(count, dim=1)`)."""
 
     kind = "chunk"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        a, b = self.channels
+        return [f"channels {a}…{b - 1} of {self.input_shape[-1]}, "
+                f"out = {shape_str(self.output_shape)}"]
 
     def __init__(self, pos: Pos, text: str, index: int, count: int) -> None:
         super().__init__(pos, text)
@@ -139,6 +194,11 @@ class Shuffle(Layer):
     C/G, are interleaved, so channel g·(C/G) + i moves to i·G + g."""
 
     kind = "shuffle"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return 0
 
     def __init__(self, pos: Pos, text: str, groups: int) -> None:
         super().__init__(pos, text)

@@ -8,6 +8,8 @@ back to its branch's input (`to branch`), and U-Net doubles H×W with a learned
 
 from __future__ import annotations
 
+from math import prod
+
 from ..errors import Reporter, ShapeError, SpecError
 from .base import Layer, Pos, Shape, shape_str
 
@@ -28,6 +30,28 @@ class Deconv(Layer):
 
     kind = "deconv"
     GROUPS_HINT = "groups must divide both the input channels and the filters"
+    saves = ("input",)   # and its weight
+
+    def window(self) -> None:
+        """None: an output pixel reads input pixels 1/s apart, no stride-s window."""
+        return None
+
+    def flops(self) -> int:
+        """Two per multiply-add, plus one add per output value for the bias."""
+        return 2 * self.macs + (prod(self.output_shape) if self.bias else 0)
+
+    def explain(self) -> list[str]:
+        lines = []
+        for axis, n, f, o in zip("HW", self.input_shape[:2], self.kernel, self.output_shape[:2]):
+            lines.append(f"{axis}: out = ({n} − 1)·{self.stride} − 2·{self.padding} + "
+                         f"{self.dilation}·({f} − 1) + {self.output_padding} + 1 = {o}")
+        fh, fw = self.kernel
+        c, kg = self.in_channels, self.filters // self.groups
+        h, w = self.input_shape[:2]
+        bias = f" + {self.filters}" if self.bias else ""
+        return [*lines, f"params = {c}·{kg}·{fh}·{fw}{bias} = {self.params:,}",
+                f"MACs = {h}·{w}·{c}·{kg}·{fh}·{fw} = {self.macs:,}",
+                f"FLOPs = 2·MACs" + (" + bias" if self.bias else "") + f" = {self.flops():,}"]
 
     def __init__(self, pos: Pos, text: str, kernel: tuple[int, int], filters: int | None,
                  stride: int, padding: int, dilation: int, groups: int,
@@ -130,6 +154,24 @@ class Upsample(Layer):
 
     kind = "upsample"
     MODES = ("nearest", "bilinear")
+    saves = ()   # the backward needs only the sizes
+    #: Per output value: nearest copies; bilinear weighs four neighbours (4 multiplies, 3 adds).
+    FLOPS_PER_VALUE = {"nearest": 0, "bilinear": 7}
+
+    def window(self) -> None:
+        """None: output pixels read input pixels a fraction of a pixel apart."""
+        return None
+
+    def flops(self) -> int:
+        return self.FLOPS_PER_VALUE[self.mode] * prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        (h, w), (oh, ow) = self.input_shape[:2], self.output_shape[:2]
+        how = (f"×{self.factor[0]}, ×{self.factor[1]}" if self.factor else
+               f"to {self.target}'s H×W" if self.target else "as written")
+        return [f"out = {oh}×{ow}×{self.output_shape[2]} from {h}×{w} ({how}), {self.mode}",
+                f"FLOPs = {self.FLOPS_PER_VALUE[self.mode]}·{prod(self.output_shape):,} "
+                f"= {self.flops():,}"]
 
     def __init__(self, pos: Pos, text: str, mode: str, factor: tuple[int, int] | None = None,
                  size: tuple[int, int] | None = None, target: str | None = None) -> None:
