@@ -11,6 +11,7 @@ caller can then check names and shapes (`inspect`) before any data is read
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 import zlib
@@ -47,28 +48,31 @@ class Header:
 
 
 def read_header(f: IO[bytes], size: int, what: str) -> Header:
-    """Read and check the header of an .npy stream of `size` bytes."""
-    fmt = np.lib.format
+    """Read and check the header of an .npy stream of `size` bytes, reading only the header."""
+    prefix = f.read(8)
+    if len(prefix) < 8 or prefix[:6] != b"\x93NUMPY":
+        raise ArrayFileError(_msg(what, "not a valid .npy array (no .npy magic number)"))
+    version = (prefix[6], prefix[7])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ArrayFileError(_msg(what, f".npy format version {version} is not supported"))
+    width = 2 if version == (1, 0) else 4
+    length_bytes = f.read(width)
+    length = int.from_bytes(length_bytes, "little") if len(length_bytes) == width else -1
+    if not 0 <= length <= MAX_HEADER:   # checked before reading it: a header may claim 4 GB
+        raise ArrayFileError(_msg(what, f"not a valid .npy array (a header of "
+                                        f"{length:,} bytes; netspec reads at most {MAX_HEADER:,})"))
+    text = f.read(length)
     try:
-        version = fmt.read_magic(f)
-        if version not in ((1, 0), (2, 0), (3, 0)):
-            raise ArrayFileError(_msg(what, f".npy format version {version} is not supported"))
-        read = getattr(fmt, "_read_array_header", None)
-        if read is not None:
-            shape, fortran, dtype = read(f, version, max_header_size=MAX_HEADER)
-        elif version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(f, max_header_size=MAX_HEADER)
-        else:
-            shape, fortran, dtype = fmt.read_array_header_2_0(f, max_header_size=MAX_HEADER)
-    except ArrayFileError:
-        raise
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0   # 3.0 differs only in the text's encoding
+        shape, fortran, dtype = read(io.BytesIO(length_bytes + text), max_header_size=MAX_HEADER)
     except READ_ERRORS as err:
         raise ArrayFileError(_msg(what, f"not a valid .npy array ({_reason(err)})")) from None
     if dtype.hasobject:
         raise ArrayFileError(_msg(what, "holds Python objects, which netspec never unpickles"))
     if any(d < 0 for d in shape):
         raise ArrayFileError(_msg(what, f"header gives a negative dimension {shape}"))
-    header = Header(tuple(shape), dtype, fortran, f.tell())
+    header = Header(tuple(shape), dtype, fortran, 8 + width + length)
     if header.nbytes != size - header.offset:
         raise ArrayFileError(_msg(what, f"the header claims shape {tuple(shape)} of {dtype} "
                                         f"({header.nbytes:,} bytes) but "
@@ -132,6 +136,28 @@ def read_npy(path: str | Path) -> np.ndarray:
         raise ArrayFileError(_msg(what, f"cannot read ({_reason(err)})")) from None
 
 
+#: Deflate cannot compress more than 1032:1; a member claiming more is damaged or a bomb.
+MAX_DEFLATE_RATIO = 1032
+
+
+def _check_member(info: zipfile.ZipInfo, where: str) -> None:
+    """Refuse, from the zip headers alone, a member that is encrypted or inflates impossibly."""
+    if info.flag_bits & 0x1:
+        raise ArrayFileError(f"{where} is encrypted")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size != info.compress_size:
+            raise ArrayFileError(f"{where}: the archive's sizes disagree: it is damaged")
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise ArrayFileError(f"{where} claims {info.file_size:,} bytes from "
+                                 f"{info.compress_size:,} compressed, more than deflate can "
+                                 f"give: the archive is damaged or a zip bomb")
+    else:
+        raise ArrayFileError(f"{where} is compressed with method {info.compress_type}; netspec "
+                             f"reads .npz archives as np.savez and np.savez_compressed write "
+                             f"them (stored or deflated)")
+
+
 class Archive:
     """An .npz archive opened for checking: names and headers now, data on `read`."""
 
@@ -150,12 +176,11 @@ class Archive:
         self.members: dict[str, zipfile.ZipInfo] = {}
         try:
             for info in self.zip.infolist():
-                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                name = info.filename.removesuffix(".npy")
                 where = f"array `{name}`"
                 if name in self.members:
                     raise ArrayFileError(f"{where} is stored twice")
-                if info.flag_bits & 0x1:
-                    raise ArrayFileError(f"{where} is encrypted")
+                _check_member(info, where)
                 with self.zip.open(info) as f:
                     self.headers[name] = read_header(f, info.file_size, where)
                 self.members[name] = info

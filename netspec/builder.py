@@ -20,9 +20,9 @@ from typing import Any
 
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
-from .layers import Add, Chunk, Concat, Input, Layer, Pos, Upsample
+from .layers import Add, Chunk, Concat, Input, Layer, Pos, Upsample, shape_str
 from .layers.base import in_file
-from .limits import MAX_VALUE
+from .limits import MAX_EXPRESSION, MAX_VALUE, MAX_WORK
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
@@ -41,8 +41,7 @@ from .syntax import Concat as ConcatNode
 
 MAX_DEPTH = 32            # block calls within block calls
 MAX_NESTING = 100         # groups, repeats and calls within each other
-MAX_WORK = 100_000        # statements expanded, counted before a repeat or call runs
-MAX_LAYERS = 100_000      # layers made
+MAX_LAYERS = MAX_WORK     # layers made (MAX_WORK: statements expanded, see limits.py)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -100,6 +99,7 @@ class Builder:
         self.early: Layer | None = None     # the first layer written before `input`
         self.context: list[str] = []
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
+        self.statements: list[Node] = []      # the top level, for code generators
         self.nesting = 0
         self.branch_inputs: list[Layer | None] = []   # what each enclosing branch reads
         self.work = 0                          # statements expanded so far
@@ -113,7 +113,7 @@ class Builder:
             if isinstance(node, BlockDef):
                 with in_file(node.pos.file):
                     self._define(node)
-        statements = [n for n in nodes if not isinstance(n, BlockDef)]
+        statements = self.statements = [n for n in nodes if not isinstance(n, BlockDef)]
         top = Scope("", False)
         try:
             for node in statements:
@@ -213,8 +213,8 @@ class Builder:
             self.rep.error(getattr(node, "pos", Pos(1, 1)), f"groups, repeats and block calls "
                            f"are nested more than {MAX_NESTING} deep", SpecError)
             raise _Abort
-        if self.rep.full:
-            raise _Abort   # enough errors to act on
+        if self.rep.dropped:
+            raise _Abort   # more errors than are shown: enough to act on
         self._afford(node, 0, env)
         try:
             self._statement(node, scope, env, label, top_level)
@@ -325,6 +325,11 @@ class Builder:
         shapes = [i.output_shape for i in inputs]
         if inputs and None not in shapes:
             layer.infer_from(shapes, self.rep)
+        if layer.output_shape is not None and max(layer.output_shape, default=0) > MAX_VALUE:
+            self.rep.error(layer.pos, f"`{layer.name}` outputs {shape_str(layer.output_shape)}, "
+                                      f"a size past {MAX_VALUE:.0e}", ShapeError,
+                           hint="netspec stops at 10**18, so that every total stays exact")
+            layer.output_shape = None   # the layers after it are not checked again
         self.layers.append(layer)
         self.current = layer
 
@@ -539,11 +544,9 @@ class Builder:
         if text.startswith("$") and text[1:] in env:
             return env[text[1:]]
         if text.startswith("{") and re.search(r"\b[CHW]\b", text) is None:
-            rep, self.rep = self.rep, Reporter("", None)
+            rep, self.rep = self.rep, Reporter("", None)   # its errors come when it is built
             try:
                 return self._int(tok, env)
-            except _Abort:
-                return None
             finally:
                 self.rep = rep
         return None
@@ -609,6 +612,10 @@ class Builder:
                  f"+ - * / // % ( )")
             raise AssertionError  # fail() raised
 
+        if len(expr) > MAX_EXPRESSION:   # before parsing it: no RecursionError, no slow parse
+            fail(f"an expression of {len(expr):,} characters is longer than the "
+                 f"{MAX_EXPRESSION} netspec reads", "compute the value in parts, or write the "
+                                                    "number")
         try:
             tree = ast.parse(expr.replace("$", "").strip(), mode="eval")   # `{$c*4}` too
         except SyntaxError:

@@ -35,8 +35,11 @@ def _read_spec(path: str, library: bool = False,
     """Load a spec from a file, a pipe or `-` (stdin); a missing file is a usage error.
 
     With `library`, a library file (blocks only) loads as a `Library`. `input_shape`
-    (from `--input HxWxC`) replaces the size the spec's `input` gives.
+    (from `--input HxWxC`) replaces the size the spec's `input` gives. An `.onnx`
+    file is imported in memory (see netspec.importer), without reading its weights.
     """
+    if path.endswith(".onnx"):
+        return _import(path, weights=False).network
     if path == "-":
         if sys.stdin is None or getattr(sys.stdin, "buffer", None) is None:
             raise UsageError("standard input is closed: nothing to read for `-`")
@@ -52,7 +55,31 @@ def _read_spec(path: str, library: bool = False,
         raise UsageError(f"no such spec file: {path}")
     if p.is_dir():
         raise UsageError(f"{path} is a directory, not a spec file")
-    return load(p, library=library, input_shape=input_shape)   # a regular file, or a pipe such as `<(generate-spec)`
+    # a regular file, or a pipe such as `<(generate-spec)`
+    return load(p, library=library, input_shape=input_shape)
+
+
+def _import(path: str, weights: bool = True):  # -> importer.ImportedSpec
+    """Import an ONNX model (see netspec.importer); a missing file is a usage error."""
+    from .importer import import_onnx
+    if not Path(path).is_file():
+        raise UsageError(f"no such ONNX file: {path}")
+    return import_onnx(path, weights=weights)
+
+
+def _partial_table(err: NetspecError) -> str | None:
+    """For an ONNX model netspec cannot import: the layers read before the failing node."""
+    from .layers import shape_str
+    layers = getattr(err, "partial", None)
+    if not layers:
+        return None
+    rows = [("layer", "as written", "output")]
+    rows += [(layer.name or layer.node or f"({layer.kind})", layer.statement(),
+              shape_str(layer.shape)) for layer in layers]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("─" * w for w in widths))
+    return "imported up to there:\n" + "\n".join(lines)
 
 
 def _print_warnings(net: Network) -> None:
@@ -70,12 +97,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             net = _read_spec(path, library=True, input_shape=args.input_size)
         except UsageError as err:   # a missing file: say so, and check the others
             print(f"netspec check: error: {err}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"network": Path(path).stem, "file": path,
+                                  "errors": [Diagnostic("error", str(err), path).as_dict()]}))
             status = EXIT_USAGE
             continue
         except NetspecError as err:
             print(err.render(), file=sys.stderr)
+            partial = _partial_table(err)
+            if partial and not args.json:
+                print(partial)
             n = len(err.errors)
-            count = f"more than {n} errors" if err.dropped else \
+            count = f"{n} errors shown, more not" if err.dropped else \
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if fmt == "json":
@@ -264,7 +297,10 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """`netspec export [--onnx]`: the network with its weights as an .onnx file (the default)."""
+    """`netspec export [--onnx | --torch]`: the network with its weights as an .onnx file
+    (the default), or as PyTorch code."""
+    if args.torch:
+        return _export_torch(args)
     from .onnx_export import MIN_OPSET, newest_opset, save_onnx
     if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
@@ -278,6 +314,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     info = save_onnx(net, _weights(net, args), out, opset=args.opset)
     print(f"wrote {out}: {len(net.layers) - 1} layers, {net.total_params:,} parameters, "
           f"opset {info['opset']}" + (f", weights in {info['external']}" if info["external"] else ""))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """`netspec import`: an ONNX model as a spec (and its weights)."""
+    from .files import atomic_write
+    from .weights import save_weights
+    refuse_overwriting_inputs({"-o": args.output, "--weights-out": args.weights_out},
+                              {"MODEL": args.model})
+    if args.output and args.weights_out and Path(args.output).resolve() == \
+            Path(args.weights_out).resolve():
+        raise UsageError("the spec and the weights need two different files")
+    imported = _import(args.model, weights=bool(args.weights_out))
+    if not imported.names_kept:
+        print(f"netspec import: note: {args.model}: the layer names could not be kept; the "
+              f"spec uses netspec's default names (the weights are saved under them)",
+              file=sys.stderr)
+    if args.weights_out:
+        save_weights(args.weights_out, imported.weights())
+    if args.output:
+        atomic_write(args.output, lambda f: f.write(imported.text.encode()))
+        net = imported.network
+        print(f"wrote {args.output}: {len(net.layers) - 1} layers, {net.total_params:,} "
+              f"parameters" + (f"; weights in {args.weights_out}" if args.weights_out else ""))
+    else:
+        sys.stdout.write(imported.text)
+    return EXIT_OK
+
+
+def _export_torch(args: argparse.Namespace) -> int:
+    """`netspec export --torch`: the network as a PyTorch module (no weights, no torch needed)."""
+    from .files import atomic_write
+    from .torch_codegen import torch_source
+    if args.onnx:
+        raise UsageError("choose one format: --onnx or --torch")
+    net = _read_spec(args.spec)
+    source = torch_source(net)
+    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".py"))
+    refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
+    atomic_write(out, lambda f: f.write(source.encode()))
+    print(f"wrote {out}: {source.count(chr(10) + 'class ')} classes, {net.total_params:,} "
+          f"parameters (load netspec's weights with load_state_dict, see its docstring)")
     return EXIT_OK
 
 
@@ -351,16 +429,20 @@ def _range(text: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def _whole(least: int):
-    """An argparse type: a whole number of at least `least`."""
+def _whole(least: int, most: int):
+    """An argparse type: a whole number (ASCII digits) from `least` to `most`."""
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < least:
-            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {least}, not {text!r}")
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        if not (text.isascii() and text.isdigit()) or len(text) > len(str(most)) \
+                or not least <= int(text) <= most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {least} to "
+                                             f"{most:,}, not {shown!r}")
         return int(text)
     return parse
 
 
-_positive_int, _seed = _whole(1), _whole(0)
+_positive_int, _seed = _whole(1, 10**6), _whole(0, 2**63 - 1)
+_repeats, _depth = _whole(1, 1000), _whole(1, 100)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -393,8 +475,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object per file")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    c.add_argument("--depth", type=_positive_int, metavar="N",
-                   help="one row per name prefix of N parts (layer1, layer1.0, ...)")
+    c.add_argument("--depth", type=_depth, metavar="N",
+                   help="one row per name prefix of N parts (layer1, layer1.0, ...), 1 to 100")
     c.add_argument("--format", choices=("table", "json", "markdown", "csv"), default="table",
                    help="how to print each table (--json is --format json)")
     c.add_argument("--columns", metavar="A,B,...",
@@ -427,7 +509,7 @@ def _parser() -> argparse.ArgumentParser:
     df = sub.add_parser("diff", help="compare two specs layer by layer")
     df.add_argument("first", metavar="A", help="a spec file")
     df.add_argument("second", metavar="B", help="a spec file")
-    df.add_argument("--depth", type=_positive_int, metavar="N",
+    df.add_argument("--depth", type=_depth, metavar="N",
                     help="compare groups of N name parts")
     df.set_defaults(func=cmd_diff)
 
@@ -461,45 +543,55 @@ def _parser() -> argparse.ArgumentParser:
                    "(default 0): He-normal weights, zero biases")
     i.set_defaults(func=cmd_init)
 
-    e = sub.add_parser("export", help="export the network with its weights (ONNX)")
+    e = sub.add_parser("export", help="export the network with its weights (ONNX), or as "
+                       "PyTorch code")
     e.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
-    e.add_argument("--onnx", action="store_true", help="write an ONNX model (the default, and "
-                   "so far the only format)")
-    e.add_argument("-o", "--output", metavar="OUT.onnx", help="the file to write (default: "
-                   "SPEC with the suffix .onnx; never over an input)")
+    e.add_argument("--onnx", action="store_true", help="write an ONNX model (the default)")
+    e.add_argument("--torch", action="store_true", help="write a PyTorch module (.py) instead")
+    e.add_argument("-o", "--output", metavar="OUT.onnx|OUT.py", help="the file to write "
+                   "(default: SPEC with the suffix .onnx or .py; never over an input)")
     weights_options(e)
     input_size_option(e)
-    e.add_argument("--opset", type=int, default=None, metavar="N",
+    e.add_argument("--opset", type=_whole(1, 1000), default=None, metavar="N",
                    help="ONNX opset, from 13 to the newest the installed onnx knows "
                         "(default 21)")
     e.set_defaults(func=cmd_export)
 
+    m = sub.add_parser("import", help="write an ONNX model as a spec (and its weights)")
+    m.add_argument("model", metavar="MODEL.onnx")
+    m.add_argument("-o", "--output", metavar="SPEC.ns", help="write the spec here (default: "
+                   "print it)")
+    m.add_argument("--weights-out", metavar="W.npz", help="write the weights, keyed by the "
+                   "spec's layer names")
+    m.set_defaults(func=cmd_import)
+
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
     b.add_argument("spec", metavar="SPEC", help="a spec file")
     b.add_argument("--batch", type=_positive_int, default=32, metavar="N",
-                   help="samples per batch, ≥ 1 (default 32)")
-    b.add_argument("--repeat", type=_positive_int, default=5, metavar="N",
-                   help="timed runs per backend, the best is reported, ≥ 1 (default 5)")
+                   help="samples per batch, 1 to 1,000,000 (default 32)")
+    b.add_argument("--repeat", type=_repeats, default=5, metavar="N",
+                   help="timed runs per backend, the best is reported, 1 to 1,000 (default 5)")
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
-                   help="seed of the random weights and batch, ≥ 0 (default 0)")
+                   help="seed of the random weights and batch, a whole number ≥ 0 "
+                        "(default 0)")
     b.set_defaults(func=cmd_bench)
 
     def picture_options(q: argparse.ArgumentParser) -> None:
         q.add_argument("--style", choices=("volumes", "graph"), default=None,
                        help="3-D volumes in a row (default for plain sequences) or a "
                             "top-down graph (default where paths fork)")
-        q.add_argument("--depth", type=_positive_int, metavar="N",
+        q.add_argument("--depth", type=_depth, metavar="N",
                        help="draw layers whose names share their first N parts as one box")
 
     d = sub.add_parser("draw", help="draw the network as an SVG picture")
-    d.add_argument("spec", metavar="SPEC")
+    d.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     d.add_argument("-o", "--output", metavar="FILE.svg",
                    help="default: the spec's name with .svg; - for stdout")
     picture_options(d)
     d.set_defaults(func=cmd_draw)
 
     rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
-    rp.add_argument("spec", metavar="SPEC")
+    rp.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
     picture_options(rp)
     rp.set_defaults(func=cmd_report)

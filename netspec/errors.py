@@ -81,10 +81,10 @@ class Diagnostic:
             if len(text) > SHOWN_COLUMNS:   # keep the caret's neighbourhood
                 start = max(0, min(column - 1 - SHOWN_COLUMNS // 3, len(text) - SHOWN_COLUMNS))
                 end = start + SHOWN_COLUMNS
-                clipped = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
-                column += (1 if start else 0) - start
+                before, after = "…" if start else "", "…" if end < len(text) else ""
+                column += len(before) - start
                 length = min(length, end - (self.column or 1) + 1)
-                text = clipped
+                text = before + text[start:end] + after
             out.append(f"    {gutter} | {text}")
             if self.column is not None:
                 width = max(1, min(length, len(text) - column + 1))
@@ -121,7 +121,7 @@ class NetspecError(Exception):
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
         self.errors: list[NetspecError] = [self]
-        self.dropped = 0   # errors of the same pass found past MAX_ERRORS (at least)
+        self.dropped = 0   # > 0: the pass stopped early, after MAX_ERRORS errors or a budget
 
     @property
     def line(self) -> int | None:
@@ -148,8 +148,7 @@ class NetspecError(Exception):
         """Every error of the pass, rendered with source lines and carets."""
         out = [e.diagnostic.render() for e in self.errors]
         if self.dropped:
-            out.append(f"note: more than {len(self.errors)} errors; only the first "
-                       f"{len(self.errors)} are shown")
+            out.append(f"note: stopped after {len(self.errors)} errors; there may be more")
         return "\n".join(out)
 
 
@@ -208,7 +207,7 @@ class Reporter:
         self.warnings: list[Diagnostic] = []
         self.context: list[str] = []   # the block calls being expanded, innermost last
         self._reported: set[Diagnostic] = set()
-        self.dropped = 0   # errors past MAX_ERRORS: counted, not kept
+        self.dropped = 0   # errors past MAX_ERRORS, or 1 when a pass stopped early
 
     @property
     def full(self) -> bool:

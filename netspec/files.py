@@ -71,7 +71,7 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None],
 
 
 @contextlib.contextmanager
-def _unwinding_on_signals() -> Iterator[None]:
+def unwinding_on_signals() -> Iterator[None]:
     """While inside, SIGTERM and SIGHUP raise Terminated (SIGINT raises KeyboardInterrupt).
 
     Only handlers still at their default are replaced (an embedding program keeps
@@ -123,7 +123,7 @@ def _link(fd: int, dst: Path) -> None:
 
 
 def _open_unnamed(directory: Path) -> int | None:
-    """An unnamed file in `directory` (Linux O_TMPFILE), or None where it could not be named later."""
+    """An unnamed file in `directory` (Linux O_TMPFILE), or None where it cannot be named later."""
     flag = getattr(os, "O_TMPFILE", 0)
     if not flag or not os.path.isdir("/proc/self/fd"):
         return None
@@ -179,7 +179,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        with _unwinding_on_signals():
+        with unwinding_on_signals():
             fd = _open_unnamed(directory)
             if fd is not None:
                 with os.fdopen(fd, "wb") as f:

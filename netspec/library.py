@@ -78,9 +78,12 @@ class Libraries:
             return []
         self.loaded.add(resolved)
         self.rep.add_source(shown, source)
+        from .limits import check_text
         from .parser import parse_tree
         with in_file(shown):
-            nodes = parse_tree(source, self.rep)
+            errors = len(self.rep.errors)
+            check_text(source, self.rep)   # the limits on numbers hold in libraries too
+            nodes = parse_tree(source, self.rep) if len(self.rep.errors) == errors else []
             for item in nodes:
                 if not isinstance(item, (BlockDef, Use)):
                     self.rep.error(_where(item), f"{shown} is used as a library, so it holds "

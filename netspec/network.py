@@ -32,13 +32,16 @@ class Network:
 
     def __init__(self, name: str, layers: list[Layer], warnings: list[Diagnostic],
                  filename: str | None = None, source: str = "",
-                 instances: dict[str, str] | None = None) -> None:
+                 instances: dict[str, str] | None = None, syntax: Any = None) -> None:
         self.name = name
         self.layers = layers
         self.warnings = warnings
         self.filename = filename
         self.source = source
         self.instances = instances or {}   # block instance name → its call, `basic(c=64)`
+        #: the syntax tree, (block definitions by name, top-level statements), from which
+        #: `torch_codegen` writes one class per block
+        self.syntax = syntax
         self.sources: dict[str | None, str] = {None: source}   # and the libraries it used
 
     def __repr__(self) -> str:
@@ -202,7 +205,8 @@ def parse(text: str, filename: str | None = None, *, library: bool = False,
                        rep.warnings)  # type: ignore[return-value]
     layers = builder.build(nodes) if not rep.errors else []
     rep.raise_errors()
-    net = Network(name, layers, rep.warnings, filename, text, builder.instances)
+    net = Network(name, layers, rep.warnings, filename, text, builder.instances,
+                  (builder.blocks, builder.statements))
     net.sources = rep.texts
     from .analysis.rf import receptive_fields
     try:

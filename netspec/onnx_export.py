@@ -10,6 +10,8 @@ and every value's shape is recorded, so Netron shows the spec itself.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 from pathlib import Path
@@ -21,7 +23,7 @@ from onnx import TensorProto, helper
 
 from . import __version__, onnx_ops
 from .errors import Diagnostic, InputError, NetspecError
-from .files import atomic_write
+from .files import atomic_write, unwinding_on_signals
 from .layers import Layer
 from .numpy_backend import prepare_input
 from .numpy_backend.pool import averaging_matrix
@@ -287,14 +289,15 @@ def save_onnx(net: Network, weights: dict[str, np.ndarray], path: str | Path,
             f.write(memoryview(array).cast("B"))
 
     stale = _data_files_of(path)
-    if external:
-        atomic_write(path.parent / location, write_data)
-    try:
-        atomic_write(path, write_model)
-    except BaseException:
+    with unwinding_on_signals():   # a SIGTERM between the two writes removes the new data
         if external:
-            (path.parent / location).unlink(missing_ok=True)
-        raise
+            atomic_write(path.parent / location, write_data)
+        try:
+            atomic_write(path, write_model)
+        except BaseException:
+            if external:
+                (path.parent / location).unlink(missing_ok=True)
+            raise
     for name in stale - {location}:
         (path.parent / name).unlink(missing_ok=True)
     return {"opset": model.opset_import[0].version, "external": location if external else None}
@@ -328,9 +331,12 @@ def _session(model: onnx.ModelProto | str) -> onnxruntime.InferenceSession:
     """An onnxruntime CPU session, or a NetspecError saying why onnxruntime refused."""
     import onnxruntime as ort
     where = model if isinstance(model, str) else None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3   # errors become NetspecErrors; no warnings on stderr
     try:
         source = model if isinstance(model, str) else model.SerializeToString()
-        return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+        with contextlib.redirect_stdout(io.StringIO()):   # its "EP Error ... retrying" prints
+            return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own untyped errors
         raise NetspecError(Diagnostic("error", f"cannot load ONNX model: {err}", where)) from None
 
@@ -363,7 +369,7 @@ def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
                                       str(path)))
     x = np.asarray(x, dtype=np.float32)
     shape = inputs[0].shape
-    if shape is not None:   # a model may leave its input's shape unsaid: onnxruntime checks then
+    if shape:   # a model may leave its input's shape unsaid: onnxruntime checks it then
         want = [d if isinstance(d, int) else None for d in shape]
         if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
             dims = "×".join("N" if w is None else str(w) for w in want) or "a scalar"

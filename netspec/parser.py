@@ -267,6 +267,10 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     return line_no, start, end
 
 
+#: What the grammar takes as a label: a NAME (with `-` and `$param` parts) or an INDEX.
+_LABEL = re.compile(r"[A-Za-z_](\w|-(?=[\w$])|\$(?=[A-Za-z_]))*|\d+")
+
+
 def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -> bool:
     """Report a statement whose label is the problem (`my-conv:`, `input:`); False if it is not."""
     m = re.match(r"\s*([^\s:;{}\[\]()]+)\s*:(?!\S*:)", line[start:end])
@@ -274,11 +278,11 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
         return False
     label, col = m.group(1), start + m.start(1) + 1
     rest = line[start + m.end():end].split()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
-        fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^A-Za-z0-9_]", "_", label))
+    if not _LABEL.fullmatch(label):
+        fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^\w-]|^-|-$", "_", label))
         rep.error(Pos(line_no, col, len(label)), f"`{label}` is not a valid label",
-                  SpecSyntaxError, hint=f"a label is ASCII letters, digits and `_`, not starting "
-                                        f"with a digit: e.g. `{fixed}`")
+                  SpecSyntaxError, hint=f"a label is letters, digits, `_` and `-` between them, "
+                                        f"not starting with a digit: e.g. `{fixed}`")
     elif label == "input":
         rep.error(Pos(line_no, col, len(label)), "`input` is a keyword, not a label",
                   SpecSyntaxError, hint="choose another name for this layer")
@@ -332,16 +336,23 @@ def _option_hint(word: str, keyword: str) -> str | None:
     return did_you_mean(word, words)
 
 
+#: After a syntax error the text is parsed again past it, to find the next one;
+#: past this many characters parsed in all, the search stops.
+PARSE_BUDGET = 4_000_000
+
+
 def parse_tree(text: str, rep: Reporter) -> list[Node]:
     """Parse `text` into nodes; syntax errors go to `rep`, skipping their statement."""
     lines = text.split("\n")
     original = text
+    parsed = 0   # characters parsed so far, over every retry
     for _ in range(100):
         try:
             return _parser().parse(text)
         except UnexpectedInput as err:
             line_no, start, end = _syntax_error(err, lines, original, rep)
-            if rep.full:   # enough to act on; the rest are not worth re-parsing for
+            parsed += getattr(err, "pos_in_stream", None) or len(text)
+            if rep.full or parsed > PARSE_BUDGET:   # enough to act on: stop re-parsing
                 rep.dropped += 1
                 return []
             line = lines[line_no - 1] if line_no <= len(lines) else ""

@@ -364,3 +364,7 @@ def test_repeat_0_builds_nothing():
                         "s: repeat 0 relu")
     assert [lay.name for lay in net.layers] == ["input", "b1.conv1"]
     assert net.output_shape == (4, 4, 8)
+    stage = "block stage(n) { conv 1x1 x4; repeat {n-1} relu }\ninput 4x4x3\n"
+    for n in (1, 3):   # one conv, then n − 1 relus
+        kinds = [lay.kind for lay in netspec.parse(stage + f"stage({n})").layers]
+        assert kinds == ["input", "conv"] + ["relu"] * (n - 1)

@@ -1,0 +1,679 @@
+"""ONNX → netspec: read a model, one handler per operator, in topological order.
+
+As onnx's shape inference and onnx-tool do, the graph is walked once, node by
+node; each operator type has one handler (`HANDLERS`) that turns the node into a
+netspec layer (`Imported`), folds it into one already made (MatMul + Add → fc),
+or makes its output an alias of its input (Identity, inference Dropout handled
+as a layer). An operator netspec cannot express stops the import with an error
+naming the node, its op type and its position, and the layers imported up to
+there (`OnnxImportError.partial`), never a guess.
+
+The layers then go to `spec_writer`, which recovers residual and concat
+structure and writes the spec. A new layer kind needs one handler here (and one
+`Word`-list in its statement) and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from math import prod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .arith import resolve_padding, window_output_size
+from .errors import Diagnostic, NetspecError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+#: Oldest opset read; the newest is whatever the installed onnx knows.
+MIN_OPSET = 13
+#: Initializers at least this large are left out of the copy given to shape inference.
+_BIG = 1024
+_NAME = re.compile(r"[A-Za-z_]\w*(-\w+)*|\d+")   # a name part (`block1-0`) or a position
+
+
+class OnnxImportError(NetspecError):
+    """An ONNX model netspec cannot express (or read); `partial` lists the layers before it."""
+
+    def __init__(self, diagnostic: Diagnostic | str, partial: list[Imported] | None = None,
+                 input_shape: tuple[int, ...] | None = None) -> None:
+        super().__init__(diagnostic)
+        self.partial = partial or []
+        self.input_shape = input_shape
+
+
+@dataclass
+class Word:
+    """A number in a statement: `prefix` + value (`s2`, `x64`), left out when it is `default`.
+
+    `key` names the block parameter the number becomes when the spec writer finds
+    the same statement with different numbers (`x$c`, `s$s`).
+    """
+
+    prefix: str
+    value: int
+    default: int | None = None
+    key: str = "n"
+
+    def text(self) -> str:
+        return f"{self.prefix}{self.value}"
+
+
+@dataclass
+class Imported:
+    """One netspec layer recovered from the graph."""
+
+    kind: str                       # `conv`, `relu`, `add`, `concat`...
+    words: list[Any]                # the statement: strings and Words
+    inputs: list[str]               # value names it reads
+    output: str                     # the value it writes
+    path: list[str]                 # the module path that owns it (`layer1`, `0`)
+    local: str                      # its own name under that path (`conv1`), or ""
+    weights: dict[str, Callable[[], np.ndarray]] = field(default_factory=dict)
+    where: str = ""                 # `node "/layer1/Conv" (Conv, node 3 of 60)`
+    shape: tuple[int, ...] = ()     # output, netspec order (H, W, C) or (N,)
+    in_shape: tuple[int, ...] = ()  # what it reads (the first input)
+    exact: bool = False             # named by netspec: `path` is the scope it was written in
+    node: str = ""                  # the ONNX node's name
+
+    @property
+    def required(self) -> bool:
+        """Layers with weights must keep their names, so the weights load by name."""
+        return bool(self.weights)
+
+    def statement(self) -> str:
+        """The statement as netspec reads it, defaults left out."""
+        out = []
+        for w in self.words:
+            if isinstance(w, Word):
+                if w.value != w.default:
+                    out.append(w.text())
+            else:
+                out.append(w)
+        return " ".join(out)
+
+    @property
+    def name(self) -> str:
+        return ".".join([*self.path, self.local] if self.local else self.path)
+
+
+def module_path(node_name: str) -> tuple[list[str], str]:
+    """Owner path and local name from a node name.
+
+    `torch.onnx.export` names nodes by module scope, `/layer1/layer1.0/conv1/Conv`
+    (each scope either the full dotted path of a child of the previous one or a
+    plain attribute name; the last part is the op), netspec by layer name,
+    `layer1.0.conv1`. Both give owner `layer1.0` and local `conv1`.
+    """
+    if node_name.startswith("/"):
+        parts: list[str] = []
+        last = ""
+        scopes = [s for s in node_name.split("/")[1:-1] if s]
+        for scope in scopes:
+            tail = scope[len(last) + 1:] if last and scope.startswith(last + ".") else scope
+            parts.extend(tail.split("."))
+            last = scope
+    else:
+        parts = node_name.split(".") if node_name else []
+    parts = [p for p in parts if p]
+    if not parts or not all(_NAME.fullmatch(p) for p in parts):
+        return [], ""
+    return parts[:-1], parts[-1]
+
+
+class _Reader:
+    """The walk over one graph: values, constants, shapes and the layers made so far."""
+
+    def __init__(self, model: onnx.ModelProto, filename: str | None) -> None:
+        self.model = model
+        self.filename = filename
+        graph = model.graph
+        self.consts: dict[str, onnx.TensorProto] = {t.name: t for t in graph.initializer}
+        self.values: dict[str, Any] = {}        # small constant values (numpy), by name
+        self.alias: dict[str, str] = {}         # value → the value it equals
+        self.layers: list[Imported] = []
+        self.producer: dict[str, Imported] = {}
+        self.uses: dict[str, int] = {}
+        self.shapes: dict[str, tuple[Any, ...]] = {}
+        self.index = 0
+        self.over_w: dict[str, tuple[str, int]] = {}   # x·A_w awaiting its A_h· (adaptive pool)
+        self.unbiased: set[str] = set()   # fc layers from a MatMul, whose Add may be the bias
+        self.sizes: dict[str, list[Any]] = {}   # values of shape computations (`x.size(0)`)
+        self.node: onnx.NodeProto | None = None
+        self.input_shape: tuple[int, ...] | None = None
+        #: a model netspec exported names every layer; keep even the names of those
+        #: without weights (a torch export's `relu_1` is better replaced by netspec's own)
+        self.all_names = model.producer_name == "netspec"
+        for node in graph.node:
+            for name in node.input:
+                self.uses[name] = self.uses.get(name, 0) + 1
+
+    # ---- errors ------------------------------------------------------------
+    def where(self, node: onnx.NodeProto) -> str:
+        name = f'"{node.name}"' if node.name else "(unnamed)"
+        return f"node {name} ({node.op_type}, node {self.index + 1} of {len(self.model.graph.node)})"
+
+    def fail(self, message: str, hint: str | None = None) -> None:
+        where = self.where(self.node) + ": " if self.node is not None else ""
+        raise OnnxImportError(Diagnostic("error", where + message, self.filename, hint=hint),
+                              self.layers, self.input_shape)
+
+    # ---- values --------------------------------------------------------------
+    def resolve(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def is_const(self, name: str) -> bool:
+        name = self.resolve(name)
+        return name in self.consts or name in self.values
+
+    def array(self, name: str) -> np.ndarray:
+        """A constant input's value (an initializer or a Constant node's)."""
+        import numpy as np
+        from onnx import numpy_helper
+        name = self.resolve(name)
+        if name in self.values:
+            return np.asarray(self.values[name])
+        if name not in self.consts:
+            self.fail(f"`{name}` must be a constant (an initializer) for netspec to read it")
+        return numpy_helper.to_array(self.consts[name], base_dir=self.base_dir)
+
+    def lazy(self, name: str, transform: Callable[[np.ndarray], np.ndarray] | None = None
+             ) -> Callable[[], np.ndarray]:
+        """The weight array, read only when the weights are asked for (check needs none)."""
+        import numpy as np
+        name = self.resolve(name)
+        self.array_dims(name)
+        return lambda: np.ascontiguousarray(
+            (transform or (lambda a: a))(self.array(name)), dtype=np.float32)
+
+    def array_dims(self, name: str) -> tuple[int, ...]:
+        name = self.resolve(name)
+        if name in self.values:
+            return tuple(self.values[name].shape)
+        if name not in self.consts:
+            self.fail(f"`{name}` must be a constant (an initializer) for netspec to read it")
+        return tuple(self.consts[name].dims)
+
+    def scalar(self, name: str, what: str) -> float:
+        a = self.array(name)
+        if a.size != 1:
+            self.fail(f"{what} must be a single number, not an array of shape {tuple(a.shape)}")
+        return float(a.reshape(()))
+
+    def shape(self, name: str) -> tuple[Any, ...]:
+        """The value's ONNX shape (N, C, H, W) with "N" for the batch."""
+        name = self.resolve(name)
+        if name not in self.shapes:
+            self.fail(f"the shape of `{name}` is unknown (ONNX shape inference could not tell)")
+        return self.shapes[name]
+
+    def layer_input(self, name: str) -> str:
+        name = self.resolve(name)
+        if self.is_const(name):
+            self.fail(f"input `{name}` is a constant where netspec expects the flowing value")
+        return name
+
+    # ---- making layers ------------------------------------------------------------
+    def emit(self, node: onnx.NodeProto, kind: str, words: list[Any], inputs: list[str],
+             weights: dict[str, Callable[[], np.ndarray]] | None = None) -> Imported:
+        path, local = module_path(node.name)
+        if weights and node.input[1].endswith(".weight"):
+            # the weight's own name is the state_dict key (`layer1.0.conv1.weight`): the
+            # surest name, where the exporter kept it (not for batch norm folded into a conv)
+            by_weight = module_path(node.input[1][:-len(".weight")])
+            if by_weight[1]:
+                path, local = by_weight
+        out = node.output[0]
+        shape = self.shape(out)
+        if not self.all_names and not weights and not local.isdigit():
+            local = ""
+        layer = Imported(kind, words, [self.layer_input(i) for i in inputs], out, path, local,
+                         weights or {}, self.where(node), _netspec_shape(shape),
+                         _netspec_shape(self.shape(inputs[0])), self.all_names, node.name)
+        self.layers.append(layer)
+        self.producer[out] = layer
+        return layer
+
+    @property
+    def base_dir(self) -> str:
+        return str(Path(self.filename).parent) if self.filename else ""
+
+
+def _netspec_shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    dims = tuple(shape[1:])
+    return (dims[1], dims[2], dims[0]) if len(dims) == 3 else dims
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _square(r: _Reader, values: list[int], what: str) -> int:
+    if len(set(values)) != 1:
+        r.fail(f"{what} {values} differs between height and width",
+               hint="netspec writes one number for both axes")
+    return values[0]
+
+
+def _padding(r: _Reader, a: dict[str, Any], x: tuple[Any, ...], kernel: list[int],
+             strides: list[int], dilation: int, pool: bool, out: tuple[Any, ...]) -> list[Any]:
+    """The netspec padding words that give the same windows as the node's padding.
+
+    Two paddings give the same windows when they pad the same before the input
+    and give the same number of outputs (what lies past the last window is never
+    read, and pooling ignores padding), so the candidates `pN`, `pN ceil`, `same`
+    and `valid` are compared on that: netspec itself writes `pool … ceil` as the
+    padding that floor rounding needs.
+    """
+    n = x[2:]
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, f, s in zip(n, kernel, strides):
+            total = max((-(-size // s) - 1) * s + dilation * (f - 1) + 1 - size, 0)
+            pads.append(total - total // 2 if auto == "SAME_LOWER" else total // 2)
+        before = pads
+    elif auto == "VALID":
+        before = [0, 0]
+    else:
+        p = list(a.get("pads", [0, 0, 0, 0]))
+        before = p[:2]
+    want = [int(o) for o in out[2:]]
+    ceil = bool(a.get("ceil_mode", 0))
+    candidates: list[tuple[Any, bool]] = [(Word("p", before[0], 0, "p"), ceil)] \
+        if before[0] == before[1] else []
+    if pool and candidates and not ceil:
+        candidates.append((candidates[0][0], True))
+    candidates += [("same", False), ("valid", False)]
+    for cand, rounding_up in candidates:
+        padding = cand.value if isinstance(cand, Word) else cand
+        got = []
+        for size, f, s in zip(n, kernel, strides):
+            pads = resolve_padding(padding, size, f, s, dilation)
+            got.append((pads[0], window_output_size(size, f, pads, s, dilation, rounding_up)))
+        if got == list(zip(before, want)):
+            return [cand, *(["ceil"] if rounding_up else [])]
+    r.fail(f"padding {a.get('pads', auto)} is not expressible as netspec's `pN`, `same` "
+           f"or `valid` for this input", hint="netspec pads each axis symmetrically, or as "
+                                            "`same` (the odd pixel at the end)")
+    raise AssertionError   # fail() raised
+
+
+def _conv(r: _Reader, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    x, w = node.input[0], node.input[1]
+    k, _, *kernel = r.array_dims(w)
+    if len(kernel) != 2:
+        r.fail(f"a {len(kernel)}-D convolution: netspec convolves over height and width only")
+    strides = list(a.get("strides", [1, 1]))
+    dilation = _square(r, list(a.get("dilations", [1, 1])), "dilation")
+    stride = _square(r, strides, "stride")
+    words: list[Any] = ["conv", f"{kernel[0]}x{kernel[1]}", Word("s", stride, 1, "s")]
+    words += _padding(r, a, r.shape(x), kernel, strides, dilation, False, r.shape(node.output[0]))
+    words += [Word("d", dilation, 1, "d"), Word("g", int(a.get("group", 1)), 1, "g")]
+    bias = len(node.input) > 2 and node.input[2] != ""
+    weights = {"weight": r.lazy(w)}
+    if bias:
+        weights["bias"] = r.lazy(node.input[2], lambda b: b.reshape(-1))
+    else:
+        words.append("nobias")
+    words.append(Word("x", k, None, "c"))
+    r.emit(node, "conv", words, [x], weights)
+
+
+def _adaptive(r: _Reader, node: onnx.NodeProto, x: str) -> None:
+    out = r.shape(node.output[0])
+    r.emit(node, "adaptive_pool", ["pool", "avg", "to", f"{out[2]}x{out[3]}"], [x])
+
+
+def _pool(mode: str) -> Callable[[_Reader, onnx.NodeProto], None]:
+    def handler(r: _Reader, node: onnx.NodeProto) -> None:
+        if mode == "avg" and r.all_names and ": pool avg to " in node.doc_string:
+            _adaptive(r, node, node.input[0])   # netspec's `pool avg to HxW`, windows equal
+            return
+        a = _attrs(node)
+        kernel = list(a["kernel_shape"])
+        if len(kernel) != 2:
+            r.fail(f"{len(kernel)}-D pooling: netspec pools over height and width only")
+        if set(a.get("dilations", [1, 1])) != {1}:
+            r.fail("dilated pooling is not expressible in netspec")
+        strides = list(a.get("strides", [1, 1]))
+        stride = _square(r, strides, "stride")
+        pad_words = _padding(r, a, r.shape(node.input[0]), kernel, strides, 1, True,
+                             r.shape(node.output[0]))
+        padded = any(a.get("pads", [0])) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET",
+                                                                                   b"VALID")
+        if mode == "avg" and a.get("count_include_pad", 0) and padded:
+            r.fail("average pooling that counts the padding (count_include_pad=1) is not "
+                   "expressible in netspec", hint="netspec's `pool avg` divides by the cells "
+                                                  "inside the input")
+        size = f"{kernel[0]}" if kernel[0] == kernel[1] else f"{kernel[0]}x{kernel[1]}"
+        words = ["pool"] + (["avg"] if mode == "avg" else []) + [size]
+        words += [Word("s", stride, kernel[0] if kernel[0] == kernel[1] else None, "s")]
+        words += pad_words
+        r.emit(node, "pool", words, [node.input[0]])
+    return handler
+
+
+def _global_pool(mode: str) -> Callable[[_Reader, onnx.NodeProto], None]:
+    return lambda r, node: r.emit(node, "pool", ["pool", mode, "global"], [node.input[0]])
+
+
+def _activation(kind: str) -> Callable[[_Reader, onnx.NodeProto], None]:
+    return lambda r, node: r.emit(node, kind, [kind], [node.input[0]])
+
+
+def _clip(r: _Reader, node: onnx.NodeProto) -> None:
+    bounds = [r.scalar(node.input[i], "a Clip bound") if len(node.input) > i and node.input[i]
+              else None for i in (1, 2)]
+    if bounds == [0.0, 6.0]:
+        r.emit(node, "relu6", ["relu6"], [node.input[0]])
+    elif bounds[0] == 0.0 and bounds[1] is None:
+        r.emit(node, "relu", ["relu"], [node.input[0]])
+    else:
+        r.fail(f"Clip to [{bounds[0]}, {bounds[1]}]: netspec has relu (min 0) and relu6 "
+               f"(min 0, max 6)")
+
+
+def _softmax(r: _Reader, node: onnx.NodeProto) -> None:
+    rank = len(r.shape(node.input[0]))
+    axis = _attrs(node).get("axis", -1)
+    if axis % rank != 1:
+        r.fail(f"Softmax over axis {axis}: netspec's softmax runs over the channels (axis 1)")
+    r.emit(node, "softmax", ["softmax"], [node.input[0]])
+
+
+def _bn(r: _Reader, node: onnx.NodeProto) -> None:
+    from .layers import BatchNorm
+    eps = float(_attrs(node).get("epsilon", 1e-5))
+    if abs(eps - BatchNorm.EPSILON) > 1e-9:
+        r.fail(f"batch norm epsilon {eps:g}: netspec's bn uses {BatchNorm.EPSILON:g}")
+    weights = {suffix: r.lazy(name) for suffix, name in
+               zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5])}
+    r.emit(node, "bn", ["bn"], [node.input[0]], weights)
+
+
+def _lrn(r: _Reader, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    words = ["lrn", str(a["size"]), f"a{a.get('alpha', 1e-4):g}", f"b{a.get('beta', 0.75):g}",
+             f"k{a.get('bias', 1.0):g}"]
+    r.emit(node, "lrn", words, [node.input[0]])
+
+
+def _dropout(r: _Reader, node: onnx.NodeProto) -> None:
+    rate = r.scalar(node.input[1], "the dropout ratio") if len(node.input) > 1 and \
+        node.input[1] else 0.5
+    r.emit(node, "dropout", ["dropout", f"{rate:g}"], [node.input[0]])
+
+
+def _flatten(r: _Reader, node: onnx.NodeProto) -> None:
+    if _attrs(node).get("axis", 1) != 1:
+        r.fail("Flatten keeps the batch axis only with axis=1")
+    r.emit(node, "flatten", ["flatten"], [node.input[0]])
+
+
+def _reshape(r: _Reader, node: onnx.NodeProto) -> None:
+    x = r.shape(node.input[0])
+    target = r.sizes.get(r.resolve(node.input[1]))
+    if target is None and r.is_const(node.input[1]):
+        target = [int(v) for v in r.array(node.input[1]).reshape(-1)]
+    if target is not None and len(target) == 2 and target[0] in (x[0], 0, "N") and \
+            target[1] in (-1, prod(x[1:])):   # x.view(x.size(0), -1): the batch kept, a flatten
+        r.shapes[node.output[0]] = (x[0], prod(x[1:]))
+    out = r.shape(node.output[0])
+    if len(out) == 2 and len(x) >= 2 and out[1] == prod(x[1:]):
+        r.emit(node, "flatten", ["flatten"], [node.input[0]])
+    elif tuple(out) == tuple(x):
+        r.alias[node.output[0]] = r.resolve(node.input[0])
+    else:
+        r.fail(f"a reshape from {list(x)} to {list(out)}: netspec reshapes only by `flatten` "
+               f"(N×C×H×W → N×(C·H·W))")
+
+
+def _fc(r: _Reader, node: onnx.NodeProto, x: str, weight: Callable[[], np.ndarray],
+        units: int, bias: Callable[[], np.ndarray] | None) -> None:
+    import numpy as np
+    flat = r.producer.get(r.resolve(x))
+    if flat is not None and flat.kind == "flatten" and flat.where.startswith(
+            f'node "{node.name}.flatten"') and r.uses.get(flat.output) == 1:
+        r.layers.remove(flat)   # netspec's own `fc` on a volume: Flatten + Gemm, one layer
+        x = flat.inputs[0]
+    elif len(r.shape(x)) != 2:
+        r.fail("a fully connected layer over a volume: netspec's fc reads a flattened vector "
+               "here")
+    r.emit(node, "fc", ["fc", Word("", units, None, "n")], [x],
+           {"weight": weight, "bias": bias or (lambda: np.zeros(units, np.float32))})
+
+
+def _gemm(r: _Reader, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+        r.fail("Gemm with transA, alpha or beta: netspec's fc computes x·Wᵀ + b")
+    dims = r.array_dims(node.input[1])
+    units = dims[0] if a.get("transB", 0) else dims[1]
+    weight = r.lazy(node.input[1], None if a.get("transB", 0) else lambda w: w.T)
+    bias = None
+    if len(node.input) > 2 and node.input[2]:
+        if prod(r.array_dims(node.input[2])) != units:
+            r.fail("a Gemm whose bias is not one number per unit")
+        bias = r.lazy(node.input[2], lambda b: b.reshape(-1))
+    _fc(r, node, node.input[0], weight, units, bias)
+
+
+def _is_averaging(a: np.ndarray, n: int, o: int) -> bool:
+    """Whether `a` (o, n) averages the windows of adaptive pooling from n cells to o."""
+    import numpy as np
+
+    from .layers.pool import adaptive_windows
+    want = np.zeros((o, n), np.float32)
+    for i, (start, end) in enumerate(adaptive_windows(n, o)):
+        want[i, start:end] = 1.0 / (end - start)
+    return a.shape == (o, n) and np.allclose(a, want, rtol=1e-6, atol=1e-7)
+
+
+def _matmul(r: _Reader, node: onnx.NodeProto) -> None:
+    """x·W as fc; or, on a volume, the two averaging products of `pool avg to HxW`."""
+    x, y = node.input[0], node.input[1]
+    if r.is_const(x) and r.resolve(y) in r.over_w:   # A_h · (x · A_w): rows after columns
+        source, ow = r.over_w.pop(r.resolve(y))
+        a = r.array(x)
+        if a.ndim != 2 or not _is_averaging(a, r.shape(source)[2], a.shape[0]):
+            r.fail("a MatMul netspec reads only as adaptive average pooling, with other "
+                   "weights")
+        _adaptive(r, node, source)
+        return
+    if len(r.shape(x)) == 4 and r.is_const(y) and len(r.array_dims(y)) == 2:
+        a = r.array(y).T
+        if not _is_averaging(a, r.shape(x)[3], a.shape[0]):
+            r.fail("a MatMul over a volume that is not adaptive average pooling")
+        r.over_w[node.output[0]] = (r.layer_input(x), a.shape[0])
+        return
+    dims = r.array_dims(node.input[1])
+    if len(dims) != 2:
+        r.fail("MatMul by something other than a constant matrix")
+    _fc(r, node, node.input[0], r.lazy(node.input[1], lambda w: w.T), dims[1], None)
+    r.unbiased.add(node.output[0])
+
+
+def _add(r: _Reader, node: onnx.NodeProto) -> None:
+    x, y = node.input[0], node.input[1]
+    if r.is_const(x):
+        x, y = y, x
+    if r.is_const(y):   # MatMul + Add: the fc's bias
+        fc = r.producer.get(r.resolve(x))
+        units = fc.words[-1].value if fc is not None and fc.kind == "fc" else None
+        if fc is None or fc.output not in r.unbiased or r.uses.get(fc.output, 0) != 1 or \
+                prod(r.array_dims(y)) != units:
+            r.fail("adding a constant is expressible only as the bias of a fully connected "
+                   "layer (MatMul + Add)")
+        fc.weights["bias"] = r.lazy(y, lambda b: b.reshape(-1))
+        r.unbiased.discard(fc.output)
+        r.alias[node.output[0]] = fc.output
+        return
+    r.emit(node, "add", ["add"], [x, y])
+
+
+def _sizes(r: _Reader, name: str) -> list[Any]:
+    """A shape computation's value: sizes, "N" for the batch."""
+    name = r.resolve(name)
+    if name in r.sizes:
+        return r.sizes[name]
+    return [int(v) for v in r.array(name).reshape(-1)]
+
+
+def _shape(r: _Reader, node: onnx.NodeProto) -> None:
+    r.sizes[node.output[0]] = list(r.shape(node.input[0]))
+
+
+def _gather(r: _Reader, node: onnx.NodeProto) -> None:
+    if r.resolve(node.input[0]) not in r.sizes or not r.is_const(node.input[1]):
+        r.fail("Gather is read only in shape computations (`x.size(0)`)")
+    sizes = r.sizes[r.resolve(node.input[0])]
+    r.sizes[node.output[0]] = [sizes[int(i)] for i in r.array(node.input[1]).reshape(-1)]
+
+
+def _pass_sizes(r: _Reader, node: onnx.NodeProto) -> None:
+    """Unsqueeze, Squeeze, Cast of a shape computation: the same sizes."""
+    if r.resolve(node.input[0]) not in r.sizes:
+        r.fail(f"{node.op_type} is read only in shape computations (`x.view(x.size(0), -1)`)")
+    r.sizes[node.output[0]] = r.sizes[r.resolve(node.input[0])]
+
+
+def _concat(r: _Reader, node: onnx.NodeProto) -> None:
+    if any(r.resolve(i) in r.sizes for i in node.input):   # [x.size(0), -1]
+        r.sizes[node.output[0]] = [v for i in node.input for v in _sizes(r, i)]
+        return
+    rank = len(r.shape(node.output[0]))
+    if _attrs(node).get("axis") % rank != 1:
+        r.fail("Concat along an axis other than the channels (axis 1)")
+    if len(node.input) == 1:
+        r.alias[node.output[0]] = r.resolve(node.input[0])
+        return
+    r.emit(node, "concat", ["concat"], list(node.input))
+
+
+def _identity(r: _Reader, node: onnx.NodeProto) -> None:
+    r.alias[node.output[0]] = r.resolve(node.input[0])
+
+
+def _constant(r: _Reader, node: onnx.NodeProto) -> None:
+    from onnx import numpy_helper
+    a = {x.name: x for x in node.attribute}
+    if "value" not in a:
+        r.fail("a Constant given other than as a tensor `value`")
+    r.values[node.output[0]] = numpy_helper.to_array(a["value"].t)
+
+
+#: How each ONNX operator becomes netspec: (reader, node) → None, emitting layers.
+HANDLERS: dict[str, Callable[[_Reader, Any], None]] = {
+    "Conv": _conv, "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
+    "GlobalAveragePool": _global_pool("avg"), "GlobalMaxPool": _global_pool("max"),
+    "Relu": _activation("relu"), "Sigmoid": _activation("sigmoid"), "Tanh": _activation("tanh"),
+    "Clip": _clip, "Softmax": _softmax, "BatchNormalization": _bn, "LRN": _lrn,
+    "Dropout": _dropout, "Flatten": _flatten, "Reshape": _reshape, "Gemm": _gemm,
+    "MatMul": _matmul, "Add": _add, "Concat": _concat, "Identity": _identity,
+    "Shape": _shape, "Gather": _gather, "Unsqueeze": _pass_sizes, "Squeeze": _pass_sizes,
+    "Cast": _pass_sizes,
+    "Constant": _constant,
+}
+
+
+def _infer_shapes(model: onnx.ModelProto, r: _Reader) -> dict[str, tuple[Any, ...]]:
+    """Every value's shape, from ONNX shape inference on a copy without the big weights."""
+    import onnx
+    from onnx import helper
+    graph = model.graph
+    small = [t for t in graph.initializer if prod(t.dims) < _BIG and
+             t.data_location != onnx.TensorProto.EXTERNAL]
+    big = [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+           for t in graph.initializer if t not in small]
+    inputs = [i for i in graph.input if i.name not in r.consts]
+    light = helper.make_model(helper.make_graph(list(graph.node), graph.name, inputs + big,
+                                                list(graph.output), small),
+                              opset_imports=list(model.opset_import))
+    light.ir_version = model.ir_version
+    try:
+        light = onnx.shape_inference.infer_shapes(light, strict_mode=True)
+    except Exception as err:  # noqa: BLE001 (onnx raises its own error types)
+        r.fail(f"ONNX shape inference failed: {str(err).strip().splitlines()[-1]}")
+    shapes = {}
+    for info in [*light.graph.input, *light.graph.value_info, *light.graph.output]:
+        t = info.type.tensor_type
+        if t.HasField("shape"):
+            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else "N"
+                                      for d in t.shape.dim)
+    return shapes
+
+
+def read_onnx(model: onnx.ModelProto, filename: str | None = None) -> tuple[tuple[int, ...], list[Imported], str]:
+    """The network input (H, W, C) or (N,), its layers in order, and the output value."""
+    from onnx import defs
+    r = _Reader(model, filename)
+    opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+    opset = opsets.get("ai.onnx")
+    if opset is None or not MIN_OPSET <= opset <= defs.onnx_opset_version():
+        r.fail(f"the model uses opset {opset}: netspec reads opsets {MIN_OPSET} to "
+               f"{defs.onnx_opset_version()}", hint="re-export it with opset_version=17")
+    graph = model.graph
+    inputs = [i for i in graph.input if i.name not in r.consts]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        r.fail(f"netspec reads models with one input and one output; this one has "
+               f"{len(inputs)} and {len(graph.output)}")
+    r.shapes = _infer_shapes(model, r)
+    x = r.shapes.get(inputs[0].name, ())
+    if len(x) not in (2, 4) or any(not isinstance(d, int) or d < 1 for d in x[1:]):
+        r.fail(f"the input `{inputs[0].name}` has shape {list(x)}: netspec needs N×C×H×W or "
+               f"N×F with fixed sizes", hint="export with a fixed H and W")
+    r.input_shape = _netspec_shape(x)
+    for r.index, node in enumerate(graph.node):
+        r.node = node
+        if node.domain not in ("", "ai.onnx"):
+            r.fail(f"operator domain `{node.domain}` is not standard ONNX")
+        handler = HANDLERS.get(node.op_type)
+        if handler is None:
+            r.fail(f"netspec has no layer for the ONNX operator {node.op_type}",
+                   hint="netspec imports: " + ", ".join(sorted(HANDLERS)))
+        handler(r, node)
+    r.node = None
+    out = r.resolve(graph.output[0].name)
+    if out == inputs[0].name:
+        r.fail("the model has no layers")
+    r.layers = _reachable(r.layers, out, inputs[0].name, r)
+    return r.input_shape, r.layers, out
+
+
+def _reachable(layers: list[Imported], out: str, source: str, r: _Reader) -> list[Imported]:
+    """The layers the output depends on, renaming the graph input to `input`."""
+    by_out = {layer.output: layer for layer in layers}
+    needed: set[str] = set()
+    stack = [out]
+    while stack:
+        v = stack.pop()
+        if v in needed or v not in by_out:
+            continue
+        needed.add(v)
+        stack.extend(by_out[v].inputs)
+    kept = [layer for layer in layers if layer.output in needed]
+    for layer in kept:
+        layer.inputs = ["input" if i == source else i for i in layer.inputs]
+        for i in layer.inputs:
+            if i != "input" and i not in by_out:
+                r.fail(f"`{layer.where}` reads `{i}`, which no layer computes")
+    return kept
+
+
+def load_onnx(path: str | Path, weights: bool = True) -> onnx.ModelProto:
+    """Read an .onnx file (its external weights too if `weights`); errors are NetspecErrors."""
+    import onnx
+    try:
+        return onnx.load(str(path), load_external_data=weights)
+    except Exception as err:  # noqa: BLE001 (protobuf and onnx raise many kinds)
+        raise OnnxImportError(Diagnostic("error", f"cannot read ONNX model: {err}",
+                                         str(path))) from None

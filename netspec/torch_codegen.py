@@ -1,0 +1,864 @@
+"""`netspec export --torch`: a spec as a readable PyTorch module (only torch needed to run it).
+
+One `nn.Module` class per block definition, its parameters the constructor's
+arguments (after `in_channels`, the channels it reads), and one class for the
+network. The code is written from the syntax tree the builder keeps
+(`Network.syntax`), so a block is written once, with its `$params`, not once per
+call: `repeat` becomes a loop, `residual` a `forward` with the add, `project` a
+module that exists only where the body changes the shape (as torchvision's
+`downsample`), `concat` a `torch.cat`. Modules are named as netspec names layers,
+so the network's `state_dict` keys and shapes are exactly netspec's weight names,
+and netspec's `.npz` weights load with `load_state_dict`.
+
+Numbers written as `$p` or `{expression}` are replaced by stand-in integers
+before the statement is handed to netspec's own LayerMaker (so the options are
+read exactly as the builder reads them), and the stand-ins are written back as
+the Python expressions they stand for. Each layer kind's constructor is one
+entry of `MODULES`; a new kind adds one.
+
+Nothing here imports torch (or NumPy): generating the code needs no more than
+`netspec check` does.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._lark import Token
+from .errors import Diagnostic, NetspecError, Reporter
+from .layers import Layer
+from .maker import LayerMaker
+from .syntax import BlockDef, Call, Group, Labeled, LayerStmt, Repeat, Residual
+from .syntax import Concat as ConcatNode
+
+if TYPE_CHECKING:
+    from .network import Network
+
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
+_STAND_IN = 1_000_003_000   # stand-ins count up from here; no real spec uses such sizes
+_LOOP_VARS = "ijkl"
+
+
+class TorchCodegenError(NetspecError):
+    """A spec construct the PyTorch generator cannot write (yet)."""
+
+
+def _camel(name: str) -> str:
+    out = "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\W]+", name) if part)
+    return out if out and not out[0].isdigit() else f"Net{out}"
+
+
+@dataclass
+class _Lin:
+    """A counter in generated code: constant + Σ coefficient·variable (loops make it symbolic)."""
+
+    const: int = 0
+    terms: dict[str, int] = field(default_factory=dict)
+
+    def plus(self, other: _Lin, times: str | None = None) -> _Lin:
+        if times is None:
+            terms = dict(self.terms)
+            for k, v in other.terms.items():
+                terms[k] = terms.get(k, 0) + v
+            return _Lin(self.const + other.const, terms)
+        if other.terms:
+            raise _Unsupported("nested loops whose counts are parameters")
+        terms = dict(self.terms)
+        if other.const:
+            terms[times] = terms.get(times, 0) + other.const
+        return _Lin(self.const, terms)
+
+    def py(self) -> str:
+        parts = [f"{var}" if c == 1 else f"{c} * {var}" for var, c in self.terms.items() if c]
+        if self.const or not parts:
+            parts.append(str(self.const))
+        return " + ".join(parts)
+
+    @property
+    def static(self) -> bool:
+        return not any(self.terms.values())
+
+
+class _NotInline(Exception):
+    """A group that cannot be written as one `nn.Sequential(…)` expression."""
+
+
+class _Unsupported(Exception):
+    """A construct the generator does not write; becomes a TorchCodegenError with its position."""
+
+
+class _Scope:
+    """Names in a module, as the builder gives them: by kind and count, or by position."""
+
+    def __init__(self, indexed: bool) -> None:
+        self.indexed = indexed
+        self.counts: dict[str, _Lin] = {}
+        self.index = _Lin()
+
+    def take(self, kind: str) -> _Lin:
+        """The next default name's number (1-based count, or 0-based index)."""
+        if self.indexed:
+            n = self.index
+            self.index = self.index.plus(_Lin(1))
+            return n
+        n = self.counts.get(kind, _Lin()).plus(_Lin(1))
+        self.counts[kind] = n
+        return n
+
+    def name(self, kind: str) -> str:
+        """A Python string expression: `"conv3"`, `"4"`, or an f-string in a loop."""
+        n = self.take(kind)
+        stem = "" if self.indexed else kind
+        return repr(f"{stem}{n.const}") if n.static else f'f"{stem}{{{n.py()}}}"'
+
+
+@dataclass
+class _Class:
+    """One generated class: its constructor lines and forward lines."""
+
+    name: str
+    signature: str
+    doc: str
+    sequential: bool
+    init: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
+
+
+class _Writer:
+    """Walks the syntax tree of one class body and writes its constructor and forward."""
+
+    def __init__(self, gen: TorchGenerator, cls: _Class, env: dict[str, str],
+                 vector: bool, in_channels: str) -> None:
+        self.gen = gen
+        self.cls = cls
+        self.env = env                 # block parameter → Python expression
+        self.vector = vector           # the value flowing is a vector (N, F)
+        self.cur = in_channels         # Python expression of the channels now
+        self.indent = 2
+        self.fwd_indent = 2
+        self.loop_depth = 0
+        self.tmp: dict[str, int] = {}
+        self.explicit = not cls.sequential
+        self.capture: list[tuple[str, str]] | None = None   # (name, module) of a Sequential
+
+    # ---- output ----------------------------------------------------------------------
+    def line(self, text: str) -> None:
+        if self.capture is not None:
+            raise _NotInline
+        pad = "    " * self.indent
+        self.cls.init.append(pad + text.replace("\n", "\n" + pad))
+
+    def fline(self, text: str) -> None:
+        self.cls.forward.append("    " * self.fwd_indent + text)
+
+    def fresh(self, stem: str) -> str:
+        self.tmp[stem] = self.tmp.get(stem, 0) + 1
+        n = self.tmp[stem]
+        return stem if n == 1 else f"{stem}{n}"
+
+    def channels(self) -> str:
+        """`ch`, after writing `ch = …` if the current channels are another expression."""
+        if self.cur != "ch":
+            self.line(f"ch = {self.cur}")
+            self.cur = "ch"
+        return "ch"
+
+    # ---- numbers ---------------------------------------------------------------------------
+    def expr(self, text: str, pos: Any) -> str:
+        """A `$p` / `{expression}` as Python, C being the channels read here."""
+        try:
+            tree = ast.parse(text.replace("$", "").strip(), mode="eval")
+        except SyntaxError:
+            raise _Unsupported(f"the expression `{text}`") from None
+        gen = self
+
+        class Rewrite(ast.NodeTransformer):
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                if node.id in gen.env:
+                    return ast.parse(f"({gen.env[node.id]})", mode="eval").body
+                if node.id == "C":
+                    return ast.parse(f"({gen.cur})", mode="eval").body
+                raise _Unsupported(f"`{node.id}` in an expression (the generated module does "
+                                   f"not track H and W)")
+
+            def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+                self.generic_visit(node)
+                if isinstance(node.op, ast.Div):   # netspec's `/` divides exactly
+                    node.op = ast.FloorDiv()
+                return node
+        return _simplify(ast.unparse(Rewrite().visit(tree)))
+
+    def stand_ins(self, items: list[Any], numbers: dict[int, str]) -> list[Any]:
+        """Tokens with `$p`/`{…}` replaced by stand-in integers, recorded in `numbers`."""
+        out = []
+        for tok in items:
+            if isinstance(tok, LayerStmt):
+                out.append(LayerStmt(tok.rule, self.stand_ins(tok.items, numbers), tok.pos))
+                continue
+            if not isinstance(tok, Token) or ("$" not in tok and "{" not in tok):
+                out.append(tok)
+                continue
+
+            def sub(m: re.Match, tok: Token = tok) -> str:
+                value = _STAND_IN + len(numbers)
+                numbers[value] = self.expr(m.group(1) or m.group(2), tok)
+                return str(value)
+            out.append(Token.new_borrow_pos(tok.type, _PARAM.sub(sub, str(tok)), tok))
+        return out
+
+    # ---- statements -------------------------------------------------------------------------
+    def body(self, nodes: list[Any], scope: _Scope, target: str) -> None:
+        for node in nodes:
+            self.statement(node, scope, target, None)
+
+    def statement(self, node: Any, scope: _Scope, target: str, label: str | None) -> None:
+        try:
+            self._statement(node, scope, target, label)
+        except _Unsupported as err:
+            if getattr(err, "located", False):
+                raise
+            pos = getattr(node, "pos", None)
+            err.located = True   # type: ignore[attr-defined]
+            err.args = (f"{pos.line if pos else '?'}:{pos.column if pos else '?'}: {err.args[0]}",)
+            raise
+
+    def _statement(self, node: Any, scope: _Scope, target: str, label: str | None) -> None:
+        if isinstance(node, Labeled):
+            self.statement(node.item, scope, target, self.label(node.name, scope))
+        elif isinstance(node, LayerStmt):
+            self.layers(node, scope, target, label)
+        elif isinstance(node, Group):
+            if label is None and not node.indexed:
+                self.body(node.body, scope, target)
+            else:
+                name = label if label is not None else scope.name("seq")
+                self.group(node, name, target)
+        elif isinstance(node, Repeat):
+            self.repeat(node, scope, target, label)
+        elif isinstance(node, Residual):
+            self.residual(node, scope, target)
+        elif isinstance(node, ConcatNode):
+            self.concat(node, scope, target)
+        elif isinstance(node, Call):
+            name = label if label is not None else scope.name(str(node.name))
+            self.call(node, name, target)
+
+    def label(self, tok: Token, scope: _Scope) -> str:
+        """A label as a Python string expression: `'conv1'`, or `f"block{i}-{j}"` where
+        it has `$params`; a number in `[ … ]` sets the position the next items count from."""
+        text = str(tok)
+        if "$" in text:
+            parts = re.split(r"\$([A-Za-z_]\w*)", text)
+            out = "".join(p.replace("{", "{{").replace("}", "}}") if n % 2 == 0 else
+                          "{" + self.expr("$" + p, tok) + "}" for n, p in enumerate(parts))
+            return f'f"{out}"'
+        if scope.indexed and text.isdigit():
+            scope.index = _Lin(int(text) + 1)
+        return repr(text)
+
+    def register(self, target: str, name: str, module: str) -> str:
+        """Add `module` to `target` under `name`; return how forward refers to it."""
+        if self.capture is not None:
+            self.capture.append((name, module))
+            return ""
+        plain = name.startswith("'") and name[1:-1].isidentifier() and \
+            not keyword.iskeyword(name[1:-1])
+        if target == "self" and plain:
+            self.line(f"self.{name[1:-1]} = {module}")
+            return f"self.{name[1:-1]}"
+        self.line(f"{target}.add_module({name}, {module})")
+        if plain:
+            return f"{target}.{name[1:-1]}"
+        return f"getattr({target}, {name})"
+
+    def apply(self, ref: str) -> None:
+        if self.explicit:
+            self.fline(f"x = {ref}(x)")
+
+    def layers(self, node: LayerStmt, scope: _Scope, target: str, label: str | None) -> None:
+        numbers: dict[int, str] = {}
+        stmt = LayerStmt(node.rule, self.stand_ins(node.items, numbers), node.pos)
+        made = self.gen.maker.make(stmt)
+        for n, layer in enumerate(made):
+            name = label if n == 0 and label is not None else scope.name(layer.kind)
+            emit = MODULES.get(layer.kind)
+            if emit is None:
+                raise _Unsupported(f"a `{layer.kind}` layer")
+            module = emit(_LayerContext(self, layer, numbers))
+            if layer.kind == "fc" and not self.vector:
+                if self.explicit:
+                    self.fline("x = torch.flatten(x, 1)")
+                else:
+                    flat = name[:-1] + "_flatten'" if name.startswith("'") else \
+                        name[:-1] + "_flatten\""
+                    self.register(target, flat, "nn.Flatten()")
+                self.vector = True
+            if layer.kind == "flatten":
+                self.vector = True
+            self.apply(self.register(target, name, module))
+
+    def group(self, node: Group, name: str, target: str) -> None:
+        explicit, self.explicit = self.explicit, False
+        module = self.module_of(node)
+        self.explicit = explicit
+        self.apply(self.register(target, name, module))
+
+    def module_of(self, node: Group) -> str:
+        """A group as one `nn.Sequential`: an expression if every item is one module, else a
+        variable filled by the lines written before."""
+        if _has_joins(node.body):
+            raise _Unsupported("a residual or concat directly inside a named or `[ ]` group "
+                               "(put it in a block)")
+        saved = (self.cur, self.vector, self.gen.fc_index, self.capture, dict(self.tmp),
+                 len(self.gen.windows) if self.gen.windows is not None else 0)
+        if node.indexed:   # `nn.Sequential(a, b, c)` when every item is one module
+            self.capture = []
+            try:
+                self.body(node.body, _Scope(True), "")
+                items = self.capture
+                if [n for n, _ in items] == [repr(str(i)) for i in range(len(items))]:
+                    self.capture = saved[3]
+                    return _call_expr("nn.Sequential", [m for _, m in items])
+            except _NotInline:
+                pass
+            self.cur, self.vector, self.gen.fc_index, self.capture, self.tmp = saved[:5]
+            if self.gen.windows is not None:
+                del self.gen.windows[saved[5]:]
+        var = self.fresh("seq")
+        self.line(f"{var} = nn.Sequential()")
+        self.body(node.body, _Scope(node.indexed), var)
+        return var
+
+    def call(self, node: Call, name: str, target: str) -> None:
+        block = self.gen.blocks.get(str(node.name))
+        if block is None:
+            raise _Unsupported(f"unknown block `{node.name}`")
+        cls = self.gen.block_class(block)
+        args = [self.cur]
+        values = {"in_channels": self.cur}
+        params = [str(p) for p, _ in block.params]
+        for n, (key, value) in enumerate(node.args):
+            text = self.expr(str(value), value) if ("$" in value or "{" in value) else str(value)
+            args.append(f"{key}={text}" if key is not None else text)
+            values[str(key) if key is not None else params[n]] = text
+        for p, default in block.params:
+            values.setdefault(str(p), str(default))
+        module = f"{cls.name}({', '.join(args)})"
+        if self.gen.windows is not None:   # in a residual body: does the call keep H×W?
+            for cond in self.gen.keeps[cls.name]:
+                keeps = _substitute(cond, values)
+                if keeps is None:
+                    raise _Unsupported(f"a call of `{block.name}` in a residual whose "
+                                       f"shortcut depends on the shape")
+                self.gen.windows.append(keeps)
+        out = _substitute(self.gen.out_channels.get(cls.name), values)
+        if out is not None:
+            self.apply(self.register(target, name, module))
+            self.cur = out
+        else:
+            var = self.fresh("block")
+            self.line(f"{var} = {module}")
+            self.apply(self.register(target, name, var))
+            self.line(f"ch = {var}.out_channels")
+            self.cur = "ch"
+        self.vector = self.gen.ends_vector.get(cls.name, self.vector)
+
+    def repeat(self, node: Repeat, scope: _Scope, target: str, label: str | None) -> None:
+        count = str(node.count)
+        symbolic = "$" in count or "{" in count
+        inner = _Scope(True) if label is not None else scope
+        inner_target = target
+        if label is not None:
+            var = self.fresh("seq")
+            self.line(f"{var} = nn.Sequential()")
+            ref = self.register(target, label, var)
+            inner_target = var
+        counter = str(node.var) if node.var is not None else None
+        if not symbolic and (self.explicit and label is None or int(count) == 1):
+            explicit, self.explicit = self.explicit, self.explicit and label is None
+            env = self.env
+            for i in range(int(count)):
+                self.env = env if counter is None else {**env, counter: str(i)}
+                self.statement(node.item, inner, inner_target, None)
+            self.env, self.explicit = env, explicit
+        else:
+            if self.explicit and label is None:
+                raise _Unsupported("a `repeat` with a parameter count in a block with a "
+                                   "residual or concat")
+            n = self.expr(count, node.count) if symbolic else count
+            self.loop(node.item, inner, inner_target, n, counter)
+        if label is not None:
+            self.apply(ref)
+
+    def loop(self, item: Any, scope: _Scope, target: str, n: str,
+             counter: str | None = None) -> None:
+        """`for i in range(n):` writing the item once with names counted from i (the
+        loop variable is the repeat's own counter, `repeat N as j`, if it has one)."""
+        var = counter or _LOOP_VARS[self.loop_depth]
+        env = self.env
+        if counter is not None:
+            self.env = {**env, counter: counter}
+        self.channels()
+        # a dry run counts the names one iteration takes
+        dry = _Writer(self.gen, _Class("", "", "", True), self.env, self.vector, "ch")
+        dry.explicit = False
+        probe = _Scope(scope.indexed)
+        dry.statement(item, probe, "m", None)
+        start_counts, start_index = dict(scope.counts), scope.index
+        for kind, c in probe.counts.items():
+            scope.counts[kind] = scope.counts.get(kind, _Lin()).plus(c, var)
+        scope.index = scope.index.plus(probe.index, var)
+        uses_var = bool(probe.counts or probe.index.const) or counter is not None
+        self.line(f"for {var if uses_var else '_'} in range({n}):")
+        self.indent += 1
+        self.loop_depth += 1
+        explicit, self.explicit = self.explicit, False
+        self.statement(item, scope, target, None)
+        end = self.cur
+        self.channels()
+        self.explicit, self.env = explicit, env
+        self.loop_depth -= 1
+        self.indent -= 1
+        names = {x.id for x in ast.walk(ast.parse(end, mode="eval")) if isinstance(x, ast.Name)}
+        if not names & {"ch", var}:   # repeat counts are at least 1: the body's last formula
+            self.cur = end
+        for kind, c in probe.counts.items():
+            scope.counts[kind] = start_counts.get(kind, _Lin()).plus(c, f"({n})") \
+                if not n.isdigit() else start_counts.get(kind, _Lin()).plus(_Lin(c.const * int(n)))
+        scope.index = start_index.plus(probe.index, f"({n})") if not n.isdigit() else \
+            start_index.plus(_Lin(probe.index.const * int(n)))
+
+    def residual(self, node: Residual, scope: _Scope, target: str) -> None:
+        if not self.explicit:
+            raise _Unsupported("a residual inside a `[ ]` group or a loop (put it in a block)")
+        c_in = self.fresh("c_in")
+        self.line(f"{c_in} = {self.cur}")
+        identity = self.fresh("identity")
+        self.fline(f"{identity} = x")
+        outer, windows = self.gen.windows, []
+        self.gen.windows = windows
+        self.body(node.body.body, scope, target) if isinstance(node.body, Group) else \
+            self.statement(node.body, scope, target, None)
+        self.gen.windows = outer
+        if outer is not None:   # a residual keeps H×W exactly when its body does
+            outer.extend(windows)
+        out = self.cur
+        if out != "ch" and "ch" in out:
+            out = self.channels()
+        conds = [x for x in map(_simplify, [f"{out} == {c_in}", *dict.fromkeys(windows)])
+                 if x != "True"]
+        same = " and ".join(conds) or "True"
+        differs = " or ".join(_negate(x) for x in conds) or "False"
+        if node.shortcut_kind is None:
+            cond = None if not node.optional else differs
+            if cond is None:
+                self.fline(f"x = x + {identity}")
+            else:
+                flag = self.fresh("skip")
+                self.line(f"self.{flag} = {same}")
+                self.fline(f"if self.{flag}:")
+                self.fline(f"    x = x + {identity}")
+            scope.take("add")
+            return
+        group = node.shortcut
+        label = None
+        if isinstance(group, Labeled):
+            label, group = str(group.name), group.item
+        if label is None or not label.isidentifier():
+            raise _Unsupported("an unlabelled projection (label it: `project downsample: [ … ]`)"
+                               if label is None else f"a projection labelled `{label}`")
+        saved, self.cur = self.cur, c_in
+        explicit, self.explicit = self.explicit, False
+        if node.shortcut_kind == "project":
+            self.line(f"if {differs}:")
+            self.indent += 1
+        self.line(f"self.{label} = {self.module_of(group)}")
+        if node.shortcut_kind == "project":
+            self.indent -= 1
+            self.line("else:")
+            self.line(f"    self.{label} = None")
+            self.fline(f"if self.{label} is not None:")
+            self.fline(f"    {identity} = self.{label}({identity})")
+        else:
+            self.fline(f"{identity} = self.{label}({identity})")
+        self.explicit = explicit
+        self.cur = saved
+        self.fline(f"x = x + {identity}")
+        scope.take("add")
+
+    def concat(self, node: ConcatNode, scope: _Scope, target: str) -> None:
+        if not self.explicit:
+            raise _Unsupported("a concat inside a `[ ]` group or a loop (put it in a block)")
+        c_in = self.fresh("c_in")
+        self.line(f"{c_in} = {self.cur}")
+        inp = self.fresh("inp")
+        self.fline(f"{inp} = x")
+        outs, chans = [], []
+        for branch in node.branches:
+            label = None
+            if isinstance(branch, Labeled):
+                label, branch = self.label(branch.name, scope), branch.item
+            self.cur = c_in
+            if not branch.body:
+                outs.append(inp)
+                chans.append(c_in)
+                continue
+            if outs or self.cls.forward[-1].strip() != f"{inp} = x":
+                self.fline(f"x = {inp}")
+            if label is not None or branch.indexed:
+                name = label if label is not None else scope.name("seq")
+                self.group(branch, name, target)
+            else:
+                self.body(branch.body, scope, target)
+            out = self.fresh("y")
+            self.fline(f"{out} = x")
+            outs.append(out)
+            c_out = self.fresh("c_out")
+            self.line(f"{c_out} = {self.cur}")
+            chans.append(c_out)
+        self.fline(f"x = torch.cat([{', '.join(outs)}], 1)")
+        self.cur = " + ".join(chans)
+        scope.take("concat")
+
+
+def _simplify(text: str) -> str:
+    """Fold what is constant (`1 != 1 or not (True)` → `False`); leave the rest as written."""
+    try:
+        return repr(eval(text, {"__builtins__": {}}, {}))   # only literals and names reach here
+    except Exception:  # noqa: BLE001 (anything with a name stays an expression)
+        return text
+
+
+def _call_expr(fn: str, args: list[str]) -> str:
+    """`fn(a, b)` on one line when short, else one argument per line."""
+    one = f"{fn}({', '.join(args)})"
+    if len(one) <= 72 and "\n" not in one:
+        return one
+    inner = "".join("    " + a.replace("\n", "\n    ") + ",\n" for a in args)
+    return f"{fn}(\n{inner})"
+
+
+def _substitute(expr: str | None, values: dict[str, str]) -> str | None:
+    """A block's out_channels expression for one call, or None if it is not a formula."""
+    if expr is None:
+        return None
+    tree = ast.parse(expr, mode="eval")
+    if any(isinstance(n, ast.Name) and n.id not in values for n in ast.walk(tree)):
+        return None
+
+    class Sub(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return ast.parse(f"({values[node.id]})", mode="eval").body
+    return _simplify(ast.unparse(Sub().visit(tree)))
+
+
+def _negate(cond: str) -> str:
+    """`not cond`, written plainly for the usual `s == 1`."""
+    m = re.fullmatch(r"(.+) == (.+)", cond)
+    return f"{m.group(1)} != {m.group(2)}" if m and " and " not in cond and " or " not in cond \
+        else _simplify(f"not ({cond})")
+
+
+def _has_joins(nodes: list[Any]) -> bool:
+    for node in nodes:
+        while isinstance(node, Labeled):
+            node = node.item
+        if isinstance(node, (Residual, ConcatNode)):
+            return True
+        if isinstance(node, Group) and not node.indexed and _has_joins(node.body):
+            return True
+        if isinstance(node, Repeat) and _has_joins([node.item]):
+            return True
+    return False
+
+
+def _has_param_loops(nodes: list[Any]) -> bool:
+    for node in nodes:
+        while isinstance(node, Labeled):
+            node = node.item
+        if isinstance(node, Repeat) and ("$" in node.count or "{" in node.count):
+            return True
+        if isinstance(node, Group) and not node.indexed and _has_param_loops(node.body):
+            return True
+    return False
+
+
+class _LayerContext:
+    """What a module writer needs: the layer (stand-ins inside) and the writer's state."""
+
+    def __init__(self, writer: _Writer, layer: Layer, numbers: dict[int, str]) -> None:
+        self.w = writer
+        self.layer = layer
+        self.numbers = numbers
+
+    def py(self, value: Any) -> str:
+        """A number as Python: a literal, or the expression its stand-in stands for."""
+        if isinstance(value, (tuple, list)):
+            items = [self.py(v) for v in value]
+            return items[0] if len(set(items)) == 1 else f"({', '.join(items)})"
+        return self.numbers.get(value, repr(value))
+
+    def window(self, kernel: Any, stride: Any, padding: Any, dilation: Any,
+               default_stride: str = "1", conv: bool = False) -> str:
+        """`stride=…, padding=…` for conv and pool; records whether it keeps H×W."""
+        k = self.py(kernel)
+        s = "1" if stride is None else self.py(stride)
+        d = self.py(dilation)
+        if padding == "same" and s != "1":
+            raise _Unsupported("`same` padding with a stride (the padding depends on the "
+                               "input size)")
+        if padding == "same" and conv:
+            p = "'same'"   # torch pads as netspec does: the odd pixel at the end
+        elif padding == "same":
+            if any(f in self.numbers or f % 2 == 0 for f in kernel):
+                raise _Unsupported("`same` pooling with an even or parameter kernel")
+            p = self.py(tuple((f - 1) // 2 for f in kernel))
+        elif padding == "valid":
+            p = "0"
+        else:
+            p = self.py(padding)
+        if self.w.gen.windows is not None:   # inside a residual body: does it keep H×W?
+            same = "True" if padding == "same" else f"2 * {p} == {d} * ({k} - 1)"
+            for cond in (f"{s if stride is not None else default_stride} == 1", same):
+                self.w.gen.windows.append(_simplify(cond))
+        opts = []
+        if stride is not None and s != default_stride:
+            opts.append(f"stride={s}")
+        if p != "0":
+            opts.append(f"padding={p}")
+        if d != "1":
+            opts.append(f"dilation={d}")
+        return ", ".join(opts)
+
+
+def _conv(c: _LayerContext) -> str:
+    layer = c.layer
+    cin = c.w.cur
+    k = c.py(layer.filters)
+    args = [cin, k, c.py(layer.kernel)]
+    opts = c.window(layer.kernel, layer.stride_opt, layer.padding, layer.dilation, conv=True)
+    if opts:
+        args.append(opts)
+    if c.py(layer.groups) != "1":
+        args.append(f"groups={c.py(layer.groups)}")
+    if not layer.bias:
+        args.append("bias=False")
+    c.w.cur = k
+    return f"nn.Conv2d({', '.join(args)})"
+
+
+def _pool(c: _LayerContext) -> str:
+    layer = c.layer
+    if layer.global_pool:
+        if c.w.gen.windows is not None:
+            c.w.gen.windows.append("False")
+        return f"nn.Adaptive{'Max' if layer.mode == 'max' else 'Avg'}Pool2d(1)"
+    args = [c.py(layer.kernel)]
+    opts = c.window(layer.kernel, layer.stride_opt, layer.padding, 1, c.py(layer.kernel))
+    if opts:
+        args.append(opts)
+    if layer.ceil_mode:
+        args.append("ceil_mode=True")
+    if layer.mode == "max":
+        return f"nn.MaxPool2d({', '.join(args)})"
+    return f"nn.AvgPool2d({', '.join(args)}, count_include_pad=False)"
+
+
+def _fc(c: _LayerContext) -> str:
+    units = c.py(c.layer.units)
+    if c.w.vector:
+        inputs = c.w.cur
+    else:
+        inputs = c.w.gen.fc_inputs(c.w)
+    c.w.cur = units
+    return f"nn.Linear({inputs}, {units})" if inputs else f"nn.LazyLinear({units})"
+
+
+def _adaptive_pool(c: _LayerContext) -> str:
+    if c.w.gen.windows is not None:
+        raise _Unsupported("adaptive pooling inside a residual (whether it keeps H×W "
+                           "depends on the input)")
+    return f"nn.AdaptiveAvgPool2d({c.py(c.layer.size)})"
+
+
+def _bn(c: _LayerContext) -> str:
+    return f"nn.BatchNorm{'1' if c.w.vector else '2'}d({c.w.cur})"
+
+
+def _lrn(c: _LayerContext) -> str:
+    layer = c.layer
+    return f"nn.LocalResponseNorm({layer.size}, alpha={layer.alpha!r}, beta={layer.beta!r}, " \
+           f"k={layer.k!r})"
+
+
+def _flatten(c: _LayerContext) -> str:
+    if not c.w.vector:
+        c.w.cur = c.w.gen.fc_inputs(c.w) or c.w.cur
+    return "nn.Flatten()"
+
+
+def _simple(text: str) -> Callable[[_LayerContext], str]:
+    return lambda c: text
+
+
+#: How each layer kind is written as a torch module: context → constructor expression
+#: (a writer that changes the channels sets `c.w.cur`).
+MODULES: dict[str, Callable[[_LayerContext], str]] = {
+    "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "lrn": _lrn, "flatten": _flatten,
+    "adaptive_pool": _adaptive_pool,
+    "dropout": lambda c: f"nn.Dropout({c.layer.rate!r})",
+    "relu": _simple("nn.ReLU()"), "relu6": _simple("nn.ReLU6()"), "tanh": _simple("nn.Tanh()"),
+    "sigmoid": _simple("nn.Sigmoid()"), "softmax": _simple("nn.Softmax(dim=1)"),
+}
+
+
+class TorchGenerator:
+    """Writes the module for one network."""
+
+    def __init__(self, net: Network) -> None:
+        if net.syntax is None:
+            raise TorchCodegenError("this network has no syntax tree to generate code from")
+        self.net = net
+        self.blocks: dict[str, BlockDef] = net.syntax[0]
+        self.statements: list[Any] = net.syntax[1]
+        self.maker = LayerMaker(net.source, Reporter(net.source, net.filename))
+        self.classes: dict[str, _Class] = {}
+        self.order: list[str] = []
+        self.ends_vector: dict[str, bool] = {}
+        self.out_channels: dict[str, str | None] = {}   # class → formula of its params
+        self.keeps: dict[str, list[str]] = {}   # class → conditions under which it keeps H×W
+        self.windows: list[str] | None = None
+        self.in_block = False
+        self.fc_index = 0
+
+    def fc_inputs(self, w: _Writer) -> str | None:
+        """in_features of an fc over a volume: known at the top level, not inside a block."""
+        if self.in_block:
+            return None
+        prefixes = tuple(f"{p}." for p in self.net.instances)
+        fcs = [layer for layer in self.net.layers if layer.kind in ("fc", "flatten")
+               and not layer.name.startswith(prefixes)]
+        layer = fcs[self.fc_index] if self.fc_index < len(fcs) else None
+        self.fc_index += 1
+        if layer is None:
+            return None
+        return str(layer.in_features if layer.kind == "fc" else layer.output_shape[0])
+
+    def block_class(self, block: BlockDef) -> _Class:
+        name = _camel(str(block.name))
+        if name in self.classes:
+            return self.classes[name]
+        params = [str(p) for p, _ in block.params]
+        sig = ["self", "in_channels: int"]
+        for p, default in block.params:
+            sig.append(f"{p}: int" + (f" = {default}" if default is not None else ""))
+        sequential = _has_param_loops(block.body.body) and not _has_joins(block.body.body)
+        cls = _Class(name, ", ".join(sig), f"`block {block.name}({', '.join(params)})`, "
+                     f"{f'{block.pos.file}, ' if block.pos.file else ''}line {block.pos.line}.",
+                     sequential)
+        self.classes[name] = cls
+        vector = self._block_input_vector(str(block.name))
+        writer = _Writer(self, cls, {p: p for p in params}, vector, "in_channels")
+        was, self.in_block = self.in_block, True
+        outer, self.windows = self.windows, []
+        self._write_body(writer, block.body)
+        self.keeps[name] = [w for w in self.windows if w != "True"]
+        self.in_block, self.windows = was, outer
+        self.ends_vector[name] = writer.vector
+        formula = writer.cur
+        names = {n.id for n in ast.walk(ast.parse(formula, mode="eval")) if isinstance(n, ast.Name)}
+        self.out_channels[name] = formula if names <= {"in_channels", *params} else None
+        self.order.append(name)
+        return cls
+
+    def _block_input_vector(self, name: str) -> bool:
+        for prefix, call in self.net.instances.items():
+            if call.startswith(f"{name}("):
+                for layer in self.net.layers:
+                    if layer.name.startswith(prefix + "."):
+                        return len(layer.inputs[0].output_shape) == 1 if layer.inputs else False
+        return False
+
+    def _write_body(self, writer: _Writer, body: Group) -> None:
+        try:
+            if body.indexed:
+                if _has_joins(body.body):
+                    raise _Unsupported("a residual or concat in a `[ ]` block body")
+                writer.explicit = False
+                var = "self"
+                writer.cls.sequential = True
+                writer.body(body.body, _Scope(True), var)
+            else:
+                writer.body(body.body, _Scope(False), "self")
+            writer.line(f"self.out_channels = {writer.cur}")
+        except _Unsupported as err:
+            raise TorchCodegenError(Diagnostic(
+                "error", f"--torch cannot write {err.args[0].split(': ', 1)[-1]}",
+                self.net.filename, *_line_col(err.args[0]))) from None
+
+    def module(self) -> str:
+        """The whole Python module."""
+        net_name = _camel(self.net.name)
+        if net_name in {_camel(str(b)) for b in self.blocks}:
+            net_name += "Net"
+        shape = self.net.input_shape
+        vector = len(shape) == 1
+        cls = _Class(net_name, "self", "", _has_param_loops(self.statements))
+        writer = _Writer(self, cls, {}, vector, str(shape[-1] if not vector else shape[0]))
+        body = Group([s for s in self.statements if not _is_input(s)], False, None)
+        self._write_body(writer, body)
+        cls.init.pop()   # the network needs no out_channels
+        out = [f'"""{self.net.name}: generated by netspec from {self.net.filename or "a spec"}.',
+               "",
+               "Weights saved by netspec (`netspec init`, or any .npz keyed like this model's",
+               "state_dict) load with:",
+               "",
+               f"    model = {net_name}()",
+               ("    model.load_state_dict({k: torch.from_numpy(v) for k, v in "
+                "numpy.load(\"w.npz\").items()})"),
+               '"""', "", "import torch", "from torch import nn"]
+        for name in self.order:
+            out += ["", "", *self._class_text(self.classes[name])]
+        cls.doc = f"The network{f' in {self.net.filename}' if self.net.filename else ''}: " \
+                  f"input {'×'.join(map(str, shape))}."
+        out += ["", "", *self._class_text(cls, network=True)]
+        return "\n".join(out) + "\n"
+
+    def _class_text(self, cls: _Class, network: bool = False) -> list[str]:
+        base = "nn.Sequential" if cls.sequential else "nn.Module"
+        lines = [f"class {cls.name}({base}):", f'    """{cls.doc}"""', "",
+                 f"    def __init__({cls.signature}) -> None:", "        super().__init__()"]
+        lines += cls.init or []
+        if not cls.sequential:
+            lines += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+            if network:
+                shape = "N×C×H×W" if len(self.net.input_shape) == 3 else "N×F"
+                lines.append(f'        """{shape} in, the output of `{self.net.layers[-1].name}` out."""')
+            lines += cls.forward + ["        return x"]
+        return lines
+
+
+def _is_input(node: Any) -> bool:
+    while isinstance(node, Labeled):
+        node = node.item
+    return isinstance(node, LayerStmt) and node.rule == "input"
+
+
+def _line_col(text: str) -> tuple[int | None, int | None]:
+    m = re.match(r"(\d+|\?):(\d+|\?): ", text)
+    if not m:
+        return None, None
+    return (int(m.group(1)) if m.group(1).isdigit() else None,
+            int(m.group(2)) if m.group(2).isdigit() else None)
+
+
+def torch_source(net: Network) -> str:
+    """The network as a PyTorch module's source (see the module docstring)."""
+    return TorchGenerator(net).module()
+
+
+__all__ = ["MODULES", "TorchCodegenError", "torch_source"]

@@ -1,0 +1,365 @@
+"""`netspec import` and `netspec check MODEL.onnx`: ONNX models back into specs.
+
+Oracles: netspec's own specs exported to ONNX must come back as the same layers
+(names, kinds, shapes, parameters) and outputs; models exported by
+`torch.onnx.export` (hand-built twins, torchvision) must import to a NumPy model
+computing what torch computes, with weights under the torch `state_dict` names.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import NAMING
+
+import netspec
+from netspec.cli import main
+from netspec.importer import import_onnx
+from netspec.onnx_import import OnnxImportError
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(glob.glob(str(ROOT / "specs" / "**" / "*.ns"), recursive=True))
+#: Up to RUN parameters a round trip runs both networks; up to BIG it compares every
+#: layer's options and every weight array (the same layers, options and weights compute
+#: the same outputs); above, the options only (the weights are not materialised).
+RUN, BIG = 5_000_000, 30_000_000
+
+
+def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:
+    """net as ONNX with large initializers as headers only (dims, no data): shapes suffice."""
+    from netspec.onnx_export import _skeleton, _tensor
+    weights = {k: np.empty(s, np.float32) for k, s in net.weight_shapes().items()}   # untouched
+    model, arrays = _skeleton(net, weights, None)
+    for name, a in arrays:
+        t = _tensor(name, a if a.size < 1024 else None)
+        if a.size >= 1024:
+            t.dims.extend(a.shape)
+        model.graph.initializer.append(t)
+    return model
+
+
+def _rows(net: netspec.Network) -> list[tuple]:
+    """Each layer's name, kind, shape, parameters and resolved options (a padding written
+    `same` or with `ceil` may come back as the explicit pads that give the same windows)."""
+    return [(layer.name, layer.kind, layer.output_shape, layer.params,
+             {k: v for k, v in layer.attrs().items() if k not in ("padding", "ceil")})
+            for layer in net.layers]
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
+def test_every_spec_round_trips_through_onnx(path: str) -> None:
+    net = netspec.load(path)
+    if net.total_params > BIG:
+        imported = import_onnx(_skeleton_model(net), name=net.name, weights=False)
+        assert _rows(imported.network) == _rows(net)
+        return
+    weights = net.init_weights(seed=1)
+    rng = np.random.default_rng(0)
+    for k in weights:   # batch norm statistics that are not the identity
+        if k.endswith("running_var"):
+            weights[k] = rng.uniform(0.5, 2, weights[k].shape).astype(np.float32)
+        elif k.endswith(("running_mean", "bn.bias")) or ".norm" in k and k.endswith("bias"):
+            weights[k] = rng.normal(0, 0.1, weights[k].shape).astype(np.float32)
+    imported = import_onnx(net.to_onnx(weights), name=net.name)
+    assert imported.names_kept
+    assert _rows(imported.network) == _rows(net)
+    assert imported.network.total_params == net.total_params
+    got = imported.weights()
+    assert got.keys() == weights.keys()
+    for k, v in weights.items():
+        np.testing.assert_array_equal(got[k], v)
+    if net.total_params > RUN:
+        return
+    shape = net.input_shape
+    x = rng.standard_normal((1, shape[2], shape[0], shape[1]) if len(shape) == 3
+                            else (1, shape[0])).astype(np.float32)
+    np.testing.assert_array_equal(imported.network.numpy_model(got, threads=1)(x),
+                                  net.numpy_model(weights, threads=1)(x))
+
+
+@pytest.mark.parametrize("text", [
+    "input 14x14x3\nconv 3x3 p1 x4\npool avg to 7x7\nfc 5",       # equal windows: AveragePool
+    "input 13x10x3\nconv 3x3 p1 x4\npool avg to 5x3\nfc 5",       # overlapping: two MatMuls
+    "input 9x9x2\nconv 4x4 same x3\npool 3 s1 same\npool avg 3 s2 ceil\nfc 6 tanh\nfc 2 sigmoid",
+    "input 8x8x2\nconv 1x1 x2\npool 3 s2 ceil\npool avg 2 s1 p1\nflatten",   # ceil matters
+])
+def test_small_specs_round_trip(text: str) -> None:
+    net = netspec.parse(text, "small.ns")
+    weights = net.init_weights(seed=3)
+    imported = import_onnx(net.to_onnx(weights), name="small")
+    assert _rows(imported.network) == _rows(net)
+    assert ("ceil" in imported.text) == ("8x8x2" in text)
+    x = np.random.default_rng(0).standard_normal((2, net.input_shape[2], *net.input_shape[:2]))
+    np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
+                               net.numpy_model(weights)(x), rtol=1e-6, atol=1e-7)
+
+
+def test_dashed_names_and_number_labels_come_back() -> None:
+    net = netspec.parse(NAMING, "naming.ns")
+    imported = import_onnx(net.to_onnx(seed=0), name="naming")
+    assert imported.names_kept and _rows(imported.network) == _rows(net)
+    assert "block2-0:" in imported.text and "2: fc 10" in imported.text
+
+
+def test_a_gemm_bias_is_never_replaced_by_a_following_add() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, s, np.ones(int(np.prod(s)), np.float32))
+             for n, s in (("W", [3, 4]), ("B", [3]), ("C", [3]))]
+    nodes = [helper.make_node("Gemm", ["x", "W", "B"], ["g"], name="fc", transB=1),
+             helper.make_node("Add", ["g", "C"], ["y"], name="plus")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(OnnxImportError, match="adding a constant"):
+        import_onnx(model)
+
+
+def test_the_imported_spec_reads_like_the_hand_written_one() -> None:
+    net = netspec.load(ROOT / "specs" / "resnet18.ns")
+    text = import_onnx(_skeleton_model(net), name="r18", weights=False).text
+    assert "block " in text and "residual" in text and "project downsample:" in text
+    statements = [s for s in text.splitlines() if s.strip() and not s.startswith("#")]
+    assert len(statements) <= 20, text
+
+
+def test_weight_names_come_from_the_initializers_when_node_names_say_nothing() -> None:
+    net = netspec.load(ROOT / "specs" / "mobilenet_cifar.ns")
+    model = net.to_onnx(seed=0)
+    model.producer_name = "some exporter"
+    for n, node in enumerate(model.graph.node):
+        node.name = f"node_{n}"
+    imported = import_onnx(model)
+    assert imported.names_kept
+    assert set(imported.weights()) == set(net.weight_shapes())
+
+
+# ---- models torch exported -------------------------------------------------------------
+
+torch = None
+
+
+def _torch():
+    global torch
+    torch = pytest.importorskip("torch")
+    return torch
+
+
+def _export(model, shape: tuple[int, ...], tmp_path: Path, preserve: bool = True,
+            dynamic: bool = True) -> Path:
+    t = _torch()
+    path = tmp_path / "model.onnx"
+    kwargs = {"dynamo": False, "input_names": ["input"], "opset_version": 17,
+              "training": t.onnx.TrainingMode.PRESERVE if preserve else t.onnx.TrainingMode.EVAL}
+    if dynamic:
+        kwargs["dynamic_axes"] = {"input": {0: "N"}}
+    with open(os.devnull, "w") as devnull:   # the exporter's deprecation chatter
+        import contextlib
+        with contextlib.redirect_stderr(devnull):
+            t.onnx.export(model.eval(), t.zeros(shape), str(path), **kwargs)
+    return path
+
+
+def _same_as_torch(model, path: Path, shape: tuple[int, ...], state_names: bool = True):
+    t = _torch()
+    imported = import_onnx(path)
+    weights = imported.weights()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    with t.no_grad():
+        want = model.eval()(t.from_numpy(x)).numpy()
+    got = imported.network.numpy_model(weights, threads=1)(x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    if state_names:   # weights keep their state_dict names (and values)
+        state = {k: v.numpy() for k, v in model.state_dict().items()}
+        for k, v in weights.items():
+            np.testing.assert_array_equal(v, state[k])
+    return imported
+
+
+def _randomise_bn(model) -> None:
+    t = _torch()
+    g = t.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, t.nn.BatchNorm2d):
+            m.running_mean.copy_(t.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(t.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(t.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(t.randn(m.num_features, generator=g) * 0.1)
+
+
+#: torchvision's classes; DenseNet in a small configuration (same code, same patterns:
+#: its export is the slowest), batch norm kept (PRESERVE) or folded into the convs (EVAL).
+TORCHVISION = [("resnet18", {}, True), ("resnet18", {}, False), ("mobilenet_v2", {}, True),
+               ("DenseNet", {"growth_rate": 8, "block_config": (2, 3), "num_init_features": 16,
+                             "bn_size": 2}, True),
+               ("squeezenet1_1", {}, False)]
+
+
+@pytest.mark.parametrize("name,config,preserve", TORCHVISION,
+                         ids=[f"{n}-{'bn' if p else 'folded'}" for n, _, p in TORCHVISION])
+def test_torchvision_models_import_to_the_same_outputs(name: str, config: dict, preserve: bool,
+                                                       tmp_path: Path) -> None:
+    t = _torch()
+    tv = pytest.importorskip("torchvision")
+    t.manual_seed(0)
+    model = getattr(tv.models, name)(**config)
+    _randomise_bn(model)
+    path = _export(model, (1, 3, 64, 64), tmp_path, preserve)
+    imported = _same_as_torch(model, path, (2, 3, 64, 64), state_names=preserve)
+    assert imported.names_kept
+    if preserve:   # every trainable parameter of the original, under its own name
+        trainable = sum(p.numel() for p in model.parameters())
+        assert imported.network.total_params == trainable
+
+
+def test_a_hand_built_twin_with_every_handled_pattern(tmp_path: Path) -> None:
+    t = _torch()
+    nn = t.nn
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Conv2d(8, 4, 1)
+            self.b = nn.Sequential(nn.Conv2d(8, 4, 3, padding=1), nn.Tanh())
+
+        def forward(self, x):
+            return t.cat([self.a(x), self.b(x), x], 1)
+
+    class Twin(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(8)
+            self.act = nn.ReLU6()
+            self.mix = Branches()
+            self.res = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())
+            self.pool = nn.AvgPool2d(3, stride=2, ceil_mode=True)
+            self.gate = nn.Sigmoid()
+            self.w = nn.Parameter(t.randn(16 * 4 * 4, 10) * 0.1)
+            self.b = nn.Parameter(t.randn(10))
+
+        def forward(self, x):
+            x = self.act(self.bn(self.stem(x)))
+            x = self.mix(x)
+            x = self.pool(x + self.res(x))
+            x = self.gate(x)
+            x = x.view(x.size(0), -1)
+            return t.softmax(t.matmul(x, self.w) + self.b, dim=1)
+
+    t.manual_seed(0)
+    model = Twin()
+    _randomise_bn(model)
+    for dynamic in (False, True):   # x.view(x.size(0), -1): a constant, or Shape → Gather → …
+        path = _export(model, (2, 3, 15, 15), tmp_path, dynamic=dynamic)
+        _same_as_torch(model, path, (2, 3, 15, 15), state_names=False)
+
+
+# ---- what netspec cannot express -------------------------------------------------------
+
+
+def _graph(nodes, *, opset: int = 17, inits=()) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.ones(108, np.float32))
+    graph = helper.make_graph(nodes, "g", [x], [y], [w, *inits])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _conv(name: str = "stem", **attrs) -> onnx.NodeProto:
+    return helper.make_node("Conv", ["x", "w"], ["c"], name=name, kernel_shape=[3, 3], **attrs)
+
+
+def test_an_unknown_operator_names_the_node_its_op_and_position() -> None:
+    model = _graph([_conv(pads=[1, 1, 1, 1]),
+                    helper.make_node("LeakyRelu", ["c"], ["y"], name="act", alpha=0.1)])
+    with pytest.raises(OnnxImportError) as info:
+        import_onnx(model)
+    message = str(info.value)
+    assert 'node "act"' in message and "LeakyRelu" in message and "node 2 of 2" in message
+    assert [layer.name for layer in info.value.partial] == ["stem"]
+
+
+@pytest.mark.parametrize("nodes,words", [
+    ([_conv(pads=[0, 0, 1, 1])], "padding"),                             # asymmetric, not `same`
+    ([_conv(strides=[1, 2])], "stride"),
+    ([_conv(), helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip")], "Clip"),
+    ([_conv(), helper.make_node("Softmax", ["c"], ["y"], axis=3)], "Softmax over axis 3"),
+])
+def test_inexpressible_nodes_are_errors_not_guesses(nodes, words: str) -> None:
+    inits = [helper.make_tensor("lo", TensorProto.FLOAT, [], [-1.0]),
+             helper.make_tensor("hi", TensorProto.FLOAT, [], [1.0])]
+    with pytest.raises(OnnxImportError, match=words):
+        import_onnx(_graph(nodes, inits=inits))
+
+
+def test_branches_that_are_not_residual_or_concat_are_an_error() -> None:
+    nodes = [_conv(pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r1"], name="r1"),
+             helper.make_node("Sigmoid", ["c"], ["s1"], name="s1"),
+             helper.make_node("Add", ["r1", "s1"], ["a1"], name="a1"),
+             helper.make_node("Add", ["a1", "c"], ["y"], name="a2")]
+    with pytest.raises(OnnxImportError, match="residual"):
+        import_onnx(_graph(nodes))
+
+
+def test_old_opsets_are_refused() -> None:
+    with pytest.raises(OnnxImportError, match="opset 11"):
+        import_onnx(_graph([_conv()], opset=11))
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def test_cli_import_writes_a_spec_that_checks_and_its_weights(tmp_path: Path, capsys) -> None:
+    net = netspec.load(ROOT / "specs" / "squeezenet1_1.ns")
+    weights = net.init_weights(seed=2)
+    from netspec.onnx_export import save_onnx
+    save_onnx(net, weights, tmp_path / "sq.onnx")
+    assert main(["import", str(tmp_path / "sq.onnx"), "-o", str(tmp_path / "sq.ns"),
+                 "--weights-out", str(tmp_path / "w.npz")]) == 0
+    assert main(["check", "-q", str(tmp_path / "sq.ns")]) == 0   # (squeezenet loses input: a warning)
+    back = netspec.load(tmp_path / "sq.ns")
+    from netspec.weights import load_weights
+    got = back.check_weights(load_weights(tmp_path / "w.npz"))
+    for k, v in weights.items():
+        np.testing.assert_array_equal(got[k], v)
+    capsys.readouterr()
+    assert main(["check", str(tmp_path / "sq.onnx")]) == 0
+    assert "features.3.expand1x1" in capsys.readouterr().out
+
+
+def test_cli_check_of_an_unimportable_model_shows_the_table_up_to_there(tmp_path: Path,
+                                                                        capsys) -> None:
+    model = _graph([_conv(pads=[1, 1, 1, 1]),
+                    helper.make_node("LeakyRelu", ["c"], ["y"], name="act", alpha=0.1)])
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    assert main(["check", str(tmp_path / "m.onnx")]) == 1
+    out = capsys.readouterr()
+    assert "LeakyRelu" in out.err and "Traceback" not in out.err
+    assert "stem" in out.out and "8×8×4" in out.out
+
+
+def test_cli_import_usage_errors(tmp_path: Path, capsys) -> None:
+    assert main(["import", str(tmp_path / "missing.onnx")]) == 2
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    assert main(["import", str(tmp_path / "bad.onnx")]) == 1
+    assert main(["import", str(tmp_path / "bad.onnx"), "-o", str(tmp_path / "bad.onnx")]) == 2
+    assert (tmp_path / "bad.onnx").read_bytes() == b"not a model"
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_stdout_gets_the_spec_without_o(tmp_path: Path, capsys) -> None:
+    net = netspec.load(ROOT / "specs" / "lenet5.ns")
+    onnx.save(net.to_onnx(), str(tmp_path / "l.onnx"))
+    assert main(["import", str(tmp_path / "l.onnx")]) == 0
+    text = capsys.readouterr().out
+    assert netspec.parse(text).total_params == net.total_params
+    assert io is not None
