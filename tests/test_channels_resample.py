@@ -104,3 +104,11 @@ def test_errors_point_at_the_layer(text, message):
 def test_linear_is_no_longer_an_alias_of_fc():
     net = netspec.parse("input 2x2x3\nlinear 4")
     assert net.output_shape == (2, 2, 4)
+
+
+@pytest.mark.parametrize("kind", sorted(SPECS))
+def test_export_torch_writes_each_kind(kind, tmp_path):
+    """`export --torch` writes the kind as a module whose outputs are netspec's."""
+    pytest.importorskip("torch")
+    from test_torch_codegen import _check
+    _check(netspec.parse(SPECS[kind], f"{kind}.ns"), tmp_path, script=True)
