@@ -46,6 +46,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+_COMPARE = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+            ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+            ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
 
 class _Unresolved(Exception):
@@ -425,6 +428,8 @@ class Builder:
         self.instances[inner.prefix] = f"{name}({args})"
         where = f"{node.pos.file}, " if node.pos.file else ""
         self.context.append(f"in `{inner.prefix}` = {name}({args}), {where}line {node.pos.line}")
+        if block.pos.file not in self.rep.texts and block.source is not None:
+            self.rep.add_source(block.pos.file, block.source)   # a reporter made after `use`
         text, self.maker.text = self.maker.text, self.rep.texts[block.pos.file]
         try:
             with in_file(block.pos.file):
@@ -602,14 +607,23 @@ class Builder:
                 if abs(result) > MAX_VALUE:
                     fail(f"`{{{expr}}}` grows past {MAX_VALUE:.0e}, more than any size could be")
                 return result
+            if isinstance(node, ast.IfExp):   # `2 if j == 0 else 1`, as torchvision's stages
+                return value(node.body) if value(node.test) else value(node.orelse)
+            if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+                left, result = value(node.left), 1
+                for op, right_node in zip(node.ops, node.comparators):
+                    right = value(right_node)
+                    result &= int(_COMPARE[type(op)](left, right))
+                    left = right
+                return result
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
                 a, b = value(node.left), value(node.right)
                 if b == 0 or a % b:
                     fail(f"`{{{expr}}}` is not a whole number ({a} / {b})",
                          "use `//` to round down")
                 return a // b
-            fail(f"cannot evaluate `{expr}`: use whole numbers, parameters, C, H, W and "
-                 f"+ - * / // % ( )")
+            fail(f"cannot evaluate `{expr}`: use whole numbers, parameters, C, H, W, "
+                 f"+ - * / // % ( ), comparisons and `A if CONDITION else B`")
             raise AssertionError  # fail() raised
 
         if len(expr) > MAX_EXPRESSION:   # before parsing it: no RecursionError, no slow parse

@@ -558,7 +558,8 @@ def _parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     m = sub.add_parser("import", help="write an ONNX model as a spec (and its weights)")
-    m.add_argument("model", metavar="MODEL.onnx")
+    m.add_argument("model", metavar="MODEL.onnx", help="an ONNX model (opset 13 or newer), "
+                   "e.g. from torch.onnx.export")
     m.add_argument("-o", "--output", metavar="SPEC.ns", help="write the spec here (default: "
                    "print it)")
     m.add_argument("--weights-out", metavar="W.npz", help="write the weights, keyed by the "

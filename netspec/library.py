@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from .errors import Reporter, SpecError
+from .files import TooLargeError, read_limited
 from .layers.base import Pos, in_file
 from .syntax import BlockDef, Labeled, Node, Use, pos_of
 
@@ -96,10 +97,14 @@ class Libraries:
                 used = self._expand(nodes, path.parent)
         finally:
             self.chain.pop()
-        return used + [n for n in nodes if isinstance(n, BlockDef)]
+        blocks = [n for n in nodes if isinstance(n, BlockDef)]
+        for block in blocks:
+            block.source = source
+        return used + blocks
 
     def _read(self, path: Path, shown: str, where: Pos, folder: Path) -> str | None:
         """The library's text, or None after reporting why it cannot be read."""
+        from .network import decode_spec
         def fail(why: str, hint: str | None = None) -> None:
             self.rep.error(where, f"cannot use {shown}: {why}", SpecError, hint=hint)
 
@@ -111,20 +116,18 @@ class Libraries:
                 fail("no such file", hint=f"the path is relative to the folder of the file "
                                           f"that says `use`, here `{os.path.normpath(folder)}`")
                 return None
-            if not path.is_file():
+            if not path.is_file():   # a folder, a pipe (which could block), a device
                 fail("not a file")
                 return None
-            if path.stat().st_size > MAX_LIBRARY_BYTES:
-                fail(f"larger than {MAX_LIBRARY_BYTES // 1024} KiB, so not a library of blocks")
-                return None
-            data = path.read_bytes()
+            text = decode_spec(read_limited(path, MAX_LIBRARY_BYTES))
         except OSError as err:
             fail(err.strerror or str(err))
             return None
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            fail("not a UTF-8 text file")
+        except TooLargeError:
+            fail(f"larger than {MAX_LIBRARY_BYTES // 1024} KiB, so not a library of blocks")
+            return None
+        except ValueError as err:   # not UTF-8
+            fail(str(err))
             return None
         if "\0" in text:
             fail("not a text file (it holds NUL bytes)")

@@ -54,7 +54,7 @@ class _Graph:
 
     def node(self, layer: Layer, op: str, inputs: list[str], output: str, name: str | None = None,
              **attrs: Any) -> str:
-        where = f"{self.net.filename or self.net.name}:{layer.line}"
+        where = f"{layer.pos.file or self.net.filename or self.net.name}:{layer.line}"
         self.nodes.append(helper.make_node(op, inputs, [output], name=name or layer.name,
                                            doc_string=f"{where}: {layer.text}", **attrs))
         return output

@@ -228,7 +228,7 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     line = lines[line_no - 1] if line_no <= len(lines) else ""
     start, end = _statement_bounds(line, err.column if err.column and err.column > 0 else 1)
     words = [(m.start() + start + 1, m.group())
-             for m in re.finditer(r"[A-Za-z_][\w.]*|[^\s:(]+|[:(]", line[start:end])]
+             for m in re.finditer(r"[A-Za-z_](?:[\w.$]|-(?=[\w$]))*|[^\s:(]+|[:(]", line[start:end])]
     if len(words) >= 2 and words[1][1] == ":":
         words = words[2:]
     err_col = err.column if err.column and err.column > 0 else 1
@@ -267,12 +267,12 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
     return line_no, start, end
 
 
-#: What the grammar takes as a label: a NAME (with `-` and `$param` parts) or an INDEX.
+#: What the grammar accepts as a label: a NAME (`block$i-0`) or a sequence number.
 _LABEL = re.compile(r"[A-Za-z_](\w|-(?=[\w$])|\$(?=[A-Za-z_]))*|\d+")
 
 
 def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -> bool:
-    """Report a statement whose label is the problem (`my-conv:`, `input:`); False if it is not."""
+    """Report a statement whose label is the problem (`my.conv:`, `input:`); False if it is not."""
     m = re.match(r"\s*([^\s:;{}\[\]()]+)\s*:(?!\S*:)", line[start:end])
     if m is None:
         return False
@@ -281,8 +281,9 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
     if not _LABEL.fullmatch(label):
         fixed = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^\w-]|^-|-$", "_", label))
         rep.error(Pos(line_no, col, len(label)), f"`{label}` is not a valid label",
-                  SpecSyntaxError, hint=f"a label is letters, digits, `_` and `-` between them, "
-                                        f"not starting with a digit: e.g. `{fixed}`")
+                  SpecSyntaxError, hint=f"a label is ASCII letters, digits and `_` (not starting "
+                                        f"with a digit), `-` between parts, `$param` parts, or "
+                                        f"a number: e.g. `{fixed}`")
     elif label == "input":
         rep.error(Pos(line_no, col, len(label)), "`input` is a keyword, not a label",
                   SpecSyntaxError, hint="choose another name for this layer")

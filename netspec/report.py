@@ -266,7 +266,8 @@ def as_dict(net: Network, batch: int = 1, dtype: str = "float32",
                     "output": list(layer.output_shape), "params": layer.params,
                     "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {}),
                     **rf(layer), "flops": layer.flops(),
-                    **({"non_trainable": n} if (n := layer.non_trainable) else {})}
+                    **({"non_trainable": n} if (n := layer.non_trainable) else {}),
+                    **({"file": layer.pos.file} if layer.pos.file else {})}
                    for layer in net.layers],
         "total_params": net.total_params,
         "trainable_params": trainable,

@@ -91,13 +91,18 @@ class Call:
 
 @dataclass
 class BlockDef:
-    """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning."""
+    """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning.
+
+    A block read from a library keeps that file's text in `source`, so that any
+    reporter building it can show the library's lines.
+    """
 
     name: Token
     params: list[tuple[Token, Token | None]]
     body: Group
     pos: Pos
     uses: int = field(default=0)
+    source: str | None = None
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import netspec
@@ -39,3 +41,12 @@ stem: [ conv 3x3 s2 p1 x8 nobias; bn; relu ]
 trunk_output: { block1: stage(2, 8, 1); block2: stage(3, 16, 2) }
 head: [ pool avg global; 2: fc 10 ]
 """
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def network_specs() -> list[Path]:
+    """Every shipped network spec under specs/, in any folder; block libraries
+    (specs/lib/) are not networks and are left out."""
+    specs = ROOT / "specs"
+    return [p for p in sorted(specs.glob("**/*.ns")) if "lib" not in p.relative_to(specs).parts]

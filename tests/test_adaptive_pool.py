@@ -51,6 +51,7 @@ def test_numpy_and_onnxruntime_match_torch(h, w, oh, ow):
 
 def test_onnx_uses_averagepool_when_the_output_divides_the_input():
     pytest.importorskip("onnx")
-    ops = lambda text: [n.op_type for n in netspec.parse(text, "t.ns").to_onnx().graph.node]  # noqa: E731
+    def ops(text: str) -> list[str]:
+        return [n.op_type for n in netspec.parse(text, "t.ns").to_onnx().graph.node]
     assert ops("input 14x14x3\npool avg to 7x7") == ["AveragePool"]
     assert ops("input 10x14x3\npool avg to 3x7") == ["MatMul", "MatMul"]

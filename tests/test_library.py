@@ -103,7 +103,7 @@ def test_blocks_defined_in_two_files_name_both(tmp_path):
 @pytest.mark.parametrize("path, message", [
     ("missing.ns", "no such file"),
     ("folder.ns", "not a file"),
-    ("binary.ns", "not a UTF-8 text file"),
+    ("binary.ns", "not UTF-8 text"),
     ("nul.ns", "NUL bytes"),
     ("huge.ns", "larger than 1024 KiB"),
     ("/etc/passwd", "a relative path to a `.ns` file"),
@@ -145,3 +145,34 @@ def test_check_accepts_a_library_strictly_and_reports_its_errors(tmp_path):
     assert json.loads(r.stdout)["blocks"] == ["basic"]
     r = _check(str(tmp_path / "bad.ns"))
     assert r.returncode == 1 and "`C` cannot name a parameter" in r.stderr
+
+
+def test_onnx_doc_strings_point_into_the_library(tmp_path):
+    pytest.importorskip("onnx")
+    write(tmp_path, {"lib.ns": "block b() {\n    conv 1x1 x2\n}", "n.ns": 'use "lib.ns"\ninput 4x4x3\nb()'})
+    nodes = netspec.load(tmp_path / "n.ns").to_onnx().graph.node
+    assert nodes[0].doc_string == f"{tmp_path / 'lib.ns'}:2: conv 1x1 x2"
+
+
+def test_a_spec_on_stdin_uses_libraries_relative_to_the_working_directory(tmp_path):
+    write(tmp_path, {"lib/res.ns": BASIC})
+    r = subprocess.run([sys.executable, "-m", "netspec", "check", "-q", "-"], cwd=tmp_path,
+                       input='use "lib/res.ns"\ninput 8x8x4\nbasic(4)\n', capture_output=True,
+                       text=True, env={"PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+
+
+def test_json_names_the_library_a_layer_was_written_in(tmp_path):
+    write(tmp_path, {"lib.ns": "block b() {\n    conv 1x1 x2\n}", "n.ns": 'use "lib.ns"\ninput 4x4x3\nb()'})
+    r = _check("--json", str(tmp_path / "n.ns"))
+    layers = json.loads(r.stdout)["layers"]
+    assert "file" not in layers[0]
+    assert (layers[1]["file"], layers[1]["line"]) == (str(tmp_path / "lib.ns"), 2)
+
+
+def test_a_spec_using_a_library_checks_at_another_input_size(tmp_path):
+    # the size analysis rebuilds the spec with reporters of its own
+    write(tmp_path, {"lib.ns": BASIC, "n.ns": 'use "lib.ns"\ninput 32x32x4\nbasic(8, s=2)\nfc 10'})
+    net = netspec.load(tmp_path / "n.ns", input_shape=(16, 16, 4))
+    assert net.layers[1].output_shape == (8, 8, 8)
+    assert any(w.code == "input-size-fixed" for w in net.warnings)

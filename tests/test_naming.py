@@ -84,3 +84,27 @@ def test_repeat_counter_counts_from_zero():
 ])
 def test_bad_counters_parameters_and_label_params(text, message):
     assert message in str(one_error(text))
+
+
+def test_conditional_expressions_pick_the_first_blocks_stride():
+    # torchvision's stages: stride s for the first block, 1 for the rest
+    spec = ("block stage(n, s) [ repeat $n as j conv 3x3 s{s if j == 0 else 1} p1 x4 ]\n"
+            "input 16x16x3\nlayer: stage(3, s=2)")
+    net = netspec.parse(spec, "t.ns")
+    assert [lay.output_shape for lay in net.layers[1:]] == [(8, 8, 4)] * 3
+    shapes = netspec.parse("input 8x8x3\nconv 1x1 x{1 + (2 < 3) + (3 <= 3 < 2) + (1 != 1)}",
+                           "t.ns").output_shape
+    assert shapes == (8, 8, 2)
+
+
+def test_syntax_errors_after_a_dashed_or_numbered_label_point_at_the_layer():
+    for text in ("input 8x8x3\nblock1-0: cnov 3x3 x4", "input 8x8x3\nf: [ 3: cnov 1x1 x2 ]"):
+        err = one_error(text)
+        assert "unknown layer `cnov`" in str(err)
+        assert err.column == text.split("\n")[1].index("cnov") + 1
+
+
+@pytest.mark.parametrize("label", ["my.conv", "a-", "3x"])
+def test_invalid_labels_say_what_a_label_may_be(label):
+    err = one_error(f"input 8x8x3\n{label}: relu")
+    assert f"`{label}` is not a valid label" in str(err) and "`-` between parts" in err.hint

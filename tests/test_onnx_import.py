@@ -8,13 +8,13 @@ computing what torch computes, with weights under the torch `state_dict` names.
 
 from __future__ import annotations
 
-import glob
 import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import network_specs
 from conftest import NAMING
 
 import netspec
@@ -27,7 +27,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted(glob.glob(str(ROOT / "specs" / "**" / "*.ns"), recursive=True))
+SPECS = [str(p) for p in network_specs()]
 #: Up to RUN parameters a round trip runs both networks; up to BIG it compares every
 #: layer's options and every weight array (the same layers, options and weights compute
 #: the same outputs); above, the options only (the weights are not materialised).

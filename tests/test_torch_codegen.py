@@ -8,7 +8,6 @@ NumPy model computes; `ruff check` passes on it and `torch.jit.script` takes it.
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import network_specs
 from conftest import NAMING
 
 import netspec
@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted(glob.glob(str(ROOT / "specs" / "**" / "*.ns"), recursive=True))
+SPECS = [str(p) for p in network_specs()]
 #: Above this many parameters only the state_dict's names and shapes are compared
 #: (built on the meta device, so nothing is allocated).
 BIG = 15_000_000
