@@ -9,6 +9,7 @@ back to its branch's input (`to branch`), and U-Net doubles H×W with a learned
 from __future__ import annotations
 
 from math import prod
+from typing import ClassVar
 
 from ..errors import Reporter, ShapeError, SpecError
 from .base import Layer, Pos, Shape, shape_str
@@ -51,7 +52,7 @@ class Deconv(Layer):
         bias = f" + {self.filters}" if self.bias else ""
         return [*lines, f"params = {c}·{kg}·{fh}·{fw}{bias} = {self.params:,}",
                 f"MACs = {h}·{w}·{c}·{kg}·{fh}·{fw} = {self.macs:,}",
-                f"FLOPs = 2·MACs" + (" + bias" if self.bias else "") + f" = {self.flops():,}"]
+                "FLOPs = 2·MACs" + (" + bias" if self.bias else "") + f" = {self.flops():,}"]
 
     def __init__(self, pos: Pos, text: str, kernel: tuple[int, int], filters: int | None,
                  stride: int, padding: int, dilation: int, groups: int,
@@ -156,7 +157,7 @@ class Upsample(Layer):
     MODES = ("nearest", "bilinear")
     saves = ()   # the backward needs only the sizes
     #: Per output value: nearest copies; bilinear weighs four neighbours (4 multiplies, 3 adds).
-    FLOPS_PER_VALUE = {"nearest": 0, "bilinear": 7}
+    FLOPS_PER_VALUE: ClassVar[dict[str, int]] = {"nearest": 0, "bilinear": 7}
 
     def window(self) -> None:
         """None: output pixels read input pixels a fraction of a pixel apart."""
