@@ -4,7 +4,7 @@ An installed netspec carries `_lark_standalone.py`, generated from the grammar
 at build time by Lark's standalone generator (see hatch_build.py): the parse
 tables are Python literals, so starting `netspec check` neither imports Lark nor
 rebuilds the tables, and nothing is ever unpickled. That module records the
-SHA-256 of the grammar it came from; in a source checkout without it, or when
+text of the grammar it came from; in a source checkout without it, or when
 the grammar has changed since, the parser is built from grammar/netspec.lark
 with the `lark` package, without Lark's pickle cache (a cache file in a shared
 temporary folder could be planted by another user).
@@ -15,20 +15,21 @@ of the same classes as the parser that made them.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
+import os
 from typing import Any
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "netspec.lark"
-if not GRAMMAR.exists():  # installed as a wheel: the grammar ships inside the package
-    GRAMMAR = Path(__file__).resolve().parent / "grammar" / "netspec.lark"
+_HERE = os.path.dirname(os.path.realpath(__file__))   # os.path, not pathlib: start-up time
+GRAMMAR = os.path.join(os.path.dirname(_HERE), "grammar", "netspec.lark")
+if not os.path.exists(GRAMMAR):  # installed as a wheel: the grammar ships inside the package
+    GRAMMAR = os.path.join(_HERE, "grammar", "netspec.lark")
 
 #: The options both ways of building use (hatch_build.OPTIONS says the same).
 OPTIONS: dict[str, Any] = dict(parser="lalr", propagate_positions=False, maybe_placeholders=False)
 
 
 def _grammar_text() -> str:
-    return GRAMMAR.read_text(encoding="utf-8")
+    with open(GRAMMAR, encoding="utf-8") as f:
+        return f.read()
 
 
 def _standalone_is_fresh() -> bool:
@@ -36,8 +37,8 @@ def _standalone_is_fresh() -> bool:
         from . import _lark_standalone
     except ImportError:
         return False
-    digest = hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest()
-    return getattr(_lark_standalone, "GRAMMAR_SHA256", None) == digest
+    # the text itself, not its hash: hashlib would cost start-up time (~3 ms)
+    return getattr(_lark_standalone, "GRAMMAR_TEXT", None) == _grammar_text()
 
 
 if _standalone_is_fresh():

@@ -9,10 +9,9 @@ line and a caret. Only `run`, `init`, `export` and `bench` load NumPy/ONNX.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
@@ -50,19 +49,22 @@ def _read_spec(path: str, library: bool = False,
                                        f"{getattr(err, 'strerror', None) or err}", "<stdin>")
                             ) from None
         return parse(text, "<stdin>", library=library, input_shape=input_shape)
-    p = Path(path)
-    if not p.exists():
+    if not os.path.exists(path):
         raise UsageError(f"no such spec file: {path}")
-    if p.is_dir():
+    if os.path.isdir(path):
         raise UsageError(f"{path} is a directory, not a spec file")
-    # a regular file, or a pipe such as `<(generate-spec)`
-    return load(p, library=library, input_shape=input_shape)
+    return load(path, library=library, input_shape=input_shape)   # a file, or a pipe
+
+
+def _with_suffix(spec: str, suffix: str) -> str:
+    """The spec's path with `suffix` for its extension (`network` + it for stdin)."""
+    return os.path.splitext(spec if spec != "-" else "network")[0] + suffix
 
 
 def _import(path: str, weights: bool = True):  # -> importer.ImportedSpec
     """Import an ONNX model (see netspec.importer); a missing file is a usage error."""
     from .importer import import_onnx
-    if not Path(path).is_file():
+    if not os.path.isfile(path):
         raise UsageError(f"no such ONNX file: {path}")
     return import_onnx(path, weights=weights)
 
@@ -98,7 +100,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         except UsageError as err:   # a missing file: say so, and check the others
             print(f"netspec check: error: {err}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"network": Path(path).stem, "file": path,
+                import json  # here, not at the top: `check` starts faster without it
+                print(json.dumps({"network": os.path.splitext(os.path.basename(path))[0],
+                                  "file": path,
                                   "errors": [Diagnostic("error", str(err), path).as_dict()]}))
             status = EXIT_USAGE
             continue
@@ -112,7 +116,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{n} error{'s' if n > 1 else ''}"
             print(f"{'<stdin>' if path == '-' else path}: {count}", file=sys.stderr)
             if fmt == "json":
-                print(json.dumps({"network": Path(path).stem, "file": path,
+                import json  # here, not at the top: `check` starts faster without it
+                stem = os.path.splitext(os.path.basename(path))[0]
+                print(json.dumps({"network": stem, "file": path,
                                   "errors": [e.diagnostic.as_dict() for e in err.errors]}))
             status = max(status, EXIT_SPEC)
             continue
@@ -121,6 +127,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.strict and net.warnings:
             status = max(status, EXIT_SPEC)
         memory = {"batch": args.batch, "dtype": args.dtype}
+        if fmt == "json":
+            import json
         if isinstance(net, Library):
             if fmt == "json":
                 print(json.dumps(net.to_dict()))
@@ -211,7 +219,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
     from .weights import load_weights
     if getattr(args, "weights", None):
-        if not Path(args.weights).is_file():
+        if not os.path.isfile(args.weights):
             raise UsageError(f"no such weights file: {args.weights}")
         return load_weights(args.weights, net)   # names and shapes checked before the data
     return net.init_weights(args.seed)
@@ -237,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .numpy_backend import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
                                                    "--weights": getattr(args, "weights", None)})
-    if not Path(args.input).is_file():
+    if not os.path.isfile(args.input):
         raise UsageError(f"no such input file: {args.input}")
     x = None if is_image(args.input) else load_input(args.input)
     if x is not None and x.ndim and x.shape[0] == 0:
@@ -271,7 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
     """The output of `netspec run`'s model on the batch x (None: the image `--input`)."""
     if args.spec.endswith(".onnx"):
-        if not Path(args.spec).is_file():
+        if not os.path.isfile(args.spec):
             raise UsageError(f"no such ONNX file: {args.spec}")
         if x is None or args.maps:
             raise UsageError("images and --maps need a spec, not an .onnx file")
@@ -305,7 +313,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
                          f"{newest_opset()}")
-    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".onnx"))
+    out = args.output or _with_suffix(args.spec, ".onnx")
     refuse_overwriting_inputs({"-o" if args.output else "the output": out},
                               {"SPEC": args.spec, "--weights": getattr(args, "weights", None)})
     net = _read_spec(args.spec, input_shape=args.input_size)
@@ -323,8 +331,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .weights import save_weights
     refuse_overwriting_inputs({"-o": args.output, "--weights-out": args.weights_out},
                               {"MODEL": args.model})
-    if args.output and args.weights_out and Path(args.output).resolve() == \
-            Path(args.weights_out).resolve():
+    if args.output and args.weights_out and os.path.realpath(args.output) == \
+            os.path.realpath(args.weights_out):
         raise UsageError("the spec and the weights need two different files")
     imported = _import(args.model, weights=bool(args.weights_out))
     if not imported.names_kept:
@@ -351,7 +359,7 @@ def _export_torch(args: argparse.Namespace) -> int:
         raise UsageError("choose one format: --onnx or --torch")
     net = _read_spec(args.spec)
     source = torch_source(net)
-    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(".py"))
+    out = args.output or _with_suffix(args.spec, ".py")
     refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
     atomic_write(out, lambda f: f.write(source.encode()))
     print(f"wrote {out}: {source.count(chr(10) + 'class ')} classes, {net.total_params:,} "
@@ -360,7 +368,13 @@ def _export_torch(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """`netspec bench`: the NumPy model against onnxruntime (see bench.py)."""
+    """`netspec bench`: the NumPy model against onnxruntime (see bench.py, bench_suite.py)."""
+    if args.suite:
+        from .bench_suite import run_suite
+        run_suite(quick=args.quick, repeat=args.repeat)
+        return EXIT_OK
+    if args.spec is None:
+        raise UsageError("say which spec to time, or --suite for every benchmark workload")
     from .bench import run_bench
     from .numpy_backend import sample_shape
     from .weights import available_memory, weight_bytes
@@ -372,13 +386,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     f"at least {need / 2**30:,.1f} GiB twice over, but "
                                     f"{have / 2**30:,.1f} GiB of memory are available",
                                     net.filename, hint="use a smaller --batch"))
-    print(run_bench(net, batch=args.batch, repeat=args.repeat, seed=args.seed))
+    print(run_bench(net, batch=args.batch, repeat=args.repeat or 5, seed=args.seed))
     return EXIT_OK
 
 
 def _picture_output(args: argparse.Namespace, suffix: str) -> str:
     """Where `draw`/`report` write: `-o`, else the spec's name with `suffix`; never the spec."""
-    out = args.output or str(Path(args.spec if args.spec != "-" else "network").with_suffix(suffix))
+    out = args.output or _with_suffix(args.spec, suffix)
     refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
     return out
 
@@ -567,11 +581,15 @@ def _parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_import)
 
     b = sub.add_parser("bench", help="time the NumPy model against onnxruntime")
-    b.add_argument("spec", metavar="SPEC", help="a spec file")
+    b.add_argument("spec", metavar="SPEC", nargs="?", help="a spec file")
     b.add_argument("--batch", type=_positive_int, default=32, metavar="N",
                    help="samples per batch, 1 to 1,000,000 (default 32)")
-    b.add_argument("--repeat", type=_repeats, default=5, metavar="N",
-                   help="timed runs per backend, the best is reported, 1 to 1,000 (default 5)")
+    b.add_argument("--repeat", type=_repeats, default=None, metavar="N",
+                   help="timed runs per backend, the best is reported, 1 to 1,000 (default 5; "
+                        "with --suite 7, or 3 with --quick)")
+    b.add_argument("--suite", action="store_true",
+                   help="every benchmark workload against its peers, and start-up")
+    b.add_argument("--quick", action="store_true", help="with --suite: 3 repeats")
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="seed of the random weights and batch, a whole number ≥ 0 "
                         "(default 0)")

@@ -15,7 +15,6 @@ pass in `errors`, so one run reports all of them.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -186,6 +185,7 @@ def raise_all(errors: Sequence[NetspecError], dropped: int = 0) -> None:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A `did you mean ...?` hint for a near miss of one of `choices`, or None."""
+    import difflib   # only when there is a near miss to name: not on every start-up
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 

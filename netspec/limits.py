@@ -12,7 +12,6 @@ violation is an error at its column.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .errors import Reporter, SpecSyntaxError
 from .layers import Pos
@@ -57,6 +56,7 @@ def check_text(text: str, rep: Reporter) -> None:
         else:
             bad_digits = [(i, ch) for i, ch in enumerate(code) if ch.isdigit() and not ch.isascii()]
         for i, ch in bad_digits[:3]:
+            import unicodedata   # only for a spec with such digits: not on every start-up
             value = unicodedata.digit(ch, None)
             rep.error(Pos(line_no, i + 1), f"`{ch}` ({unicodedata.name(ch, 'a digit')}) is not "
                       f"an ASCII digit", SpecSyntaxError,

@@ -8,8 +8,9 @@ unknown because of an earlier error is skipped rather than reported again.
 
 from __future__ import annotations
 
+import gc
+import os
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, Reporter, SpecError
@@ -180,26 +181,44 @@ def parse(text: str, filename: str | None = None, *, library: bool = False,
     one). With `library=True` a file of blocks only is returned as a `Library`
     instead of being an error.
     """
-    from .builder import Builder
-    from .library import Libraries
     from .limits import check_text
-    from .parser import parse_tree
     if not isinstance(text, str):
         raise TypeError(f"parse() takes the spec's text as a str, not {type(text).__name__}")
     if filename is not None and not isinstance(filename, str):
         raise TypeError(f"parse()'s filename is a str or None, not {type(filename).__name__}")
     rep = Reporter(text, filename)
     check_text(text, rep)
+    # Python's cyclic collector would walk every node and layer made so far, again
+    # and again as they pile up (40% of the time at 50,000 layers): it waits.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, filename, library, input_shape, rep)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str, filename: str | None, library: bool,
+           input_shape: tuple[int, ...] | None, rep: Reporter) -> Network:
+    """`parse`, once the text is known to be within the limits."""
+    from .builder import Builder
+    from .parser import parse_tree
+    from .syntax import Use
     own = parse_tree(text, rep) if not rep.errors else []
-    nodes = Libraries(rep, filename).expand(own)
-    name = Path(filename).stem if filename and filename != "<stdin>" else "network"
+    nodes = own
+    if any(isinstance(n, Use) for n in own):
+        from .library import Libraries  # and pathlib with it: only `use` needs them
+        nodes = Libraries(rep, filename).expand(own)
+    name = os.path.splitext(os.path.basename(filename))[0] if filename and filename != "<stdin>" \
+        else "network"
     builder = Builder(text, rep, input_shape)
     if _is_library(own) and not rep.errors:
         blocks = builder.define(nodes)
         if not library:
             rep.error(None, f"{filename or 'the spec'} is a library of blocks, not a network",
                       SpecError, hint="use it from a spec: `use \"" +
-                      (Path(filename).name if filename else "lib.ns") + "\"`")
+                      (os.path.basename(filename) if filename else "lib.ns") + "\"`")
         rep.raise_errors()
         return Library(name, [b for b, file in blocks if file is None], filename,
                        rep.warnings)  # type: ignore[return-value]
@@ -219,10 +238,10 @@ def parse(text: str, filename: str | None = None, *, library: bool = False,
     return net
 
 
-def load(path: str | Path, *, library: bool = False,
+def load(path: str | os.PathLike[str], *, library: bool = False,
          input_shape: tuple[int, ...] | None = None) -> Network:
     """Read and check the spec at `path` (see `parse`)."""
-    path = Path(path)
+    path = os.fspath(path)
     try:
         text = decode_spec(read_limited(path))
     except (OSError, ValueError) as err:   # unreadable, too large, not UTF-8

@@ -58,14 +58,15 @@ ALIASES = {
     "channel_shuffle": "shuffle 2", "chunk": "split { branch {...} branch {...} }",
 }
 
-#: Option words from other tools, with the netspec spelling of the option.
+#: Option words from other tools, with the netspec spelling of the option (patterns
+#: compiled on first use, by `re`'s cache: only a spec with errors needs them).
 _OPTION_HINTS = (
-    (re.compile(r"(?:stride|strides)=?(-?\d+)$"), "s{}", "the stride"),
-    (re.compile(r"(?:pad|padding)=?(-?\d+)$"), "p{}", "the padding"),
-    (re.compile(r"(?:dilation|dil)=?(-?\d+)$"), "d{}", "the dilation"),
-    (re.compile(r"(?:groups|group)=?(-?\d+)$"), "g{}", "the groups"),
-    (re.compile(r"(?:filters|k|out|channels)=?(-?\d+)$"), "x{}", "the filter count"),
-    (re.compile(r"(-?\d+)$"), "x{}", "a filter count"),
+    (r"(?:stride|strides)=?(-?\d+)$", "s{}", "the stride"),
+    (r"(?:pad|padding)=?(-?\d+)$", "p{}", "the padding"),
+    (r"(?:dilation|dil)=?(-?\d+)$", "d{}", "the dilation"),
+    (r"(?:groups|group)=?(-?\d+)$", "g{}", "the groups"),
+    (r"(?:filters|k|out|channels)=?(-?\d+)$", "x{}", "the filter count"),
+    (r"(-?\d+)$", "x{}", "a filter count"),
 )
 
 #: How to name each terminal in "expected ..." notes.
@@ -329,7 +330,7 @@ def _option_hint(word: str, keyword: str) -> str | None:
     """`stride=2` → `s2` and similar, or a near miss of an option keyword."""
     if keyword in ("conv", "pool"):
         for pattern, form, what in _OPTION_HINTS:
-            m = pattern.match(word.lower())
+            m = re.match(pattern, word.lower())
             if m and (keyword == "conv" or form != "x{}"):
                 return f"write {what} as `{form.format(m.group(1))}`"
     words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax"] + (

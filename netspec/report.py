@@ -9,8 +9,6 @@ last layer's output and receptive field.
 
 from __future__ import annotations
 
-import csv
-import html
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,9 +94,9 @@ def _rf(r: Row, what: str) -> str | None:
     f = r.fields.get(r.last.name)
     if f is None:
         return None
-    values = {"rf": f.size, "jump": f.jump,
-              "centre": tuple(f"{float(c):g}" for c in f.centre)}[what]
-    return "×".join(map(str, values)) if what != "centre" else ",".join(values)
+    if what == "centre":   # only when asked: the centre needs `fractions` (start-up time)
+        return ",".join(f"{float(c):g}" for c in f.centre)
+    return "×".join(map(str, f.size if what == "rf" else f.jump))
 
 
 #: Every column: name → (header, cell, right-aligned, counts: 0 shows as "–").
@@ -220,6 +218,7 @@ def csv_table(net: Network, depth: int | None = None, columns: tuple[str, ...] =
               batch: int = 1, dtype: str = "float32") -> str:
     """The rows as CSV, numbers without separators; the totals row last."""
     headers, rows, total = _grid(net, depth, columns, batch, DTYPE_BYTES[dtype], raw=True)
+    import csv   # here, not at the top: `check` starts faster without it
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerows([headers, *rows, total])
@@ -229,6 +228,7 @@ def csv_table(net: Network, depth: int | None = None, columns: tuple[str, ...] =
 def html_table(net: Network, depth: int | None = None,
                columns: tuple[str, ...] = DEFAULT_COLUMNS) -> str:
     """The table as HTML, for a notebook (`Network._repr_html_`)."""
+    import html   # here, not at the top: `check` starts faster without it
     headers, rows, total = _grid(net, depth, columns, 1, 4, raw=False)
     right = [COLUMNS[c][2] for c in columns]
 

@@ -25,12 +25,13 @@ is reported from it on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..layers import Layer
 
 if TYPE_CHECKING:
+    from fractions import Fraction   # imported where used: `check` starts faster without it
+
     from ..errors import Reporter
     from ..network import Network
 
@@ -68,6 +69,7 @@ class Field:
     @property
     def centre(self) -> tuple[Fraction, Fraction]:
         """Centre of output pixel 0's window, in input pixels (a half for an even field)."""
+        from fractions import Fraction
         return tuple(Fraction(a + b, 2) for a, b in (self.span(0, 0), self.span(0, 1)))  # type: ignore[return-value]
 
 

@@ -7,12 +7,16 @@ step running then. Each figure below follows the step's code in this package:
 - the input is copied twice (to float32 NCHW, then to NHWC), and the NHWC copy
   is held until the pass ends;
 - conv and pool copy a padded input when they pad; a conv builds one im2col block
-  at a time (none for a 1×1 stride-1 conv, whose window view is already a matrix),
-  and a grouped conv also the product per block (then, the block freed, its
-  transposed copy); a depthwise conv
-  multiplies tap by tap into one output-sized temporary;
-- batch norm, sigmoid and softmax make one output-sized temporary; LRN two, a
-  gather buffer and its cumulative squares (one channel more than its input);
+  at a time, in one buffer per call (none for a 1×1 stride-1 conv, whose window
+  view is already a matrix), and a grouped conv also the product per block (then,
+  the block freed, its transposed copy); a depthwise conv works on blocks of
+  output rows, tap by tap through one block-sized temporary, or by `einsum`
+  (buffering a strided operand);
+- batch norm, the residual add and the elementwise activations work in place
+  where their input has no other reader (a batch norm after a conv is even folded
+  into it), so they allocate nothing; softmax makes one output-sized temporary;
+  LRN two, a gather buffer and its cumulative squares (one channel more than its
+  input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
   operand;
 - adaptive pooling keeps the product over H while it multiplies over W;
@@ -26,10 +30,12 @@ from math import prod
 
 from ..analysis.memory import Runtime
 from ..layers import Layer
-from .conv import _depthwise, im2col_blocks
+from .conv import DEPTHWISE_BLOCK_BYTES, _depthwise, _depthwise_by_einsum, im2col_blocks
+from .ops import IN_PLACE
+from .windows import row_blocks
 
 #: Layer kinds whose step makes one temporary the size of its output.
-ONE_TEMPORARY = {"bn", "sigmoid", "softmax"}
+ONE_TEMPORARY = {"softmax"}
 #: A ufunc over a non-contiguous operand copies it through a buffer of this size.
 UFUNC_BUFFER = 8192 * 4
 
@@ -43,6 +49,9 @@ class NumpyRuntime(Runtime):
         if layer.kind == "flatten":
             return len(layer.input_shape) == 1   # a volume is copied to NCHW order
         return layer.aliases(False)
+
+    def in_place(self, layer: Layer) -> bool:
+        return layer.kind in IN_PLACE or layer.in_place
 
     def scratch(self, layer: Layer, batch: int) -> int:
         out = 4 * batch * prod(layer.output_shape)
@@ -65,8 +74,13 @@ class NumpyRuntime(Runtime):
         if layer.kind == "pool":
             return padded + min(UFUNC_BUFFER, out)
         if _depthwise(layer):
+            if _depthwise_by_einsum(layer):
+                return padded + min(UFUNC_BUFFER, out)
+            oh, ow, k = layer.output_shape
+            samples, rows = row_blocks(batch, oh, ow * k * 4, DEPTHWISE_BLOCK_BYTES)[0]
+            block = len(range(batch)[samples]) * len(range(oh)[rows]) * ow * k * 4
             strided = layer.kernel != (1, 1) or layer.strides != (1, 1)
-            return padded + out + (min(UFUNC_BUFFER, out) if strided else 0)
+            return padded + block + (min(UFUNC_BUFFER, block) if strided else 0)
         samples, rows = im2col_blocks(layer, batch)[0]
         m = len(range(batch)[samples]) * len(range(layer.output_shape[0])[rows]) * \
             layer.output_shape[1]

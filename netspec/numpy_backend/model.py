@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -16,18 +15,44 @@ from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
 from .conv import _conv
-from .ops import ACTIVATIONS, IN_PLACE, _bn, _concat, _fc, _flatten, _lrn
+from .ops import (
+    ACTIVATIONS,
+    ELEMENTWISE,
+    IN_PLACE,
+    _add,
+    _bn,
+    _concat,
+    _fc,
+    _flatten,
+    _lrn,
+    fold_bn,
+)
 from .pool import _adaptive_pool, _pool
 from .resample import _deconv, _upsample
+from .threads import each, spread
 from .windows import Step
 
 if TYPE_CHECKING:
     from ..network import Network
 
 
-#: Kinds whose step applies a following relu itself when called with relu=True,
-#: while its output is still in cache.
-FUSES_RELU = {"conv"}
+#: Kinds whose step takes `act=`, an ELEMENTWISE activation applied to its output
+#: while it is still in cache: a following activation (the output's only reader)
+#: is fused into them.
+FUSES_ACTIVATION = {"conv", "fc", "bn", "add"}
+#: Kinds whose weights absorb a following batch norm (their output's only reader)
+#: when the model is built: per output channel (the weight's first axis), weight
+#: times the bn's scale and bias times it plus its shift (ops.fold_bn).
+FOLDS_BN = {"conv", "fc"}
+#: An fc layer with at least this many bytes of weights runs on the whole batch, its
+#: outputs split across the threads, rather than on each thread's share of the
+#: batch: every thread would stream all its weights from memory (AlexNet's first fc
+#: layer, 151 MB, took 44% of the time at batch 8).
+GATHER_BYTES = 8 * 2**20
+#: A batch is cut into up to this many parts per thread, which the threads take one
+#: after another as they get free: on a loaded machine, a thread that lost its CPU
+#: for a while then holds up only its current part, not half the batch.
+PARTS_PER_THREAD = 2
 
 
 def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
@@ -38,7 +63,7 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 #: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
-    "add": _constant(np.add), "concat": _constant(_concat),
+    "add": _constant(_add), "concat": _constant(_concat),
     "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
@@ -48,69 +73,119 @@ LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
 
 
 class _Plan:
-    """Steps in order, each with the values it reads; identity layers are aliases."""
+    """Steps in order, each with the values it reads; identity layers are aliases.
 
-    def __init__(self, net: Network, lowered: dict[str, Step | None], fuse: bool) -> None:
+    With `fuse`, a batch norm is folded into the conv (or fc) before it and an
+    elementwise activation into the step before it, wherever that step's output
+    has no other reader: ResNet's conv + bn + relu is one step.
+    """
+
+    def __init__(self, net: Network, weights: dict[str, dict[str, np.ndarray]],
+                 fuse: bool) -> None:
         self.steps: list[tuple[str, Step, list[str], bool]] = []
         self.alias: dict[str, str] = {}
+        big: dict[int, bool] = {}
         consumers: dict[str, list[Layer]] = {}
         for layer in net.layers:
             for i in layer.inputs:
                 consumers.setdefault(i.name, []).append(layer)
-        skip: set[str] = set()
+
+        def only_reader(layer: Layer) -> Layer | None:
+            after = consumers.get(layer.name, [])
+            return after[0] if len(after) == 1 and len(after[0].inputs) == 1 else None
+
+        absorbed: set[str] = set()
         for layer in net.layers:
             ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
-            step = lowered[layer.name]
-            if layer.name in skip or step is None:
+            if layer.name in absorbed:
+                self.alias[layer.name] = ins[0]
+                continue
+            w, act, last = weights.get(layer.name, {}), None, layer
+            if fuse and layer.kind in FOLDS_BN and "weight" in w:
+                bn = only_reader(layer)
+                if bn is not None and bn.kind == "bn":
+                    w, last = fold_bn(w, bn, weights.get(bn.name, {})), bn
+                    absorbed.add(bn.name)
+            if fuse and layer.kind in FUSES_ACTIVATION:
+                then = only_reader(last)
+                if then is not None and then.kind in ELEMENTWISE:
+                    act = ELEMENTWISE[then.kind]
+                    absorbed.add(then.name)
+            if layer.kind not in LOWERINGS:
+                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
+            step = LOWERINGS[layer.kind](layer, w)
+            if step is None:
                 self.alias[layer.name] = ins[0] if ins else layer.name
                 continue
-            after = consumers.get(layer.name, [])
-            if fuse and layer.kind in FUSES_RELU and len(after) == 1 and after[0].kind == "relu":
-                step = partial(step, relu=True)
-                skip.add(after[0].name)
+            if act is not None:
+                step = partial(step, act=act)
             self.steps.append((layer.name, step, ins, layer.kind in IN_PLACE))
+            big[len(self.steps) - 1] = layer.kind == "fc" and layer.params * 4 >= GATHER_BYTES
         self.input = net.layers[0].name
         self.output = self.alias.get(net.layers[-1].name, net.layers[-1].name)
-        self.uses: dict[str, int] = {}
-        for _, _, ins, _ in self.steps:
-            for name in ins:
-                self.uses[name] = self.uses.get(name, 0) + 1
+        #: (i, value): where a batch split across threads is gathered again — before
+        #: the first large fc layer that only one value flows into — or None
+        self.gather: tuple[int, str] | None = None
+        made: dict[str, int] = {self.input: -1}
+        last_read: dict[str, int] = {}
+        for i, (name, _, ins, _) in enumerate(self.steps):
+            made[name] = i
+            for value in ins:
+                last_read[value] = i
+        change = [0] * (len(self.steps) + 1)   # values live at step i: read at i or later
+        for value, read in last_read.items():
+            change[made[value] + 1] += 1
+            change[read + 1] -= 1
+        live = 0
+        for i, (_, _, ins, _) in enumerate(self.steps):
+            live += change[i]
+            if big[i] and live == 1 and len(set(ins)) == 1:
+                self.gather = (i, ins[0])
+                break
 
     def run(self, x: np.ndarray, record: dict[str, np.ndarray] | None = None,
-            timing: dict[str, float] | None = None) -> np.ndarray:
-        """Run the steps on the prepared input.
+            timing: dict[str, float] | None = None, part: str = "all") -> np.ndarray:
+        """Run the steps on the prepared input (which they may overwrite).
 
         `record` receives a copy of every value, `timing` each step's seconds (the
-        least over the calls that passed it).
+        least over the calls that passed it). `part` "head" runs the steps before
+        `gather` and returns the value gathered there; "tail" runs the rest from it.
         """
-        values = {self.input: x}
-        left = dict(self.uses)
-        for name, step, ins, in_place in self.steps:
+        start, stop, first, result = 0, len(self.steps), self.input, self.output
+        if part != "all" and self.gather is not None:
+            cut, boundary = self.gather
+            start, first = (cut, boundary) if part == "tail" else (0, first)
+            stop, result = (cut, boundary) if part == "head" else (stop, result)
+        values = {first: x}
+        left: dict[str, int] = {}
+        for _, _, ins, _ in self.steps[start:stop]:
+            for name in ins:
+                left[name] = left.get(name, 0) + 1
+        for name, step, ins, in_place in self.steps[start:stop]:
             args = [values[i] for i in ins]
             if in_place and left[ins[0]] > 1:
-                args[0] = args[0].copy()   # another layer still reads this value
+                free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]]
+                if free and len(ins) > 1:   # a sum: overwrite an input nobody else reads
+                    args[0], args[free[0]] = args[free[0]], args[0]
+                else:
+                    args[0] = args[0].copy()   # another layer still reads this value
             start = time.perf_counter()
             out = step(*args)
             if timing is not None:
                 timing[name] = min(timing.get(name, np.inf), time.perf_counter() - start)
             for i in ins:
                 left[i] -= 1
-                if not left[i] and i != self.output:
+                if not left[i] and i != result:
                     del values[i]   # its memory can go as soon as no layer reads it
             values[name] = out
             if record is not None:
                 record[name] = NumpyModel._finish(out)
-        return values[self.output]
+        return values[result]
 
 
 def usable_cpus() -> int:
     """CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-@lru_cache(maxsize=None)
-def _workers(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="netspec")
 
 
 @lru_cache(maxsize=1)
@@ -122,29 +197,38 @@ class NumpyModel:
     """A network compiled to NumPy: `model(x)` maps N×C×H×W float32 to its output.
 
     The output is (N, K) after fc layers, or N×C×H×W for a fully convolutional
-    network. Weights are checked and prepared once, when the model is built.
+    network. Weights are checked and prepared once, when the model is built;
+    batch norms are folded into the convs before them and activations fused
+    into the steps before them.
 
-    A batch of several samples is split across `threads` threads (default: every
-    usable CPU), each running single-threaded BLAS: then the im2col copies,
-    padding, pooling and activations run in parallel too, not only the matrix
-    multiplies (measured: VGG-mini at batch 32 on 2 cores, 175 ms against 235 ms
-    with BLAS's own threads). While a batch runs, BLAS is limited to one thread
-    process-wide; `threads=1` leaves BLAS alone.
+    The model runs on `threads` threads (default: every usable CPU), each running
+    single-threaded BLAS: a batch of at least that many samples is cut into parts
+    the threads take in turn, so that the im2col copies, padding, pooling and
+    activations run in parallel too, not only the matrix multiplies (measured:
+    VGG-mini at batch 32 on 2 cores, 175 ms against 235 ms with BLAS's own
+    threads); the parts are gathered again before a large fc layer, whose
+    features the threads then share (`GATHER_BYTES`). A smaller batch runs once,
+    each step splitting its rows or channels across the threads.
+    While a batch runs, BLAS is limited to one thread process-wide; `threads=1`
+    leaves BLAS alone.
     """
 
     def __init__(self, net: Network, weights: dict[str, np.ndarray],
                  threads: int | None = None) -> None:
         self.net = net
         self.threads = threads or usable_cpus()
-        by_layer = {layer.name: {s: weights[layer.weight_key(s)] for s in layer.weight_shapes()}
-                    for layer in net.layers}
-        lowered: dict[str, Step | None] = {}
-        for layer in net.layers:
-            if layer.kind not in LOWERINGS:
-                raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
-            lowered[layer.name] = LOWERINGS[layer.kind](layer, by_layer.get(layer.name, {}))
-        self.fast = _Plan(net, lowered, fuse=True)       # conv + relu fused, for speed
-        self.traced = _Plan(net, lowered, fuse=False)    # every layer, for `activations`
+        self._weights: dict[str, dict[str, np.ndarray]] = {
+            layer.name: {s: weights[layer.weight_key(s)] for s in layer.weight_shapes()}
+            for layer in net.layers}
+        self.fast = _Plan(net, self._weights, fuse=True)   # bn folded, activations fused
+        self._traced: _Plan | None = None
+
+    @property
+    def traced(self) -> _Plan:
+        """Every layer as its own step, for `activations` (built on first use)."""
+        if self._traced is None:
+            self._traced = _Plan(self.net, self._weights, fuse=False)
+        return self._traced
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -166,19 +250,32 @@ class NumpyModel:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run a batch: x is N×C×H×W (any N, any real dtype); returns float32."""
         prepared = self._prepare(x)
-        parts = min(self.threads, prepared.shape[0])
-        if parts <= 1:
+        if self.threads <= 1:
             return self._run(prepared)
         with _blas().limit(limits=1, user_api="blas"):
-            outs = list(_workers(self.threads).map(self._run, np.array_split(prepared, parts)))
-        return np.concatenate(outs)
+            if prepared.shape[0] < self.threads:
+                with spread(self.threads):
+                    return self._run(prepared)
+            n = prepared.shape[0]
+            parts = np.array_split(prepared, min(n, self.threads * PARTS_PER_THREAD))
+            outs: list[np.ndarray | None] = [None] * len(parts)
+            gather = self.fast.gather is not None
+
+            def run(i: int) -> None:
+                outs[i] = self.fast.run(parts[i], part="head") if gather else self._run(parts[i])
+            with spread(self.threads):
+                each(run, range(len(parts)))
+            if not gather:
+                return np.concatenate(outs)
+            with spread(self.threads):
+                return self._finish(self.fast.run(np.concatenate(outs), part="tail"))
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
         prepared = self._prepare(x)
         record = {self.net.layers[0].name: self._finish(prepared)}
-        self.traced.run(prepared, record)
         plan = self.traced
+        plan.run(prepared, record)
         for layer in self.net.layers:   # identity layers show the value they pass on
             if layer.name not in record:
                 record[layer.name] = record[plan.alias[layer.name]]

@@ -1,33 +1,78 @@
-"""The layers without windows: fc, batch norm, activations, flatten, LRN, concat."""
+"""The layers without windows: fc, batch norm, activations, add, flatten, LRN, concat.
+
+Steps that take `act` apply an elementwise activation (an ELEMENTWISE function)
+to their output before returning it; steps of IN_PLACE kinds overwrite their
+first input (the model hands them a copy when another layer still reads it).
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from ..layers import FC, LRN, BatchNorm, Layer
+from .threads import chunks, each, width
 from .windows import Step
+
+#: An elementwise activation: overwrites the array it is given and returns it.
+Activation = Callable[[np.ndarray], np.ndarray]
 
 
 def _fc(layer: FC, w: dict[str, np.ndarray]) -> Step:
     weight, bias = w["weight"], w["bias"]   # used as given: no copy of the largest arrays
     volume = len(layer.input_shape) == 3
 
-    def fc(x: np.ndarray) -> np.ndarray:
+    def fc(x: np.ndarray, act: Activation | None = None) -> np.ndarray:
         if volume:   # the weight's columns are in NCHW order, so flatten NCHW
             x = x.transpose(0, 3, 1, 2)
-        out = x.reshape(x.shape[0], -1) @ weight.T
-        out += bias
+        x = x.reshape(x.shape[0], -1)
+        out = np.empty((x.shape[0], weight.shape[0]), np.float32)
+
+        def features(f: slice) -> None:   # at batch 1 the threads share the outputs
+            np.matmul(x, weight[f].T, out=out[:, f])
+            out[:, f] += bias[f]
+            if act is not None:
+                act(out[:, f])
+        each(features, chunks(weight.shape[0], width()) if weight.shape[0] >= 256 else [slice(None)])
         return out
     return fc
 
 
-def _bn(layer: BatchNorm, w: dict[str, np.ndarray]) -> Step:
+def bn_scale_shift(layer: BatchNorm, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Batch norm at inference as y = x·scale + shift, per channel."""
     scale = (w["weight"] / np.sqrt(w["running_var"] + np.float32(layer.EPSILON))).astype(np.float32)
     shift = (w["bias"] - w["running_mean"] * scale).astype(np.float32)
+    return scale, shift
 
-    def bn(x: np.ndarray) -> np.ndarray:
-        return x * scale + shift
+
+def fold_bn(w: dict[str, np.ndarray], bn: BatchNorm,
+            bn_w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The weights of a layer whose outputs (weight's first axis) feed batch norm `bn` alone,
+    with the batch norm folded in: weight·scale and bias·scale + shift."""
+    scale, shift = bn_scale_shift(bn, bn_w)
+    weight = w["weight"]
+    folded = (weight * scale.reshape(-1, *[1] * (weight.ndim - 1))).astype(np.float32)
+    bias = shift if w.get("bias") is None else (w["bias"] * scale + shift).astype(np.float32)
+    return {**w, "weight": folded, "bias": bias}
+
+
+def _bn(layer: BatchNorm, w: dict[str, np.ndarray]) -> Step:
+    scale, shift = bn_scale_shift(layer, w)
+
+    def bn(x: np.ndarray, act: Activation | None = None) -> np.ndarray:
+        x *= scale   # in place: the model copies a value another layer still reads
+        x += shift
+        return x if act is None else act(x)
     return bn
+
+
+def _add(*xs: np.ndarray, act: Activation | None = None) -> np.ndarray:
+    """The sum, written over the first input (in place, like bn)."""
+    out = xs[0]
+    for x in xs[1:]:
+        np.add(out, x, out=out)
+    return out if act is None else act(out)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -37,18 +82,26 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * np.tanh(0.5 * x) + 0.5   # no overflow for large |x|, unlike 1/(1+e^-x)
+    x *= 0.5   # 0.5·tanh(0.5·x) + 0.5: no overflow for large |x|, unlike 1/(1+e^-x)
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
 
 
-ACTIVATIONS: dict[str, Step] = {
+#: Elementwise activations, each overwriting the array it is given. A kind listed
+#: here runs in place as its own step, or fused into the step before it (the kinds
+#: in model.FUSES_ACTIVATION), on each block of that step's output while it is in
+#: cache. A new elementwise activation needs only its entry here.
+ELEMENTWISE: dict[str, Activation] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "relu6": lambda x: np.clip(x, 0, 6, out=x),
     "tanh": lambda x: np.tanh(x, out=x),
     "sigmoid": _sigmoid,
-    "softmax": _softmax,   # over the last axis: the channels of an NHWC volume
 }
-#: Steps that overwrite their input (the model copies an input still needed elsewhere).
-IN_PLACE = {"relu", "relu6", "tanh"}
+ACTIVATIONS: dict[str, Step] = {**ELEMENTWISE, "softmax": _softmax}   # softmax: over channels
+#: Steps that overwrite their first input (the model copies one still needed elsewhere).
+IN_PLACE = {*ELEMENTWISE, "bn", "add"}
 
 
 def _flatten(layer: Layer, w: dict[str, np.ndarray]) -> Step | None:

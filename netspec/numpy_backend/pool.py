@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import AdaptivePool, Pool
-from .windows import Step, _pad, _taps
+from .threads import each, width
+from .windows import Step, _pad, _taps, row_blocks
+
+#: Pooling works on blocks of output rows of about this size (cache-resident while
+#: every tap passes over them), which the model's threads share at batch 1.
+BLOCK_BYTES = 256 * 2**10
 
 
 def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
@@ -16,15 +21,25 @@ def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
     out_hw = layer.output_shape[:2]
     pads = layer.floor_pads()
     h, wd = layer.input_shape[:2]
+    oh, ow, c = layer.output_shape
+
+    def by_blocks(x: np.ndarray, fill: float, combine: np.ufunc) -> np.ndarray:
+        """Each block of output rows: tap 0 copied in, the other taps combined into it."""
+        xp = _pad(x, pads, fill)
+        out = np.empty((x.shape[0], *out_hw, x.shape[3]), np.float32)
+        views = [view for _, view in _taps(xp, out_hw, layer.kernel, layer.strides)]
+
+        def block(where: tuple[int, slice]) -> None:
+            s, r = where
+            o = out[s, r]
+            np.copyto(o, views[0][s, r])
+            for view in views[1:]:
+                combine(o, view[s, r], out=o)
+        each(block, row_blocks(x.shape[0], oh, ow * c * 4, BLOCK_BYTES, width()))
+        return out
 
     if layer.mode == "max":
-        def maxpool(x: np.ndarray) -> np.ndarray:
-            xp = _pad(x, pads, -np.inf)
-            out = np.empty((x.shape[0], *out_hw, x.shape[3]), np.float32)
-            for t, view in _taps(xp, out_hw, layer.kernel, layer.strides):
-                np.copyto(out, view) if t == 0 else np.maximum(out, view, out=out)
-            return out
-        return maxpool
+        return lambda x: by_blocks(x, -np.inf, np.maximum)
 
     # average over the input cells each window covers; padding is not counted
     mask = np.pad(np.ones((1, h, wd, 1), np.float32), ((0, 0), *pads, (0, 0)))
@@ -32,10 +47,7 @@ def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
     inv = (1.0 / count).astype(np.float32)
 
     def avgpool(x: np.ndarray) -> np.ndarray:
-        xp = _pad(x, pads, 0.0)
-        out = np.empty((x.shape[0], *out_hw, x.shape[3]), np.float32)
-        for t, view in _taps(xp, out_hw, layer.kernel, layer.strides):
-            np.copyto(out, view) if t == 0 else np.add(out, view, out=out)
+        out = by_blocks(x, 0.0, np.add)
         out *= inv
         return out
     return avgpool

@@ -44,3 +44,18 @@ def _taps(xp: np.ndarray, out_hw: tuple[int, int], kernel: tuple[int, int],
         for j in range(kernel[1]):
             yield i * kernel[1] + j, xp[:, i * dilation:i * dilation + (oh - 1) * sh + 1:sh,
                                         j * dilation:j * dilation + (ow - 1) * sw + 1:sw]
+
+
+def row_blocks(n: int, oh: int, row_bytes: int, target: int,
+               threads: int = 1) -> list[tuple[slice, slice]]:
+    """(samples, output rows) blocks of about `target` bytes of output, whole samples
+    together when one is smaller; at least `threads` blocks when there are enough rows."""
+    rows = max(1, target // max(row_bytes, 1))
+    if n < threads:
+        rows = min(rows, -(-oh // threads))
+    if rows >= oh:
+        per = max(1, rows // oh)
+        return [(slice(s, s + per), slice(0, oh)) for s in range(0, n, per)]
+    count = -(-oh // rows)
+    bounds = [oh * i // count for i in range(count + 1)]
+    return [(slice(s, s + 1), slice(a, b)) for s in range(n) for a, b in zip(bounds, bounds[1:])]

@@ -1,0 +1,216 @@
+"""`netspec bench --suite`: every benchmark workload, NumPy against its peers in one run.
+
+Each workload (a shipped spec at a batch size) is run by the NumPy model, by
+onnxruntime on netspec's own export, and by any extra peer the caller passes
+(bench/suite.py adds PyTorch eager on one thread), on the same weights and
+input. The backends take turns within every repeat, so a change in the
+machine's load hits all of them alike; what is reported is each one's median
+images/s with the min–max over the repeats, the ratios of the medians, their
+geometric mean, and the load average before and after. Start-up is measured as
+CPU time against `python -c "import lark"`, and `check` on generated 10,000 and
+100,000-layer specs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from math import exp, log
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .network import Network, load
+
+#: (spec name, batch): the workloads of issue 13.
+WORKLOADS = [("vgg_mini", 32), ("alexnet", 8), ("resnet18", 16), ("resnet18", 1),
+             ("mobilenet_v2", 1), ("mobilenet_v2", 16), ("lenet5", 256)]
+#: Families run at batch 1 and 16 whenever a spec of that name exists under specs/.
+FAMILIES = ["efficientnet_b0", "convnext_tiny", "shufflenet_v2_x1_0"]
+#: Where a forward pass's peak memory is measured.
+MEMORY_WORKLOAD = ("resnet18", 16)
+
+#: A peer: (network, weights) → a function running a batch.
+Peer = Callable[[Network, dict[str, np.ndarray]], Callable[[np.ndarray], object]]
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+BODY = ["conv 3x3 same x16", "relu", "bn", "conv 3x3 p1 x16 relu", "pool 3 s1 p1",
+        "dropout 0.1", "conv 1x1 x16"]
+
+
+def find_spec(name: str, root: Path = SPECS) -> Path | None:
+    """specs/NAME.ns, or the first NAME.ns anywhere under specs/."""
+    direct = root / f"{name}.ns"
+    if direct.is_file():
+        return direct
+    return next(iter(sorted(root.rglob(f"{name}.ns"))), None)
+
+
+def workloads(root: Path = SPECS) -> list[tuple[Path, int]]:
+    """The suite's (spec file, batch) pairs that exist in this checkout."""
+    found = [(find_spec(name, root), batch) for name, batch in WORKLOADS]
+    found += [(find_spec(name, root), batch) for name in FAMILIES for batch in (1, 16)]
+    return [(path, batch) for path, batch in found if path is not None]
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def _time_each(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+    """Seconds of each run, `repeat` times, the runs taking turns; one warm-up each."""
+    for run in runs.values():
+        run()
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def bench_workload(net: Network, batch: int, repeat: int,
+                   peers: dict[str, Peer]) -> dict[str, list[float]]:
+    """Images/s of the NumPy model and every peer, one list entry per repeat."""
+    from .numpy_backend import NumpyModel, sample_shape
+    weights = net.init_weights(0)
+    x = np.random.default_rng(0).standard_normal((batch, *sample_shape(net)), dtype=np.float32)
+    runs = {"numpy": NumpyModel(net, weights)}
+    runs.update({name: make(net, weights) for name, make in peers.items()})
+    calls = {name: (lambda run=run: run(x)) for name, run in runs.items()}
+    return {name: [batch / s for s in secs] for name, secs in _time_each(calls, repeat).items()}
+
+
+def onnxruntime_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
+    """onnxruntime (default threads) on netspec's export of the same weights."""
+    from .onnx_export import OnnxModel
+    return OnnxModel(net, weights)
+
+
+def geomean(values: Iterable[float]) -> float:
+    """The geometric mean of positive numbers."""
+    values = list(values)
+    return exp(sum(log(v) for v in values) / len(values))
+
+
+def _cpu_seconds(args: list[str], runs: int, env: dict[str, str] | None = None) -> float:
+    """Least user + system CPU seconds of a command over `runs` runs."""
+    best = float("inf")
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return best
+
+
+def generated_spec(layers: int, seed: int = 0) -> str:
+    """A spec of exactly `layers` layers, input and fc included, the rest random simple
+    statements (the check-speed workload)."""
+    rng = random.Random(seed)
+    lines, made = ["input 64x64x3"], 2
+    while made < layers:
+        line = rng.choice([b for b in BODY if layers - made >= 1 + b.endswith(" relu")])
+        lines.append(line)
+        made += 1 + line.endswith(" relu")   # `conv ... relu` is two layers
+    return "\n".join([*lines, "fc 10"])
+
+
+def startup(runs: int, sizes: Iterable[int], out: Callable[[str], None]) -> None:
+    """CPU time of `netspec check` on LeNet-5 against `import lark`, and on big specs.
+
+    Both run with their bytecode cached, as an installed package has it (in a
+    temporary PYTHONPYCACHEPREFIX, written by a first, untimed run).
+    """
+    py = [sys.executable]
+    lenet = str(find_spec("lenet5"))
+    with tempfile.TemporaryDirectory() as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        lark = _cpu_seconds([*py, "-c", "import lark"], runs + 1, env)
+        check = _cpu_seconds([*py, "-m", "netspec", "check", lenet], runs + 1, env)
+    from ._lark import SOURCE
+    out(f"start-up (CPU, least of {runs} runs, bytecode cached; parser from the {SOURCE}): "
+        f"check lenet5.ns {check * 1000:.0f} ms, python -c 'import lark' {lark * 1000:.0f} ms: "
+        f"ratio {check / lark:.2f} (goal ≤ 1.3)")
+    per_layer = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            spec = Path(tmp) / f"big{n}.ns"
+            spec.write_text(generated_spec(n))
+            try:
+                cpu = _cpu_seconds([*py, "-m", "netspec", "check", "-q", str(spec)], 1)
+            except subprocess.CalledProcessError:
+                out(f"check of a {n:,}-layer spec failed: see `netspec check` on it")
+                continue
+            per_layer.append((n, cpu))
+            out(f"check of a {n:,}-layer spec: {cpu:.2f} s CPU ({cpu / n * 1e6:.1f} µs per layer)")
+    if len(per_layer) == 2:
+        (n0, t0), (n1, t1) = per_layer
+        out(f"  per-layer cost at {n1:,} over that at {n0:,}: {(t1 / n1) / (t0 / n0):.2f} "
+            "(1.0 = linear)")
+
+
+def memory(out: Callable[[str], None]) -> None:
+    """Peak RSS of a NumPy forward pass of the memory workload, in a fresh process."""
+    from .bench import forward_rss
+    name, batch = MEMORY_WORKLOAD
+    path = find_spec(name)
+    if path is None:
+        return
+    rss = forward_rss(load(path), batch)
+    if rss:
+        out(f"memory, {name} b{batch}: peak RSS {rss['peak']:.0f} MiB, the forward pass added "
+            f"{rss['peak'] - rss['before']:.0f} MiB over the model's {rss['before']:.0f} MiB")
+
+
+def run_suite(quick: bool = False, repeat: int | None = None,
+              peers: dict[str, Peer] | None = None,
+              out: Callable[[str], None] = print) -> dict[str, float]:
+    """Run every workload and the start-up benchmark, printing as it goes.
+
+    Returns each workload's NumPy/onnxruntime ratio (medians), by "spec bBATCH".
+    """
+    repeat = repeat or (3 if quick else 7)
+    peers = {"onnxruntime": onnxruntime_peer, **(peers or {})}
+    names = ["numpy", *peers]
+    out(f"netspec bench --suite: median images/s (min–max over {repeat} repeats, the backends "
+        f"taking turns), {os.cpu_count()} CPUs, load average {_load()}")
+    out(f"{'workload':<22}" + "".join(f"{n:>26}" for n in names)
+        + "".join(f"  {'numpy/' + p:>20}" for p in peers))
+    ratios: dict[str, dict[str, float]] = {p: {} for p in peers}
+    for path, batch in workloads():
+        label = f"{path.stem} b{batch}"
+        try:
+            speeds = bench_workload(load(path), batch, repeat, peers)
+        except Exception as err:  # a spec a backend cannot run yet: say so, go on
+            out(f"{label:<22}  skipped: {type(err).__name__}: {err}")
+            continue
+        med = {n: statistics.median(v) for n, v in speeds.items()}
+        cells = "".join(f"{f'{med[n]:.1f} ({min(speeds[n]):.1f}–{max(speeds[n]):.1f})':>26}"
+                        for n in names)
+        for p in peers:
+            ratios[p][label] = med["numpy"] / med[p]
+        out(f"{label:<22}{cells}" + "".join(f"  {ratios[p][label]:>20.2f}" for p in peers))
+    for p in peers:
+        r = ratios[p]
+        if not r:
+            continue
+        worst = min(r, key=r.get)
+        out(f"numpy/{p}: geometric mean {geomean(r.values()):.2f}, lowest {r[worst]:.2f} "
+            f"({worst})")
+    out(f"load average after the workloads: {_load()}")
+    memory(out)
+    startup(5 if quick else 10, (10_000, 100_000), out)
+    out(f"load average at the end: {_load()}")
+    return ratios["onnxruntime"]

@@ -1,0 +1,96 @@
+"""The model's threads: a batch split across them, or one sample's work when the batch is small.
+
+With as many samples as threads, each thread runs the whole plan on its share
+of the batch. With fewer (batch 1), the model runs the plan once and lets its
+steps split their own work — output rows, im2col blocks, output channels — across
+the threads through `each`. Either way BLAS runs single-threaded meanwhile, so
+the CPUs are never oversubscribed (on a loaded 2-core machine, BLAS's own
+threads hand-shaking cost 4–6× at batch 1).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+_local = threading.local()
+
+
+@lru_cache(maxsize=None)
+def workers(threads: int) -> ThreadPoolExecutor:
+    """The pool of `threads` - 1 helpers (the calling thread is the other one)."""
+    return ThreadPoolExecutor(max(threads - 1, 1), thread_name_prefix="netspec")
+
+
+def width() -> int:
+    """How many threads the running step may split its work across (1 but inside `spread`)."""
+    return getattr(_local, "threads", 1)
+
+
+@contextmanager
+def spread(threads: int) -> Iterator[None]:
+    """Within this block, steps run on this thread may split their work `threads` ways."""
+    _local.threads = threads
+    try:
+        yield
+    finally:
+        _local.threads = 1
+
+
+def each(fn: Callable[[T], object], items: Iterable[T]) -> None:
+    """fn(item) for every item: across the threads inside `spread`, else one after another.
+
+    The calling thread works too, and every thread takes the next item as it gets
+    free; the call returns as soon as every item is done, without waiting for a
+    helper that never got the CPU in time to take one (on a loaded machine a
+    helper can wait several milliseconds for its turn).
+    """
+    items = list(items)
+    threads = min(width(), len(items))
+    if threads <= 1:
+        for item in items:
+            fn(item)
+        return
+    lock, finished = threading.Lock(), threading.Event()
+    state = {"next": 0, "done": 0, "error": None}
+
+    def drain() -> None:
+        while True:
+            with lock:
+                i = state["next"]
+                if i == len(items) or state["error"] is not None:
+                    return
+                state["next"] = i + 1
+            try:
+                fn(items[i])
+            except BaseException as err:  # handed to the calling thread
+                with lock:
+                    state["error"] = err
+                finished.set()
+                return
+            with lock:
+                state["done"] += 1
+                if state["done"] == len(items):
+                    finished.set()
+
+    outer, _local.threads = _local.threads, 1   # a step's parts never split again
+    try:
+        for _ in range(threads - 1):
+            workers(outer).submit(drain)
+        drain()
+        finished.wait()
+    finally:
+        _local.threads = outer
+    if state["error"] is not None:
+        raise state["error"]
+
+
+def chunks(n: int, parts: int) -> list[slice]:
+    """range(n) cut into at most `parts` nearly equal, non-empty slices."""
+    parts = max(1, min(parts, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]

@@ -1,0 +1,35 @@
+"""`netspec bench --suite`: which workloads it finds, and how it sums them up."""
+
+import pytest
+
+from netspec.bench_suite import FAMILIES, WORKLOADS, geomean, workloads
+from netspec.cli import main
+
+
+def test_the_suite_runs_the_issues_workloads_and_families_found_anywhere_under_specs(tmp_path):
+    for name in ("vgg_mini", "lenet5"):
+        (tmp_path / f"{name}.ns").write_text("input 4\nfc 2\n")
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / "efficientnet_b0.ns").write_text("input 4\nfc 2\n")
+    found = [(path.relative_to(tmp_path).as_posix(), batch) for path, batch in workloads(tmp_path)]
+    assert found == [("vgg_mini.ns", 32), ("lenet5.ns", 256),
+                     ("zoo/efficientnet_b0.ns", 1), ("zoo/efficientnet_b0.ns", 16)]
+    assert ("resnet18", 1) in WORKLOADS and ("mobilenet_v2", 16) in WORKLOADS
+    assert set(FAMILIES) == {"efficientnet_b0", "convnext_tiny", "shufflenet_v2_x1_0"}
+
+
+def test_geometric_mean():
+    assert geomean([2.0, 8.0]) == pytest.approx(4.0)   # √(2·8)
+    assert geomean([0.5, 0.5, 0.5]) == pytest.approx(0.5)
+
+
+def test_bench_needs_a_spec_or_the_suite(capsys):
+    assert main(["bench"]) == 2
+    assert "--suite" in capsys.readouterr().err
+
+
+def test_the_check_speed_spec_has_exactly_the_layers_asked_for():
+    import netspec
+    from netspec.bench_suite import generated_spec
+    for n in (2, 3, 57):   # `conv ... relu` statements count twice
+        assert len(netspec.parse(generated_spec(n)).layers) == n

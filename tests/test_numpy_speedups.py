@@ -1,0 +1,123 @@
+"""The NumPy model's speed-ups change no number: folded batch norms, fused activations,
+in-place steps and one sample's work split across threads all give PyTorch's results."""
+
+import numpy as np
+import pytest
+
+import netspec
+from netspec.numpy_backend import model as model_module
+from random_nets import random_weights
+
+torch = pytest.importorskip("torch")
+from torch_reference import torch_forward  # noqa: E402
+
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+def _check(spec: str, batch: int = 2, threads: int | None = None, seed: int = 0):
+    net = netspec.parse(spec)
+    weights = random_weights(net, seed)
+    model = net.numpy_model(weights) if threads is None else \
+        netspec.numpy_backend.NumpyModel(net, weights, threads)
+    x = np.random.default_rng(seed).standard_normal((batch, *model.input_shape)).astype(np.float32)
+    np.testing.assert_allclose(model(x), torch_forward(net, weights, x), **TOL)
+    return model, net, weights, x
+
+
+def test_conv_bn_relu_is_one_step_with_pytorchs_numbers():
+    model, *_ = _check("input 8x8x3\nconv 3x3 p1 x4 nobias\nbn\nrelu6\nconv 3x3 x5\nbn\nrelu")
+    # each conv absorbs the batch norm and the activation after it
+    assert [name for name, *_ in model.fast.steps] == ["conv1", "conv2"]
+
+
+def test_a_conv_read_by_two_layers_keeps_its_own_output():
+    # conv1 feeds the residual body's bn and the identity shortcut: no folding, and
+    # the bn, which works in place, must not overwrite what the shortcut reads
+    model, net, weights, x = _check("input 6x6x4\nconv 3x3 p1 x4\n"
+                                    "residual { bn; relu; conv 3x3 p1 x4 }\nrelu")
+    steps = [name for name, *_ in model.fast.steps]
+    assert "conv1" in steps and "bn1" in steps
+
+
+def test_activations_show_every_layer_unfused():
+    net = netspec.parse("input 6x6x3\nconv 3x3 x4\nbn\nrelu")
+    weights = random_weights(net, 1)
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    acts = net.numpy_model(weights).activations(x)
+    conv_only = netspec.parse("input 6x6x3\nconv 3x3 x4")
+    want = torch_forward(conv_only, {k: v for k, v in weights.items() if k.startswith("conv1")}, x)
+    np.testing.assert_allclose(acts["conv1"], want, **TOL)   # before the batch norm
+    assert (acts["bn1"] < 0).any() and (acts["relu1"] >= 0).all()
+
+
+def test_fc_bn_and_add_relu_fuse_with_pytorchs_numbers():
+    model, *_ = _check("input 4x4x3\nconv 1x1 x3\nresidual { conv 3x3 p1 x3; bn }\nrelu\n"
+                       "flatten\nfc 6\nbn\nrelu\nfc 4\nsigmoid", batch=3)
+    # conv1; conv2 + bn1; add + relu; flatten; fc1 + bn2 + relu; fc2 + sigmoid
+    assert [name for name, *_ in model.fast.steps] == \
+        ["conv1", "conv2", "add1", "flatten1", "fc1", "fc2"]
+
+
+# At batch 1 the model's threads share one sample's work: output rows of a big conv,
+# output channels of a small one, row blocks of a depthwise conv (tap by tap below 48
+# channels, one einsum from 48 on), grouped convs, the features of a wide fc layer.
+ONE_SAMPLE = "\n".join([
+    "input 40x40x3",
+    "conv 3x3 p1 x16 nobias; bn; relu6",
+    "conv 3x3 p1 g16 x16 nobias; bn; relu6",
+    "conv 1x1 x64; bn",
+    "conv 3x3 s2 p1 g64 x64 relu",
+    "conv 3x3 p1 g4 x64",
+    "pool 2",
+    "conv 3x3 p1 x48 relu",
+    "flatten",
+    "fc 300 relu",
+    "fc 10",
+])
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_one_sample_split_across_threads_gives_pytorchs_numbers(threads):
+    model, net, weights, x = _check(ONE_SAMPLE, batch=1, threads=threads)
+    one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
+    np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
+    from threadpoolctl import threadpool_info
+    seen = []
+
+    def spy(layer, w):
+        def flatten(x):
+            seen.append(max((p["num_threads"] for p in threadpool_info()
+                             if p["user_api"] == "blas"), default=1))
+            return x.reshape(x.shape[0], -1)
+        return flatten
+    monkeypatch.setitem(model_module.LOWERINGS, "flatten", spy)
+    net = netspec.parse("input 8x8x3\nconv 3x3 x4\nflatten\nfc 2")
+    model = netspec.numpy_backend.NumpyModel(net, net.init_weights(0), threads=2)
+    model(np.zeros((batch, 3, 8, 8), np.float32))
+    assert seen and set(seen) == {1}
+
+
+def test_a_step_overwrites_only_values_nobody_else_reads():
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    model = netspec.parse("input 5x5x3\nbn\nresidual { relu; bn }\ntanh").numpy_model(seed=0)
+    before = x.copy()
+    acts = model.activations(x)
+    np.testing.assert_array_equal(x, before)
+    # the shortcut still reads bn1's output after the body's relu and bn ran in place
+    np.testing.assert_allclose(acts["add1"], acts["bn1"] + acts["bn2"], rtol=1e-6)
+    np.testing.assert_allclose(model(x), np.tanh(acts["add1"]), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_large_fc_layer_runs_on_the_gathered_batch(threads):
+    # 2048 → 1024 is 8 MiB of weights: the threads' shares of the batch are gathered
+    # before it, and its output features split across the threads
+    spec = "input 8x8x32\nconv 3x3 p1 x32 relu\nflatten\nfc 1024 relu\nfc 10"
+    model, net, weights, x = _check(spec, batch=5, threads=threads)
+    assert model.fast.gather == (2, "flatten1")   # conv1, flatten1, then fc1
+    one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
+    np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
