@@ -20,14 +20,16 @@ from typing import Any
 
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
-from .layers import Add, Chunk, Concat, Input, Layer, Pos, Upsample, shape_str
+from .layers import Add, Chunk, Concat, Input, Layer, Merge, Multiply, Pos, Upsample, shape_str
 from .layers.base import in_file
 from .limits import MAX_EXPRESSION, MAX_VALUE, MAX_WORK
 from .maker import LayerMaker
 from .parser import unknown_word_hint
 from .syntax import (
+    Aux,
     BlockDef,
     Call,
+    Gate,
     Group,
     Labeled,
     LayerStmt,
@@ -130,6 +132,11 @@ class Builder:
         elif self.early is not None:
             self.rep.error(self.early.pos, f"`{self.early.text}` comes before `input`",
                            hint=f"move `{self.input.text}` (line {self.input.line}) to the top")
+        elif self.layers and self.layers[-1].aux:
+            self.rep.error(self.layers[-1].pos, "the network ends inside an `aux` head: its "
+                           "output would be a head that is not computed at inference",
+                           SpecError, hint="an `aux` head branches off; the main path "
+                                           "continues after it")
         for block in self.blocks.values():
             if not block.uses and block.pos.file is None:   # a library's blocks may go unused
                 self.rep.warning(block.pos, "unused-block",
@@ -258,6 +265,10 @@ class Builder:
         elif isinstance(node, ConcatNode):
             self._concat(node, scope.child(label, "", True) if label is not None else scope,
                          env, scope)
+        elif isinstance(node, Gate):
+            self._gate(node, scope, env, label)
+        elif isinstance(node, Aux):
+            self._aux(node, scope, env, label)
         elif isinstance(node, Call):
             self._call(node, scope, env, label)
         elif isinstance(node, BlockDef):
@@ -359,6 +370,11 @@ class Builder:
                            SpecError, hint="use it inside `concat`, `split` or `residual`, "
                                            "or write `to input` or `to HxW`")
 
+    def _merge(self, merge: Merge, inputs: list[Layer], scope: Scope) -> None:
+        """End paths that met: `merge` (add, concat, mul) reads `inputs`, named in `scope`."""
+        merge.name = scope.name(merge.kind)
+        self.add(merge, inputs)
+
     def _residual(self, node: Residual, scope: Scope, env: dict[str, int]) -> None:
         x = self.current
         body = self._branch(node.body, x, scope, env)
@@ -375,8 +391,7 @@ class Builder:
             if shortcut is None:
                 return
         add = Add(node.pos, "residual" + ("?" if node.optional else ""), shortcut is not x)
-        add.name = scope.name("add")
-        self.add(add, [body, shortcut])
+        self._merge(add, [body, shortcut], scope)
 
     def _concat(self, node: ConcatNode, scope: Scope, env: dict[str, int],
                 outer: Scope) -> None:
@@ -400,9 +415,35 @@ class Builder:
         if x is None or None in outputs:
             self.current = None
             return
-        concat = Concat(node.pos, "split" if node.split else "concat")
-        concat.name = outer.name("concat")
-        self.add(concat, outputs)
+        self._merge(Concat(node.pos, "split" if node.split else "concat"), outputs, outer)
+
+    def _gate(self, node: Gate, scope: Scope, env: dict[str, int], label: Token | None) -> None:
+        """x × gate(x); a label prefixes the gate's layers (`se: gate {…}` → `se.fc1`)."""
+        x = self.current
+        inner = scope.child(label, "", False) if label is not None else scope
+        gate = self._branch(node.body, x, inner, env)
+        if x is None or gate is None or gate is x:
+            if gate is x and x is not None:
+                self.rep.error(node.pos, "a gate has no layers", SpecError,
+                               hint="e.g. `gate { pool avg global; conv 1x1 x16 relu; "
+                                    "conv 1x1 x{C} sigmoid }`")
+            self.current = None
+            return
+        self._merge(Multiply(node.pos, "gate"), [x, gate], scope)
+
+    def _aux(self, node: Aux, scope: Scope, env: dict[str, int], label: Token | None) -> None:
+        """A side head: built from the current value, marked aux, then flow resumes at x."""
+        x = self.current
+        first = len(self.layers)
+        inner = scope.child(label, "", node.body.indexed) if label is not None else scope
+        if node.body.indexed and label is None:
+            inner = scope.child(None, "seq", True)
+        self.current = x
+        for child in node.body.body:
+            self.statement(child, inner, env)
+        for layer in self.layers[first:]:
+            layer.aux = True
+        self.current = x
 
     def _call(self, node: Call, scope: Scope, env: dict[str, int], label: Token | None) -> None:
         name = str(node.name)

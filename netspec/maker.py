@@ -31,7 +31,8 @@ from .syntax import LayerStmt, pos_of, span
 
 _OPTION_NAMES = {"STRIDE": "stride", "PADDING": "padding", "DILATION": "dilation",
                  "GROUPS": "groups", "FILTERS": "filters", "SAME": "padding", "VALID": "padding",
-                 "CEIL": "ceil", "NOBIAS": "nobias", "OUTPUT_PADDING": "output_padding"}
+                 "CEIL": "ceil", "NOBIAS": "nobias", "COUNTPAD": "countpad",
+                 "OUTPUT_PADDING": "output_padding"}
 
 
 class LayerMaker:
@@ -67,7 +68,7 @@ class LayerMaker:
         for tok in opts:
             name = _OPTION_NAMES[tok.type]
             value: Any = (str(tok) if tok.type in ("SAME", "VALID") else True
-                          if tok.type in ("CEIL", "NOBIAS") else
+                          if tok.type in ("CEIL", "NOBIAS", "COUNTPAD") else
                           int(tok[2:]) if tok.type == "OUTPUT_PADDING" else int(tok[1:]))
             if name in seen:
                 first = seen[name][0]
@@ -138,7 +139,7 @@ class LayerMaker:
         layer = Pool(span(kw, last), self._written(items), mode, kernel,
                      opts["stride"][1] if "stride" in opts else None,
                      opts["padding"][1] if "padding" in opts else 0,
-                     ceil_mode="ceil" in opts)
+                     ceil_mode="ceil" in opts, count_pad="countpad" in opts)
         return self._finish(layer, opts, None, {"kernel": pos_of(size)})
 
     def fc(self, items: list) -> list[Layer]:
@@ -164,11 +165,18 @@ class LayerMaker:
         return [layer]
 
     def activation(self, items: list[Token]) -> list[Layer]:
-        tok = items[0]
-        return [Activation(pos_of(tok), str(tok), str(tok))]
+        tok, *slope = items
+        layer = Activation(span(tok, items[-1]), self._written(items), str(tok),
+                           float(slope[0]) if slope else None)
+        layer.options = {"slope": pos_of(slope[0])} if slope else {}
+        return [layer]
 
     def bn(self, items: list[Token]) -> list[Layer]:
-        return [BatchNorm(pos_of(items[0]), str(items[0]))]
+        kw, *eps = items
+        layer = BatchNorm(span(kw, items[-1]), self._written(items),
+                          float(eps[0][3:]) if eps else None)
+        layer.options = {"eps": pos_of(eps[0])} if eps else {}
+        return [layer]
 
     def flatten(self, items: list[Token]) -> list[Layer]:
         return [Flatten(pos_of(items[0]), str(items[0]))]

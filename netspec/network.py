@@ -71,13 +71,14 @@ class Network:
 
     @property
     def total_activations(self) -> int:
-        """Values produced by all layers for one sample, the input included."""
-        return sum(prod(layer.output_shape) for layer in self.layers)
+        """Values produced by all layers for one sample, the input included (not `aux` heads,
+        which inference does not compute)."""
+        return sum(prod(layer.output_shape) for layer in self.layers if not layer.aux)
 
     @property
     def total_macs(self) -> int:
-        """Multiply-accumulates of the conv and fc layers for one sample."""
-        return sum(layer.macs for layer in self.layers)
+        """Multiply-accumulates of the conv and fc layers for one sample (not `aux` heads)."""
+        return sum(layer.macs for layer in self.layers if not layer.aux)
 
     def weight_shapes(self) -> dict[str, Shape]:
         """Every array of the network, keyed like a PyTorch `state_dict`."""

@@ -1,7 +1,8 @@
 """ONNX export and the onnxruntime backend.
 
 Each layer kind lowers to standard ONNX operators (Conv, MaxPool, AveragePool,
-Relu, Tanh, Sigmoid, Softmax, BatchNormalization, Dropout, Flatten, Gemm), with
+Relu, Tanh, Sigmoid, Softmax, BatchNormalization, Dropout, Flatten, Gemm, Add,
+Concat, Mul, HardSwish, HardSigmoid, LeakyRelu, Gelu or Erf), with
 the pads, strides and shapes netspec already decided: `same` becomes explicit
 `pads`, so every runtime agrees. Nodes, values and initializers are named after
 the layers (`conv1`, `conv1.weight`), each node's doc_string is its spec line,
@@ -44,13 +45,13 @@ EXTERNAL_DATA_BYTES = 2**31 - 2**26
 class _Graph:
     """The graph under construction: nodes, initializers and value shapes."""
 
-    def __init__(self, net: Network, weights: dict[str, np.ndarray]) -> None:
+    def __init__(self, net: Network, weights: dict[str, np.ndarray], opset: int) -> None:
         self.net = net
         self.weights = weights
+        self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.arrays: list[tuple[str, np.ndarray]] = []   # initializers, by name
         self.value_info: list[onnx.ValueInfoProto] = []
-        self.opset = DEFAULT_OPSET
 
     def node(self, layer: Layer, op: str, inputs: list[str], output: str, name: str | None = None,
              **attrs: Any) -> str:
@@ -75,10 +76,15 @@ class _Graph:
                                                              ["N", *_nchw(shape)]))
 
 
-def _tensor(name: str, array: np.ndarray | None = None) -> onnx.TensorProto:
-    """An initializer: the array's bytes as raw data, or only its header if None."""
-    t = TensorProto(name=name, data_type=TensorProto.FLOAT,
-                    dims=() if array is None else array.shape)
+def _tensor(name: str, array: np.ndarray | None = None,
+            dtype: np.dtype | None = None) -> onnx.TensorProto:
+    """An initializer: the array's bytes as raw data, or only its header if None.
+
+    float32, except the int64 shape-like inputs some operators take (Pad's pads).
+    """
+    dtype = array.dtype if array is not None else dtype
+    t = TensorProto(name=name, data_type=TensorProto.INT64 if dtype == np.int64 else
+                    TensorProto.FLOAT, dims=() if array is None else array.shape)
     if array is not None:
         t.raw_data = array.tobytes()
     return t
@@ -108,7 +114,25 @@ def _pool(g: _Graph, layer: Layer, x: str) -> str:
                  pads=_pads(layer.floor_pads()))
     if layer.mode == "max":
         return g.node(layer, "MaxPool", [x], layer.name, **attrs)
+    if layer.count_pad and layer.floor_pads() == layer.pads:
+        return g.node(layer, "AveragePool", [x], layer.name, count_include_pad=1, **attrs)
+    if layer.count_pad:   # count the written padding but not the cells `ceil` adds past it
+        x = g.node(layer, "Pad", [x, _pad_amounts(g, layer)], f"{layer.name}.padded",
+                   name=f"{layer.name}.pad")
+        g.record(x, (layer.input_shape[0] + sum(layer.pads[0]),
+                     layer.input_shape[1] + sum(layer.pads[1]), layer.input_shape[2]))
+        (_, b), (_, r) = layer.pads
+        (_, fb), (_, fr) = layer.floor_pads()
+        attrs["pads"] = [0, 0, max(0, fb - b), max(0, fr - r)]
     return g.node(layer, "AveragePool", [x], layer.name, count_include_pad=0, **attrs)
+
+
+def _pad_amounts(g: _Graph, layer: Layer) -> str:
+    """The `pads` input of an ONNX Pad over N, C, H, W: zeros around H and W."""
+    (t, b), (left, r) = layer.pads
+    name = f"{layer.name}.pads"
+    g.arrays.append((name, np.array([0, 0, t, left, 0, 0, b, r], np.int64)))
+    return name
 
 
 def _adaptive_pool(g: _Graph, layer: Layer, x: str) -> str:
@@ -138,7 +162,7 @@ def _fc(g: _Graph, layer: Layer, x: str) -> str:
 
 def _bn(g: _Graph, layer: Layer, x: str) -> str:
     inputs = [x] + [g.weight(layer, s) for s in ("weight", "bias", "running_mean", "running_var")]
-    return g.node(layer, "BatchNormalization", inputs, layer.name, epsilon=layer.EPSILON)
+    return g.node(layer, "BatchNormalization", inputs, layer.name, epsilon=layer.eps)
 
 
 def _dropout(g: _Graph, layer: Layer, x: str) -> str:
@@ -150,6 +174,40 @@ def _relu6(g: _Graph, layer: Layer, x: str) -> str:
     bounds = [g.constant(f"{layer.name}.{k}", np.array(v, np.float32))
               for k, v in (("min", 0), ("max", 6))]
     return g.node(layer, "Clip", [x, *bounds], layer.name)
+
+
+def _silu(g: _Graph, layer: Layer, x: str) -> str:
+    gate = g.node(layer, "Sigmoid", [x], f"{layer.name}.sigmoid", name=f"{layer.name}.sigmoid")
+    g.record(gate, layer.output_shape)
+    return g.node(layer, "Mul", [x, gate], layer.name)
+
+
+def _gelu(g: _Graph, layer: Layer, x: str) -> str:
+    """Gelu from opset 20; before, its definition x·(1 + erf(x/√2))/2 in Div, Erf, Add, Mul."""
+    if g.opset >= 20:
+        return g.node(layer, "Gelu", [x], layer.name, approximate="none")
+    steps = (("Div", "scaled", g.constant(f"{layer.name}.sqrt2", np.array(np.sqrt(2), np.float32))),
+             ("Erf", "erf", None),
+             ("Add", "plus1", g.constant(f"{layer.name}.one", np.array(1, np.float32))),
+             ("Mul", "times_x", x),
+             ("Mul", None, g.constant(f"{layer.name}.half", np.array(0.5, np.float32))))
+    value = x
+    for op, suffix, operand in steps:
+        out = f"{layer.name}.{suffix}" if suffix else layer.name
+        value = g.node(layer, op, [value] + ([operand] if operand else []), out, name=out)
+        if suffix:
+            g.record(value, layer.output_shape)
+    return value
+
+
+def _hswish(g: _Graph, layer: Layer, x: str) -> str:
+    """HardSwish from opset 14; in opset 13, x·HardSigmoid(x)."""
+    if g.opset >= 14:
+        return g.node(layer, "HardSwish", [x], layer.name)
+    gate = g.node(layer, "HardSigmoid", [x], f"{layer.name}.hsigmoid",
+                  name=f"{layer.name}.hsigmoid", alpha=1 / 6, beta=0.5)
+    g.record(gate, layer.output_shape)
+    return g.node(layer, "Mul", [x, gate], layer.name)
 
 
 def _lrn(g: _Graph, layer: Layer, x: str) -> str:
@@ -166,7 +224,10 @@ LOWERINGS: dict[str, Callable[..., str]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "dropout": _dropout, "lrn": _lrn,
     "flatten": _simple("Flatten", axis=1), "relu": _simple("Relu"), "relu6": _relu6,
     "tanh": _simple("Tanh"), "sigmoid": _simple("Sigmoid"), "softmax": _simple("Softmax", axis=1),
-    "add": _simple("Add"), "concat": _simple("Concat", axis=1),
+    "add": _simple("Add"), "concat": _simple("Concat", axis=1), "mul": _simple("Mul"),
+    "silu": _silu, "gelu": _gelu, "hswish": _hswish,
+    "hsigmoid": _simple("HardSigmoid", alpha=1 / 6, beta=0.5),
+    "leaky": lambda g, layer, x: g.node(layer, "LeakyRelu", [x], layer.name, alpha=layer.slope),
     "adaptive_pool": _adaptive_pool,
 }
 LOWERINGS.update(onnx_ops.LOWERINGS)   # layer norm, linear, split, shuffle, deconv, upsample
@@ -183,9 +244,10 @@ def _skeleton(net: Network, weights: dict[str, np.ndarray],
     opset = DEFAULT_OPSET if opset is None else opset
     if not MIN_OPSET <= opset <= newest_opset():
         raise NetspecError(f"opset {opset} is not supported: use {MIN_OPSET} to {newest_opset()}")
-    g = _Graph(net, weights)
-    g.opset = opset
+    g = _Graph(net, weights, opset)
     for layer in net.layers[1:]:
+        if layer.aux:
+            continue   # an aux head is not computed at inference, so not exported
         if layer.kind not in LOWERINGS:
             raise NotImplementedError(f"the ONNX exporter has no `{layer.kind}` layer")
         x = LOWERINGS[layer.kind](g, layer, *(i.name for i in layer.inputs))
@@ -257,7 +319,7 @@ def save_onnx(net: Network, weights: dict[str, np.ndarray], path: str | Path,
     heads: list[tuple[bytes, np.ndarray | None]] = []
     offset = 0
     for name, array in arrays:
-        t = _tensor(name)
+        t = _tensor(name, dtype=array.dtype)
         t.dims.extend(array.shape)
         if external:
             t.data_location = TensorProto.EXTERNAL
@@ -346,7 +408,16 @@ class OnnxModel:
 
     def __init__(self, net: Network, weights: dict[str, np.ndarray], opset: int | None = None) -> None:
         self.net = net
-        self.session = _session(to_onnx(net, weights, opset))
+        if sum(np.asarray(a).nbytes for a in weights.values()) < EXTERNAL_DATA_BYTES:
+            self.session = _session(to_onnx(net, weights, opset))
+            return
+        # protobuf cannot hold a model of 2 GiB in memory (RegNetY-128GF has 2.6 GB of
+        # weights): write it with external data to a private folder and load the file
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="netspec-onnx-") as folder:
+            path = Path(folder) / "model.onnx"
+            save_onnx(net, weights, path, opset)
+            self.session = _session(str(path))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.net.layers[0].name: prepare_input(self.net, x)})[0]

@@ -350,14 +350,12 @@ def _pool(mode: str) -> Callable[[_Reader, onnx.NodeProto], None]:
                              r.shape(node.output[0]))
         padded = any(a.get("pads", [0])) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET",
                                                                                    b"VALID")
-        if mode == "avg" and a.get("count_include_pad", 0) and padded:
-            r.fail("average pooling that counts the padding (count_include_pad=1) is not "
-                   "expressible in netspec", hint="netspec's `pool avg` divides by the cells "
-                                                  "inside the input")
         size = f"{kernel[0]}" if kernel[0] == kernel[1] else f"{kernel[0]}x{kernel[1]}"
         words = ["pool"] + (["avg"] if mode == "avg" else []) + [size]
         words += [Word("s", stride, kernel[0] if kernel[0] == kernel[1] else None, "s")]
         words += pad_words
+        if mode == "avg" and a.get("count_include_pad", 0) and padded:
+            words.append("countpad")   # the padded cells count, as torch's default
         r.emit(node, "pool", words, [node.input[0]])
     return handler
 
@@ -368,6 +366,37 @@ def _global_pool(mode: str) -> Callable[[_Reader, onnx.NodeProto], None]:
 
 def _activation(kind: str) -> Callable[[_Reader, onnx.NodeProto], None]:
     return lambda r, node: r.emit(node, kind, [kind], [node.input[0]])
+
+
+def _short(value: float) -> str:
+    """A float32 attribute as people write it: `1e-3`, not 0.0010000000474974513."""
+    plain = f"{value:.7g}"
+    mantissa, exponent = f"{value:.6e}".split("e")
+    sci = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return sci if len(sci) < len(plain) else plain
+
+
+def _hard_sigmoid(r: _Reader, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+    if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+        r.fail(f"HardSigmoid with alpha {alpha:g}, beta {beta:g}: netspec's hsigmoid is torch's, "
+               f"relu6(x + 3)/6 (alpha 1/6, beta 0.5)")
+    r.emit(node, "hsigmoid", ["hsigmoid"], [node.input[0]])
+
+
+def _leaky_relu(r: _Reader, node: onnx.NodeProto) -> None:
+    from .layers import Activation
+    slope = float(_attrs(node).get("alpha", 0.01))
+    words = ["leaky"] if abs(slope - Activation.LEAKY_SLOPE) < 1e-9 else ["leaky", _short(slope)]
+    r.emit(node, "leaky", words, [node.input[0]])
+
+
+def _gelu(r: _Reader, node: onnx.NodeProto) -> None:
+    approximate = _attrs(node).get("approximate", b"none")
+    if approximate not in (b"none", "none"):
+        r.fail("Gelu with the tanh approximation: netspec's gelu is the exact one (erf)")
+    r.emit(node, "gelu", ["gelu"], [node.input[0]])
 
 
 def _clip(r: _Reader, node: onnx.NodeProto) -> None:
@@ -393,11 +422,12 @@ def _softmax(r: _Reader, node: onnx.NodeProto) -> None:
 def _bn(r: _Reader, node: onnx.NodeProto) -> None:
     from .layers import BatchNorm
     eps = float(_attrs(node).get("epsilon", 1e-5))
-    if abs(eps - BatchNorm.EPSILON) > 1e-9:
-        r.fail(f"batch norm epsilon {eps:g}: netspec's bn uses {BatchNorm.EPSILON:g}")
+    if not eps > 0:
+        r.fail(f"batch norm epsilon {eps:g}: it must be positive")
     weights = {suffix: r.lazy(name) for suffix, name in
                zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5])}
-    r.emit(node, "bn", ["bn"], [node.input[0]], weights)
+    words = ["bn"] if abs(eps - BatchNorm.EPSILON) <= 1e-12 else ["bn", f"eps{_short(eps)}"]
+    r.emit(node, "bn", words, [node.input[0]], weights)
 
 
 def _lrn(r: _Reader, node: onnx.NodeProto) -> None:
@@ -576,6 +606,8 @@ HANDLERS: dict[str, Callable[[_Reader, Any], None]] = {
     "Conv": _conv, "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
     "GlobalAveragePool": _global_pool("avg"), "GlobalMaxPool": _global_pool("max"),
     "Relu": _activation("relu"), "Sigmoid": _activation("sigmoid"), "Tanh": _activation("tanh"),
+    "HardSwish": _activation("hswish"), "HardSigmoid": _hard_sigmoid, "LeakyRelu": _leaky_relu,
+    "Gelu": _gelu,
     "Clip": _clip, "Softmax": _softmax, "BatchNormalization": _bn, "LRN": _lrn,
     "Dropout": _dropout, "Flatten": _flatten, "Reshape": _reshape, "Gemm": _gemm,
     "MatMul": _matmul, "Add": _add, "Concat": _concat, "Identity": _identity,

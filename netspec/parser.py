@@ -23,7 +23,9 @@ from .layers import Pos
 from .syntax import (
     BlockDef,
     Call,
+    Aux,
     Concat,
+    Gate,
     Group,
     Labeled,
     LayerStmt,
@@ -37,8 +39,9 @@ from .syntax import (
 
 #: Layer keywords, for `did you mean` on an unknown first word.
 LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten",
-                  "relu", "relu6", "tanh", "sigmoid", "softmax")
-KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use")
+                  "relu", "relu6", "tanh", "sigmoid", "softmax", "silu", "gelu", "hswish",
+                  "hsigmoid", "leaky")
+KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use", "gate", "aux")
 LAYER_KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample")
 KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample", "split")
 
@@ -56,6 +59,10 @@ ALIASES = {
     "convtranspose2d": "deconv", "conv_transpose": "deconv", "convtranspose": "deconv",
     "interpolate": "upsample bilinear to HxW", "resize": "upsample bilinear to HxW",
     "channel_shuffle": "shuffle 2", "chunk": "split { branch {...} branch {...} }",
+    "swish": "silu", "hardswish": "hswish", "hard_swish": "hswish", "hardsigmoid": "hsigmoid",
+    "hard_sigmoid": "hsigmoid", "leakyrelu": "leaky", "leaky_relu": "leaky",
+    "se": "gate { pool avg global; conv 1x1 xS relu; conv 1x1 x{C} sigmoid }",
+    "mul": "gate { ... }", "multiply": "gate { ... }",
 }
 
 #: Option words from other tools, with the netspec spelling of the option (patterns
@@ -80,7 +87,11 @@ _EXPECTED = {
     "SIGMOID": "an activation", "SOFTMAX": "an activation", "LBRACE": "`{`", "RBRACE": "`}`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "COMMA": "`,`",
     "EQUAL": "`=`", "PROJECT": "`project`", "SHORTCUT": "`shortcut`", "BRANCH": "`branch`",
-    "OPTIONAL": "`?`", "AS": "`as`", "INDEX": "a sequence number",
+    "OPTIONAL": "`?`", "SILU": "an activation", "GELU": "an activation",
+    "HSWISH": "an activation", "HSIGMOID": "an activation", "LEAKY": "an activation",
+    "EPS": "`epsE` (epsilon, e.g. `eps1e-3`)", "COUNTPAD": "`countpad`", "GATE": "`gate`",
+    "AUX": "`aux`",
+    "AS": "`as`", "INDEX": "a sequence number",
     "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
     "OUTPUT_PADDING": "`opN` (output padding)", "EPSILON": "`epsE` (epsilon)",
     "NEAREST": "`nearest`", "BILINEAR": "`bilinear`", "INPUT": "`input`",
@@ -136,6 +147,13 @@ class _ToTree(Transformer):
 
     def resize_mode(self, items: list[Token]) -> Token:
         return items[0]
+    def gate(self, items: list) -> Gate:
+        kw, body = items
+        return Gate(body, pos_of(kw))
+
+    def aux(self, items: list) -> Aux:
+        kw, body = items
+        return Aux(body, pos_of(kw))
 
     def branch(self, items: list) -> Node:
         return items[1]
@@ -299,10 +317,14 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
 
 _USAGE = {
     "input": "input HxWxC",
-    "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [relu|relu6|tanh|sigmoid|softmax]",
-    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil]` or `pool [max|avg] global` "
-            "or `pool avg to HxW",
-    "fc": "fc N [relu|relu6|tanh|sigmoid|softmax]",
+    "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [ACTIVATION]",
+    "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]` or "
+            "`pool [max|avg] global` or `pool avg to HxW",
+    "fc": "fc N [ACTIVATION]",
+    "bn": "bn [epsE], e.g. `bn eps1e-3`",
+    "leaky": "leaky [SLOPE], e.g. `leaky 0.1` (default 0.01)",
+    "gate": "gate { ... }",
+    "aux": "aux { ... }",
     "lrn": "lrn N [aALPHA] [bBETA] [kK]",
     "dropout": "dropout P, with 0 ≤ P < 1",
     "repeat": "repeat N { ... }` or `repeat N as j { ... }",
@@ -333,8 +355,9 @@ def _option_hint(word: str, keyword: str) -> str | None:
             m = re.match(pattern, word.lower())
             if m and (keyword == "conv" or form != "x{}"):
                 return f"write {what} as `{form.format(m.group(1))}`"
-    words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax"] + (
-        ["max", "avg", "ceil", "global", "to"] if keyword == "pool" else [])
+    words = ["same", "valid", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "silu",
+             "gelu", "hswish", "hsigmoid", "leaky"] + (
+        ["max", "avg", "ceil", "global", "countpad", "to"] if keyword == "pool" else [])
     return did_you_mean(word, words)
 
 

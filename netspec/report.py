@@ -72,8 +72,10 @@ class Row:
 
 def _text(r: Row) -> str:
     one = r.single
-    return (one.text if one is not None and one.name == r.key
+    text = (one.text if one is not None and one.name == r.key
             else r.net.instances.get(r.key, f"{len(r.layers)} layers"))
+    # an aux head is counted in the parameters but not computed at inference
+    return text + "  (aux)" if all(lay.aux for lay in r.layers) else text
 
 
 def _pair(values: Any) -> str | None:
@@ -145,14 +147,19 @@ def _grid(net: Network, depth: int | None, columns: tuple[str, ...], batch: int,
     rows = [Row(key, layers, net, fields, batch, dtype_bytes) for key, layers in groups(net, depth)]
     cells = [[_cell(COLUMNS[c][1](r), COLUMNS[c][3], raw) for c in columns] for r in rows]
     every = Row("total", net.layers, net, {}, batch, dtype_bytes)
+    # an aux head's parameters count, its work does not: inference does not compute it
+    inference = Row("total", [lay for lay in net.layers if not lay.aux], net, {}, batch,
+                    dtype_bytes)
     totals = []
     for c in columns:
         if c == "layer":
             totals.append("total")
         elif c == "output":
             totals.append(shape_str(net.output_shape))
-        elif c in ("activations", "params", "params%", "non-trainable", "macs", "flops", "memory"):
+        elif c in ("params", "params%", "non-trainable"):
             totals.append(_cell(COLUMNS[c][1](every), False, raw))
+        elif c in ("activations", "macs", "flops", "memory"):
+            totals.append(_cell(COLUMNS[c][1](inference), False, raw))
         else:
             totals.append("")
     return [COLUMNS[c][0] for c in columns], cells, totals
@@ -267,7 +274,8 @@ def as_dict(net: Network, batch: int = 1, dtype: str = "float32",
                     "macs": layer.macs, **({"attrs": a} if (a := layer.attrs()) else {}),
                     **rf(layer), "flops": layer.flops(),
                     **({"non_trainable": n} if (n := layer.non_trainable) else {}),
-                    **({"file": layer.pos.file} if layer.pos.file else {})}
+                    **({"file": layer.pos.file} if layer.pos.file else {}),
+                    **({"aux": True} if layer.aux else {})}
                    for layer in net.layers],
         "total_params": net.total_params,
         "trainable_params": trainable,

@@ -81,6 +81,22 @@ class Concat:
 
 
 @dataclass
+class Gate:
+    """`gate { body }`: output = input × body(input)."""
+
+    body: Group
+    pos: Pos
+
+
+@dataclass
+class Aux:
+    """`aux { body }`: a side head reading the current value, not computed at inference."""
+
+    body: Group
+    pos: Pos
+
+
+@dataclass
 class Call:
     """A block call, `basic(64, s=2)`: positional or named arguments."""
 
@@ -113,4 +129,4 @@ class Use:
     pos: Pos
 
 
-Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Call, BlockDef, Use]
+Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Gate, Aux, Call, BlockDef, Use]

@@ -32,7 +32,7 @@ from ._lark import Token
 from .errors import Diagnostic, NetspecError, Reporter
 from .layers import Layer
 from .maker import LayerMaker
-from .syntax import BlockDef, Call, Group, Labeled, LayerStmt, Repeat, Residual
+from .syntax import Aux, BlockDef, Call, Gate, Group, Labeled, LayerStmt, Repeat, Residual
 from .syntax import Concat as ConcatNode
 
 if TYPE_CHECKING:
@@ -247,6 +247,10 @@ class _Writer:
             self.residual(node, scope, target)
         elif isinstance(node, ConcatNode):
             self.concat(node, scope, target, label)
+        elif isinstance(node, Gate):
+            self.gate(node, scope, target, label)
+        elif isinstance(node, Aux):
+            self.aux(node, scope, target, label)
         elif isinstance(node, Call):
             name = label if label is not None else scope.name(str(node.name))
             self.call(node, name, target)
@@ -383,7 +387,8 @@ class _Writer:
         values = {"in_channels": self.cur}
         params = [str(p) for p, _ in block.params]
         for n, (key, value) in enumerate(node.args):
-            text = self.expr(str(value), value) if ("$" in value or "{" in value) else str(value)
+            inner = str(value)[1:-1] if str(value).startswith("{") else str(value)  # `{C//4}`
+            text = self.expr(inner, value) if ("$" in value or "{" in value) else str(value)
             args.append(f"{key}={text}" if key is not None else text)
             values[str(key) if key is not None else params[n]] = text
         for p, default in block.params:
@@ -430,7 +435,8 @@ class _Writer:
             if self.explicit and label is None:
                 raise _Unsupported("a `repeat` with a parameter count in a block with a "
                                    "residual or concat")
-            n = self.expr(count, node.count) if symbolic else count
+            n = self.expr(count[1:-1] if count.startswith("{") else count, node.count) \
+                if symbolic else count
             self.loop(node.item, inner, inner_target, n, counter)
         if label is not None:
             self.apply(ref)
@@ -478,6 +484,7 @@ class _Writer:
             raise _Unsupported("a residual inside a `[ ]` group or a loop (put it in a block)")
         c_in = self.fresh("c_in")
         self.line(f"{c_in} = {self.cur}")
+        c_in_line = len(self.cls.init) - 1
         identity = self.fresh("identity")
         self.fline(f"{identity} = x")
         outer, windows = self.gen.windows, []
@@ -499,6 +506,8 @@ class _Writer:
         if node.shortcut_kind is None:
             cond = None if not node.optional else differs
             if cond is None:
+                if not any(c_in in line for line in self.cls.init[c_in_line + 1:]):
+                    del self.cls.init[c_in_line]   # a plain identity: c_in is never read
                 self.fline(f"x = x + {identity}")
             else:
                 flag = self.fresh("skip")
@@ -532,6 +541,42 @@ class _Writer:
         self.cur = saved
         self.fline(f"x = x + {identity}")
         scope.take("add")
+
+    def gate(self, node: Gate, scope: _Scope, target: str, label: str | None) -> None:
+        """`x = inp * gate(inp)`: the gate's modules under its label, or in this scope."""
+        if not self.explicit:
+            raise _Unsupported("a gate inside a `[ ]` group or a loop (put it in a block)")
+        c_in, vector = self.fresh("c_in"), self.vector
+        self.line(f"{c_in} = {self.cur}")
+        inp = self.fresh("inp")
+        self.fline(f"{inp} = x")
+        outer, self.gen.windows = self.gen.windows, None   # the product keeps the input's H×W
+        if label is not None:
+            self.group(node.body, label, target)
+        else:
+            self.body(node.body.body, scope, target)
+        self.gen.windows = outer
+        self.fline(f"x = {inp} * x")
+        self.cur, self.vector = c_in, vector
+        scope.take("mul")
+
+    def aux(self, node: Aux, scope: _Scope, target: str, label: str | None) -> None:
+        """An aux head: its modules exist (their weights are in the state_dict), but
+        `forward` does not run them, as torchvision's GoogLeNet and Inception at eval."""
+        first, saved = len(self.cls.forward), (self.cur, self.vector, self.gen.windows)
+        fc_index = self.gen.fc_index
+        self.gen.windows = None
+        if label is not None or node.body.indexed:
+            self.group(node.body, label if label is not None else scope.name("seq"), target)
+        else:
+            self.body(node.body.body, scope, target)
+        del self.cls.forward[first:]
+        self.cur, self.vector, self.gen.windows = saved
+        if label is not None and not self.gen.in_block:   # skip the head's fc layers, all of
+            prefix = f"{label.strip(chr(39) + chr(34))}."  # them, vector ones included
+            self.gen.fc_index = fc_index + sum(
+                1 for layer in self.gen.net.layers if layer.aux and layer.kind in ("fc", "flatten")
+                and layer.name.startswith(prefix))
 
     def concat(self, node: ConcatNode, scope: _Scope, target: str,
                concat_label: str | None = None) -> None:
@@ -642,7 +687,7 @@ def _has_joins(nodes: list[Any]) -> bool:
     for node in nodes:
         while isinstance(node, Labeled):
             node = node.item
-        if isinstance(node, (Residual, ConcatNode)):
+        if isinstance(node, (Residual, ConcatNode, Gate, Aux)):
             return True
         if isinstance(node, Group) and not node.indexed and _has_joins(node.body):
             return True
@@ -697,7 +742,7 @@ class _LayerContext:
         else:
             p = self.py(padding)
         if self.w.gen.windows is not None:   # inside a residual body: does it keep H×W?
-            same = "True" if padding == "same" else f"2 * {p} == {d} * ({k} - 1)"
+            same = "True" if padding == "same" else f"2 * ({p}) == {d} * ({k} - 1)"
             for cond in (f"{s if stride is not None else default_stride} == 1", same):
                 self.w.gen.windows.append(_simplify(cond))
         opts = []
@@ -740,7 +785,7 @@ def _pool(c: _LayerContext) -> str:
         args.append("ceil_mode=True")
     if layer.mode == "max":
         return f"nn.MaxPool2d({', '.join(args)})"
-    return f"nn.AvgPool2d({', '.join(args)}, count_include_pad=False)"
+    return f"nn.AvgPool2d({', '.join(args)}, count_include_pad={layer.count_pad})"
 
 
 def _fc(c: _LayerContext) -> str:
@@ -761,7 +806,8 @@ def _adaptive_pool(c: _LayerContext) -> str:
 
 
 def _bn(c: _LayerContext) -> str:
-    return f"nn.BatchNorm{'1' if c.w.vector else '2'}d({c.w.cur})"
+    eps = "" if c.layer.eps == c.layer.EPSILON else f", eps={c.layer.eps!r}"
+    return f"nn.BatchNorm{'1' if c.w.vector else '2'}d({c.w.cur}{eps})"
 
 
 def _lrn(c: _LayerContext) -> str:
@@ -860,6 +906,9 @@ MODULES: dict[str, Callable[[_LayerContext], str]] = {
     "sigmoid": _simple("nn.Sigmoid()"), "softmax": _simple("nn.Softmax(dim=1)"),
     "layernorm": _layernorm, "linear": _linear, "deconv": _deconv, "upsample": _upsample,
     "shuffle": lambda c: f"nn.ChannelShuffle({c.py(c.layer.groups)})",
+    "silu": _simple("nn.SiLU()"), "gelu": _simple("nn.GELU()"), "hswish": _simple("nn.Hardswish()"),
+    "hsigmoid": _simple("nn.Hardsigmoid()"),
+    "leaky": lambda c: f"nn.LeakyReLU({c.layer.slope!r})",
 }
 
 

@@ -1,4 +1,4 @@
-"""Random valid netspec networks covering every v1 option, and random weights."""
+"""Random valid netspec networks covering every option, and random weights."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import netspec
 
 def random_layer(rng: random.Random, c: int) -> str:
     kind = rng.choice(["conv", "conv", "conv", "dwconv", "pool", "avgpool", "bn", "act",
-                       "residual", "concat", "ceilpool", "lrn"])
+                       "residual", "concat", "ceilpool", "lrn", "gate", "countpad"])
+    if kind == "gate":
+        return rng.choice(["gate { pool avg global; conv 1x1 x2 relu; conv 1x1 x{C} hsigmoid }",
+                           "gate { pool avg global; conv 1x1 x3 silu; conv 1x1 x{C} sigmoid }",
+                           "gate { conv 3x3 p1 x{C} sigmoid }"])
+    if kind == "countpad":
+        return rng.choice(["pool avg 3 s1 p1 countpad", "pool avg 3 s2 p1 ceil countpad",
+                           "pool avg 2 s2 same countpad"])
     if kind == "residual":
         body = rng.choice(["conv 3x3 p1 x{C}; bn", "conv 1x1 x{C} nobias relu6; conv 3x3 same x{C}"])
         tail = rng.choice(["", " project { conv 1x1 s2 x8 nobias; bn }",
@@ -36,7 +43,8 @@ def random_layer(rng: random.Random, c: int) -> str:
         pad = rng.choice(["", "p1", "p2", "same", "same", "valid"])
         opts = [pad, f"s{rng.choice([1, 1, 2, 3])}", f"d{rng.choice([1, 1, 2])}",
                 f"g{g}" if g > 1 else "", f"x{k}", rng.choice(["", "", "nobias"]),
-                rng.choice(["", "", "relu", "relu6", "tanh", "sigmoid"])]
+                rng.choice(["", "", "relu", "relu6", "tanh", "sigmoid", "silu", "gelu", "hswish",
+                            "hsigmoid", "leaky", "leaky 0.2"])]
         head, tail = opts[:-1], opts[-1]
         rng.shuffle(head)
         return " ".join(["conv", f, *head, tail]).replace("  ", " ").strip()
@@ -48,8 +56,9 @@ def random_layer(rng: random.Random, c: int) -> str:
         pad = rng.choice(["", "p1", "same", "valid"])
         return f"pool {mode} {f} s{rng.choice([1, 2, f])} {pad}".replace("  ", " ").strip()
     if kind == "bn":
-        return "bn"
-    return rng.choice(["relu", "relu6", "tanh", "sigmoid", "softmax", "dropout 0.3"])
+        return rng.choice(["bn", "bn eps1e-3"])
+    return rng.choice(["relu", "relu6", "tanh", "sigmoid", "softmax", "dropout 0.3", "silu", "gelu",
+                       "hswish", "hsigmoid", "leaky", "leaky 0.3"])
 
 
 def random_spec(seed: int) -> str:
@@ -68,7 +77,7 @@ def random_spec(seed: int) -> str:
             c = net.output_shape[-1]
             break
     tail = rng.choice(["", "fc 7", "flatten\nfc 5 relu\nfc 3\nsoftmax", "flatten", "fc 4 sigmoid",
-                       "pool avg global\nfc 3", "pool max global"])
+                       "pool avg global\nfc 3", "pool max global", "fc 6 gelu\ngate { fc 6 sigmoid }"])
     return "\n".join([*lines, tail]).strip()
 
 

@@ -129,7 +129,7 @@ def _torch_training_twin(net, batch: int, backward: bool):
                 out = (F.max_pool2d(t, layer.kernel, layer.strides, p, ceil_mode=layer.ceil_mode)
                        if layer.mode == "max" else
                        F.avg_pool2d(t, layer.kernel, layer.strides, p, ceil_mode=layer.ceil_mode,
-                                    count_include_pad=False))
+                                    count_include_pad=layer.count_pad))
             elif op == "fc":
                 out = F.linear(t.flatten(1), w("weight"), w("bias"))
             elif op == "bn":
@@ -154,6 +154,13 @@ def _torch_training_twin(net, batch: int, backward: bool):
                 out = ins[0] + ins[1]
             elif op == "concat":
                 out = torch.cat(ins, dim=1)
+            elif op == "mul":
+                out = ins[0] * ins[1]
+            elif op in ("silu", "gelu", "hswish", "hsigmoid"):
+                out = {"silu": F.silu, "gelu": F.gelu, "hswish": F.hardswish,
+                       "hsigmoid": F.hardsigmoid}[op](t)
+            elif op == "leaky":
+                out = F.leaky_relu(t, layer.slope)
             else:
                 raise AssertionError(f"no PyTorch twin for `{op}`")
             values[layer.name] = out

@@ -60,7 +60,9 @@ def test_random_networks_match_pytorch(seed):
 def test_random_networks_cover_every_option():
     specs = "\n".join(random_spec(seed) for seed in range(60))
     for option in ("same", "valid", " p1", " s2", " d2", " g2", "pool avg", "pool max",
-                   "bn", "relu", "tanh", "sigmoid", "softmax", "dropout", "flatten", "fc"):
+                   "bn", "relu", "tanh", "sigmoid", "softmax", "dropout", "flatten", "fc",
+                   "silu", "gelu", "hswish", "hsigmoid", "leaky", "leaky 0.", "bn eps1e-3", "gate {",
+                   "countpad", "ceil countpad"):
         assert option in specs, option
     depthwise = [line for line in specs.splitlines() if line.startswith("conv 3x3") and " g" in line]
     assert depthwise

@@ -155,3 +155,19 @@ def test_foreign_onnx_models_are_refused_clearly(tmp_path):
               path)
     with pytest.raises(netspec.NetspecError, match="one float input"):
         run_onnx_file(path, np.zeros(2, np.float32))
+
+
+def test_a_model_past_protobufs_limit_runs_from_external_data(monkeypatch):
+    # protobuf cannot hold 2 GiB in memory (RegNetY-128GF's weights are 2.6 GB): past the
+    # limit, OnnxModel loads the model from a file with its weights beside it. The limit
+    # is lowered here so that a small network takes that path.
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 1000)
+    loaded = []
+    session = onnx_export._session
+    monkeypatch.setattr(onnx_export, "_session", lambda m: loaded.append(m) or session(m))
+    net = netspec.parse("input 8x8x3\nconv 3x3 x16 relu\nfc 10")
+    weights = random_weights(net, 0)
+    assert sum(a.nbytes for a in weights.values()) > 1000
+    x = _batch(net)
+    assert_close_at_scale(OnnxModel(net, weights)(x), net.numpy_model(weights)(x))
+    assert len(loaded) == 1 and isinstance(loaded[0], str)   # from a file, not from memory

@@ -32,10 +32,13 @@ SPECS = [str(p) for p in network_specs()]
 #: layer's options and every weight array (the same layers, options and weights compute
 #: the same outputs); above, the options only (the weights are not materialised).
 RUN, BIG = 5_000_000, 30_000_000
-#: Layer kinds `netspec import` does not read back yet (ConvTranspose, Resize, Split,
-#: the shuffle's Reshape/Transpose, LayerNormalization, the layer scale's Mul, the
-#: per-pixel linear's 1×1 Conv); their export is tested in test_channels_resample.py.
-NOT_IMPORTED = {"deconv", "upsample", "chunk", "shuffle", "layernorm", "scale", "linear"}
+#: Layer kinds the exporter writes but the importer does not read back yet: the gate's
+#: Mul (squeeze-and-excitation, to recover as `gate { … }`) and silu (Sigmoid + Mul);
+#: ConvTranspose, Resize, Split, the shuffle's Reshape/Transpose, LayerNormalization,
+#: the layer scale's Mul and the per-pixel linear's 1×1 Conv (their export is tested in
+#: test_channels_resample.py).
+NOT_IMPORTED = {"mul", "silu", "deconv", "upsample", "chunk", "shuffle", "layernorm", "scale",
+                "linear"}
 
 
 def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:
@@ -62,11 +65,14 @@ def _rows(net: netspec.Network) -> list[tuple]:
 @pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
 def test_every_spec_round_trips_through_onnx(path: str) -> None:
     net = netspec.load(path, library=True)
-    if not isinstance(net, netspec.Network):
+    if isinstance(net, netspec.network.Library):
         pytest.skip("a library of blocks, not a network")
-    missing = {layer.kind for layer in net.layers} & NOT_IMPORTED
-    if missing:
-        pytest.skip(f"`netspec import` does not read {', '.join(sorted(missing))} back yet")
+    if any(layer.aux for layer in net.layers):
+        pytest.skip("aux heads are not exported to ONNX (not computed at inference), so an "
+                    "import cannot bring them back")
+    unread = sorted({layer.kind for layer in net.layers} & NOT_IMPORTED)
+    if unread:
+        pytest.skip(f"the importer does not read {', '.join(unread)} yet")
     if net.total_params > BIG:
         imported = import_onnx(_skeleton_model(net), name=net.name, weights=False)
         assert _rows(imported.network) == _rows(net)
@@ -288,11 +294,11 @@ def _conv(name: str = "stem", **attrs) -> onnx.NodeProto:
 
 def test_an_unknown_operator_names_the_node_its_op_and_position() -> None:
     model = _graph([_conv(pads=[1, 1, 1, 1]),
-                    helper.make_node("LeakyRelu", ["c"], ["y"], name="act", alpha=0.1)])
+                    helper.make_node("Elu", ["c"], ["y"], name="act", alpha=0.1)])
     with pytest.raises(OnnxImportError) as info:
         import_onnx(model)
     message = str(info.value)
-    assert 'node "act"' in message and "LeakyRelu" in message and "node 2 of 2" in message
+    assert 'node "act"' in message and "Elu" in message and "node 2 of 2" in message
     assert [layer.name for layer in info.value.partial] == ["stem"]
 
 
@@ -348,11 +354,11 @@ def test_cli_import_writes_a_spec_that_checks_and_its_weights(tmp_path: Path, ca
 def test_cli_check_of_an_unimportable_model_shows_the_table_up_to_there(tmp_path: Path,
                                                                         capsys) -> None:
     model = _graph([_conv(pads=[1, 1, 1, 1]),
-                    helper.make_node("LeakyRelu", ["c"], ["y"], name="act", alpha=0.1)])
+                    helper.make_node("Elu", ["c"], ["y"], name="act", alpha=0.1)])
     onnx.save(model, str(tmp_path / "m.onnx"))
     assert main(["check", str(tmp_path / "m.onnx")]) == 1
     out = capsys.readouterr()
-    assert "LeakyRelu" in out.err and "Traceback" not in out.err
+    assert "Elu" in out.err and "Traceback" not in out.err
     assert "stem" in out.out and "8×8×4" in out.out
 
 

@@ -54,7 +54,8 @@ def _twin(net, x, narrow: bool):
                            stride=layer.strides, dilation=layer.dilation, groups=g)
         elif op == "pool":
             shim = SimpleNamespace(**{a: getattr(layer, a) for a in (
-                "global_pool", "kernel", "strides", "ceil_mode", "padding", "dilation")}, mode="avg")
+                "global_pool", "kernel", "strides", "ceil_mode", "padding", "dilation",
+                "count_pad")}, mode="avg")
             out = _pool(shim, t)
         elif op == "adaptive_pool":
             out = F.adaptive_avg_pool2d(t, layer.size)
@@ -69,6 +70,10 @@ def _twin(net, x, narrow: bool):
             out = ins[0] + ins[1]
         elif op == "concat":
             out = torch.cat(ins, dim=1)
+        elif op == "mul":
+            out = ins[0] * ins[1]
+        elif op in ("silu", "gelu", "hswish", "hsigmoid", "leaky"):
+            out = torch.sigmoid(t)   # pointwise, with a gradient everywhere
         elif op in ("tanh", "sigmoid"):
             out = getattr(torch, op)(t)
         elif op in ("relu", "relu6", "softmax"):

@@ -81,7 +81,9 @@ def _check(net: netspec.Network, tmp_path: Path, script: bool = False) -> str:
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
     want = net.numpy_model(weights, threads=1)(x)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1, np.abs(want).max()))
+    # atol 1e-4 of the output's scale, as tests/test_zoo.py: a deep net (RegNetY-1.6GF's 27
+    # blocks, outputs near 300) loses about 3e-5 of its scale to summation order alone
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1, np.abs(want).max()))
     if script:
         scripted = torch.jit.script(model)
         with torch.no_grad():
@@ -102,7 +104,7 @@ def _ruff(path: Path) -> subprocess.CompletedProcess:
 def test_every_spec_generates_a_module_with_netspec_weights_and_outputs(path: str,
                                                                        tmp_path: Path) -> None:
     net = netspec.load(path, library=True)
-    if not isinstance(net, netspec.Network):
+    if isinstance(net, netspec.network.Library):
         pytest.skip("a library of blocks, not a network")
     small = net.total_params < 5_000_000
     source = _check(net, tmp_path, script=small)

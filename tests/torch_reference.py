@@ -41,9 +41,11 @@ def _pool(layer, t):
             return F.max_pool2d(t, layer.kernel, layer.strides, padding=(tp, l),
                                 ceil_mode=layer.ceil_mode)
         return F.avg_pool2d(t, layer.kernel, layer.strides, padding=(tp, l),
-                            ceil_mode=layer.ceil_mode, count_include_pad=False)
+                            ceil_mode=layer.ceil_mode, count_include_pad=layer.count_pad)
     if layer.mode == "max":
         return F.max_pool2d(F.pad(t, (l, r, tp, b), value=-math.inf), layer.kernel, layer.strides)
+    if layer.count_pad:   # the padding cells are averaged in as zeros
+        return F.avg_pool2d(F.pad(t, (l, r, tp, b)), layer.kernel, layer.strides)
     # asymmetric average: sum over zero padding, divided by the real cells
     ones = F.pad(torch.ones_like(t[:1, :1]), (l, r, tp, b))
     area = math.prod(layer.kernel)
@@ -64,7 +66,7 @@ def _layer(layer, w, ins):
         return F.linear(t.flatten(1), w[f"{name}.weight"], w[f"{name}.bias"])
     if op == "bn":
         return F.batch_norm(t, w[f"{name}.running_mean"], w[f"{name}.running_var"],
-                            w[f"{name}.weight"], w[f"{name}.bias"], training=False, eps=1e-5)
+                            w[f"{name}.weight"], w[f"{name}.bias"], training=False, eps=layer.eps)
     if op == "lrn":
         return F.local_response_norm(t, layer.size, layer.alpha, layer.beta, layer.k)
     if op in _CHANNEL_OPS:
@@ -73,7 +75,11 @@ def _layer(layer, w, ins):
               "relu6": lambda: F.relu6(t), "tanh": lambda: torch.tanh(t),
               "sigmoid": lambda: torch.sigmoid(t), "softmax": lambda: F.softmax(t, dim=1),
               "dropout": lambda: F.dropout(t, layer.rate, training=False),
-              "add": lambda: ins[0] + ins[1], "concat": lambda: torch.cat(ins, dim=1)}
+              "add": lambda: ins[0] + ins[1], "concat": lambda: torch.cat(ins, dim=1),
+              "mul": lambda: ins[0] * ins[1], "silu": lambda: F.silu(t),
+              "gelu": lambda: F.gelu(t), "hswish": lambda: F.hardswish(t),
+              "hsigmoid": lambda: F.hardsigmoid(t),
+              "leaky": lambda: F.leaky_relu(t, layer.slope)}
     return simple[op]()
 
 
@@ -125,6 +131,8 @@ def torch_forward(net, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndar
     values = {net.layers[0].name: torch.from_numpy(np.asarray(x, np.float32))}
     with torch.no_grad():
         for layer in net.layers[1:]:
+            if layer.aux:
+                continue   # aux heads are not part of the inference output
             ins = [values[i.name] for i in layer.inputs]
             values[layer.name] = (_upsample(layer, ins[0], values) if layer.op == "upsample"
                                   else _layer(layer, w, ins))

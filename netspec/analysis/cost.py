@@ -24,14 +24,16 @@ if TYPE_CHECKING:
 
 
 def total_flops(net: Network) -> int:
-    """FLOPs of one sample's forward pass."""
-    return sum(layer.flops() for layer in net.layers)
+    """FLOPs of one sample's forward pass (inference: `aux` heads are not computed)."""
+    return sum(layer.flops() for layer in net.layers if not layer.aux)
 
 
 def flops_by_kind(net: Network) -> dict[str, tuple[int, int, int]]:
     """Per layer kind: (layers, MACs, FLOPs), largest FLOPs first."""
     kinds: dict[str, list[int]] = {}
     for layer in net.layers:
+        if layer.aux:
+            continue
         row = kinds.setdefault(layer.kind, [0, 0, 0])
         row[0] += 1
         row[1] += layer.macs

@@ -71,10 +71,15 @@ class ForwardPeak:
 
 def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
                  runtime: Runtime | None = None) -> ForwardPeak:
-    """The peak of one forward pass at `batch` samples, from the values' lifetimes."""
+    """The peak of one forward pass at `batch` samples, from the values' lifetimes.
+
+    Inference does not compute `aux` heads, so they take no memory here (training
+    does compute them: `saved_bytes` counts them).
+    """
     runtime = runtime or Runtime()
     readers: dict[str, int] = {}
-    for layer in net.layers:
+    layers = [layer for layer in net.layers if not layer.aux]
+    for layer in layers:
         for i in layer.inputs:
             readers[i.name] = readers.get(i.name, 0) + 1
     last = net.layers[-1].name
@@ -83,7 +88,7 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
     users: dict[str, int] = {}          # memory → pending reads of the values in it
     pinned: set[str] = set()            # memory never freed during the pass
     best = ForwardPeak(0, "", ())
-    for layer in net.layers:
+    for layer in layers:
         out = batch * prod(layer.output_shape) * dtype_bytes
         src = storage[layer.inputs[0].name] if layer.inputs else None
         if src is not None and (runtime.aliases(layer) or

@@ -86,6 +86,7 @@ class Layer:
         self.inputs: list[Layer] = []
         self.params = 0
         self.macs = 0
+        self.aux = False   # part of an `aux` head: weights kept, not computed at inference
 
     @property
     def op(self) -> str:

@@ -11,7 +11,11 @@ from .base import Layer, Pos, Shape, shape_str
 
 
 class BatchNorm(Layer):
-    """`bn`: per-channel scale and shift (2·C trainable), plus running statistics."""
+    """`bn [epsE]`: per-channel scale and shift (2·C trainable), plus running statistics.
+
+    y = (x − mean)/√(var + ε)·scale + shift, ε 1e-5 (torch's default) unless written
+    (`bn eps1e-3`, as torchvision's Inception, GoogLeNet, MobileNetV3, EfficientNet).
+    """
 
     kind = "bn"
     EPSILON: ClassVar[float] = 1e-5
@@ -32,6 +36,16 @@ class BatchNorm(Layer):
                 f"params = 2·{c} = {self.params:,} (+ 2·{c} running statistics, not trained)",
                 f"FLOPs = 2·{prod(self.output_shape):,} = {self.flops():,}"]
 
+    def __init__(self, pos: Pos, text: str, eps: float | None = None) -> None:
+        super().__init__(pos, text)
+        self.eps = self.EPSILON if eps is None else eps
+
+    def check_options(self, rep: Reporter) -> None:
+        if not self.eps > 0:
+            rep.error(self.where("eps"), f"batch-norm epsilon must be positive, not {self.eps:g}",
+                      ShapeError, hint="torch's default is `eps1e-5`; torchvision also uses "
+                                       "`eps1e-3`")
+
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = self.output_shape = shape
         self.params = 2 * shape[-1]
@@ -40,6 +54,9 @@ class BatchNorm(Layer):
     def weight_shapes(self) -> dict[str, Shape]:
         c = (self.output_shape[-1],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
+
+    def attrs(self) -> dict:
+        return {"eps": self.eps}
 
 
 class LRN(Layer):

@@ -10,16 +10,22 @@ from .window import _Windowed
 
 
 class Pool(_Windowed):
-    """`pool [max|avg] F [sN] [pN|same|valid]`: stride defaults to the window."""
+    """`pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]`: stride defaults to the window.
+
+    An average divides by the input cells its window covers, or with `countpad`
+    (torch's `count_include_pad=True`) by the cells of the window inside the
+    padded input: the padding counts, what `ceil` adds past it does not.
+    """
 
     kind = "pool"
 
     def __init__(self, pos: Pos, text: str, mode: str, kernel: tuple[int, int],
                  stride: int | None, padding: int | str, ceil_mode: bool = False,
-                 global_pool: bool = False) -> None:
+                 global_pool: bool = False, count_pad: bool = False) -> None:
         super().__init__(pos, text, kernel, stride, padding, 1, ceil_mode)
         self.mode = mode
         self.global_pool = global_pool
+        self.count_pad = count_pad
 
     def default_strides(self) -> tuple[int, int]:
         return self.kernel
@@ -35,6 +41,10 @@ class Pool(_Windowed):
                                              f"{f}-wide window: some windows would see only "
                                              f"padding", ShapeError,
                       hint=f"use padding at most {f // 2}")
+        if self.count_pad and self.mode != "avg":
+            rep.error(self.where("countpad"), "`countpad` applies to average pooling only",
+                      ShapeError, hint="a maximum never takes the padding: remove `countpad`, or "
+                                       "write `pool avg`")
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = shape
@@ -90,7 +100,7 @@ class Pool(_Windowed):
 
     def attrs(self) -> dict:
         return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
-                "global": self.global_pool}
+                "global": self.global_pool} | ({"countpad": True} if self.count_pad else {})
 
 
 def adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:

@@ -15,6 +15,8 @@ step running then. Each figure below follows the step's code in this package:
 - batch norm, the residual add and the elementwise activations work in place
   where their input has no other reader (a batch norm after a conv is even folded
   into it), so they allocate nothing; softmax makes one output-sized temporary;
+  silu, hswish, hsigmoid, leaky and a gate's multiply allocate their output and no
+  more, gelu three temporaries besides (the scaled input, and erf's |x| and t);
   LRN two, a gather buffer and its cumulative squares (one channel more than its
   input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
@@ -59,6 +61,8 @@ class NumpyRuntime(Runtime):
             return out
         if layer.kind in ONE_TEMPORARY:
             return out
+        if layer.kind == "gelu":   # erf's |x|, t and the scaled input, beside the output
+            return 3 * out
         if layer.kind == "lrn":
             return out + out // layer.output_shape[-1] + 2 * out + min(UFUNC_BUFFER, out)
         if layer.kind == "adaptive_pool":   # the product over H, before the one over W

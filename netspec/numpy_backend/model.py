@@ -24,6 +24,7 @@ from .ops import (
     _concat,
     _fc,
     _flatten,
+    _leaky_relu,
     _lrn,
     fold_bn,
 )
@@ -63,8 +64,8 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 #: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
-    "add": _constant(_add), "concat": _constant(_concat),
-    "adaptive_pool": _adaptive_pool,
+    "add": _constant(_add), "concat": _constant(_concat), "mul": _constant(np.multiply),
+    "leaky": _leaky_relu, "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
     "layernorm": _layernorm, "scale": _scale, "linear": _linear, "chunk": _chunk,
@@ -96,6 +97,8 @@ class _Plan:
 
         absorbed: set[str] = set()
         for layer in net.layers:
+            if layer.aux:
+                continue   # an aux head is not computed at inference
             ins = [self.alias.get(i.name, i.name) for i in layer.inputs]
             if layer.name in absorbed:
                 self.alias[layer.name] = ins[0]
@@ -271,15 +274,19 @@ class NumpyModel:
                 return self._finish(self.fast.run(np.concatenate(outs), part="tail"))
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Every layer's output for the batch x, by layer name, in NCHW / (N, F)."""
+        """Every layer's output for the batch x, by layer name, in NCHW / (N, F).
+
+        `aux` heads are not computed, so they are not in it.
+        """
         prepared = self._prepare(x)
         record = {self.net.layers[0].name: self._finish(prepared)}
         plan = self.traced
         plan.run(prepared, record)
-        for layer in self.net.layers:   # identity layers show the value they pass on
+        layers = [layer for layer in self.net.layers if not layer.aux]
+        for layer in layers:   # identity layers show the value they pass on
             if layer.name not in record:
                 record[layer.name] = record[plan.alias[layer.name]]
-        return {layer.name: record[layer.name] for layer in self.net.layers}
+        return {layer.name: record[layer.name] for layer in layers}
 
     def __repr__(self) -> str:
         return (f"<NumpyModel {self.net.name}: N×{shape_str(self.input_shape)} → "

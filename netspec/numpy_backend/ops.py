@@ -41,7 +41,7 @@ def _fc(layer: FC, w: dict[str, np.ndarray]) -> Step:
 
 def bn_scale_shift(layer: BatchNorm, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Batch norm at inference as y = x·scale + shift, per channel."""
-    scale = (w["weight"] / np.sqrt(w["running_var"] + np.float32(layer.EPSILON))).astype(np.float32)
+    scale = (w["weight"] / np.sqrt(w["running_var"] + np.float32(layer.eps))).astype(np.float32)
     shift = (w["bias"] - w["running_mean"] * scale).astype(np.float32)
     return scale, shift
 
@@ -89,6 +89,79 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return x
 
 
+# The functions below allocate their output and work in it, so that their memory is
+# what numpy_backend/memory.py says: none beyond the output, except gelu's three.
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    """x·sigmoid(x), the sigmoid as 0.5·tanh(0.5·x) + 0.5 (no overflow)."""
+    out = x * np.float32(0.5)
+    np.tanh(out, out=out)
+    out *= np.float32(0.5)
+    out += np.float32(0.5)
+    out *= x
+    return out
+
+
+#: Abramowitz and Stegun 7.1.26: erf(x) = 1 − t·P(t)·e^(−x²), t = 1/(1 + p·x), x ≥ 0,
+#: with absolute error below 1.5e-7 (float32's resolution near 1 is 6e-8).
+_ERF_P = 0.3275911
+_ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf(x) in a new array, with two output-sized temporaries."""
+    a = np.abs(x)
+    t = a * np.float32(_ERF_P)
+    t += np.float32(1)
+    np.reciprocal(t, out=t)
+    p = t * np.float32(_ERF_A[0])          # Horner: ((a0·t + a1)·t + …)·t
+    for c in _ERF_A[1:]:
+        p += np.float32(c)
+        p *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    p *= a
+    np.subtract(np.float32(1), p, out=p)
+    return np.copysign(p, x, out=p)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)): torch's `gelu` without the tanh approximation."""
+    out = _erf(x * np.float32(1 / np.sqrt(2)))
+    out += np.float32(1)
+    out *= x
+    out *= np.float32(0.5)
+    return out
+
+
+def _hsigmoid(x: np.ndarray) -> np.ndarray:
+    """relu6(x + 3)/6, as torch's Hardsigmoid."""
+    out = x + np.float32(3)
+    np.clip(out, 0, 6, out=out)
+    out /= np.float32(6)
+    return out
+
+
+def _hswish(x: np.ndarray) -> np.ndarray:
+    """x·relu6(x + 3)/6, as torch's Hardswish."""
+    out = _hsigmoid(x)
+    out *= x
+    return out
+
+
+def _leaky(slope: float) -> Step:
+    """x where x > 0, else slope·x: the larger of x and slope·x for slopes up to 1, the smaller
+    beyond."""
+    s = np.float32(slope)
+    pick = np.maximum if slope <= 1 else np.minimum
+
+    def leaky(x: np.ndarray) -> np.ndarray:
+        out = x * s
+        return pick(x, out, out=out)
+    return leaky
+
+
 #: Elementwise activations, each overwriting the array it is given. A kind listed
 #: here runs in place as its own step, or fused into the step before it (the kinds
 #: in model.FUSES_ACTIVATION), on each block of that step's output while it is in
@@ -99,9 +172,16 @@ ELEMENTWISE: dict[str, Activation] = {
     "tanh": lambda x: np.tanh(x, out=x),
     "sigmoid": _sigmoid,
 }
-ACTIVATIONS: dict[str, Step] = {**ELEMENTWISE, "softmax": _softmax}   # softmax: over channels
+ACTIVATIONS: dict[str, Step] = {**ELEMENTWISE, "softmax": _softmax,   # softmax: over channels
+                                 # these allocate their output (see _silu): separate steps
+                                 "silu": _silu, "gelu": _gelu, "hswish": _hswish,
+                                 "hsigmoid": _hsigmoid}
 #: Steps that overwrite their first input (the model copies one still needed elsewhere).
 IN_PLACE = {*ELEMENTWISE, "bn", "add"}
+
+
+def _leaky_relu(layer: Layer, w: dict[str, np.ndarray]) -> Step:
+    return _leaky(layer.slope)
 
 
 def _flatten(layer: Layer, w: dict[str, np.ndarray]) -> Step | None:

@@ -1,4 +1,4 @@
-"""Max and average pooling (padding never counted), and their global forms."""
+"""Max and average pooling (padding counted only with `countpad`), and their global forms."""
 
 from __future__ import annotations
 
@@ -41,8 +41,15 @@ def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
     if layer.mode == "max":
         return lambda x: by_blocks(x, -np.inf, np.maximum)
 
-    # average over the input cells each window covers; padding is not counted
-    mask = np.pad(np.ones((1, h, wd, 1), np.float32), ((0, 0), *pads, (0, 0)))
+    # average over the input cells each window covers; padding is not counted, unless
+    # `countpad`: then the written padding is, but not what `ceil` adds past it
+    if layer.count_pad:
+        (top, bottom), (left, right) = pads
+        (_, pad_h), (_, pad_w) = layer.pads
+        mask = np.zeros((1, top + h + bottom, left + wd + right, 1), np.float32)
+        mask[:, :top + h + pad_h, :left + wd + pad_w] = 1
+    else:
+        mask = np.pad(np.ones((1, h, wd, 1), np.float32), ((0, 0), *pads, (0, 0)))
     count = sum(view for _, view in _taps(mask, out_hw, layer.kernel, layer.strides))
     inv = (1.0 / count).astype(np.float32)
 

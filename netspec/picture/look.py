@@ -37,6 +37,8 @@ COLOURS = {
     "softmax": "#f8c471", "flatten": "#d9d2e9", "add": "#ffffff", "concat": "#ffffff",
     "bn": "#fff2b3", "relu": "#fde3c8", "relu6": "#fde3c8", "tanh": "#fde3c8",
     "sigmoid": "#fde3c8", "dropout": "#eeeeee", "lrn": "#fff2b3",
+    "silu": "#fde3c8", "gelu": "#fde3c8", "hswish": "#fde3c8", "hsigmoid": "#fde3c8",
+    "leaky": "#fde3c8", "mul": "#ffffff",
 }
 NEUTRAL = "#f5f0dc"
 COLLAPSED = "#c9d7f5"
