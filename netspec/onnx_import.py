@@ -454,7 +454,7 @@ def _const_operand(r: _Reader, node: onnx.NodeProto) -> tuple[str, float | None]
     x, y = node.input[0], node.input[1]
     if r.is_const(x):
         x, y = y, x
-    if r.is_const(y) and r.array(y).size == 1:
+    if r.is_const(y) and prod(r.array_dims(y)) == 1:
         return r.resolve(x), float(r.array(y).reshape(()))
     return r.resolve(x), None
 
