@@ -568,7 +568,7 @@ class _Writer:
             if out.isidentifier():   # the body's channels as a variable (`ch`)
                 names[out] = chan_out
             try:
-                agrees &= bool(eval(cond, {"__builtins__": {}}, names)) == used  # noqa: S307
+                agrees &= bool(eval(cond, {"__builtins__": {}}, names)) == used
             except Exception:  # noqa: BLE001 (a name the module computes as it goes)
                 agrees = False
         if agrees or not seen:
