@@ -20,7 +20,7 @@ from typing import Any
 
 from ._lark import Token
 from .errors import Reporter, ShapeError, SpecError, did_you_mean
-from .layers import Add, Concat, Input, Layer, Merge, Multiply, Pos, shape_str
+from .layers import Add, Chunk, Concat, Input, Layer, Merge, Multiply, Pos, Upsample, shape_str
 from .layers.base import in_file
 from .limits import MAX_EXPRESSION, MAX_VALUE, MAX_WORK
 from .maker import LayerMaker
@@ -106,6 +106,7 @@ class Builder:
         self.instances: dict[str, str] = {}   # block instance name → `basic(c=64, s=1)`
         self.statements: list[Node] = []      # the top level, for code generators
         self.nesting = 0
+        self.branch_inputs: list[Layer | None] = []   # what each enclosing branch reads
         self.work = 0                          # statements expanded so far
         self._costs: dict[tuple, int] = {}     # (block, its arguments) → statements it expands to
         rep.context = self.context
@@ -262,7 +263,8 @@ class Builder:
         elif isinstance(node, Residual):
             self._residual(node, scope, env)
         elif isinstance(node, ConcatNode):
-            self._concat(node, scope, env)
+            self._concat(node, scope.child(label, "", True) if label is not None else scope,
+                         env, scope)
         elif isinstance(node, Gate):
             self._gate(node, scope, env, label)
         elif isinstance(node, Aux):
@@ -291,6 +293,8 @@ class Builder:
                 layer.name, layer.name_pos = scope.full(str(label)), pos_of(label)
             else:
                 layer.name = scope.name(layer.kind)
+            if isinstance(layer, Upsample) and layer.target is not None:
+                self._size_reference(layer)
             if self.input is None and self.early is None:
                 self.early = layer
             self.add(layer, [self.current] if self.current is not None else [])
@@ -348,8 +352,23 @@ class Builder:
                 env: dict[str, int]) -> Layer | None:
         """Build `node` reading `start`; return what it ends with."""
         self.current = start
-        self.statement(node, scope, env)
+        self.branch_inputs.append(start)
+        try:
+            self.statement(node, scope, env)
+        finally:
+            self.branch_inputs.pop()
         return self.current
+
+    def _size_reference(self, layer: Upsample) -> None:
+        """The layer whose H×W `upsample ... to input|branch` takes."""
+        if layer.target == "input":
+            layer.reference = self.input
+        elif self.branch_inputs:
+            layer.reference = self.branch_inputs[-1]
+        else:
+            self.rep.error(layer.pos, "`upsample ... to branch` is outside any branch",
+                           SpecError, hint="use it inside `concat`, `split` or `residual`, "
+                                           "or write `to input` or `to HxW`")
 
     def _merge(self, merge: Merge, inputs: list[Layer], scope: Scope) -> None:
         """End paths that met: `merge` (add, concat, mul) reads `inputs`, named in `scope`."""
@@ -374,13 +393,29 @@ class Builder:
         add = Add(node.pos, "residual" + ("?" if node.optional else ""), shortcut is not x)
         self._merge(add, [body, shortcut], scope)
 
-    def _concat(self, node: ConcatNode, scope: Scope, env: dict[str, int]) -> None:
+    def _concat(self, node: ConcatNode, scope: Scope, env: dict[str, int],
+                outer: Scope) -> None:
+        """`concat`, or `split` (each branch starting from its own chunk of channels).
+
+        `scope` names the branches (a labelled concat's own, numbering `[...]`
+        branches), `outer` the concatenation and the chunks.
+        """
         x = self.current
-        outputs = [self._branch(branch, x, scope, env) for branch in node.branches]
+        starts: list[Layer | None] = [x] * len(node.branches)
+        if node.split and x is not None:
+            starts = []
+            for i in range(len(node.branches)):
+                chunk = Chunk(node.pos, f"split {i + 1}/{len(node.branches)}", i,
+                              len(node.branches))
+                chunk.name = outer.name("chunk")
+                self.add(chunk, [x])
+                starts.append(chunk if chunk.output_shape is not None else None)
+        outputs = [self._branch(branch, start, scope, env) if start is not None else None
+                   for branch, start in zip(node.branches, starts)]
         if x is None or None in outputs:
             self.current = None
             return
-        self._merge(Concat(node.pos, "concat"), outputs, scope)
+        self._merge(Concat(node.pos, "split" if node.split else "concat"), outputs, outer)
 
     def _gate(self, node: Gate, scope: Scope, env: dict[str, int], label: Token | None) -> None:
         """x × gate(x); a label prefixes the gate's layers (`se: gate {…}` → `se.fc1`)."""

@@ -25,11 +25,14 @@ from .layers import (
     Pool,
     Pos,
 )
+from .layers.channels import LayerNorm, LayerScale, Linear, Shuffle
+from .layers.resample import Deconv, Upsample
 from .syntax import LayerStmt, pos_of, span
 
 _OPTION_NAMES = {"STRIDE": "stride", "PADDING": "padding", "DILATION": "dilation",
                  "GROUPS": "groups", "FILTERS": "filters", "SAME": "padding", "VALID": "padding",
-                 "CEIL": "ceil", "NOBIAS": "nobias", "COUNTPAD": "countpad"}
+                 "CEIL": "ceil", "NOBIAS": "nobias", "COUNTPAD": "countpad",
+                 "OUTPUT_PADDING": "output_padding"}
 
 
 class LayerMaker:
@@ -65,7 +68,8 @@ class LayerMaker:
         for tok in opts:
             name = _OPTION_NAMES[tok.type]
             value: Any = (str(tok) if tok.type in ("SAME", "VALID") else True
-                          if tok.type in ("CEIL", "NOBIAS", "COUNTPAD") else int(tok[1:]))
+                          if tok.type in ("CEIL", "NOBIAS", "COUNTPAD") else
+                          int(tok[2:]) if tok.type == "OUTPUT_PADDING" else int(tok[1:]))
             if name in seen:
                 first = seen[name][0]
                 self.rep.error(pos_of(tok), f"{name} given twice in `{keyword}` "
@@ -181,4 +185,65 @@ class LayerMaker:
         kw, rate = items
         layer = Dropout(span(kw, rate), self._written(items), float(rate))
         layer.options = {"rate": pos_of(rate)}
+        return [layer]
+
+    # ---- channels and resampling (netspec/layers/channels.py, resample.py) ----------
+    def layernorm(self, items: list[Token]) -> list[Layer]:
+        kw, *eps = items
+        layer = LayerNorm(span(kw, eps[-1] if eps else kw), self._written(items),
+                          float(eps[0][3:]) if eps else None)
+        layer.options = {"epsilon": pos_of(eps[0])} if eps else {}
+        return [layer]
+
+    def scale(self, items: list[Token]) -> list[Layer]:
+        return [LayerScale(pos_of(items[0]), str(items[0]))]
+
+    def linear(self, items: list) -> list[Layer]:
+        items, act = self._split_activation(items)
+        kw, size, *rest = items
+        units = self._size(size, (1,), "the unit count of `linear`")[0]
+        layer = Linear(span(kw, rest[-1] if rest else size), self._written(items), units,
+                       bias=not rest)
+        return self._finish(layer, {}, act, {"units": pos_of(size)})
+
+    def shuffle(self, items: list[Token]) -> list[Layer]:
+        kw, groups = items
+        layer = Shuffle(span(kw, groups), self._written(items), int(groups))
+        layer.options = {"groups": pos_of(groups)}
+        return [layer]
+
+    def deconv(self, items: list) -> list[Layer]:
+        items, act = self._split_activation(items)
+        kw, size, *rest = items
+        opts = self._options(kw, rest)
+        kernel, depth = self._kernel(size)
+        if depth is not None:
+            self.rep.error(pos_of(size), f"write the kernel of `deconv` without a depth, not "
+                                         f"`{size}`", SpecSyntaxError,
+                           hint=f"`{kernel[0]}x{kernel[1]}`: the filters read every input channel")
+        get = lambda k, d: opts[k][1] if k in opts else d  # noqa: E731
+        layer = Deconv(span(kw, rest[-1] if rest else size), self._written(items), kernel,
+                       get("filters", None), get("stride", 1), get("padding", 0),
+                       get("dilation", 1), get("groups", 1), get("output_padding", 0),
+                       bias=not get("nobias", False))
+        return self._finish(layer, opts, act, {"kernel": pos_of(size)})
+
+    def upsample(self, items: list[Token]) -> list[Layer]:
+        kw, *rest = items
+        mode = str(rest.pop(0)) if rest[0].type in ("NEAREST", "BILINEAR") else "nearest"
+        last = rest[-1]
+        where: dict[str, Pos] = {}
+        factor = size = target = None
+        if last.type == "SIZE":
+            dims = self._size(last, (1, 2), "an upsampling factor" if len(rest) == 1 else
+                              "an upsampling size")
+            dims = (dims[0], dims[-1])
+            if len(rest) == 1:
+                factor, where["factor"] = dims, pos_of(last)
+            else:
+                size, where["size"] = dims, pos_of(last)
+        else:
+            target = str(last)
+        layer = Upsample(span(kw, last), self._written(items), mode, factor, size, target)
+        layer.options = where
         return [layer]

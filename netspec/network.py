@@ -82,7 +82,7 @@ class Network:
 
     def weight_shapes(self) -> dict[str, Shape]:
         """Every array of the network, keyed like a PyTorch `state_dict`."""
-        return {f"{layer.name}.{key}": shape for layer in self.layers
+        return {layer.weight_key(key): shape for layer in self.layers
                 for key, shape in layer.weight_shapes().items()}
 
     def summary(self, depth: int | None = None, **options: Any) -> str:

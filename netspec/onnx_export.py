@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from . import __version__
+from . import __version__, onnx_ops
 from .errors import Diagnostic, InputError, NetspecError
 from .files import atomic_write, unwinding_on_signals
 from .layers import Layer
@@ -60,9 +60,11 @@ class _Graph:
                                            doc_string=f"{where}: {layer.text}", **attrs))
         return output
 
-    def weight(self, layer: Layer, suffix: str) -> str:
-        name = f"{layer.name}.{suffix}"
-        self.arrays.append((name, np.asarray(self.weights[name], np.float32, order="C")))
+    def weight(self, layer: Layer, suffix: str, shape: tuple[int, ...] | None = None) -> str:
+        """The initializer of one of the layer's arrays (reshaped to `shape` if given)."""
+        name = layer.weight_key(suffix)
+        array = np.asarray(self.weights[name], np.float32, order="C")
+        self.arrays.append((name, array if shape is None else array.reshape(shape)))
         return name
 
     def constant(self, name: str, value: np.ndarray) -> str:
@@ -228,6 +230,7 @@ LOWERINGS: dict[str, Callable[..., str]] = {
     "leaky": lambda g, layer, x: g.node(layer, "LeakyRelu", [x], layer.name, alpha=layer.slope),
     "adaptive_pool": _adaptive_pool,
 }
+LOWERINGS.update(onnx_ops.LOWERINGS)   # layer norm, linear, split, shuffle, deconv, upsample
 
 
 def newest_opset() -> int:

@@ -42,10 +42,12 @@ LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatte
                   "relu", "relu6", "tanh", "sigmoid", "softmax", "silu", "gelu", "hswish",
                   "hsigmoid", "leaky")
 KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use", "gate", "aux")
+LAYER_KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample")
+KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample", "split")
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
-    "dense": "fc", "linear": "fc", "fully_connected": "fc", "conv2d": "conv",
+    "dense": "fc", "fully_connected": "fc", "conv2d": "conv",
     "convolution": "conv", "maxpool": "pool max", "max_pool": "pool max",
     "maxpool2d": "pool max", "avgpool": "pool avg", "avg_pool": "pool avg",
     "avgpool2d": "pool avg",
@@ -53,6 +55,10 @@ ALIASES = {
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
     "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
+    "layer_norm": "layernorm", "layernorm2d": "layernorm", "ln": "layernorm",
+    "convtranspose2d": "deconv", "conv_transpose": "deconv", "convtranspose": "deconv",
+    "interpolate": "upsample bilinear to HxW", "resize": "upsample bilinear to HxW",
+    "channel_shuffle": "shuffle 2", "chunk": "split { branch {...} branch {...} }",
     "swish": "silu", "hardswish": "hswish", "hard_swish": "hswish", "hardsigmoid": "hsigmoid",
     "hard_sigmoid": "hsigmoid", "leakyrelu": "leaky", "leaky_relu": "leaky",
     "se": "gate { pool avg global; conv 1x1 xS relu; conv 1x1 x{C} sigmoid }",
@@ -87,6 +93,8 @@ _EXPECTED = {
     "AUX": "`aux`",
     "AS": "`as`", "INDEX": "a sequence number",
     "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
+    "OUTPUT_PADDING": "`opN` (output padding)", "EPSILON": "`epsE` (epsilon)",
+    "NEAREST": "`nearest`", "BILINEAR": "`bilinear`", "INPUT": "`input`",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }
@@ -133,6 +141,12 @@ class _ToTree(Transformer):
         kw, *branches = items
         return Concat(branches, pos_of(kw))
 
+    def split(self, items: list) -> Concat:
+        kw, *branches = items
+        return Concat(branches, pos_of(kw), split=True)
+
+    def resize_mode(self, items: list[Token]) -> Token:
+        return items[0]
     def gate(self, items: list) -> Gate:
         kw, body = items
         return Gate(body, pos_of(kw))
@@ -183,6 +197,12 @@ class _ToTree(Transformer):
     bn = _layer("bn")
     dropout = _layer("dropout")
     flatten = _layer("flatten")
+    layernorm = _layer("layernorm")
+    scale = _layer("scale")
+    linear = _layer("linear")
+    shuffle = _layer("shuffle")
+    deconv = _layer("deconv")
+    upsample = _layer("upsample")
 
 
 # ---- parsing and syntax errors -------------------------------------------------------
@@ -312,6 +332,12 @@ _USAGE = {
     "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
     "use": "use \"PATH.ns\"",
+    "layernorm": "layernorm [epsE], e.g. `layernorm eps1e-6`",
+    "linear": "linear N [nobias] [relu|relu6|tanh|sigmoid|softmax]",
+    "shuffle": "shuffle G, e.g. `shuffle 2`",
+    "deconv": "deconv FxF [sN] [pN] [dN] [gN] [opN] [nobias] xK",
+    "upsample": "upsample [nearest|bilinear] F` or `upsample [nearest|bilinear] to HxW|input|branch",
+    "split": "split { branch { ... } branch { ... } }",
 }
 
 

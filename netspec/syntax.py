@@ -73,10 +73,11 @@ class Residual:
 
 @dataclass
 class Concat:
-    """`concat { branch GROUP ... }`."""
+    """`concat { branch GROUP ... }`, or `split { ... }` (each branch reads its own channels)."""
 
     branches: list[Any]            # Group or Labeled(Group)
     pos: Pos
+    split: bool = False
 
 
 @dataclass

@@ -144,6 +144,7 @@ class _Writer:
         self.tmp: dict[str, int] = {}
         self.explicit = not cls.sequential
         self.capture: list[tuple[str, str]] | None = None   # (name, module) of a Sequential
+        self.branch_inputs: list[str] = []   # forward variables the enclosing branches read
 
     # ---- output ----------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -170,8 +171,11 @@ class _Writer:
     # ---- numbers ---------------------------------------------------------------------------
     def expr(self, text: str, pos: Any) -> str:
         """A `$p` / `{expression}` as Python, C being the channels read here."""
+        body = text.strip()
+        if body.startswith("{") and body.endswith("}"):   # `{n-1}` is n − 1, not a set
+            body = body[1:-1]
         try:
-            tree = ast.parse(text.replace("$", "").strip(), mode="eval")
+            tree = ast.parse(body.replace("$", "").strip(), mode="eval")
         except SyntaxError:
             raise _Unsupported(f"the expression `{text}`") from None
         gen = self
@@ -242,7 +246,7 @@ class _Writer:
         elif isinstance(node, Residual):
             self.residual(node, scope, target)
         elif isinstance(node, ConcatNode):
-            self.concat(node, scope, target)
+            self.concat(node, scope, target, label)
         elif isinstance(node, Gate):
             self.gate(node, scope, target, label)
         elif isinstance(node, Aux):
@@ -289,6 +293,9 @@ class _Writer:
         made = self.gen.maker.make(stmt)
         for n, layer in enumerate(made):
             name = label if n == 0 and label is not None else scope.name(layer.kind)
+            if layer.kind == "scale" or layer.kind == "upsample" and layer.target:
+                self.forward_only(layer, name, target)
+                continue
             emit = MODULES.get(layer.kind)
             if emit is None:
                 raise _Unsupported(f"a `{layer.kind}` layer")
@@ -304,6 +311,40 @@ class _Writer:
             if layer.kind == "flatten":
                 self.vector = True
             self.apply(self.register(target, name, module))
+
+    def forward_only(self, layer: Layer, name: str, target: str) -> None:
+        """A layer written into forward: a layer scale (a bare parameter of this module,
+        as torch's CNBlock keeps it) or an upsampling to the size of another value."""
+        if not self.explicit or target != "self":
+            raise _Unsupported(f"a `{layer.text}` inside a `[ ]` group or a loop (put it in a "
+                               f"block)")
+        if layer.kind == "scale":
+            if not (name.startswith("'") and name[1:-1].isidentifier()):
+                raise _Unsupported(f"a layer scale named {name} (label it with a plain name)")
+            self.line(f"self.{name[1:-1]} = nn.Parameter(torch.ones({self.cur}, 1, 1))")
+            self.fline(f"x = x * self.{name[1:-1]}")
+            return
+        self.fline(f"x = {self.resize_to(layer, self.reference(layer))}")
+        if self.gen.windows is not None:
+            self.gen.windows.append("False")
+
+    def reference(self, layer: Layer) -> str:
+        """The forward variable whose H×W `upsample … to input|branch` takes."""
+        if layer.target == "branch":
+            if not self.branch_inputs:
+                raise _Unsupported("`to branch` outside a branch of this block")
+            return self.branch_inputs[-1]
+        if self.gen.in_block:
+            raise _Unsupported("`upsample … to input` inside a block (use it at the top level)")
+        if self.cls.forward[:1] != ["        image = x"]:
+            self.cls.forward.insert(0, "        image = x")
+        return "image"
+
+    @staticmethod
+    def resize_to(layer: Layer, ref: str) -> str:
+        corners = ", align_corners=False" if layer.mode == "bilinear" else ""
+        return (f"nn.functional.interpolate(x, size=[{ref}.shape[2], {ref}.shape[3]], "
+                f"mode={layer.mode!r}{corners})")
 
     def group(self, node: Group, name: str, target: str) -> None:
         explicit, self.explicit = self.explicit, False
@@ -443,12 +484,15 @@ class _Writer:
             raise _Unsupported("a residual inside a `[ ]` group or a loop (put it in a block)")
         c_in = self.fresh("c_in")
         self.line(f"{c_in} = {self.cur}")
+        c_in_line = len(self.cls.init) - 1
         identity = self.fresh("identity")
         self.fline(f"{identity} = x")
         outer, windows = self.gen.windows, []
         self.gen.windows = windows
+        self.branch_inputs.append(identity)
         self.body(node.body.body, scope, target) if isinstance(node.body, Group) else \
             self.statement(node.body, scope, target, None)
+        self.branch_inputs.pop()
         self.gen.windows = outer
         if outer is not None:   # a residual keeps H×W exactly when its body does
             outer.extend(windows)
@@ -462,6 +506,8 @@ class _Writer:
         if node.shortcut_kind is None:
             cond = None if not node.optional else differs
             if cond is None:
+                if not any(c_in in line for line in self.cls.init[c_in_line + 1:]):
+                    del self.cls.init[c_in_line]   # a plain identity: c_in is never read
                 self.fline(f"x = x + {identity}")
             else:
                 flag = self.fresh("skip")
@@ -532,30 +578,62 @@ class _Writer:
                 1 for layer in self.gen.net.layers if layer.aux and layer.kind in ("fc", "flatten")
                 and layer.name.startswith(prefix))
 
-    def concat(self, node: ConcatNode, scope: _Scope, target: str) -> None:
+    def concat(self, node: ConcatNode, scope: _Scope, target: str,
+               concat_label: str | None = None) -> None:
         if not self.explicit:
             raise _Unsupported("a concat inside a `[ ]` group or a loop (put it in a block)")
         c_in = self.fresh("c_in")
         self.line(f"{c_in} = {self.cur}")
-        inp = self.fresh("inp")
-        self.fline(f"{inp} = x")
+        n = len(node.branches)
+        inp = self.fresh("chunks" if node.split else "inp")
+        starts = [inp] * n
+        if not node.split:
+            self.fline(f"{inp} = x")
+        else:   # each branch reads its own run of channels
+            chunks = inp
+            self.fline(f"{chunks} = torch.chunk(x, {n}, 1)")
+            starts = [f"{chunks}[{i}]" for i in range(n)]
+            self.line(f"{c_in} = {c_in} // {n}")
+        if concat_label is not None:   # unlabelled `[ ]` branches: label.0, label.1, …
+            if not concat_label.startswith("'") or not concat_label[1:-1].isidentifier():
+                raise _Unsupported(f"a concat labelled {concat_label}")
+            self.line(f"self.{concat_label[1:-1]} = nn.ModuleList()")
         outs, chans = [], []
-        for branch in node.branches:
+        for i, (branch, start) in enumerate(zip(node.branches, starts)):
             label = None
             if isinstance(branch, Labeled):
                 label, branch = self.label(branch.name, scope), branch.item
             self.cur = c_in
             if not branch.body:
-                outs.append(inp)
+                outs.append(start)
                 chans.append(c_in)
                 continue
-            if outs or self.cls.forward[-1].strip() != f"{inp} = x":
-                self.fline(f"x = {inp}")
-            if label is not None or branch.indexed:
+            if outs or self.cls.forward[-1].strip() != f"{start} = x":
+                self.fline(f"x = {start}")
+            self.branch_inputs.append(start)
+            body, resize = branch, None
+            last = branch.body[-1]
+            if isinstance(last, LayerStmt) and last.rule == "upsample" and \
+                    str(last.items[-1]) in ("branch", "input") and (branch.indexed or label):
+                # torchvision's ASPPPooling: a Sequential, then back to the branch's size
+                body = Group(branch.body[:-1], branch.indexed, branch.pos)
+                resize = self.gen.maker.make(last)[0]
+            if concat_label is not None:
+                if label is not None or not branch.indexed:
+                    raise _Unsupported("a labelled or `{ }` branch in a labelled concat")
+                explicit, self.explicit = self.explicit, False
+                module = self.module_of(body)
+                self.explicit = explicit
+                self.line(f"self.{concat_label[1:-1]}.append({module})")
+                self.fline(f"x = self.{concat_label[1:-1]}[{i}](x)")
+            elif label is not None or branch.indexed:
                 name = label if label is not None else scope.name("seq")
-                self.group(branch, name, target)
+                self.group(body, name, target)
             else:
                 self.body(branch.body, scope, target)
+            if resize is not None:
+                self.fline(f"x = {self.resize_to(resize, self.reference(resize))}")
+            self.branch_inputs.pop()
             out = self.fresh("y")
             self.fline(f"{out} = x")
             outs.append(out)
@@ -744,6 +822,76 @@ def _flatten(c: _LayerContext) -> str:
     return "nn.Flatten()"
 
 
+def _layernorm(c: _LayerContext) -> str:
+    eps = f", eps={c.layer.epsilon!r}" if c.layer.epsilon != c.layer.DEFAULT_EPSILON else ""
+    if c.w.vector:
+        return f"nn.LayerNorm({c.w.cur}{eps})"
+    c.w.gen.helpers.add("LayerNorm2d")
+    return f"LayerNorm2d({c.w.cur}{eps})"
+
+
+def _linear(c: _LayerContext) -> str:
+    units = c.py(c.layer.units)
+    args = f"{c.w.cur}, {units}" + ("" if c.layer.bias else ", bias=False")
+    c.w.cur = units
+    if c.w.vector:
+        return f"nn.Linear({args})"
+    c.w.gen.helpers.add("PixelLinear")
+    return f"PixelLinear({args})"
+
+
+def _deconv(c: _LayerContext) -> str:
+    layer = c.layer
+    k = c.py(layer.filters)
+    args = [c.w.cur, k, c.py(layer.kernel)]
+    for key, value, default in (("stride", layer.stride, 1), ("padding", layer.padding, 0),
+                                ("output_padding", layer.output_padding, 0),
+                                ("groups", layer.groups, 1), ("dilation", layer.dilation, 1)):
+        if value != default:
+            args.append(f"{key}={c.py(value)}")
+    if not layer.bias:
+        args.append("bias=False")
+    if c.w.gen.windows is not None:   # in a residual body: it keeps H×W only at stride 1
+        c.w.gen.windows.append(_simplify(
+            f"{c.py(layer.stride)} == 1 and {c.py(layer.dilation)} * ({c.py(layer.kernel)} - 1)"
+            f" + {c.py(layer.output_padding)} == 2 * {c.py(layer.padding)}"))
+    c.w.cur = k
+    return f"nn.ConvTranspose2d({', '.join(args)})"
+
+
+def _upsample(c: _LayerContext) -> str:
+    layer = c.layer
+    corners = ", align_corners=False" if layer.mode == "bilinear" else ""
+    if layer.factor is not None:
+        f = layer.factor
+        how = f"scale_factor={float(f[0])!r}" if f[0] == f[1] else \
+            f"scale_factor=({float(f[0])!r}, {float(f[1])!r})"
+        keeps = f"{f[0]} == 1 and {f[1]} == 1"
+    else:
+        how, keeps = f"size=({layer.size[0]}, {layer.size[1]})", "False"
+    if c.w.gen.windows is not None:
+        c.w.gen.windows.append(_simplify(keeps))
+    return f"nn.Upsample({how}, mode={layer.mode!r}{corners})"
+
+
+#: Modules the generated code defines for itself when a spec needs them.
+HELPERS: dict[str, str] = {
+    "LayerNorm2d": '''class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of each pixel (as torchvision's ConvNeXt LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)''',
+    "PixelLinear": '''class PixelLinear(nn.Linear):
+    """A linear layer applied to the channels of each pixel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
+        return y.permute(0, 3, 1, 2)''',
+}
+
+
 def _simple(text: str) -> Callable[[_LayerContext], str]:
     return lambda c: text
 
@@ -756,6 +904,8 @@ MODULES: dict[str, Callable[[_LayerContext], str]] = {
     "dropout": lambda c: f"nn.Dropout({c.layer.rate!r})",
     "relu": _simple("nn.ReLU()"), "relu6": _simple("nn.ReLU6()"), "tanh": _simple("nn.Tanh()"),
     "sigmoid": _simple("nn.Sigmoid()"), "softmax": _simple("nn.Softmax(dim=1)"),
+    "layernorm": _layernorm, "linear": _linear, "deconv": _deconv, "upsample": _upsample,
+    "shuffle": lambda c: f"nn.ChannelShuffle({c.py(c.layer.groups)})",
     "silu": _simple("nn.SiLU()"), "gelu": _simple("nn.GELU()"), "hswish": _simple("nn.Hardswish()"),
     "hsigmoid": _simple("nn.Hardsigmoid()"),
     "leaky": lambda c: f"nn.LeakyReLU({c.layer.slope!r})",
@@ -780,6 +930,7 @@ class TorchGenerator:
         self.windows: list[str] | None = None
         self.in_block = False
         self.fc_index = 0
+        self.helpers: set[str] = set()   # names in HELPERS the code needs
 
     def fc_inputs(self, w: _Writer) -> str | None:
         """in_features of an fc over a volume: known at the top level, not inside a block."""
@@ -867,6 +1018,8 @@ class TorchGenerator:
                ("    model.load_state_dict({k: torch.from_numpy(v) for k, v in "
                 "numpy.load(\"w.npz\").items()})"),
                '"""', "", "import torch", "from torch import nn"]
+        for name in sorted(self.helpers):
+            out += ["", "", HELPERS[name]]
         for name in self.order:
             out += ["", "", *self._class_text(self.classes[name])]
         cls.doc = f"The network{f' in {self.net.filename}' if self.net.filename else ''}: " \

@@ -66,17 +66,21 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     ensure_fits(net)
     rng = np.random.default_rng(seed)
     weights: dict[str, np.ndarray] = {}
-    for name, shape in net.weight_shapes().items():
-        suffix = name.rsplit(".", 1)[1]
-        if suffix == "weight" and len(shape) > 1:
-            w = rng.standard_normal(shape, dtype=np.float32)
-            w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
-            weights[name] = w
-        elif suffix in ("weight", "running_var"):
-            weights[name] = np.ones(shape, np.float32)
-        else:
-            weights[name] = np.zeros(shape, np.float32)
+    for layer in net.layers:
+        for suffix, shape in layer.weight_shapes().items():
+            weights[layer.weight_key(suffix)] = _initial(rng, suffix, shape)
     return weights
+
+
+def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...]) -> np.ndarray:
+    """One array's initial value: He-normal weights, ones for scales, zeros otherwise."""
+    if suffix == "weight" and len(shape) > 1:
+        w = rng.standard_normal(shape, dtype=np.float32)
+        w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
+        return w
+    if suffix in ("weight", "running_var", ""):   # "": a layer scale starts at 1
+        return np.ones(shape, np.float32)
+    return np.zeros(shape, np.float32)
 
 
 def check_weights(net: Network, weights: Mapping[str, Any],
@@ -129,11 +133,13 @@ def check_names_and_shapes(net: Network, meta: Mapping[str, tuple[tuple[int, ...
     So a weights file can be checked from its headers, before its data is read.
     """
     expected = net.weight_shapes()
+    owner_of = {layer.weight_key(s): layer.name for layer in net.layers
+                for s in layer.weight_shapes()}
     rep = _reporter(net, source)
     for name, (shape, dtype) in meta.items():
         if name.endswith(IGNORED_SUFFIXES):
             continue
-        layer_name = name.rsplit(".", 1)[0]
+        layer_name = owner_of.get(name, name.rsplit(".", 1)[0])
         if name not in expected:
             close = [k for k in expected if k.rsplit(".", 1)[0] == layer_name]
             owners = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in expected))
@@ -150,7 +156,7 @@ def check_names_and_shapes(net: Network, meta: Mapping[str, tuple[tuple[int, ...
                                    f"needs {_fmt(expected[name])}")
     for name in expected:
         if name not in meta:
-            rep.report(name.rsplit(".", 1)[0],
+            rep.report(owner_of[name],
                        f"missing array `{name}` of shape {_fmt(expected[name])}")
     rep.raise_errors()
 

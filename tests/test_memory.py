@@ -118,6 +118,9 @@ def _torch_training_twin(net, batch: int, backward: bool):
                                layer.groups)
             elif op == "adaptive_pool":
                 out = F.adaptive_avg_pool2d(t, layer.size)
+            elif op == "deconv":
+                out = F.conv_transpose2d(t, w("weight"), w("bias"), layer.stride, layer.padding,
+                                         layer.output_padding, layer.groups, layer.dilation)
             elif op == "pool" and layer.global_pool:
                 out = (F.adaptive_avg_pool2d(t, 1) if layer.mode == "avg"
                        else F.adaptive_max_pool2d(t, 1))

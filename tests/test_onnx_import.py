@@ -33,8 +33,12 @@ SPECS = [str(p) for p in network_specs()]
 #: the same outputs); above, the options only (the weights are not materialised).
 RUN, BIG = 5_000_000, 30_000_000
 #: Layer kinds the exporter writes but the importer does not read back yet: the gate's
-#: Mul (squeeze-and-excitation, to recover as `gate { … }`) and silu (Sigmoid + Mul).
-NOT_IMPORTED = {"mul", "silu"}
+#: Mul (squeeze-and-excitation, to recover as `gate { … }`) and silu (Sigmoid + Mul);
+#: ConvTranspose, Resize, Split, the shuffle's Reshape/Transpose, LayerNormalization,
+#: the layer scale's Mul and the per-pixel linear's 1×1 Conv (their export is tested in
+#: test_channels_resample.py).
+NOT_IMPORTED = {"mul", "silu", "deconv", "upsample", "chunk", "shuffle", "layernorm", "scale",
+                "linear"}
 
 
 def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:

@@ -59,6 +59,13 @@ def _twin(net, x, narrow: bool):
             out = _pool(shim, t)
         elif op == "adaptive_pool":
             out = F.adaptive_avg_pool2d(t, layer.size)
+        elif op == "deconv":   # no field from here on; its value feeds what follows
+            c_in, g = t.shape[1], layer.groups
+            w = torch.full((c_in, 1 if narrow else layer.filters // g, *layer.kernel), 0.1,
+                           dtype=x.dtype)
+            out = F.conv_transpose2d(t, w, stride=layer.stride, padding=layer.padding,
+                                     output_padding=layer.output_padding,
+                                     groups=1 if narrow else g, dilation=layer.dilation)
         elif op == "add":
             out = ins[0] + ins[1]
         elif op == "concat":

@@ -69,6 +69,8 @@ def _layer(layer, w, ins):
                             w[f"{name}.weight"], w[f"{name}.bias"], training=False, eps=layer.eps)
     if op == "lrn":
         return F.local_response_norm(t, layer.size, layer.alpha, layer.beta, layer.k)
+    if op in _CHANNEL_OPS:
+        return _CHANNEL_OPS[op](layer, w, t)
     simple = {"flatten": lambda: t.flatten(1), "relu": lambda: F.relu(t),
               "relu6": lambda: F.relu6(t), "tanh": lambda: torch.tanh(t),
               "sigmoid": lambda: torch.sigmoid(t), "softmax": lambda: F.softmax(t, dim=1),
@@ -81,6 +83,48 @@ def _layer(layer, w, ins):
     return simple[op]()
 
 
+def _channels_last(f, t):
+    """f applied to the channels of each pixel, as torch's channels-last modules do."""
+    return f(t.permute(0, 2, 3, 1)).permute(0, 3, 1, 2) if t.dim() == 4 else f(t)
+
+
+def _chunk(layer, w, t):
+    return t.chunk(layer.count, dim=1)[layer.index]
+
+
+def _shuffle(layer, w, t):
+    """torchvision's shufflenetv2.channel_shuffle."""
+    n, c, h, wd = t.shape
+    g = layer.groups
+    return t.view(n, g, c // g, h, wd).transpose(1, 2).contiguous().view(n, c, h, wd)
+
+
+def _deconv(layer, w, t):
+    return F.conv_transpose2d(t, w[f"{layer.name}.weight"], w.get(f"{layer.name}.bias"),
+                              stride=layer.stride, padding=layer.padding,
+                              output_padding=layer.output_padding, groups=layer.groups,
+                              dilation=layer.dilation)
+
+
+_CHANNEL_OPS = {
+    "layernorm": lambda layer, w, t: _channels_last(lambda v: F.layer_norm(
+        v, v.shape[-1:], w[f"{layer.name}.weight"], w[f"{layer.name}.bias"], layer.epsilon), t),
+    "scale": lambda layer, w, t: w[layer.name] * t,
+    "linear": lambda layer, w, t: _channels_last(lambda v: F.linear(
+        v, w[f"{layer.name}.weight"], w.get(f"{layer.name}.bias")), t),
+    "chunk": _chunk, "shuffle": _shuffle, "deconv": _deconv,
+}
+
+
+def _upsample(layer, t, values):
+    """F.interpolate by the factor as written, or to the size written / referred to."""
+    kwargs = {"mode": layer.mode} | ({"align_corners": False} if layer.mode == "bilinear" else {})
+    if layer.factor is not None:
+        return F.interpolate(t, scale_factor=tuple(float(f) for f in layer.factor), **kwargs)
+    size = layer.size if layer.size is not None else values[layer.reference.name].shape[-2:]
+    return F.interpolate(t, size=tuple(size), **kwargs)
+
+
 def torch_forward(net, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """Run `net` on NCHW `x` with torch, layer by layer, following its graph."""
     w = {k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}
@@ -89,5 +133,7 @@ def torch_forward(net, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndar
         for layer in net.layers[1:]:
             if layer.aux:
                 continue   # aux heads are not part of the inference output
-            values[layer.name] = _layer(layer, w, [values[i.name] for i in layer.inputs])
+            ins = [values[i.name] for i in layer.inputs]
+            values[layer.name] = (_upsample(layer, ins[0], values) if layer.op == "upsample"
+                                  else _layer(layer, w, ins))
     return values[net.layers[-1].name].numpy()

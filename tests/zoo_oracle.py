@@ -109,3 +109,18 @@ def forward(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         y = model(torch.from_numpy(x))
     return (y["out"] if isinstance(y, dict) else y).numpy()
+
+
+def spread_tiny_constants(model: torch.nn.Module) -> None:
+    """Redraw every parameter torch initialises to one tiny non-zero constant.
+
+    ConvNeXt's layer scales start at 1e-6: each block then adds a millionth of its
+    output to the residual stream, and a comparison of the outputs would not see a
+    wrong block. Uniform values in [0.5, 1.5) make every block count.
+    """
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            first = float(p.flatten()[0])
+            if p.numel() > 1 and 0 < abs(first) < 1e-3 and bool((p == first).all()):
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)

@@ -8,7 +8,11 @@ relu, tanh and sigmoid, two for relu6, three for softmax (exp, sum, divide), one
 per value for a residual add, FH·FW − 1 comparisons per output for max pooling and
 FH·FW − 1 adds and a multiply for average pooling (adaptive pooling: its window's
 cells), 2·N + 3 per value for an N-wide
-LRN; input, dropout, flatten and concatenation move data and count none.
+LRN; input, dropout, flatten and concatenation move data and count none. Per-pixel
+linear and transposed conv layers count as conv does (two per multiply-add, one per
+output for a bias), layer norm 7 per value, layer scale 1, bilinear upsampling 7 per
+output value (four neighbours weighed); split chunks, channel shuffle and nearest
+upsampling move data and count none.
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ CONVENTION = ("MACs count multiply-adds of conv and fc layers; FLOPs count every
               "1 for relu/tanh/sigmoid, 2 for relu6, 3 for softmax, 1 per value for a residual "
               "add, FH·FW − 1 per output for max pooling and FH·FW for average pooling (adaptive: "
               "its window's cells), "
-              "2·N + 3 per value for LRN; input, dropout, flatten and concat count 0.")
+              "2·N + 3 per value for LRN; input, dropout, flatten and concat count 0. "
+              "Linear and deconv layers count as conv does, layer norm 7 per value, layer "
+              "scale 1, bilinear upsampling 7 per output value; split, shuffle and nearest "
+              "upsampling move data and count 0.")
 
 
 def explain(net: Network, names: list[str] | None = None) -> str:

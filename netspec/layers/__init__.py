@@ -14,16 +14,21 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     norm         batch norm, local response norm
     activations  relu, relu6, tanh, sigmoid, softmax, silu, gelu, hswish, hsigmoid, leaky
     merges       add (residual), concat, mul (gate): one family
+    channels     layer norm, layer scale, linear per pixel, split chunk, channel shuffle
+    resample     transposed convolution, upsampling
 """
 
 from .activations import Activation
 from .base import Input, Layer, Pos, Shape, shape_str
+from .channels import Chunk, LayerNorm, LayerScale, Linear, Shuffle
 from .conv import Conv
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .merges import Add, Concat, Merge, Multiply
 from .norm import LRN, BatchNorm
 from .pool import AdaptivePool, Pool
+from .resample import Deconv, Upsample, transposed_output_size
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Concat", "Conv",
            "Dropout", "FC", "Flatten", "Input", "Layer", "Merge", "Multiply", "Pool", "Pos", "Shape",
-           "shape_str"]
+           "shape_str", "Chunk", "Deconv", "LayerNorm", "LayerScale", "Linear", "Shuffle",
+           "Upsample", "transposed_output_size"]

@@ -168,6 +168,11 @@ class Layer:
         """The resolved options, for JSON output and the backends."""
         return {}
 
+    def weight_key(self, suffix: str) -> str:
+        """The state_dict key of one array: `conv1.weight`, or the layer's own name for
+        the suffix "" (a bare torch Parameter, as ConvNeXt's `layer_scale`)."""
+        return f"{self.name}.{suffix}" if suffix else self.name
+
     def where(self, option: str) -> Pos:
         """Position of an option as written, else of the whole layer."""
         return self.options.get(option, self.pos)

@@ -11,6 +11,8 @@ sizes, padding) comes from the layer, never recomputed here.
     conv     convolution (im2col + BLAS; depthwise tap by tap)
     pool     max, average and global pooling
     ops      fc, batch norm, activations, flatten, LRN, concat
+    channels layer norm, layer scale, per-pixel linear, split chunks, channel shuffle
+    resample transposed convolution, nearest and bilinear upsampling
     model    lowering, the plan of steps, threads, inputs
 """
 

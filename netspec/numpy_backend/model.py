@@ -13,6 +13,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
+from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
 from .conv import _conv
 from .ops import (
     ACTIVATIONS,
@@ -28,6 +29,7 @@ from .ops import (
     fold_bn,
 )
 from .pool import _adaptive_pool, _pool
+from .resample import _deconv, _upsample
 from .threads import each, spread
 from .windows import Step
 
@@ -66,6 +68,8 @@ LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "leaky": _leaky_relu, "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
+    "layernorm": _layernorm, "scale": _scale, "linear": _linear, "chunk": _chunk,
+    "shuffle": _shuffle, "deconv": _deconv, "upsample": _upsample,
 }
 
 
@@ -216,10 +220,9 @@ class NumpyModel:
                  threads: int | None = None) -> None:
         self.net = net
         self.threads = threads or usable_cpus()
-        self._weights: dict[str, dict[str, np.ndarray]] = {}
-        for key, value in weights.items():
-            owner, suffix = key.rsplit(".", 1)
-            self._weights.setdefault(owner, {})[suffix] = value
+        self._weights: dict[str, dict[str, np.ndarray]] = {
+            layer.name: {s: weights[layer.weight_key(s)] for s in layer.weight_shapes()}
+            for layer in net.layers}
         self.fast = _Plan(net, self._weights, fuse=True)   # bn folded, activations fused
         self._traced: _Plan | None = None
 
