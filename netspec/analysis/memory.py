@@ -46,6 +46,8 @@ class Runtime:
 
     #: The caller holds the input batch until the pass ends (it is never freed early).
     keeps_input = False
+    #: The pass ends by copying its output (while the caller still holds the input).
+    copies_output = False
 
     def aliases(self, layer: Layer) -> bool:
         """Whether `layer`'s output is its input's memory (at inference)."""
@@ -113,6 +115,10 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
             users[m] -= 1
             if users[m] == 0 and m in size and m not in pinned:
                 del size[m]
+    if runtime.copies_output:
+        alive = sum(size.values()) + batch * prod(net.layers[-1].output_shape) * dtype_bytes
+        if alive > best.bytes:
+            best = ForwardPeak(alive, last, (*size, "output copy"))
     return best
 
 

@@ -23,7 +23,9 @@ step running then. Each figure below follows the step's code in this package:
   operand;
 - adaptive pooling keeps the product over H while it multiplies over W;
 - fc flattens a volume by copying it to NCHW order; so does `flatten`, which is a
-  copy here, not a view.
+  copy here, not a view;
+- the output is copied once more at the end (`NumpyModel._finish`: back to NCHW,
+  or a plain copy), while the NHWC input and the last value are still held.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class NumpyRuntime(Runtime):
     """The NumPy model's allocations: its in-place steps, copies and scratch."""
 
     keeps_input = True
+    copies_output = True
 
     def aliases(self, layer: Layer) -> bool:
         if layer.kind == "flatten":
