@@ -404,7 +404,7 @@ class Builder:
 
     def _concat(self, node: ConcatNode, scope: Scope, env: dict[str, int],
                 outer: Scope) -> None:
-        """`concat`, or `split` (each branch starting from its own chunk of channels).
+        """`concat`, `add`, `mul`, or `split` (each branch starting from its own chunk of channels).
 
         `scope` names the branches (a labelled concat's own, numbering `[...]`
         branches), `outer` the concatenation and the chunks.
@@ -424,7 +424,17 @@ class Builder:
         if x is None or None in outputs:
             self.current = None
             return
-        self._merge(Concat(node.pos, "split" if node.split else "concat"), outputs, outer)
+        if node.op != "concat" and len(outputs) != 2:
+            self.rep.error(node.pos, f"`{node.op}` merges exactly two branches, not "
+                                     f"{len(outputs)}", SpecError,
+                           hint=f"nest them: `{node.op} {{ branch {{...}} branch {{ {node.op} "
+                                f"{{ branch {{...}} branch {{...}} }} }} }}`")
+            self.current = None
+            return
+        merge: Merge = (Add(node.pos, "add", False) if node.op == "add"
+                        else Multiply(node.pos, "mul") if node.op == "mul"
+                        else Concat(node.pos, "split" if node.split else "concat"))
+        self._merge(merge, outputs, outer)
 
     def _gate(self, node: Gate, scope: Scope, env: dict[str, int], label: Token | None) -> None:
         """x × gate(x); a label prefixes the gate's layers (`se: gate {…}` → `se.fc1`)."""

@@ -44,6 +44,7 @@ LAYER_KEYWORDS = ("input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatte
 KEYWORDS = LAYER_KEYWORDS + ("repeat", "residual", "concat", "block", "use", "gate", "aux")
 LAYER_KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample")
 KEYWORDS += ("layernorm", "scale", "linear", "shuffle", "deconv", "upsample", "split")
+KEYWORDS += ("add", "mul")
 
 #: Words from other frameworks, with the netspec spelling.
 ALIASES = {
@@ -53,7 +54,7 @@ ALIASES = {
     "avgpool2d": "pool avg",
     "adaptiveavgpool2d": "pool avg to HxW", "adaptive_avg_pool": "pool avg to HxW", "gap": "pool avg global", "globalavgpool": "pool avg global",
     "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "drop": "dropout",
-    "reshape": "flatten", "add": "residual { ... }", "cat": "concat { branch {...} ... }",
+    "reshape": "flatten", "cat": "concat { branch {...} ... }",
     "def": "block", "for": "repeat", "loop": "repeat",
     "layer_norm": "layernorm", "layernorm2d": "layernorm", "ln": "layernorm",
     "convtranspose2d": "deconv", "conv_transpose": "deconv", "convtranspose": "deconv",
@@ -62,7 +63,7 @@ ALIASES = {
     "swish": "silu", "hardswish": "hswish", "hard_swish": "hswish", "hardsigmoid": "hsigmoid",
     "hard_sigmoid": "hsigmoid", "leakyrelu": "leaky", "leaky_relu": "leaky",
     "se": "gate { pool avg global; conv 1x1 xS relu; conv 1x1 x{C} sigmoid }",
-    "mul": "gate { ... }", "multiply": "gate { ... }",
+    "multiply": "mul { branch {...} branch {...} }", "sum": "add { branch {...} branch {...} }",
 }
 
 #: Option words from other tools, with the netspec spelling of the option (patterns
@@ -144,6 +145,14 @@ class _ToTree(Transformer):
     def split(self, items: list) -> Concat:
         kw, *branches = items
         return Concat(branches, pos_of(kw), split=True)
+
+    def add(self, items: list) -> Concat:
+        kw, *branches = items
+        return Concat(branches, pos_of(kw), op="add")
+
+    def mul(self, items: list) -> Concat:
+        kw, *branches = items
+        return Concat(branches, pos_of(kw), op="mul")
 
     def resize_mode(self, items: list[Token]) -> Token:
         return items[0]
@@ -338,6 +347,8 @@ _USAGE = {
     "deconv": "deconv FxF [sN] [pN] [dN] [gN] [opN] [nobias] xK",
     "upsample": "upsample [nearest|bilinear] F` or `upsample [nearest|bilinear] to HxW|input|branch",
     "split": "split { branch { ... } branch { ... } }",
+    "add": "add { branch { ... } branch { ... } }",
+    "mul": "mul { branch { ... } branch { ... } }",
 }
 
 

@@ -73,11 +73,13 @@ class Residual:
 
 @dataclass
 class Concat:
-    """`concat { branch GROUP ... }`, or `split { ... }` (each branch reads its own channels)."""
+    """`concat { branch GROUP ... }`, or `split { ... }` (each branch reads its own channels),
+    or `add { ... }` / `mul { ... }` (op: how the branches' outputs are merged)."""
 
     branches: list[Any]            # Group or Labeled(Group)
     pos: Pos
     split: bool = False
+    op: str = "concat"             # "concat", "add" or "mul"
 
 
 @dataclass

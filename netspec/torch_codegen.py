@@ -609,6 +609,9 @@ class _Writer:
 
     def concat(self, node: ConcatNode, scope: _Scope, target: str,
                concat_label: str | None = None) -> None:
+        if node.op != "concat":
+            raise _Unsupported(f"`{node.op} {{ branch … }}` (a merge of branches by {node.op}; "
+                               f"the generator writes concat, split, residual and gate)")
         if not self.explicit:
             raise _Unsupported("a concat inside a `[ ]` group or a loop (put it in a block)")
         c_in = self.fresh("c_in")

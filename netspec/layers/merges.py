@@ -8,6 +8,10 @@ same way (`Builder._merge`), and each backend lowers each to one operator:
     concat  concat { ... }     the branches side by side along the channels
     mul     gate { ... }       the input times a gate: one value per channel
                                (1×1×C, squeeze-and-excitation) or the input's shape
+
+and, for any of them, `add { branch ... branch ... }`, `mul { ... }` and
+`concat { ... }` merge branches that read the same input (`text` is then the
+merge's keyword; add and mul take exactly two branches).
 """
 
 from __future__ import annotations
@@ -55,6 +59,15 @@ class Add(Merge):
         self.projected = projected   # the shortcut is a projection, not the identity
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        if len(set(shapes)) > 1 and self.text == "add":
+            first, second = self.inputs
+            rep.error(self.pos, f"branches of `add` differ: {shape_str(shapes[0])} and "
+                                f"{shape_str(shapes[1])}", ShapeError,
+                      notes=(f"branch 1: {shape_str(shapes[0])} from {_origin(first)}",
+                             f"branch 2: {shape_str(shapes[1])} from {_origin(second)}"),
+                      hint=f"make both branches give {shape_str(shapes[0])} (add sums "
+                           f"value by value)")
+            return None
         if len(set(shapes)) > 1:
             body, shortcut = self.inputs
             rep.error(self.pos, f"residual shapes differ: the body gives {shape_str(shapes[0])} "
@@ -129,6 +142,15 @@ class Multiply(Merge):
             return x
         what = (f"{shape_str(per_channel)} (one value per channel) or {shape_str(x)}"
                 if len(x) == 3 else shape_str(x))
+        if self.text == "mul":
+            rep.error(self.pos, f"branches of `mul` differ: {shape_str(x)} and "
+                                f"{shape_str(gate)}", ShapeError,
+                      notes=(f"branch 1: {shape_str(x)} from {_origin(self.inputs[0])}",
+                             f"branch 2: {shape_str(gate)} from {_origin(self.inputs[1])}"),
+                      hint=f"make the second branch give {shape_str(x)}"
+                      + (f" or {shape_str(per_channel)} (one value per channel)"
+                         if len(x) == 3 else ""))
+            return None
         rep.error(self.pos, f"the gate gives {shape_str(gate)}, but it multiplies an input of "
                             f"{shape_str(x)}: a gate must give {what}", ShapeError,
                   notes=(f"input: {shape_str(x)} from {_origin(self.inputs[0])}",
