@@ -48,12 +48,15 @@ def smallest_input(path: Path, sizes: tuple[int, ...] = (64, 96, 128, 160)) -> n
 
     Large models run at a small input in tests (the issue allows it); a spec whose
     fc layers fix the size (their parameters change with it) stays at its own size.
-    Every batch norm must still see at least 3×3 positions per image: its statistics
+    Every batch norm must still see at least 3×3 positions per image (or as many as at
+    full size, as after DeepLab's global pooling): its statistics
     come from the test batch, and over 2×2 positions of 2 images a channel's variance
     can be so small that float32 rounding, amplified, decides the output.
     """
     text = path.read_text(encoding="utf-8")
     full = netspec.parse(text, str(path))
+    positions = {layer.name: min(9, layer.output_shape[0] * layer.output_shape[1])
+                 for layer in full.layers if layer.kind == "bn" and not layer.aux}
     for s in sizes:
         if s >= full.input_shape[0]:
             break
@@ -63,8 +66,8 @@ def smallest_input(path: Path, sizes: tuple[int, ...] = (64, 96, 128, 160)) -> n
             continue
         if net.total_params == full.total_params and \
                 net.output_shape[-1] == full.output_shape[-1] and \
-                all(layer.output_shape[0] * layer.output_shape[1] >= 9
-                    for layer in net.layers if layer.kind == "bn" and not layer.aux):
+                all(layer.output_shape[0] * layer.output_shape[1] >= positions[layer.name]
+                    for layer in net.layers if layer.name in positions):
             return net
     return full
 
