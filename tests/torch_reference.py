@@ -62,6 +62,8 @@ def _layer(layer, w, ins):
                         dilation=layer.dilation, groups=layer.groups)
     if op == "pool":
         return _pool(layer, t)
+    if op == "adaptive_pool":
+        return F.adaptive_avg_pool2d(t, layer.size)
     if op == "fc":
         return F.linear(t.flatten(1), w[f"{name}.weight"], w[f"{name}.bias"])
     if op == "bn":
