@@ -126,6 +126,7 @@ class _Class:
     sequential: bool
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
+    takes_branch: bool = False   # forward(x, branch): a `to branch` its caller's branch feeds
 
 
 class _Writer:
@@ -145,6 +146,7 @@ class _Writer:
         self.explicit = not cls.sequential
         self.capture: list[tuple[str, str]] | None = None   # (name, module) of a Sequential
         self.branch_inputs: list[str] = []   # forward variables the enclosing branches read
+        self.parts: dict[str, int] = {}   # attribute → how many parts share its name
 
     # ---- output ----------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -277,12 +279,40 @@ class _Writer:
         plain = name.startswith("'") and name[1:-1].isidentifier() and \
             not keyword.iskeyword(name[1:-1])
         if target == "self" and plain:
-            self.line(f"self.{name[1:-1]} = {module}")
-            return f"self.{name[1:-1]}"
+            attr = name[1:-1]
+            if attr in self.parts:
+                return self.another_part(attr, module)
+            self.parts[attr] = 1
+            self.line(f"self.{attr} = {module}")
+            return f"self.{attr}"
         self.line(f"{target}.add_module({name}, {module})")
         if plain:
             return f"{target}.{name[1:-1]}"
         return f"getattr({target}, {name})"
+
+    def another_part(self, attr: str, module: str) -> str:
+        """A second group labelled `attr:` (netspec's names continue the first's): one
+        container `self.attr` holds the children of both, so the state_dict keys are
+        netspec's; forward runs each part from `self.attr_parts`, a tuple torch does not
+        register (the parts share the container's modules)."""
+        if self.parts[attr] == 1:   # the first part moves into the tuple
+            first = f"self.{attr} = "
+            i = next(n for n, text in enumerate(self.cls.init) if text.strip().startswith(first))
+            pad = self.cls.init[i][:len(self.cls.init[i]) - len(self.cls.init[i].lstrip())]
+            expr = self.cls.init[i].strip()[len(first):]
+            self.cls.init[i:i + 1] = [
+                f"{pad}self.{attr} = nn.Module()   # the parts labelled `{attr}:` share it",
+                f"{pad}self.{attr}_parts = ({expr},)",
+                f"{pad}for key, child in self.{attr}_parts[0].named_children():",
+                f"{pad}    self.{attr}.add_module(key, child)"]
+            self.cls.forward = [text.replace(f"self.{attr}(", f"self.{attr}_parts[0](")
+                                for text in self.cls.forward]
+        n = self.parts[attr]
+        self.parts[attr] = n + 1
+        self.line(f"self.{attr}_parts += ({module},)")
+        self.line(f"for key, child in self.{attr}_parts[{n}].named_children():\n"
+                  f"    self.{attr}.add_module(key, child)")
+        return f"self.{attr}_parts[{n}]"
 
     def apply(self, ref: str) -> None:
         if self.explicit:
@@ -333,7 +363,10 @@ class _Writer:
         """The forward variable whose H×W `upsample … to input|branch` takes."""
         if layer.target == "branch":
             if not self.branch_inputs:
-                raise _Unsupported("`to branch` outside a branch of this block")
+                if not self.gen.in_block:
+                    raise _Unsupported("`to branch` outside a branch")
+                self.cls.takes_branch = True   # the caller passes its branch's input
+                return "branch"
             return self.branch_inputs[-1]
         if self.gen.in_block:
             raise _Unsupported("`upsample … to input` inside a block (use it at the top level)")
@@ -403,7 +436,14 @@ class _Writer:
                                        f"shortcut depends on the shape")
                 self.gen.windows.append(keeps)
         out = _substitute(self.gen.out_channels.get(cls.name), values)
-        if out is not None:
+        if cls.takes_branch:   # forward(x, branch): only where the caller writes forward
+            if self.capture is not None or not self.explicit or not self.branch_inputs:
+                raise _Unsupported(f"a call of `{block.name}` (its `to branch` needs the "
+                                   f"input of a branch around the call)")
+            ref = self.register(target, name, module)
+            self.fline(f"x = {ref}(x, {self.branch_inputs[-1]})")
+            self.cur = out if out is not None else f"{ref}.out_channels"
+        elif out is not None:
             self.apply(self.register(target, name, module))
             self.cur = out
         else:
@@ -609,9 +649,6 @@ class _Writer:
 
     def concat(self, node: ConcatNode, scope: _Scope, target: str,
                concat_label: str | None = None) -> None:
-        if node.op != "concat":
-            raise _Unsupported(f"`{node.op} {{ branch … }}` (a merge of branches by {node.op}; "
-                               f"the generator writes concat, split, residual and gate)")
         if not self.explicit:
             raise _Unsupported("a concat inside a `[ ]` group or a loop (put it in a block)")
         c_in = self.fresh("c_in")
@@ -669,11 +706,18 @@ class _Writer:
             out = self.fresh("y")
             self.fline(f"{out} = x")
             outs.append(out)
+            if node.op != "concat":   # add/mul: the channels are the last branch's
+                chans.append(self.cur)
+                continue
             c_out = self.fresh("c_out")
             self.line(f"{c_out} = {self.cur}")
             chans.append(c_out)
-        self.fline(f"x = torch.cat([{', '.join(outs)}], 1)")
-        self.cur = " + ".join(chans)
+        if node.op == "concat":
+            self.fline(f"x = torch.cat([{', '.join(outs)}], 1)")
+            self.cur = " + ".join(chans)
+        else:   # add / mul: torch broadcasts a 1×1×C branch over H×W
+            self.fline(f"x = {(' + ' if node.op == 'add' else ' * ').join(outs)}")
+            self.cur = chans[-1]
         scope.take("concat")
 
 
@@ -1077,7 +1121,8 @@ class TorchGenerator:
                  f"    def __init__({cls.signature}) -> None:", "        super().__init__()"]
         lines += cls.init or []
         if not cls.sequential:
-            lines += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+            branch = ", branch: torch.Tensor" if cls.takes_branch else ""
+            lines += ["", f"    def forward(self, x: torch.Tensor{branch}) -> torch.Tensor:"]
             if network:
                 shape = "N×C×H×W" if len(self.net.input_shape) == 3 else "N×F"
                 lines.append(f'        """{shape} in, the output of `{self.net.layers[-1].name}` out."""')
