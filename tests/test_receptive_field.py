@@ -82,6 +82,22 @@ def _twin(net, x, narrow: bool):
             out = t * 0.9 + 0.05
         elif op in ("lrn", "dropout"):
             out = t
+        elif op == "layernorm":   # mixes a pixel's channels, never its neighbours
+            out = t + t.mean(1, keepdim=True)
+        elif op == "scale":
+            out = t * 0.5
+        elif op == "linear":      # a 1×1 conv: each pixel's channels only
+            k = 1 if narrow else layer.units
+            out = F.conv2d(t, torch.full((k, t.shape[1], 1, 1), 1.0 / t.shape[1], dtype=x.dtype))
+        elif op == "chunk":       # narrow twins have one channel: every chunk is all of it
+            out = t if narrow else torch.chunk(t, layer.count, dim=1)[layer.index]
+        elif op == "shuffle":
+            b, c, hh, ww = t.shape
+            g = layer.groups if c % layer.groups == 0 else 1
+            out = t.view(b, g, c // g, hh, ww).transpose(1, 2).reshape(b, c, hh, ww)
+        elif op == "upsample":    # no field from here on; its value feeds what follows
+            out = F.interpolate(t, size=tuple(layer.output_shape[:2]), mode=layer.mode,
+                                **({"align_corners": False} if layer.mode == "bilinear" else {}))
         else:
             raise AssertionError(f"no twin for {op}")
         values[layer.name] = out
@@ -257,3 +273,14 @@ def test_adaptive_pooling_has_a_field_only_where_its_windows_are_alike():
     assert "conv1" in f and "adaptive_pool1" not in f and "conv2" not in f
     row = next(line for line in odd.summary().splitlines() if line.startswith("conv2"))
     assert row.endswith("–")   # the rf column says nothing rather than guess
+
+
+def test_a_small_convnext_against_autograd():
+    # layer norm, linear and layer scale are per pixel: the field is the convs' alone
+    from test_memory import SMALL_CONVNEXT
+    net = netspec.parse(SMALL_CONVNEXT)
+    fields = receptive_fields(net)
+    layers = [lay for lay in net.layers if lay.name in fields]
+    assert fields["linear4"].rf == (4 + 6 * 4 + 1 * 4 + 6 * 8,) * 2
+    fits = [lay for lay in layers if fields[lay.name].rf[0] <= 32]   # some window fits the input
+    assert _check(net, layers) >= len(fits)

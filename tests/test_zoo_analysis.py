@@ -32,21 +32,9 @@ def _id(path: Path) -> str:
     return path.stem
 
 
-#: zoo-dense's kinds, whose PyTorch twins (and the analysis facts they would verify)
-#: are not written yet
-UNTWINNED = {"layernorm", "scale", "linear", "chunk", "shuffle", "deconv", "upsample"}
-
-
-def _skip_untwinned(net) -> None:
-    kinds = sorted({layer.op for layer in net.layers} & UNTWINNED)
-    if kinds:
-        pytest.skip(f"no PyTorch twin yet for {', '.join(kinds)}")
-
-
 @pytest.mark.parametrize("spec", ZOO, ids=_id)
 def test_zoo_receptive_fields_against_autograd(spec):
     net = smallest_input(spec)
-    _skip_untwinned(net)
     fields = receptive_fields(net)
     spatial = [lay for lay in net.layers if lay.name in fields]
     step = max(1, len(spatial) // 6)

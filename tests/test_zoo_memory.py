@@ -26,21 +26,9 @@ ZOO = [p for p in network_specs() if p.parent != ROOT / "specs"]
 TWIN_PARAMS = 25_000_000
 
 
-#: zoo-dense's kinds, whose PyTorch twins (and the analysis facts they would verify)
-#: are not written yet
-UNTWINNED = {"layernorm", "scale", "linear", "chunk", "shuffle", "deconv", "upsample"}
-
-
-def _skip_untwinned(net) -> None:
-    kinds = sorted({layer.op for layer in net.layers} & UNTWINNED)
-    if kinds:
-        pytest.skip(f"no PyTorch twin yet for {', '.join(kinds)}")
-
-
 @pytest.mark.parametrize("spec", ZOO, ids=lambda p: p.stem)
 def test_zoo_saved_for_backward_within_10_percent_of_pytorch(spec):
     net = smallest_input(spec)
-    _skip_untwinned(net)
     if net.total_params > TWIN_PARAMS:
         pytest.skip("the twin's weights alone would take seconds to allocate; its family's "
                     "smaller members run the same blocks")
