@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .onnx_import import Imported, OnnxImportError, Word
+from .onnx_import import Imported, OnnxImportError, Word, module_path
 
 # ---- 1. structure ------------------------------------------------------------------
 
@@ -50,7 +50,8 @@ class Res:
 
 @dataclass
 class Cat:
-    """Parallel branches concatenated by `concat` (an empty branch is the input)."""
+    """Parallel branches merged by `concat` (or by an `add` or `mul` of two branches:
+    the same family of merges); an empty branch is the input."""
 
     branches: list[list[Any]]
     concat: Imported
@@ -79,7 +80,14 @@ def _merge_prefix_concats(layers: list[Imported]) -> None:
 
 
 def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...]) -> list[Item]:
-    """The layers as a series–parallel tree; an error where the graph is not one."""
+    """The layers as a series–parallel tree; an error where the graph is not one.
+
+    Where a value fans out, its consumers are grouped by the input of the join
+    (the first value all their paths reach) that each one runs to: a group of
+    one is a branch; a larger group forks again inside the branch, down to the
+    join where it meets. Each upsample to another value's H×W becomes `to branch`
+    where that value is what its branch reads.
+    """
     _merge_prefix_concats(layers)
     by_out = {layer.output: layer for layer in layers}
     consumers: dict[str, list[Imported]] = {}
@@ -94,65 +102,102 @@ def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...])
             succ = [c.output for c in consumers.get(v, [])]
             common = frozenset.intersection(*(pdom[s] for s in succ)) if succ else frozenset()
             pdom[v] = common | {v}
-    succ = [c.output for c in consumers.get("input", [])]
-    pdom["input"] = frozenset.intersection(*(pdom[s] for s in succ)) | {"input"}
+    shape_of = {layer.output: layer.shape for layer in layers} | {"input": input_shape}
 
     def fail(layer: Imported, why: str) -> None:
         raise OnnxImportError(f"{layer.where}: {why}: netspec expresses branches only as "
-                              f"`residual` (an add) and `concat`, each opening and closing "
-                              f"at one value")
+                              f"`residual`, `gate`, and `concat`, `add` or `mul` of branches, "
+                              f"each opening and closing at one value")
 
-    def chain(v: str, stop: str) -> list[Item]:
+    def place(layer: Imported, fork: str | None) -> Imported:
+        if layer.size_of and layer.size_of == fork:   # F.interpolate(x, size=fork.shape[-2:])
+            layer.words = [*layer.words[:-1], "branch"]
+        return layer
+
+    def branch(v: str, group: list[Imported], u: str) -> list[Item]:
+        """The branch from v through the consumers `group` to the join input u."""
+        c = group[0]
+        if len(group) == 1 and len(c.inputs) == 1:
+            return [place(c, v), *chain(c.output, u, v)]
+        return chain(v, u, v, group)
+
+    def chain(v: str, stop: str, fork: str | None, only: list[Imported] | None = None
+              ) -> list[Item]:
         items: list[Item] = []
         while v != stop:
-            cons = consumers.get(v, [])
+            cons, only = only or consumers.get(v, []), None
             if not cons:
                 fail(by_out[v], "its output is not used on the way to the next join")
             if len(cons) == 1 and len(cons[0].inputs) == 1:
-                items.append(cons[0])
+                items.append(place(cons[0], fork))
                 v = cons[0].output
                 continue
-            later = sorted(pdom[v] - {v}, key=order.__getitem__)
+            later = sorted(frozenset.intersection(*(pdom[c.output] for c in cons)),
+                           key=order.__getitem__)
             if not later:
                 fail(cons[0], "branches that never meet again")
             merge = by_out[later[0]]
             if merge.kind not in ("add", "concat", "mul"):
                 fail(merge, f"branches meet at a {merge.kind}")
-            branches: dict[str, list[Item]] = {u: [] for u in merge.inputs if u == v}
+            groups: dict[str, list[Imported]] = {}
             for c in cons:
                 if c is merge:
                     continue
-                reach = [u for u in merge.inputs if u in pdom[c.output] or u == c.output]
-                if len(reach) != 1 or len(c.inputs) != 1 or reach[0] in branches:
+                reach = [u for u in dict.fromkeys(merge.inputs) if u in pdom[c.output]]
+                if len(reach) != 1:
                     fail(c, "a branch that does not run to one input of the join")
-                branches[reach[0]] = [c, *chain(c.output, reach[0])]
-            if set(branches) != set(merge.inputs) or len(set(merge.inputs)) != len(merge.inputs) \
-                    and merge.kind == "add":
+                groups.setdefault(reach[0], []).append(c)
+            computed = [u for u in merge.inputs if u != v]
+            if set(groups) != set(computed) or len(set(computed)) != len(computed) or \
+                    merge.kind != "concat" and len(set(merge.inputs)) != len(merge.inputs):
                 fail(merge, "a join of values that do not all branch from one value")
-            if merge.kind == "mul":
-                a, b = (branches[u] for u in merge.inputs)
-                if (a and b) or merge.inputs[0] != v:
-                    fail(merge, "a product of two computed branches (netspec's gate is "
-                                "x × body(x))")
+            branches = {u: branch(v, groups[u], u) for u in computed} | \
+                ({v: []} if v in merge.inputs else {})
+            a, b = (branches[u] for u in merge.inputs[:2])
+            if merge.kind == "mul" and not (a and b):   # x × gate(x), in either order
                 items.append(Gt(a or b, merge))
-            elif merge.kind == "add":
-                a, b = (branches[u] for u in merge.inputs)
-                body, shortcut = (a, b) if a else (b, None)
-                shape = by_out[v].shape if v in by_out else input_shape
-                items.append(Res(body, shortcut if shortcut else None, merge, shape))
+            elif merge.kind == "add" and (not (a and b) or _residual(merge, a, b, shape_of[v])):
+                items.append(Res(a or b, (b or None) if a else None, merge, shape_of[v]))
             else:
-                cat = Cat([branches[u] for u in merge.inputs], merge)
+                inputs = list(merge.inputs)
+                if merge.kind == "mul" and _broadcast(shape_of[inputs[0]], shape_of[inputs[1]]):
+                    inputs.reverse()   # netspec's mul broadcasts its second branch
+                cat = Cat([branches[u] for u in inputs], merge)
                 firsts = [b[0] if b and isinstance(b[0], Imported) else None
                           for b in cat.branches]
-                if all(f is not None and f.chunk == (i, len(firsts))
-                       for i, f in enumerate(firsts)):   # split { branch … }
+                if merge.kind == "concat" and all(
+                        f is not None and f.chunk == (i, len(firsts))
+                        for i, f in enumerate(firsts)):   # split { branch … }
                     cat.chunks = firsts
                     cat.branches = [b[1:] for b in cat.branches]
                 items.append(cat)
             v = merge.output
         return items
 
-    return chain("input", output)
+    return chain("input", output, None)
+
+
+def _broadcast(first: tuple[int, ...], second: tuple[int, ...]) -> bool:
+    """Whether `first` is one value per channel (1×1×C) multiplying a volume `second`."""
+    return len(first) == 3 and first[:2] == (1, 1) and second[:2] != (1, 1)
+
+
+def _residual(add: Imported, body: list[Any], shortcut: list[Any], shape: tuple[int, ...]
+              ) -> bool:
+    """Whether an add of two computed branches is a residual with a projection shortcut.
+
+    netspec's own export says which statement made it (`residual` or `add`). In a
+    torch export a projection is a shortcut used where the body changes the shape,
+    and the module that adds (`layer1.0`) holds both paths, as in ResNet's
+    `out += self.downsample(x)`; otherwise (LR-ASPP's head adds a path through the
+    backbone to one of its own) the add is `add { branch … branch … }`.
+    """
+    if add.text:
+        return add.text.startswith("residual")
+    path, local = module_path(add.node)   # torch names the node by its module: `/layer1/layer1.0/Add`
+    owner = [*path, local] if add.node.startswith("/") and local else path
+    return add.shape != shape and all(
+        x.path[:len(owner)] == owner for item in [*body, *shortcut] for x in _layers_of(item))
 
 
 def _layers_of(item: Item) -> list[Imported]:
@@ -312,6 +357,7 @@ class _Namer:
         the numbered children of `part` (torch's ModuleList of branches, ASPP's `convs`)."""
         cat = items[0] if len(items) == 1 else None
         if not isinstance(cat, Cat) or cat.chunks or part.isdigit() or \
+                cat.concat.kind != "concat" or \
                 [*cat.concat.path] != prefix and cat.concat.exact:
             return None
         sub = [*prefix, part]
@@ -484,7 +530,7 @@ def _stmt_tokens(node: Any) -> list[Any]:
         return [*label, "gate", *_braces(node.body.body, False)]
     if isinstance(node, CatS):
         out = ([f"{node.label}:"] if node.label else []) + \
-            ["split" if node.chunks else "concat", "{"]
+            ["split" if node.chunks else node.concat.kind, "{"]
         for n, b in enumerate(node.branches):
             out += [*([_SEP] if n else []), "branch", *_stmt_tokens(b)]
         return [*out, "}"]
