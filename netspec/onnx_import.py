@@ -612,6 +612,9 @@ def _resize(r: _Reader, node: onnx.NodeProto) -> None:
     if len(x) != 4 or tuple(out[:2]) != tuple(x[:2]) and out[0] != "N":
         r.fail("Resize over other axes than height and width")
     (h, w), (oh, ow) = x[2:], out[2:]
+    if transform == "pytorch_half_pixel" and (oh == 1 < h or ow == 1 < w):
+        r.fail("Resize with pytorch_half_pixel coordinates to a size of 1 samples the first "
+               "pixel, not the centre as netspec's bilinear (torch's align_corners=False)")
     words: list[Any] = ["upsample", how]
     scales = node.input[2] if len(node.input) > 2 and node.input[2] else ""
     sizes = node.input[3] if len(node.input) > 3 and node.input[3] else ""

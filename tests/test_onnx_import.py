@@ -446,14 +446,18 @@ def test_resizes_netspec_cannot_express_are_errors(case: str, tmp_path: Path) ->
     assert words in message and "(Resize, node" in message, message
 
 
-def test_an_antialiased_resize_is_an_error() -> None:
-    """torch does not export antialias=True to ONNX; opset 18's Resize has it."""
-    sizes = helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 4, 3, 3])
+@pytest.mark.parametrize("attrs,words", [
+    ({"antialias": 1}, "antialias"),   # opset 18's; torch does not export antialias=True
+    ({"coordinate_transformation_mode": "pytorch_half_pixel"}, "first pixel"),   # to 1×1
+])
+def test_resizes_made_by_other_exporters_netspec_cannot_express(attrs: dict,
+                                                                words: str) -> None:
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 0.125, 0.125])
     nodes = [_conv(pads=[1, 1, 1, 1]),
-             helper.make_node("Resize", ["c", "", "", "sizes"], ["y"], name="shrink",
-                              mode="linear", antialias=1)]
-    with pytest.raises(OnnxImportError, match=r'"shrink" \(Resize, node 2 of 2\).*antialias'):
-        import_onnx(_graph(nodes, opset=18, inits=[sizes]))
+             helper.make_node("Resize", ["c", "", "scales"], ["y"], name="shrink",
+                              mode="linear", **attrs)]
+    with pytest.raises(OnnxImportError, match=rf'"shrink" \(Resize, node 2 of 2\).*{words}'):
+        import_onnx(_graph(nodes, opset=18, inits=[scales]))
 
 
 # ---- what netspec cannot express -------------------------------------------------------
