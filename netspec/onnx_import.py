@@ -979,7 +979,21 @@ def read_onnx(model: onnx.ModelProto, filename: str | None = None) -> tuple[tupl
     if out == inputs[0].name:
         r.fail("the model has no layers")
     r.layers = _reachable(r.layers, out, inputs[0].name, r)
+    if not r.all_names:
+        _owned_by_containers(r.layers)
     return r.input_shape, r.layers, out
+
+
+def _owned_by_containers(layers: list[Imported]) -> None:
+    """An op torch named by a module that holds other layers was made in that module's
+    forward (`F.interpolate` in DeepLab's `convs.4`): it belongs to the module, it is not
+    the module. (Joins keep their module as `local`: the spec writer lifts them to it.)"""
+    modules = {tuple(x.path[:n]) for x in layers for n in range(len(x.path) + 1)}
+    for layer in layers:
+        path, local = module_path(layer.node)
+        if layer.node.startswith("/") and not layer.weights and local and \
+                layer.kind not in ("add", "concat", "mul") and (*path, local) in modules:
+            layer.path, layer.local = [*path, local], ""
 
 
 def _reachable(layers: list[Imported], out: str, source: str, r: _Reader) -> list[Imported]:

@@ -233,17 +233,29 @@ def test_torchvision_models_import_to_the_same_outputs(name: str, config: dict, 
         assert "project downsample:" in imported.text and "add {" not in imported.text
 
 
-@pytest.mark.parametrize("preserve", [True, False], ids=["bn", "folded"])
-def test_torchvision_lraspp_imports_with_its_merges_and_resizes(preserve: bool,
-                                                                tmp_path: Path) -> None:
-    """LR-ASPP's head: `low_classifier(low) + high_classifier(F.interpolate(cbr(high) ·
-    scale(high), size=low.shape[-2:]))`, then `F.interpolate(out, size=input.shape[-2:])`:
-    an add of two branches, a mul of two branches, `to branch` and `to input`."""
+#: torchvision's segmentation models (their `F.interpolate(…, size=x.shape[-2:])` calls
+#: and merges) and words their imported specs must have.
+SEGMENTATION = [
+    # LR-ASPP: low_classifier(low) + high_classifier(F.interpolate(cbr(high) · scale(high),
+    # size=low.shape[-2:])): an add and a mul of two branches, `to branch`, `to input`
+    ("lraspp_mobilenet_v3_large", True, ("add {", "mul {", "upsample bilinear to branch")),
+    ("lraspp_mobilenet_v3_large", False, ("add {", "mul {", "upsample bilinear to branch")),
+    # DeepLabV3's ASPP: the image pooling branch resized to its input's size, in a concat
+    # of the numbered children of `convs`
+    ("deeplabv3_mobilenet_v3_large", True, ("convs: concat {", "upsample bilinear to branch")),
+]
+
+
+@pytest.mark.parametrize("name,preserve,words", SEGMENTATION,
+                         ids=[f"{n.split('_')[0]}-{'bn' if p else 'folded'}"
+                              for n, p, _ in SEGMENTATION])
+def test_torchvision_segmentation_models_import_with_merges_and_resizes(
+        name: str, preserve: bool, words: tuple[str, ...], tmp_path: Path) -> None:
     t = _torch()
     tv = pytest.importorskip("torchvision")
     t.manual_seed(0)
-    model = tv.models.segmentation.lraspp_mobilenet_v3_large(
-        weights=None, weights_backbone=None, num_classes=5).eval()
+    model = getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None,
+                                                  num_classes=5).eval()
     _randomise_bn(model)
 
     class Out(t.nn.Module):   # the model returns {"out": …}; the test compares that tensor
@@ -258,12 +270,12 @@ def test_torchvision_lraspp_imports_with_its_merges_and_resizes(preserve: bool,
     imported = _same_as_torch(Out(), path, (2, 3, 48, 48), state_names=False)
     assert imported.names_kept
     state = {k: v.numpy() for k, v in model.state_dict().items()}
-    weights = imported.weights()
-    for k, v in weights.items() if preserve else ():   # the state_dict's own names
+    for k, v in imported.weights().items() if preserve else ():   # the state_dict's names
         np.testing.assert_array_equal(v, state[k])
     text = imported.text
-    assert "add {" in text and "mul {" in text and "residual { classifier" not in text
-    assert "upsample bilinear to branch" in text and "upsample bilinear to input" in text
+    assert "upsample bilinear to input" in text and "residual { classifier" not in text
+    for w in words:
+        assert w in text, text
 
 
 def test_a_hand_built_twin_with_every_handled_pattern(tmp_path: Path) -> None:
