@@ -566,6 +566,42 @@ def test_a_product_of_two_branches_puts_the_per_channel_one_second() -> None:
     assert text.index("relu") < text.index("pool avg global"), text
 
 
+def _nested(rng, depth: int) -> str:
+    """A random statement keeping 6×6×4: layers, or (above depth 2) a residual, gate, concat,
+    add or mul whose branches are random statements too."""
+    kind = rng.choice(["layer", "layer", "residual", "shortcut", "add", "mul", "concat",
+                       "gate"] if depth < 2 else ["layer"])
+    if kind == "layer":
+        return rng.choice(["conv 3x3 p1 x{C}", "conv 1x1 x{C} sigmoid", "relu", "bn", "tanh"])
+    body = "; ".join(_nested(rng, depth + 1) for _ in range(rng.randint(1, 3)))
+    second = "; ".join(_nested(rng, depth + 1) for _ in range(rng.randint(1, 2)))
+    return {
+        "residual": f"residual {{ {body} }}",
+        "shortcut": f"residual {{ {body} }} shortcut {{ conv 1x1 x{{C}} }}",
+        "add": f"add {{ branch {{ {body} }} branch {rng.choice(['{}', '{ ' + second + ' }'])} }}",
+        "mul": f"mul {{ branch {{ {body} }} branch {{ "
+               f"{rng.choice([second, 'pool avg global; conv 1x1 x{C} sigmoid'])} }} }}",
+        "concat": f"concat {{ branch {{ {body} }} branch {{ {second} }} }}; conv 1x1 x4",
+        "gate": f"gate {{ {body} }}",
+    }[kind]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_nestings_of_merges_round_trip(seed: int) -> None:
+    """Every fork's consumers grouped by the join input they reach, at any nesting: the
+    same layers, names and outputs come back."""
+    import random
+    rng = random.Random(seed)
+    text = "input 6x6x4\n" + "\n".join(_nested(rng, 0) for _ in range(rng.randint(1, 3)))
+    net = netspec.parse(text, "nested.ns")
+    weights = net.init_weights(seed=seed)
+    imported = import_onnx(net.to_onnx(weights), name="nested")
+    assert imported.names_kept and _rows(imported.network) == _rows(net), imported.text
+    x = np.random.default_rng(seed).standard_normal((1, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(imported.network.numpy_model(imported.weights(), threads=1)(x),
+                                  net.numpy_model(weights, threads=1)(x))
+
+
 def test_netspec_exports_say_residual_or_add_where_both_compute_the_same() -> None:
     """`residual { A } shortcut B` and `add { branch A branch B }` compute the same; the
     node's doc_string says which statement netspec exported, and it comes back."""
