@@ -226,8 +226,11 @@ def _key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> list[s
 
     A join is lifted to the module whose forward makes it (MobileNetV2's
     `x + self.conv(x)` belongs to `features.3`, not `features.3.conv`) when that
-    module holds nothing else: torch names the add by that module, netspec by its
-    scope. `weighted` counts the weighted layers under every path.
+    module holds nothing else: torch names the add by that module. netspec names a
+    join by the scope its statement is in, which holds the statement even when its
+    only weights sit in a labelled shortcut or branch; a labelled concat's branches
+    are numbered under its label (`convs.0`), so it belongs to that label's group.
+    `weighted` counts the weighted layers under every path.
     """
     layers = _layers_of(item)
     required = [x for x in layers if x.required]
@@ -236,6 +239,14 @@ def _key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> list[s
         item.mul if isinstance(item, Gt) else None
     if join is None or weighted is None:
         return common
+    if join.exact and common[:len(join.path)] == join.path:   # netspec named the join in
+        scope = join.path                                      # the scope of its statement
+        label = common[len(scope)] if len(common) > len(scope) else None
+        numbered = isinstance(item, Cat) and join.kind == "concat" and label is not None and \
+            all(b and all(x.path[:len(scope) + 2] == [*scope, label, str(i)]
+                          for y in b for x in _layers_of(y))
+                for i, b in enumerate(item.branches))
+        return [*scope, label] if numbered else scope   # `convs: concat { branch [ … ] … }`
     owners = ([[*join.path, join.local]] if join.local and not join.exact else []) + \
         ([join.path] if join.exact else [])
     for owner in owners:

@@ -575,11 +575,15 @@ def _nested(rng, depth: int) -> str:
         return rng.choice(["conv 3x3 p1 x{C}", "conv 1x1 x{C} sigmoid", "relu", "bn", "tanh"])
     body = "; ".join(_nested(rng, depth + 1) for _ in range(rng.randint(1, 3)))
     second = "; ".join(_nested(rng, depth + 1) for _ in range(rng.randint(1, 2)))
+    label = f"b{rng.randrange(10**9)}: "   # a labelled group, or none
+    label, other = rng.choice(["", label]), rng.choice(["", label.replace("b", "c", 1)])
     return {
         "residual": f"residual {{ {body} }}",
-        "shortcut": f"residual {{ {body} }} shortcut {{ conv 1x1 x{{C}} }}",
-        "add": f"add {{ branch {{ {body} }} branch {rng.choice(['{}', '{ ' + second + ' }'])} }}",
-        "mul": f"mul {{ branch {{ {body} }} branch {{ "
+        "shortcut": f"residual {{ {body} }} shortcut "
+                    + (f"{label}[ conv 1x1 x{{C}} ]" if label else "{ conv 1x1 x{C} }"),
+        "add": f"add {{ branch {label}{{ {body} }} branch "
+               f"{rng.choice(['{}', other + '{ ' + second + ' }'])} }}",
+        "mul": f"mul {{ branch {label}{{ {body} }} branch {{ "
                f"{rng.choice([second, 'pool avg global; conv 1x1 x{C} sigmoid'])} }} }}",
         "concat": f"concat {{ branch {{ {body} }} branch {{ {second} }} }}; conv 1x1 x4",
         "gate": f"gate {{ {body} }}",
