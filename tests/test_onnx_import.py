@@ -375,6 +375,65 @@ def test_a_twin_with_gates_and_the_newer_activations(tmp_path: Path) -> None:
         assert "countpad" in imported.text and "gate {" in imported.text
 
 
+def test_a_twin_with_two_branch_merges_and_a_projection(tmp_path: Path) -> None:
+    """torch's adds of two computed paths: in a module, of equal shapes (`add { … }`); in
+    a module that holds both paths and changes the shape (`residual … project`, as
+    ResNet); and a product of two paths, the per-channel one first (`mul { … }`)."""
+    t = _torch()
+    nn = t.nn
+
+    class Pair(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.left = nn.Conv2d(8, 8, 3, padding=1)
+            self.right = nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())
+
+        def forward(self, x):
+            return self.left(x) + self.right(x)
+
+    class Down(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(16)
+            self.relu = nn.ReLU()
+            self.downsample = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False),
+                                            nn.BatchNorm2d(16))
+
+        def forward(self, x):
+            return self.relu(self.bn1(self.conv1(x)) + self.downsample(x))
+
+    class Product(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.f = nn.Conv2d(16, 16, 1)
+            self.s = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 16, 1), nn.Sigmoid())
+
+        def forward(self, x):
+            return self.s(x) * self.f(x)
+
+    class Twin(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.pair = Pair()
+            self.down = Down()
+            self.product = Product()
+
+        def forward(self, x):
+            return self.product(self.down(self.pair(t.relu(self.stem(x)))))
+
+    t.manual_seed(0)
+    model = Twin()
+    _randomise_bn(model)
+    path = _export(model, (1, 3, 10, 10), tmp_path)
+    imported = _same_as_torch(model, path, (2, 3, 10, 10))
+    text = imported.text
+    assert imported.names_kept and "project downsample:" in text, text
+    assert text.count("add {") == 1 and "mul {" in text and "gate" not in text, text
+    assert "pair.right.0.weight" in imported.weights()
+
+
 def _interpolating_twin():
     """F.interpolate as torch models call it: by a factor, to constant sizes, to another
     value's size (the branch input's: DeepLab's image pooling; an earlier value's), and to
