@@ -781,11 +781,22 @@ def _make_blocks(top: list[Any]) -> list[BlockS]:
         for tpl, members in families:
             for g in members:
                 done.add(id(g))
-            if len(members) < 2 and not any(g.must_block for g in members):
+            if len(members) < 2 and not any(g.must_block or _holds_join(g) for g in members):
                 continue
             blocks.append(_define(tpl, members, names))
         _drop_labels(top, False)
     return blocks
+
+
+def _holds_join(g: GroupS) -> bool:
+    """A labelled or `[ ]` group with a residual, gate, concat, add or mul of its own: a
+    block, as a hand-written spec has it (LR-ASPP's `classifier: lraspp_high(21)`), which
+    `export --torch` writes as a class whose forward makes the join."""
+    def joins(body: list[Any]) -> bool:
+        return any(isinstance(n, (ResS, CatS, GateS)) or isinstance(n, GroupS) and
+                   n.call is None and n.label is None and not n.indexed and joins(n.body)
+                   for n in body)
+    return (g.label is not None or g.indexed) and joins(g.body)
 
 
 def _identity_residual(g: GroupS) -> bool:

@@ -276,6 +276,19 @@ def test_torchvision_segmentation_models_import_with_merges_and_resizes(
     assert "upsample bilinear to input" in text and "residual { classifier" not in text
     for w in words:
         assert w in text, text
+    # and on to PyTorch code: the imported spec's module loads the imported weights and
+    # computes what torchvision's model computes
+    from netspec.torch_codegen import torch_source
+    source = torch_source(imported.network)
+    namespace: dict = {}
+    exec(compile(source, "generated.py", "exec"), namespace)   # noqa: S102 (our own output)
+    cls = namespace[source.split("model = ")[1].split("(")[0].strip()]
+    generated = cls().eval()
+    generated.load_state_dict({k: t.from_numpy(v) for k, v in imported.weights().items()})
+    x = t.from_numpy(np.random.default_rng(2).standard_normal((1, 3, 48, 48)).astype(np.float32))
+    with t.no_grad():
+        np.testing.assert_allclose(generated(x).numpy(), model(x)["out"].numpy(),
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_a_hand_built_twin_with_every_handled_pattern(tmp_path: Path) -> None:
