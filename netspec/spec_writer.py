@@ -3,12 +3,16 @@
 Four passes over the layers `onnx_import` recovered:
 
 1. structure: the layer graph is decomposed into nested series–parallel parts:
-   where a value fans out, the branches run to the add or concat where they meet
-   (its immediate post-dominator), giving `residual { … }` (one branch may be the
-   identity, the other the body; a second non-empty branch is the projection) and
-   `concat { branch … }`. Concats of growing prefixes of the same values
-   (DenseNet's `cat(features)`) are first rewritten as concats of the previous
-   concat and the new value, which computes the same;
+   where a value fans out, the branches run to the add, mul or concat where they
+   meet (the first value all their paths reach), its consumers grouped by the
+   input of that join they run to, giving `residual { … }` (one branch may be the
+   identity, the other the body; a second non-empty branch is the projection where
+   the module that adds holds both), `gate { … }`, `concat { branch … }` and
+   `add { branch … }` / `mul { branch … }` of two computed branches, and
+   `upsample … to branch` where a Resize takes its branch input's size. Concats of
+   growing prefixes of the same values (DenseNet's `cat(features)`) are first
+   rewritten as concats of the previous concat and the new value, which computes
+   the same;
 2. naming: the layer names (module paths, `layer1.0.conv1`) are turned back
    into netspec scopes: a run of items under `layer1` becomes `layer1: [ … ]`
    (positions, when its children are numbered) or `layer1: { … }`, and a
@@ -16,10 +20,11 @@ Four passes over the layers `onnx_import` recovered:
 3. blocks: groups with the same statements up to numbers become one `block`
    whose differing numbers are parameters (`x$c`, `s$s`), called where the groups
    were; a group that must sit at a numbered position under a name-keyed scope is
-   always a block (only a call takes a position there). A residual with an
-   identity shortcut and one with a `project` shortcut unify, as in ResNet, and
-   groups with an identity residual unify with groups that change the shape as
-   `residual? { … }`, as in MobileNetV2;
+   always a block (only a call takes a position there), and so is a labelled
+   group making a join of its own (`export --torch` writes a block as a class).
+   A residual with an identity shortcut and one with a `project` shortcut unify,
+   as in ResNet, and groups with an identity residual unify with groups that
+   change the shape as `residual? { … }`, as in MobileNetV2;
 4. repeats: equal consecutive statements become `repeat N …`.
 
 The writer then parses its own output and checks it gives the same layers,
