@@ -199,7 +199,7 @@ def _residual(add: Imported, body: list[Any], shortcut: list[Any], shape: tuple[
     """
     if add.text:
         return add.text.startswith("residual")
-    path, local = module_path(add.node)   # torch names the node by its module: `/layer1/layer1.0/Add`
+    path, local = module_path(add.node)   # torch names it by its module: `/layer1/layer1.0/Add`
     owner = [*path, local] if add.node.startswith("/") and local else path
     return add.shape != shape and all(
         x.path[:len(owner)] == owner for item in [*body, *shortcut] for x in _layers_of(item))

@@ -605,7 +605,8 @@ def _ort(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 
 
 def _same_as_ort(model: onnx.ModelProto, text: str) -> str:
-    """Import `model`; its NumPy model computes what onnxruntime computes; `text` is in the spec."""
+    """Import `model`: its NumPy model computes what onnxruntime computes, `text` is in
+    the spec."""
     imported = import_onnx(model)
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
