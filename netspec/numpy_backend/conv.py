@@ -3,7 +3,7 @@
 A conv step takes an optional `act`, an elementwise activation that overwrites
 its argument (ops.ELEMENTWISE): it is applied to each output block right after
 the bias, while the block is still in cache. A batch norm after the conv is
-folded into its weights before lowering (model.py, `fold_bn`), so conv + bn +
+folded into its weights before lowering (model.py, `fold`), so conv + bn +
 relu is a single pass over the output.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..layers import Conv
-from .threads import each, width
+from .threads import channel_chunks, each, width
 from .windows import Step, _pad, _taps, _windows, row_blocks
 
 if TYPE_CHECKING:
@@ -101,13 +101,6 @@ def _depthwise_by_einsum(layer: Conv) -> bool:
     return layer.filters >= (EINSUM_CHANNELS_STRIDE1 if stride1 else EINSUM_CHANNELS)
 
 
-def _channel_chunks(k: int, parts: int) -> list[slice]:
-    """range(k) cut into `parts` slices whose bounds are multiples of 16 (whole cache lines)."""
-    cut = [min(k, -(-k * i // parts // 16) * 16) for i in range(parts + 1)]
-    cut[-1] = k
-    return [slice(a, b) for a, b in zip(cut, cut[1:]) if b > a]
-
-
 def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
     """Conv + bias (+ act), one matrix multiply per im2col block (depthwise: row blocks).
 
@@ -175,7 +168,7 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
             def channels(ch: slice, cols: np.ndarray = cols, o2: np.ndarray = o2) -> None:
                 np.matmul(cols, wmat[0][:, ch], out=o2[:, ch])
                 finish(o2[:, ch], ch, act)
-            each(channels, _channel_chunks(k, threads))
+            each(channels, channel_chunks(k, threads))
         return out
 
     return conv

@@ -14,11 +14,11 @@ step running then. Each figure below follows the step's code in this package:
   (buffering a strided operand);
 - batch norm, the residual add and the elementwise activations work in place
   where their input has no other reader (a batch norm after a conv is even folded
-  into it), so they allocate nothing; softmax makes one output-sized temporary;
-  silu, hswish, hsigmoid, leaky and a gate's multiply allocate their output and no
-  more, gelu three temporaries besides (the scaled input, and erf's |x| and t);
-  LRN two, a gather buffer and its cumulative squares (one channel more than its
-  input);
+  into it); an activation works on pieces of at most ops.CHUNK values, through
+  ops.TEMPORARIES piece-sized temporaries (silu, hswish one, gelu three);
+  softmax makes one output-sized temporary; leaky and a gate's multiply allocate
+  their output and no more; LRN two, a gather buffer and its cumulative squares
+  (one channel more than its input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
   operand;
 - adaptive pooling keeps the product over H while it multiplies over W;
@@ -32,11 +32,16 @@ from __future__ import annotations
 
 from math import prod
 
+from typing import TYPE_CHECKING
+
 from ..analysis.memory import Runtime
 from ..layers import Layer
 from .conv import DEPTHWISE_BLOCK_BYTES, _depthwise, _depthwise_by_einsum, im2col_blocks
-from .ops import IN_PLACE
+from .ops import CHUNK, IN_PLACE, TEMPORARIES
 from .windows import row_blocks
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 #: Layer kinds whose step makes one temporary the size of its output.
 ONE_TEMPORARY = {"softmax"}
@@ -50,6 +55,20 @@ class NumpyRuntime(Runtime):
     keeps_input = True
     copies_output = True
 
+    def __init__(self) -> None:
+        #: activation fused into a step → that step's layer, and back
+        self.fused_into: dict[str, Layer] = {}
+        self.fused_act: dict[str, Layer] = {}
+
+    def learn(self, net: Network) -> None:
+        """A fused activation's temporaries are made while the step before it runs."""
+        from .model import fusions
+        self.fused_act = {name: act for name, (_, act) in fusions(net).items() if act}
+        self.fused_into = {act.name: act for act in self.fused_act.values()}
+
+    def _temporaries(self, act: Layer, batch: int) -> int:
+        return TEMPORARIES.get(act.kind, 0) * min(4 * CHUNK, 4 * batch * prod(act.output_shape))
+
     def aliases(self, layer: Layer) -> bool:
         if layer.kind == "flatten":
             return len(layer.input_shape) == 1   # a volume is copied to NCHW order
@@ -59,13 +78,21 @@ class NumpyRuntime(Runtime):
         return layer.kind in IN_PLACE or layer.in_place
 
     def scratch(self, layer: Layer, batch: int) -> int:
+        if layer.name in self.fused_into:   # computed in the step before, see there
+            return 0
+        own = self._scratch(layer, batch)
+        if layer.name in self.fused_act:
+            own += self._temporaries(self.fused_act[layer.name], batch)
+        return own
+
+    def _scratch(self, layer: Layer, batch: int) -> int:
         out = 4 * batch * prod(layer.output_shape)
         if layer.kind == "input":
             return out
         if layer.kind in ONE_TEMPORARY:
             return out
-        if layer.kind == "gelu":   # erf's |x|, t and the scaled input, beside the output
-            return 3 * out
+        if layer.kind in TEMPORARIES:   # per piece of the value it overwrites
+            return self._temporaries(layer, batch)
         if layer.kind == "lrn":
             return out + out // layer.output_shape[-1] + 2 * out + min(UFUNC_BUFFER, out)
         if layer.kind == "adaptive_pool":   # the product over H, before the one over W

@@ -13,7 +13,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
-from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
+from .channels import _chunk, _layernorm, _linear, _scale, _shuffle, layer_scale
 from .conv import _conv
 from .ops import (
     ACTIVATIONS,
@@ -26,7 +26,9 @@ from .ops import (
     _flatten,
     _leaky_relu,
     _lrn,
-    fold_bn,
+    bn_scale_shift,
+    chunked,
+    fold,
 )
 from .pool import _adaptive_pool, _pool
 from .resample import _deconv, _upsample
@@ -40,11 +42,13 @@ if TYPE_CHECKING:
 #: Kinds whose step takes `act=`, an ELEMENTWISE activation applied to its output
 #: while it is still in cache: a following activation (the output's only reader)
 #: is fused into them.
-FUSES_ACTIVATION = {"conv", "fc", "bn", "add"}
-#: Kinds whose weights absorb a following batch norm (their output's only reader)
-#: when the model is built: per output channel (the weight's first axis), weight
-#: times the bn's scale and bias times it plus its shift (ops.fold_bn).
-FOLDS_BN = {"conv", "fc"}
+FUSES_ACTIVATION = {"conv", "fc", "linear", "bn", "add"}
+#: Kinds whose weights absorb a following per-channel affine layer (their output's
+#: only reader) when the model is built: per output channel (the weight's first
+#: axis), weight times the layer's scale and bias times it plus its shift (ops.fold).
+FOLDS_AFFINE = {"conv", "fc", "linear"}
+#: The per-channel affine layers that fold, each as (layer, weights) → (scale, shift).
+AFFINE = {"bn": bn_scale_shift, "scale": layer_scale}
 #: An fc layer with at least this many bytes of weights runs on the whole batch, its
 #: outputs split across the threads, rather than on each thread's share of the
 #: batch: every thread would stream all its weights from memory (AlexNet's first fc
@@ -73,12 +77,43 @@ LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
 }
 
 
+def fusions(net: Network) -> dict[str, tuple[Layer | None, Layer | None]]:
+    """What the fused model folds into each layer, for the layers that absorb any:
+    (the per-channel affine layer folded into its weights, the elementwise activation
+    applied to its output), each the only reader of the value before it."""
+    consumers: dict[str, list[Layer]] = {}
+    for layer in net.layers:
+        for i in layer.inputs:
+            consumers.setdefault(i.name, []).append(layer)
+
+    def only_reader(layer: Layer) -> Layer | None:
+        after = consumers.get(layer.name, [])
+        return after[0] if len(after) == 1 and len(after[0].inputs) == 1 else None
+
+    found: dict[str, tuple[Layer | None, Layer | None]] = {}
+    absorbed: set[str] = set()
+    for layer in net.layers:
+        if layer.aux or layer.name in absorbed:
+            continue
+        affine = act = None
+        if layer.kind in FOLDS_AFFINE and "weight" in layer.weight_shapes():
+            then = only_reader(layer)
+            affine = then if then is not None and then.kind in AFFINE else None
+        if layer.kind in FUSES_ACTIVATION:
+            then = only_reader(affine or layer)
+            act = then if then is not None and then.kind in ELEMENTWISE else None
+        if affine or act:
+            found[layer.name] = (affine, act)
+            absorbed.update(x.name for x in (affine, act) if x is not None)
+    return found
+
+
 class _Plan:
     """Steps in order, each with the values it reads; identity layers are aliases.
 
     With `fuse`, a batch norm is folded into the conv (or fc) before it and an
     elementwise activation into the step before it, wherever that step's output
-    has no other reader: ResNet's conv + bn + relu is one step.
+    has no other reader (`fusions`): ResNet's conv + bn + relu is one step.
     """
 
     def __init__(self, net: Network, weights: dict[str, dict[str, np.ndarray]],
@@ -86,16 +121,8 @@ class _Plan:
         self.steps: list[tuple[str, Step, list[str], bool]] = []
         self.alias: dict[str, str] = {}
         big: dict[int, bool] = {}
-        consumers: dict[str, list[Layer]] = {}
-        for layer in net.layers:
-            for i in layer.inputs:
-                consumers.setdefault(i.name, []).append(layer)
-
-        def only_reader(layer: Layer) -> Layer | None:
-            after = consumers.get(layer.name, [])
-            return after[0] if len(after) == 1 and len(after[0].inputs) == 1 else None
-
-        absorbed: set[str] = set()
+        fused = fusions(net) if fuse else {}
+        absorbed = {x.name for pair in fused.values() for x in pair if x is not None}
         for layer in net.layers:
             if layer.aux:
                 continue   # an aux head is not computed at inference
@@ -103,17 +130,12 @@ class _Plan:
             if layer.name in absorbed:
                 self.alias[layer.name] = ins[0]
                 continue
-            w, act, last = weights.get(layer.name, {}), None, layer
-            if fuse and layer.kind in FOLDS_BN and "weight" in w:
-                bn = only_reader(layer)
-                if bn is not None and bn.kind == "bn":
-                    w, last = fold_bn(w, bn, weights.get(bn.name, {})), bn
-                    absorbed.add(bn.name)
-            if fuse and layer.kind in FUSES_ACTIVATION:
-                then = only_reader(last)
-                if then is not None and then.kind in ELEMENTWISE:
-                    act = ELEMENTWISE[then.kind]
-                    absorbed.add(then.name)
+            w, act = weights.get(layer.name, {}), None
+            affine, then = fused.get(layer.name, (None, None))
+            if affine is not None:
+                w = fold(w, *AFFINE[affine.kind](affine, weights.get(affine.name, {})))
+            if then is not None:
+                act = chunked(ELEMENTWISE[then.kind])
             if layer.kind not in LOWERINGS:
                 raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
             step = LOWERINGS[layer.kind](layer, w)
