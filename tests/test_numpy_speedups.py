@@ -121,3 +121,28 @@ def test_a_large_fc_layer_runs_on_the_gathered_batch(threads):
     assert model.fast.gather == (2, "flatten1")   # conv1, flatten1, then fc1
     one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
     np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stride_1_convs_with_few_filters_by_shared_rows_give_pytorchs_numbers(threads):
+    # ≤ 16 filters at stride 1 run by kernel rows (filters × pixels): padded or not,
+    # with and without bias, a fused activation, a kernel taller than wide, and a
+    # batch that ends in a partial block of samples (61 samples of 30×30×3 per block)
+    spec = ("input 30x30x3\nconv 5x5 x6 relu\nconv 3x2 p1 x16 nobias\nbn\nsilu\n"
+            "conv 3x3 same x4 tanh\npool 2\nflatten\nfc 3")
+    model, net, weights, x = _check(spec, batch=67, threads=threads)
+    assert [name for name, *_ in model.fast.steps][:3] == ["conv1", "conv2", "conv3"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_linear_by_blocks_with_its_scale_and_activation_folded_gives_pytorchs_numbers(
+        threads, batch):
+    # 20×20 pixels: several blocks of pixels; at batch 1 with 2 threads and a 2×2
+    # input, the output channels are split instead. The layer scale folds into the
+    # linear before it, gelu and silu run fused on each block.
+    spec = ("input 20x20x8\nlinear 32\ngelu\nlinear 8\nscale\nconv 3x3 s2 p1 x24\n"
+            "layernorm\nlinear 600 silu\nlinear 24\npool avg global\nflatten\nfc 5")
+    model, *_ = _check(spec, batch=batch, threads=threads)
+    steps = [name for name, *_ in model.fast.steps]
+    assert "scale1" not in steps and "gelu1" not in steps and "silu1" not in steps

@@ -9,7 +9,9 @@ step running then. Each figure below follows the step's code in this package:
 - conv and pool copy a padded input when they pad; a conv builds one im2col block
   at a time, in one buffer per call (none for a 1×1 stride-1 conv, whose window
   view is already a matrix), and a grouped conv also the product per block (then,
-  the block freed, its transposed copy); a depthwise conv works on blocks of
+  the block freed, its transposed copy); a stride-1 conv with few filters
+  copies a block of samples' input rows instead, and holds the block's sum and
+  one product besides; a depthwise conv works on blocks of
   output rows, tap by tap through one block-sized temporary, or by `einsum`
   (buffering a strided operand);
 - batch norm, the residual add and the elementwise activations work in place
@@ -36,7 +38,14 @@ from typing import TYPE_CHECKING
 
 from ..analysis.memory import Runtime
 from ..layers import Layer
-from .conv import DEPTHWISE_BLOCK_BYTES, _depthwise, _depthwise_by_einsum, im2col_blocks
+from .conv import (
+    DEPTHWISE_BLOCK_BYTES,
+    _depthwise,
+    _depthwise_by_einsum,
+    _row_shared,
+    im2col_blocks,
+    row_shared_samples,
+)
 from .ops import CHUNK, IN_PLACE, TEMPORARIES
 from .windows import row_blocks
 
@@ -115,6 +124,10 @@ class NumpyRuntime(Runtime):
             block = len(range(batch)[samples]) * len(range(oh)[rows]) * ow * k * 4
             strided = layer.kernel != (1, 1) or layer.strides != (1, 1)
             return padded + block + (min(UFUNC_BUFFER, block) if strided else 0)
+        if _row_shared(layer):   # a block's rows, its sum and the product being added
+            per = min(batch, row_shared_samples(layer, h + t + b))
+            c, fw, oh, ow = layer.in_channels, layer.kernel[1], *layer.output_shape[:2]
+            return padded + 4 * per * (c * fw * (h + t + b) * ow + 2 * layer.filters * oh * ow)
         samples, rows = im2col_blocks(layer, batch)[0]
         m = len(range(batch)[samples]) * len(range(layer.output_shape[0])[rows]) * \
             layer.output_shape[1]
