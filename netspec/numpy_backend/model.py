@@ -15,6 +15,7 @@ from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
 from .channels import _chunk, _layernorm, _linear, _scale, _shuffle, layer_scale
 from .conv import _conv
+from .heap import keep_freed_memory
 from .ops import (
     ACTIVATIONS,
     ELEMENTWISE,
@@ -246,6 +247,7 @@ class NumpyModel:
             layer.name: {s: weights[layer.weight_key(s)] for s in layer.weight_shapes()}
             for layer in net.layers}
         self.fast = _Plan(net, self._weights, fuse=True)   # bn folded, activations fused
+        keep_freed_memory()
         self._traced: _Plan | None = None
 
     @property
