@@ -179,3 +179,16 @@ def test_a_warm_pass_reuses_freed_memory_instead_of_faulting_in_new_pages():
     user_chose = faults(MALLOC_TRIM_THRESHOLD_=str(128 * 1024))   # netspec leaves it alone
     assert user_chose > 1000
     assert faults() < user_chose / 10
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_concat_writes_straight_into_the_shuffled_order_with_pytorchs_numbers(threads):
+    # 3 + 5 + 4 channels in 3 groups of 4: the first input fills part of group 0,
+    # the second the rest of group 0 and part of group 1, the third crosses into 2
+    spec = ("input 6x6x4\nconcat { branch [ conv 1x1 x3 ] branch [ conv 3x3 p1 x5 ] "
+            "branch [ conv 1x1 x4 relu ] }\nshuffle 3\nconv 1x1 x6\n"
+            "concat { branch [ relu ] branch [ tanh ] }\nshuffle 2\npool avg global\n"
+            "flatten\nfc 3")
+    model, *_ = _check(spec, batch=2, threads=threads)
+    steps = [name for name, *_ in model.fast.steps]
+    assert "shuffle1" not in steps and "shuffle2" not in steps

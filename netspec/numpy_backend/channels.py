@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..layers import Chunk, LayerNorm, LayerScale, Linear, Shuffle
+from ..layers import Chunk, Layer, LayerNorm, LayerScale, Linear, Shuffle
 from .threads import channel_chunks, each, width
 from .windows import Step
 
@@ -106,3 +106,29 @@ def _shuffle(layer: Shuffle, w: dict[str, np.ndarray]) -> Step:
         *lead, c = x.shape
         return x.reshape(*lead, g, c // g).swapaxes(-1, -2).reshape(*lead, c)
     return shuffle
+
+
+def shuffled_concat(concat: Layer, shuffle: Shuffle) -> Step:
+    """A concat whose only reader is a channel shuffle, writing each input's channels
+    straight to where the shuffle puts them: one copy of the values instead of two
+    (ShuffleNetV2 joins its branches so in every unit).
+
+    The shuffle sees C channels as `groups` rows of C/groups and transposes them, so
+    concatenated channel i·(C/groups) + j lands at j·groups + i: each row i of
+    the concatenation is a strided column of the output.
+    """
+    g, c = shuffle.groups, shuffle.output_shape[-1]
+    per = c // g
+    starts = [0]
+    for layer in concat.inputs:
+        starts.append(starts[-1] + layer.output_shape[-1])
+
+    def step(*xs: np.ndarray) -> np.ndarray:
+        out = np.empty((*xs[0].shape[:-1], c), np.float32)
+        rows = out.reshape(*out.shape[:-1], per, g)   # rows[..., j, i] = concatenated i·per + j
+        for x, start, stop in zip(xs, starts, starts[1:]):
+            for i in range(start // per, -(-stop // per)):
+                lo, hi = max(start, i * per), min(stop, (i + 1) * per)
+                rows[..., lo - i * per:hi - i * per, i] = x[..., lo - start:hi - start]
+        return out
+    return step

@@ -65,20 +65,25 @@ class NumpyRuntime(Runtime):
     copies_output = True
 
     def __init__(self) -> None:
-        #: activation fused into a step → that step's layer, and back
+        #: a step's layer → the activation fused into it; an activation or shuffle
+        #: computed in the step before it → itself
         self.fused_into: dict[str, Layer] = {}
         self.fused_act: dict[str, Layer] = {}
 
     def learn(self, net: Network) -> None:
         """A fused activation's temporaries are made while the step before it runs."""
         from .model import fusions
-        self.fused_act = {name: act for name, (_, act) in fusions(net).items() if act}
-        self.fused_into = {act.name: act for act in self.fused_act.values()}
+        found = fusions(net)
+        self.fused_act = {name: f.act for name, f in found.items() if f.act is not None}
+        self.fused_into = {x.name: x for f in found.values() for x in (f.act, f.shuffle)
+                           if x is not None}
 
     def _temporaries(self, act: Layer, batch: int) -> int:
         return TEMPORARIES.get(act.kind, 0) * min(4 * CHUNK, 4 * batch * prod(act.output_shape))
 
     def aliases(self, layer: Layer) -> bool:
+        if layer.kind == "shuffle" and layer.name in self.fused_into:
+            return True   # the concat before it wrote its output
         if layer.kind == "flatten":
             return len(layer.input_shape) == 1   # a volume is copied to NCHW order
         return layer.aliases(False)

@@ -34,11 +34,11 @@ def width() -> int:
 @contextmanager
 def spread(threads: int) -> Iterator[None]:
     """Within this block, steps run on this thread may split their work `threads` ways."""
-    _local.threads = threads
+    outer, _local.threads = width(), threads
     try:
         yield
     finally:
-        _local.threads = 1
+        _local.threads = outer
 
 
 def each(fn: Callable[[T], object], items: Iterable[T]) -> None:
