@@ -77,10 +77,34 @@ ONE_SAMPLE = "\n".join([
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_one_sample_split_across_threads_gives_pytorchs_numbers(threads):
+def test_one_sample_split_across_threads_gives_pytorchs_numbers(threads, monkeypatch):
+    monkeypatch.setattr(model_module, "SPLIT_SECONDS", 0.0)   # every step splits
     model, net, weights, x = _check(ONE_SAMPLE, batch=1, threads=threads)
+    assert model._alone == {1: frozenset()}   # the first call timed every step on one thread
     one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
     np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
+
+
+def test_at_batch_1_only_the_long_steps_split_across_threads(monkeypatch):
+    # the first call times each step on one thread; a step shorter than SPLIT_SECONDS
+    # then runs on one thread (width 1), a longer one may split
+    from netspec.numpy_backend import threads as threads_module
+    widths: dict[str, int] = {}
+    net = netspec.parse("input 64x64x8\nconv 3x3 p1 x64 relu\npool 2\nflatten\nfc 3")
+    model = netspec.numpy_backend.NumpyModel(net, random_weights(net, 0), 2)
+    x = np.ones((1, 8, 64, 64), np.float32)
+    model(x)
+    timed = set(model._alone[1])
+    assert timed <= {"conv1", "pool1", "flatten1", "fc1"}
+    for name, step, ins, in_place in model.fast.steps:
+        def spy(*args, step=step, name=name, **kw):
+            widths[name] = threads_module.width()
+            return step(*args, **kw)
+        model.fast.steps[model.fast.steps.index((name, step, ins, in_place))] = \
+            (name, spy, ins, in_place)
+    model(x)
+    assert {n for n, w in widths.items() if w == 1} == timed
+    assert all(w == 2 for n, w in widths.items() if n not in timed)
 
 
 @pytest.mark.parametrize("batch", [1, 4])
