@@ -216,3 +216,12 @@ def test_a_concat_writes_straight_into_the_shuffled_order_with_pytorchs_numbers(
     model, *_ = _check(spec, batch=2, threads=threads)
     steps = [name for name, *_ in model.fast.steps]
     assert "shuffle1" not in steps and "shuffle2" not in steps
+
+
+def test_a_gate_multiplies_in_place_only_what_nobody_else_reads():
+    # the block's input is read by the gate's multiply and by the concat after it:
+    # the multiply must not overwrite it, nor write into the 1×1×C gate instead
+    spec = ("input 5x5x4\nconv 3x3 p1 x4\nconcat { branch {} branch [ "
+            "gate { pool avg global; conv 1x1 x4 sigmoid } ] }\n"
+            "mul { branch [ relu ] branch [ tanh ] }\npool avg global\nflatten\nfc 2")
+    _check(spec, batch=3)

@@ -14,12 +14,12 @@ step running then. Each figure below follows the step's code in this package:
   one product besides; a depthwise conv works on blocks of
   output rows, tap by tap through one block-sized temporary, or by `einsum`
   (buffering a strided operand);
-- batch norm, the residual add and the elementwise activations work in place
+- batch norm, the residual add, a gate's multiply and the elementwise activations work in place
   where their input has no other reader (a batch norm after a conv is even folded
   into it); an activation works on pieces of at most ops.CHUNK values, through
   ops.TEMPORARIES piece-sized temporaries (silu, hswish one, gelu three);
-  softmax makes one output-sized temporary; leaky and a gate's multiply allocate
-  their output and no more; LRN two, a gather buffer and its cumulative squares
+  softmax makes one output-sized temporary; leaky allocates its output and
+  no more; LRN two, a gather buffer and its cumulative squares
   (one channel more than its input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
   operand;

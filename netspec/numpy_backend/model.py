@@ -35,6 +35,7 @@ from .ops import (
     _flatten,
     _leaky_relu,
     _lrn,
+    _mul,
     bn_scale_shift,
     chunked,
     fold,
@@ -83,7 +84,7 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 #: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
-    "add": _constant(_add), "concat": _constant(_concat), "mul": _constant(np.multiply),
+    "add": _constant(_add), "concat": _constant(_concat), "mul": _constant(_mul),
     "leaky": _leaky_relu, "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
@@ -216,8 +217,9 @@ class _Plan:
         for name, step, ins, in_place in self.steps[start:stop]:
             args = [values[i] for i in ins]
             if in_place and left[ins[0]] > 1:
-                free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]]
-                if free and len(ins) > 1:   # a sum: overwrite an input nobody else reads
+                free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]
+                        and args[j].shape == args[0].shape]
+                if free:   # a sum or product: overwrite an input nobody else reads
                     args[0], args[free[0]] = args[free[0]], args[0]
                 else:
                     args[0] = args[0].copy()   # another layer still reads this value

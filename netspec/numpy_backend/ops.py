@@ -74,6 +74,12 @@ def _add(*xs: np.ndarray, act: Activation | None = None) -> np.ndarray:
     return out if act is None else act(out)
 
 
+def _mul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The product, written over the first input (in place, like add); the second may
+    be one value per channel (a gate's 1×1×C), broadcast over H×W."""
+    return np.multiply(x, y, out=x)
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     e /= e.sum(axis=-1, keepdims=True)
@@ -209,7 +215,7 @@ def chunked(act: Activation) -> Activation:
 ACTIVATIONS: dict[str, Step] = {**{k: chunked(f) for k, f in ELEMENTWISE.items()},
                                 "softmax": _softmax}   # softmax: over channels
 #: Steps that overwrite their first input (the model copies one still needed elsewhere).
-IN_PLACE = {*ELEMENTWISE, "bn", "add"}
+IN_PLACE = {*ELEMENTWISE, "bn", "add", "mul"}
 
 
 def _leaky_relu(layer: Layer, w: dict[str, np.ndarray]) -> Step:
