@@ -99,11 +99,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # temporaries stay small and every pass over a piece reads it from cache.
 
 def _silu(x: np.ndarray) -> np.ndarray:
-    """x·sigmoid(x), the sigmoid as 0.5·tanh(0.5·x) + 0.5 (no overflow)."""
-    s = x * np.float32(0.5)
-    np.tanh(s, out=s)
-    s *= np.float32(0.5)
-    s += np.float32(0.5)
+    """x·sigmoid(x) as h·(1 + tanh(h)), h = x/2 (no overflow; four passes)."""
+    x *= np.float32(0.5)
+    s = np.tanh(x)
+    s += np.float32(1)
     x *= s
     return x
 
@@ -117,25 +116,24 @@ _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 def _gelu(x: np.ndarray) -> np.ndarray:
     """Exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)): torch's `gelu` without the tanh approximation.
 
-    erf(x/√2) is computed from x itself (a = |x|/√2, a² = x²/2), in three temporaries.
+    With a = |x|/√2 and q = t·P(t)·e^(−a²)/2, x·Φ(x) is x·(1 − q) for x ≥ 0 and
+    x·q below: max(x, 0) − |x|·q. Three temporaries, twenty passes.
     """
-    e = x * x                              # e^(−a²) = e^(−x²/2)
+    a = np.abs(x)
+    e = a * a                              # |x|·e^(−x²/2)
     e *= np.float32(-0.5)
     np.exp(e, out=e)
-    t = np.abs(x)                          # t = 1/(1 + p·|x|/√2)
-    t *= np.float32(_ERF_P / np.sqrt(2))
+    e *= a
+    t = a * np.float32(_ERF_P / np.sqrt(2))   # t = 1/(1 + p·|x|/√2)
     t += np.float32(1)
     np.reciprocal(t, out=t)
-    p = t * np.float32(_ERF_A[0])          # Horner: ((a0·t + a1)·t + …)·t
+    q = np.multiply(t, np.float32(_ERF_A[0] / 2), out=a)   # Horner, halved: ((a0·t + a1)·t + …)·t/2
     for c in _ERF_A[1:]:
-        p += np.float32(c)
-        p *= t
-    p *= e
-    np.subtract(np.float32(1), p, out=p)   # erf(|x|/√2) …
-    np.copysign(p, x, out=p)               # … with x's sign
-    p += np.float32(1)
-    p *= np.float32(0.5)
-    x *= p
+        q += np.float32(c / 2)
+        q *= t
+    q *= e
+    np.maximum(x, 0, out=x)
+    x -= q
     return x
 
 
