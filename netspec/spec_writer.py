@@ -889,7 +889,9 @@ _KEYWORDS = frozenset({
     "input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten", "max", "avg", "global",
     "ceil", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "same", "valid", "repeat",
     "residual", "project", "shortcut", "concat", "branch", "block", "gate", "aux", "silu",
-    "gelu", "hswish", "hsigmoid", "leaky", "countpad"})
+    "gelu", "hswish", "hsigmoid", "leaky", "countpad",
+    "split", "add", "mul", "layernorm", "scale", "linear", "shuffle", "deconv", "upsample",
+    "nearest", "bilinear", "to", "as", "use"})
 
 
 def _block_name(members: list[GroupS], names: set[str]) -> str:
