@@ -429,12 +429,12 @@ def test_a_twin_with_two_branch_merges_and_a_projection(tmp_path: Path) -> None:
         def __init__(self) -> None:
             super().__init__()
             self.stem = nn.Conv2d(3, 8, 3, padding=1)
-            self.pair = Pair()
+            self.upsample = Pair()   # a module named like a keyword of netspec's
             self.down = Down()
             self.product = Product()
 
         def forward(self, x):
-            return self.product(self.down(self.pair(t.relu(self.stem(x)))))
+            return self.product(self.down(self.upsample(t.relu(self.stem(x)))))
 
     t.manual_seed(0)
     model = Twin()
@@ -444,7 +444,8 @@ def test_a_twin_with_two_branch_merges_and_a_projection(tmp_path: Path) -> None:
     text = imported.text
     assert imported.names_kept and "project downsample:" in text, text
     assert text.count("add {") == 1 and "mul {" in text and "gate" not in text, text
-    assert "pair.right.0.weight" in imported.weights()
+    assert "upsample.right.0.weight" in imported.weights()
+    assert "upsample: upsample_block" in text   # a block holding the add, not named `upsample`
 
 
 def _interpolating_twin():
