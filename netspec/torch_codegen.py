@@ -228,9 +228,8 @@ class _Writer:
         except _Unsupported as err:
             if getattr(err, "located", False):
                 raise
-            pos = getattr(node, "pos", None)
             err.located = True   # type: ignore[attr-defined]
-            err.args = (f"{pos.line if pos else '?'}:{pos.column if pos else '?'}: {err.args[0]}",)
+            err.pos = getattr(node, "pos", None)   # type: ignore[attr-defined]
             raise
 
     def _statement(self, node: Any, scope: _Scope, target: str, label: str | None) -> None:
@@ -1081,9 +1080,20 @@ class TorchGenerator:
                 writer.body(body.body, _Scope(False), "self")
             writer.line(f"self.out_channels = {writer.cur}")
         except _Unsupported as err:
-            raise TorchCodegenError(Diagnostic(
-                "error", f"--torch cannot write {err.args[0].split(': ', 1)[-1]}",
-                self.net.filename, *_line_col(err.args[0]))) from None
+            raise TorchCodegenError(self._unsupported(err)) from None
+
+    def _unsupported(self, err: _Unsupported) -> Diagnostic:
+        """What --torch cannot write, at the statement that asks for it, with its line."""
+        pos = getattr(err, "pos", None)
+        if pos is None:
+            return Diagnostic("error", f"--torch cannot write {err.args[0]}", self.net.filename)
+        text = self.net.sources.get(pos.file, "")
+        lines = text.splitlines()
+        return Diagnostic(
+            "error", f"--torch cannot write {err.args[0]}", pos.file or self.net.filename,
+            pos.line, pos.column,
+            lines[pos.line - 1] if 0 < pos.line <= len(lines) else None, pos.length,
+            hint="netspec check, export to ONNX and the NumPy model still take this spec")
 
     def module(self) -> str:
         """The whole Python module."""
@@ -1144,14 +1154,6 @@ def _is_input(node: Any) -> bool:
     while isinstance(node, Labeled):
         node = node.item
     return isinstance(node, LayerStmt) and node.rule == "input"
-
-
-def _line_col(text: str) -> tuple[int | None, int | None]:
-    m = re.match(r"(\d+|\?):(\d+|\?): ", text)
-    if not m:
-        return None, None
-    return (int(m.group(1)) if m.group(1).isdigit() else None,
-            int(m.group(2)) if m.group(2).isdigit() else None)
 
 
 def torch_source(net: Network) -> str:

@@ -262,3 +262,15 @@ def test_import_then_export_torch_computes_what_torch_computed(tmp_path: Path) -
                                                                   dtype=np.float32))
     with torch.no_grad():
         np.testing.assert_allclose(model(x).numpy(), original(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_what_torch_cannot_be_written_is_an_error_at_its_line_with_a_caret(tmp_path, capsys):
+    spec = tmp_path / "proj.ns"
+    spec.write_text("input 8x8x4\n# a projection nobody named\n"
+                    "residual { conv 3x3 p1 x8 } project { conv 1x1 x8 }\nrelu\n")
+    out = tmp_path / "proj.py"
+    assert main(["export", str(spec), "--torch", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{spec}:3:1: error: --torch cannot write an unlabelled projection" in err
+    assert "    3 | residual { conv 3x3 p1 x8 } project { conv 1x1 x8 }\n      | ^" in err
+    assert "hint:" in err and not out.exists()
