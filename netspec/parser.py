@@ -226,12 +226,41 @@ _OPENERS, _CLOSERS = ";{[", ";}]"
 
 
 def _statement_bounds(line: str, column: int) -> tuple[int, int]:
-    """0-based [start, end) of the statement holding `column` (`;`, brackets delimit)."""
+    """0-based [start, end) of the statement holding `column` (`;`, brackets delimit).
+
+    A bracket closed before `column` belongs to the statement that opened it:
+    in `residual { conv 3x3 x8 } project` the `project` is the residual's. A
+    closer opened on an earlier line starts the statement after it (`} project`).
+    """
     code = line.split("#", 1)[0]
     col = min(column - 1, len(code))
-    start = max(code.rfind(c, 0, col) for c in _OPENERS) + 1
+    starts: list[int] = []
+    start = 0
+    for i, ch in enumerate(code[:col]):
+        if ch in "{[":
+            starts.append(start)
+            start = i + 1
+        elif ch == ";":
+            start = i + 1
+        elif ch in "}]":
+            start = starts.pop() if starts else i + 1
     ends = [i for i in (code.find(c, col) for c in _CLOSERS) if i >= 0]
     return start, min(ends, default=len(code))
+
+
+def _blank_keeping_open_brackets(statement: str) -> str:
+    """The statement as spaces, but for brackets it opens or closes without their pair."""
+    keep, opened = set(), []
+    for i, ch in enumerate(statement):
+        if ch in "{[":
+            opened.append(i)
+        elif ch in "}]":
+            if opened:
+                opened.pop()
+            else:
+                keep.add(i)
+    keep.update(opened)
+    return "".join(ch if i in keep else " " for i, ch in enumerate(statement))
 
 
 def _block_names(text: str) -> list[str]:
@@ -275,7 +304,7 @@ def _syntax_error(err: UnexpectedInput, lines: list[str], text: str,
                                          f"parentheses", SpecSyntaxError,
                   hint=f"e.g. `{keyword}(64)` or `{keyword}(c=64)`")
         return line_no, start, end
-    if keyword not in KEYWORDS:
+    if keyword not in KEYWORDS and keyword not in _CONTINUING:
         rep.error(Pos(line_no, col, len(keyword)), f"unknown layer `{keyword}`", SpecSyntaxError,
                   hint=unknown_word_hint(keyword, blocks))
         return line_no, start, end
@@ -324,8 +353,14 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter) -
     return True
 
 
+#: Words that go on a statement begun on an earlier line (`} project { … }`).
+_CONTINUING = ("project", "shortcut", "branch")
+
 _USAGE = {
     "input": "input HxWxC",
+    "project": "residual { ... } project { ... }` or `project NAME: [ ... ]",
+    "shortcut": "residual { ... } shortcut { ... }` or `shortcut NAME: [ ... ]",
+    "branch": "branch { ... }`, `branch [ ... ]` or `branch NAME: [ ... ]",
     "conv": "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [ACTIVATION]",
     "pool": "pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]` or "
             "`pool [max|avg] global` or `pool avg to HxW",
@@ -382,18 +417,23 @@ def parse_tree(text: str, rep: Reporter) -> list[Node]:
     lines = text.split("\n")
     original = text
     parsed = 0   # characters parsed so far, over every retry
+    reported: set[tuple[int, int]] = set()
     for _ in range(100):
         try:
             return _parser().parse(text)
         except UnexpectedInput as err:
+            if (err.line, err.column) in reported:   # what blanking left there: a cascade
+                return []
+            reported.add((err.line, err.column))
             line_no, start, end = _syntax_error(err, lines, original, rep)
             parsed += getattr(err, "pos_in_stream", None) or len(text)
             if rep.full or parsed > PARSE_BUDGET:   # enough to act on: stop re-parsing
                 rep.dropped += 1
                 return []
             line = lines[line_no - 1] if line_no <= len(lines) else ""
-            # blank the statement but keep its brackets, so the structure still parses
-            blanked = line[:start] + re.sub(r"[^{}\[\]]", " ", line[start:end]) + line[end:]
+            # blank the statement but keep the brackets it does not close itself, so that
+            # the structure around it still parses
+            blanked = line[:start] + _blank_keeping_open_brackets(line[start:end]) + line[end:]
             if blanked == line:
                 return []
             lines[line_no - 1] = blanked

@@ -99,6 +99,26 @@ def test_rectangular_kernel_and_vector_input():
 
 # --- errors -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("text, where, message, hint", [
+    # the words after a bracket group belong to the statement that opened it
+    ("input 8x8x4\nresidual { conv 3x3 p1 x8 } shortcut\n", (2, 1),
+     "incomplete `residual`", "residual { ... } [project"),
+    ("input 8x8x4\nresidual { conv 3x3 p1 x8 } foo\n", (2, 29),
+     "unexpected `foo` in `residual`", "residual { ... } [project"),
+    # a statement continued on the line after its `}`
+    ("input 8x8x4\nresidual {\n  conv 3x3 p1 x8\n} project\nrelu\n", (4, 3),
+     "incomplete `project`", "project NAME: [ ... ]"),
+    # recovery blanks the broken branch's own brackets too: one error, not a cascade
+    ("input 8x8x4\nconcat { branch { conv 3x3 p1 x8 } branch }\n", (2, 43),
+     "unexpected `}` in `branch`", "branch { ... }"),
+])
+def test_a_syntax_error_names_the_statement_it_is_in(text, where, message, hint):
+    err = one_error(text)
+    assert isinstance(err, netspec.SpecSyntaxError)
+    assert (err.line, err.column) == where
+    assert message in str(err) and hint in err.hint
+
+
 def test_unknown_word_suggests_the_keyword():
     err = one_error("input 8x8x3\ncnov 5x5 x6\n")
     assert isinstance(err, netspec.SpecSyntaxError)
