@@ -30,13 +30,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     p.add_argument("--repeat", type=int)
+    p.add_argument("--loaded", type=int, default=0, metavar="N",
+                   help="run the workloads beside N busy processes (the loaded machine)")
     args = p.parse_args()
     try:
         import torch  # noqa: F401
         peers = {"torch-1-thread": torch_peer}
     except ImportError:
         peers = {}
-    run_suite(quick=args.quick, repeat=args.repeat, peers=peers)
+    run_suite(quick=args.quick, repeat=args.repeat, peers=peers, loaded=args.loaded)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ onnxruntime on netspec's own export, and by any extra peer the caller passes
 input. The backends take turns within every repeat, so a change in the
 machine's load hits all of them alike; what is reported is each one's median
 images/s with the min–max over the repeats, the ratios of the medians, their
-geometric mean, and the load average before and after. Start-up is measured as
+geometric mean, and the load average before and after. With `loaded`, that many
+busy processes (each one spinning thread) run beside the workloads: the machine
+"loaded by another process" of issue 13, made on purpose. Start-up is measured as
 CPU time against `python -c "import lark"`, and `check` on generated 10,000 and
 100,000-layer specs.
 """
@@ -21,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from math import exp, log
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -174,18 +177,44 @@ def memory(out: Callable[[str], None]) -> None:
             f"{rss['peak'] - rss['before']:.0f} MiB over the model's {rss['before']:.0f} MiB")
 
 
+@contextmanager
+def busy(processes: int) -> Iterator[list[subprocess.Popen]]:
+    """While inside, `processes` other processes (yielded) each keep one CPU busy."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(processes)]
+    try:
+        yield spinners
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def run_suite(quick: bool = False, repeat: int | None = None,
               peers: dict[str, Peer] | None = None,
-              out: Callable[[str], None] = print) -> dict[str, float]:
+              out: Callable[[str], None] = print, loaded: int = 0) -> dict[str, float]:
     """Run every workload and the start-up benchmark, printing as it goes.
 
-    Returns each workload's NumPy/onnxruntime ratio (medians), by "spec bBATCH".
+    With `loaded`, the workloads run beside that many busy processes (`busy`);
+    memory and start-up are measured after they stop. Returns each workload's
+    NumPy/onnxruntime ratio (medians), by "spec bBATCH".
     """
     repeat = repeat or (3 if quick else 7)
     peers = {"onnxruntime": onnxruntime_peer, **(peers or {})}
+    with busy(loaded):
+        ratios = _workloads(repeat, peers, out, loaded)
+    memory(out)
+    startup(5 if quick else 10, (10_000, 100_000), out)
+    out(f"load average at the end: {_load()}")
+    return ratios
+
+
+def _workloads(repeat: int, peers: dict[str, Peer], out: Callable[[str], None],
+               loaded: int) -> dict[str, float]:
     names = ["numpy", *peers]
+    beside = f", beside {loaded} busy process{'es' * (loaded != 1)}" if loaded else ""
     out(f"netspec bench --suite: median images/s (min–max over {repeat} repeats, the backends "
-        f"taking turns), {os.cpu_count()} CPUs, load average {_load()}")
+        f"taking turns), {os.cpu_count()} CPUs{beside}, load average {_load()}")
     out(f"{'workload':<22}" + "".join(f"{n:>26}" for n in names)
         + "".join(f"  {'numpy/' + p:>20}" for p in peers))
     ratios: dict[str, dict[str, float]] = {p: {} for p in peers}
@@ -210,7 +239,4 @@ def run_suite(quick: bool = False, repeat: int | None = None,
         out(f"numpy/{p}: geometric mean {geomean(r.values()):.2f}, lowest {r[worst]:.2f} "
             f"({worst})")
     out(f"load average after the workloads: {_load()}")
-    memory(out)
-    startup(5 if quick else 10, (10_000, 100_000), out)
-    out(f"load average at the end: {_load()}")
     return ratios["onnxruntime"]

@@ -33,3 +33,20 @@ def test_the_check_speed_spec_has_exactly_the_layers_asked_for():
     from netspec.bench_suite import generated_spec
     for n in (2, 3, 57):   # `conv ... relu` statements count twice
         assert len(netspec.parse(generated_spec(n)).layers) == n
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/stat"), reason="reads /proc")
+def test_the_loaded_machine_is_made_of_busy_processes_that_end_with_it():
+    import time
+
+    from netspec.bench_suite import busy
+
+    def cpu_ticks(pid: int) -> int:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])   # utime + stime
+
+    with busy(2) as spinners:
+        assert len(spinners) == 2
+        time.sleep(0.5)
+        assert all(s.poll() is None and cpu_ticks(s.pid) > 0 for s in spinners)
+    assert all(s.poll() is not None for s in spinners)
