@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 from math import prod
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import __version__
 from .errors import Diagnostic, InputError, NetspecError, SpecError, did_you_mean
@@ -473,11 +473,40 @@ class _ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def _parser() -> argparse.ArgumentParser:
+class _NotRun:
+    """The parser of a command that is not being run: takes every declaration, keeps none."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+class _OnlyCommand:
+    """`add_subparsers()`, declaring only `command`'s parser (every one when it is None).
+
+    Each argparse parser costs start-up time, so `netspec check` declares only
+    check's options; help and a misspelt command need them all.
+    """
+
+    def __init__(self, subparsers: Any, command: str | None) -> None:
+        self.subparsers = subparsers
+        self.command = command
+        self.found = command is None
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if self.command is not None and name != self.command:
+            return _NotRun()
+        self.found = True
+        return self.subparsers.add_parser(name, **kwargs)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with `command`, only that command's options are declared
+    (every command's when it names none of them)."""
     p = _ArgumentParser(prog="netspec", description="Check, run and export "
                         "convolutional network specs.")
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = _OnlyCommand(p.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+                       command)
 
     def input_size_option(q: argparse.ArgumentParser, *, short: bool = True) -> None:
         names = ("--input", "--input-size") if short else ("--input-size",)
@@ -614,12 +643,14 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
     picture_options(rp)
     rp.set_defaults(func=cmd_report)
-    return p
+    return p if sub.found else _parser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `netspec` command; returns the exit status."""
-    parser = _parser()
+    words = sys.argv[1:] if argv is None else argv
+    # the first word that is not an option names the command (the top level has no values)
+    parser = _parser(next((w for w in words if not w.startswith("-")), None))
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -16,7 +16,6 @@ pass in `errors`, so one run reports all of them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
@@ -37,20 +36,43 @@ def visible(text: str) -> str:
                         text)
 
 
-@dataclass(frozen=True)
 class Diagnostic:
-    """One message about a spec: an error or a warning, with its position."""
+    """One message about a spec: an error or a warning, with its position.
 
-    severity: str
-    message: str
-    filename: str | None = None
-    line: int | None = None
-    column: int | None = None
-    source_line: str | None = None
-    length: int = 1
-    hint: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    code: str | None = None   # for warnings: what `# netspec: ignore[code]` names
+    A value: never changed once made, compared and hashed by its fields (so the
+    same message reported twice can be recognised).
+    """
+
+    __slots__ = ("severity", "message", "filename", "line", "column", "source_line", "length",
+                 "hint", "notes", "code")
+
+    def __init__(self, severity: str, message: str, filename: str | None = None,
+                 line: int | None = None, column: int | None = None,
+                 source_line: str | None = None, length: int = 1, hint: str | None = None,
+                 notes: tuple[str, ...] = (), code: str | None = None) -> None:
+        self.severity = severity
+        self.message = message
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.length = length
+        self.hint = hint
+        self.notes = notes
+        self.code = code   # for warnings: what `# netspec: ignore[code]` names
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if type(other) is Diagnostic else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Diagnostic({fields})"
 
     @property
     def location(self) -> str:

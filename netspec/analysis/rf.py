@@ -24,8 +24,7 @@ is reported from it on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..layers import Layer
 
@@ -38,8 +37,7 @@ if TYPE_CHECKING:
 Axis = tuple[int, int, int, "tuple[int, int] | None"]   # (rf, jump, start, always)
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """The receptive field of a layer's output, per axis H and W.
 
     Output pixel i sees input pixels start + i·jump … start + i·jump + rf − 1 and,
