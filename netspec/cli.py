@@ -9,6 +9,8 @@ line and a caret. Only `run`, `init`, `export` and `bench` load NumPy/ONNX.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
 from math import prod
@@ -647,7 +649,14 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `netspec` command; returns the exit status."""
+    """Entry point of the `netspec` command; returns the exit status.
+
+    Run as the command itself (no `argv`), it leaves what it made to the end of
+    the process: Python's last collection of all those objects would cost as
+    much as a small check, so they are frozen out of it (gc.freeze) at exit.
+    """
+    if argv is None:
+        atexit.register(gc.freeze)
     words = sys.argv[1:] if argv is None else argv
     # the first word that is not an option names the command (the top level has no values)
     parser = _parser(next((w for w in words if not w.startswith("-")), None))
