@@ -23,7 +23,8 @@ MAX_VALUE = 10**18              # the largest magnitude an expression may reach
 #: also the most it may contain as written. Checked before the work is done.
 MAX_WORK = 100_000
 
-_DIGIT_RUN = re.compile(r"[0-9]+")
+#: A run of digits too long to read (the whole run: the match starts at its first digit).
+_LONG_DIGIT_RUN = re.compile(r"[0-9]{%d,}" % (MAX_DIGITS + 1))
 #: What may stand before a number's digits: nothing, an option letter, or a size's `3x`.
 _NUMBER_PREFIX = re.compile(r"[spdgxabk]?|[0-9x]*x|[spdgxabk]-|[0-9x]*x-")
 
@@ -61,8 +62,8 @@ def check_text(text: str, rep: Reporter) -> None:
             rep.error(Pos(line_no, i + 1), f"`{ch}` ({unicodedata.name(ch, 'a digit')}) is not "
                       f"an ASCII digit", SpecSyntaxError,
                       hint=f"write `{value}`" if value is not None else "write digits as 0-9")
-        for m in _DIGIT_RUN.finditer(code):
-            if len(m.group()) > MAX_DIGITS and _is_number(code, m.start()):
+        for m in _LONG_DIGIT_RUN.finditer(code):
+            if _is_number(code, m.start()):
                 rep.error(Pos(line_no, m.start() + 1, len(m.group())),
                           f"a number of {len(m.group()):,} digits is larger than netspec reads "
                           f"(at most {MAX_DIGITS} digits)", SpecSyntaxError)
