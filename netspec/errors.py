@@ -27,13 +27,15 @@ SHOWN_COLUMNS = 100
 #: At most this many errors are kept per pass; the rest are counted.
 MAX_ERRORS = 50
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Control characters (patterns here are compiled on first use, by `re`'s cache: a spec
+#: without diagnostics never needs them).
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
 
 
 def visible(text: str) -> str:
     """`text` with each control character shown as its one-column Unicode symbol (␀, ␛...)."""
-    return _CONTROL.sub(lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())),
-                        text)
+    return re.sub(_CONTROL,
+                  lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())), text)
 
 
 class Diagnostic:
@@ -214,7 +216,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 #: `# netspec: ignore` or `# netspec: ignore[lost-input, large-fc]` on a line
 #: silences that line's warnings (all, or those codes).
-_IGNORE = re.compile(r"#.*netspec:\s*ignore(?:\[([^\]]*)\])?")
+_IGNORE = r"#.*netspec:\s*ignore(?:\[([^\]]*)\])?"
 
 
 class Reporter:
@@ -272,7 +274,7 @@ class Reporter:
                 notes: tuple[str, ...] = ()) -> None:
         """A warning, unless its line says `# netspec: ignore` or `ignore[code, ...]`."""
         line = self._source_line(pos) or ""
-        m = _IGNORE.search(line)
+        m = re.search(_IGNORE, line)
         if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
             return
         self.warnings.append(self._diag("warning", pos, message, hint, notes, code))

@@ -24,9 +24,10 @@ MAX_VALUE = 10**18              # the largest magnitude an expression may reach
 MAX_WORK = 100_000
 
 #: A run of digits too long to read (the whole run: the match starts at its first digit).
-_LONG_DIGIT_RUN = re.compile(r"[0-9]{%d,}" % (MAX_DIGITS + 1))
-#: What may stand before a number's digits: nothing, an option letter, or a size's `3x`.
-_NUMBER_PREFIX = re.compile(r"[spdgxabk]?|[0-9x]*x|[spdgxabk]-|[0-9x]*x-")
+_LONG_DIGIT_RUN = re.compile(f"[0-9]{{{MAX_DIGITS + 1},}}")
+#: What may stand before a number's digits: nothing, an option letter, or a size's `3x`
+#: (compiled on first use, by `re`'s cache: only a spec with a long number needs it).
+_NUMBER_PREFIX = r"[spdgxabk]?|[0-9x]*x|[spdgxabk]-|[0-9x]*x-"
 
 
 def _code(line: str) -> str:
@@ -39,7 +40,7 @@ def _is_number(code: str, start: int) -> bool:
     if start and code[start - 1] == ".":
         return False
     word = re.search(r"[A-Za-z0-9_$-]*$", code[:start]).group()
-    return _NUMBER_PREFIX.fullmatch(word) is not None
+    return re.fullmatch(_NUMBER_PREFIX, word) is not None
 
 
 def check_text(text: str, rep: Reporter) -> None:
