@@ -157,7 +157,7 @@ def _field(layer: Layer, fields: dict[str, Field], rep: Reporter | None) -> Fiel
     if windows == _POINTWISE:
         field = fields[layer.inputs[0].name]
         if field.out == out and 0 not in field.jump:
-            return field   # what the general case below works out to, at a tenth of the cost
+            return field   # what the general case below would work out, without the work
     axes, bad = [], False
     upstream = any(fields[i.name].misaligned for i in layer.inputs)
     for a in (0, 1):
