@@ -295,6 +295,14 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
         x, note = load_image(args.input, net.input_shape)
         if note:
             print(note)
+    if args.maps:
+        from .images import map_paths
+        if os.path.exists(args.maps) and not os.path.isdir(args.maps):
+            raise UsageError(f"--maps {args.maps} is a file, not a folder")
+        for path in map_paths(net, args.maps).values():
+            refuse_overwriting_inputs({"--maps": path}, {
+                "SPEC": args.spec, "--input": args.input,
+                "--weights": getattr(args, "weights", None)})
     weights = _weights(net, args)
     if args.maps:
         from .images import write_maps

@@ -104,21 +104,24 @@ def png_bytes(image: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
 
 
-def write_maps(net: Network, activations: dict[str, np.ndarray], directory: str | Path,
-               sample: int = 0) -> list[Path]:
-    """Write each volume layer's output for one sample as `NNN_name.png`; the paths written.
+def map_paths(net: Network, directory: str | Path) -> dict[str, Path]:
+    """Where `write_maps` puts each volume layer's picture, by layer name: `NNN_name.png`.
 
-    Vectors (after fc or flatten) have no picture and are skipped.
+    Vectors (after fc or flatten) have no picture, and `aux` heads are not computed
+    at inference, so neither is listed.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, layer in enumerate(net.layers):
-        value = activations[layer.name]
-        if value.ndim != 4:
-            continue
-        path = directory / f"{i:03d}_{layer.name}.png"
-        data = png_bytes(grid(value[sample]))
+    return {layer.name: directory / f"{i:03d}_{layer.name}.png"
+            for i, layer in enumerate(net.layers)
+            if len(layer.output_shape) == 3 and not layer.aux}
+
+
+def write_maps(net: Network, activations: dict[str, np.ndarray], directory: str | Path,
+               sample: int = 0) -> list[Path]:
+    """Write each volume layer's output for one sample (see `map_paths`); the paths written."""
+    paths = map_paths(net, directory)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for name, path in paths.items():
+        data = png_bytes(grid(activations[name][sample]))
         atomic_write(path, lambda f, data=data: f.write(data))
-        written.append(path)
-    return written
+    return list(paths.values())

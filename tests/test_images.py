@@ -88,3 +88,26 @@ def test_image_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert main(["run", str(ROOT / "specs/edges.ns"), "--input", str(photo)]) == 1
     err = capsys.readouterr().err
     assert "needs Pillow" in err and "netspec[images]" in err and "Traceback" not in err
+
+
+def test_maps_skip_an_aux_head_and_never_overwrite_an_input(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]):
+    # an aux head is not computed at inference: it has no map (it used to be a KeyError)
+    spec = tmp_path / "aux.ns"
+    spec.write_text("input 8x8x3\nconv 3x3 p1 x4\naux { pool avg global; flatten; fc 2 }\n"
+                    "conv 3x3 x2\n")
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((1, 3, 8, 8), np.float32))
+    maps = tmp_path / "maps"
+    assert main(["run", str(spec), "--input", str(x), "--maps", str(maps)]) == 0
+    names = sorted(p.name for p in maps.iterdir())
+    assert names == ["000_input.png", "001_conv1.png", "005_conv2.png"], names
+    # the folder already holds a file named as a map would be, and it is the spec
+    clash = maps / "001_conv1.png"
+    clash.write_text(spec.read_text())
+    before = clash.read_bytes()
+    assert main(["run", str(clash), "--input", str(x), "--maps", str(maps)]) == 2
+    assert "is the SPEC file" in capsys.readouterr().err
+    assert clash.read_bytes() == before
+    assert main(["run", str(spec), "--input", str(x), "--maps", str(x)]) == 2   # a file
+    assert "not a folder" in capsys.readouterr().err

@@ -77,10 +77,34 @@ ONE_SAMPLE = "\n".join([
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_one_sample_split_across_threads_gives_pytorchs_numbers(threads):
+def test_one_sample_split_across_threads_gives_pytorchs_numbers(threads, monkeypatch):
+    monkeypatch.setattr(model_module, "SPLIT_SECONDS", 0.0)   # every step splits
     model, net, weights, x = _check(ONE_SAMPLE, batch=1, threads=threads)
+    assert model._alone == {1: frozenset()}   # the first call timed every step on one thread
     one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
     np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
+
+
+def test_at_batch_1_only_the_long_steps_split_across_threads(monkeypatch):
+    # the first call times each step on one thread; a step shorter than SPLIT_SECONDS
+    # then runs on one thread (width 1), a longer one may split
+    from netspec.numpy_backend import threads as threads_module
+    widths: dict[str, int] = {}
+    net = netspec.parse("input 64x64x8\nconv 3x3 p1 x64 relu\npool 2\nflatten\nfc 3")
+    model = netspec.numpy_backend.NumpyModel(net, random_weights(net, 0), 2)
+    x = np.ones((1, 8, 64, 64), np.float32)
+    model(x)
+    timed = set(model._alone[1])
+    assert timed <= {"conv1", "pool1", "flatten1", "fc1"}
+    for name, step, ins, in_place in model.fast.steps:
+        def spy(*args, step=step, name=name, **kw):
+            widths[name] = threads_module.width()
+            return step(*args, **kw)
+        model.fast.steps[model.fast.steps.index((name, step, ins, in_place))] = \
+            (name, spy, ins, in_place)
+    model(x)
+    assert {n for n, w in widths.items() if w == 1} == timed
+    assert all(w == 2 for n, w in widths.items() if n not in timed)
 
 
 @pytest.mark.parametrize("batch", [1, 4])
@@ -121,3 +145,83 @@ def test_a_large_fc_layer_runs_on_the_gathered_batch(threads):
     assert model.fast.gather == (2, "flatten1")   # conv1, flatten1, then fc1
     one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
     np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stride_1_convs_with_few_filters_by_shared_rows_give_pytorchs_numbers(threads):
+    # ≤ 16 filters at stride 1 run by kernel rows (filters × pixels): padded or not,
+    # with and without bias, a fused activation, a kernel taller than wide, and a
+    # batch that ends in a partial block of samples (61 samples of 30×30×3 per block)
+    spec = ("input 30x30x3\nconv 5x5 x6 relu\nconv 3x2 p1 x16 nobias\nbn\nsilu\n"
+            "conv 3x3 same x4 tanh\npool 2\nflatten\nfc 3")
+    model, net, weights, x = _check(spec, batch=67, threads=threads)
+    assert [name for name, *_ in model.fast.steps][:3] == ["conv1", "conv2", "conv3"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_linear_by_blocks_with_its_scale_and_activation_folded_gives_pytorchs_numbers(
+        threads, batch):
+    # 20×20 pixels: several blocks of pixels; at batch 1 with 2 threads and a 2×2
+    # input, the output channels are split instead. The layer scale folds into the
+    # linear before it, gelu and silu run fused on each block.
+    spec = ("input 20x20x8\nlinear 32\ngelu\nlinear 8\nscale\nconv 3x3 s2 p1 x24\n"
+            "layernorm\nlinear 600 silu\nlinear 24\npool avg global\nflatten\nfc 5")
+    model, *_ = _check(spec, batch=batch, threads=threads)
+    steps = [name for name, *_ in model.fast.steps]
+    assert "scale1" not in steps and "gelu1" not in steps and "silu1" not in steps
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+import netspec
+model = netspec.load(sys.argv[1]).numpy_model(seed=0, threads=1)
+x = np.ones((1, 3, 224, 224), np.float32)
+model(x), model(x)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+model(x)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc only")
+def test_a_warm_pass_reuses_freed_memory_instead_of_faulting_in_new_pages():
+    # a MobileNetV2 pass at batch 1 allocates and frees some 30 MB of values: with a
+    # low trim threshold they go back to the OS and come back as a page fault per
+    # 4 KiB; the model keeps them instead
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def faults(**env):
+        spec = str(Path(__file__).resolve().parent.parent / "specs" / "mobilenet_v2.ns")
+        out = subprocess.run([sys.executable, "-c", FAULTS, spec], capture_output=True, text=True,
+                             env={**os.environ, **env}, check=True)
+        return int(out.stdout)
+    user_chose = faults(MALLOC_TRIM_THRESHOLD_=str(128 * 1024))   # netspec leaves it alone
+    assert user_chose > 1000
+    assert faults() < user_chose / 10
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_concat_writes_straight_into_the_shuffled_order_with_pytorchs_numbers(threads):
+    # 3 + 5 + 4 channels in 3 groups of 4: the first input fills part of group 0,
+    # the second the rest of group 0 and part of group 1, the third crosses into 2
+    spec = ("input 6x6x4\nconcat { branch [ conv 1x1 x3 ] branch [ conv 3x3 p1 x5 ] "
+            "branch [ conv 1x1 x4 relu ] }\nshuffle 3\nconv 1x1 x6\n"
+            "concat { branch [ relu ] branch [ tanh ] }\nshuffle 2\npool avg global\n"
+            "flatten\nfc 3")
+    model, *_ = _check(spec, batch=2, threads=threads)
+    steps = [name for name, *_ in model.fast.steps]
+    assert "shuffle1" not in steps and "shuffle2" not in steps
+
+
+def test_a_gate_multiplies_in_place_only_what_nobody_else_reads():
+    # the block's input is read by the gate's multiply and by the concat after it:
+    # the multiply must not overwrite it, nor write into the 1×1×C gate instead
+    spec = ("input 5x5x4\nconv 3x3 p1 x4\nconcat { branch {} branch [ "
+            "gate { pool avg global; conv 1x1 x4 sigmoid } ] }\n"
+            "mul { branch [ relu ] branch [ tanh ] }\npool avg global\nflatten\nfc 2")
+    _check(spec, batch=3)

@@ -60,6 +60,10 @@ class Runtime:
         """Bytes `layer` allocates for itself while it runs, beyond its output."""
         return 0
 
+    def learn(self, net: Network) -> None:
+        """Called with the network before its pass is walked: a runtime that fuses
+        layers finds out which here."""
+
 
 class ForwardPeak(NamedTuple):
     """The most bytes alive at once in one forward pass, and where it happens."""
@@ -77,6 +81,7 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
     does compute them: `saved_bytes` counts them).
     """
     runtime = runtime or Runtime()
+    runtime.learn(net)
     readers: dict[str, int] = {}
     layers = [layer for layer in net.layers if not layer.aux]
     for layer in layers:

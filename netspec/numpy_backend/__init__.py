@@ -14,6 +14,7 @@ sizes, padding) comes from the layer, never recomputed here.
     channels layer norm, layer scale, per-pixel linear, split chunks, channel shuffle
     resample transposed convolution, nearest and bilinear upsampling
     model    lowering, the plan of steps, threads, inputs
+    heap     keeping freed memory for the next pass (glibc's malloc thresholds)
 """
 
 from .conv import im2col_blocks, im2col_bytes

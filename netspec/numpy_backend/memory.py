@@ -9,16 +9,18 @@ step running then. Each figure below follows the step's code in this package:
 - conv and pool copy a padded input when they pad; a conv builds one im2col block
   at a time, in one buffer per call (none for a 1×1 stride-1 conv, whose window
   view is already a matrix), and a grouped conv also the product per block (then,
-  the block freed, its transposed copy); a depthwise conv works on blocks of
+  the block freed, its transposed copy); a stride-1 conv with few filters
+  copies a block of samples' input rows instead, and holds the block's sum and
+  one product besides; a depthwise conv works on blocks of
   output rows, tap by tap through one block-sized temporary, or by `einsum`
   (buffering a strided operand);
-- batch norm, the residual add and the elementwise activations work in place
+- batch norm, the residual add, a gate's multiply and the elementwise activations work in place
   where their input has no other reader (a batch norm after a conv is even folded
-  into it), so they allocate nothing; softmax makes one output-sized temporary;
-  silu, hswish, hsigmoid, leaky and a gate's multiply allocate their output and no
-  more, gelu three temporaries besides (the scaled input, and erf's |x| and t);
-  LRN two, a gather buffer and its cumulative squares (one channel more than its
-  input);
+  into it); an activation works on pieces of at most ops.CHUNK values, through
+  ops.TEMPORARIES piece-sized temporaries (silu, hswish one, gelu three);
+  softmax makes one output-sized temporary; leaky allocates its output and
+  no more; LRN two, a gather buffer and its cumulative squares
+  (one channel more than its input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
   operand;
 - adaptive pooling keeps the product over H while it multiplies over W;
@@ -32,11 +34,23 @@ from __future__ import annotations
 
 from math import prod
 
+from typing import TYPE_CHECKING
+
 from ..analysis.memory import Runtime
 from ..layers import Layer
-from .conv import DEPTHWISE_BLOCK_BYTES, _depthwise, _depthwise_by_einsum, im2col_blocks
-from .ops import IN_PLACE
+from .conv import (
+    DEPTHWISE_BLOCK_BYTES,
+    _depthwise,
+    _depthwise_by_einsum,
+    _row_shared,
+    im2col_blocks,
+    row_shared_samples,
+)
+from .ops import CHUNK, IN_PLACE, TEMPORARIES
 from .windows import row_blocks
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 #: Layer kinds whose step makes one temporary the size of its output.
 ONE_TEMPORARY = {"softmax"}
@@ -50,7 +64,26 @@ class NumpyRuntime(Runtime):
     keeps_input = True
     copies_output = True
 
+    def __init__(self) -> None:
+        #: a step's layer → the activation fused into it; an activation or shuffle
+        #: computed in the step before it → itself
+        self.fused_into: dict[str, Layer] = {}
+        self.fused_act: dict[str, Layer] = {}
+
+    def learn(self, net: Network) -> None:
+        """A fused activation's temporaries are made while the step before it runs."""
+        from .model import fusions
+        found = fusions(net)
+        self.fused_act = {name: f.act for name, f in found.items() if f.act is not None}
+        self.fused_into = {x.name: x for f in found.values() for x in (f.act, f.shuffle)
+                           if x is not None}
+
+    def _temporaries(self, act: Layer, batch: int) -> int:
+        return TEMPORARIES.get(act.kind, 0) * min(4 * CHUNK, 4 * batch * prod(act.output_shape))
+
     def aliases(self, layer: Layer) -> bool:
+        if layer.kind == "shuffle" and layer.name in self.fused_into:
+            return True   # the concat before it wrote its output
         if layer.kind == "flatten":
             return len(layer.input_shape) == 1   # a volume is copied to NCHW order
         return layer.aliases(False)
@@ -59,13 +92,21 @@ class NumpyRuntime(Runtime):
         return layer.kind in IN_PLACE or layer.in_place
 
     def scratch(self, layer: Layer, batch: int) -> int:
+        if layer.name in self.fused_into:   # computed in the step before, see there
+            return 0
+        own = self._scratch(layer, batch)
+        if layer.name in self.fused_act:
+            own += self._temporaries(self.fused_act[layer.name], batch)
+        return own
+
+    def _scratch(self, layer: Layer, batch: int) -> int:
         out = 4 * batch * prod(layer.output_shape)
         if layer.kind == "input":
             return out
         if layer.kind in ONE_TEMPORARY:
             return out
-        if layer.kind == "gelu":   # erf's |x|, t and the scaled input, beside the output
-            return 3 * out
+        if layer.kind in TEMPORARIES:   # per piece of the value it overwrites
+            return self._temporaries(layer, batch)
         if layer.kind == "lrn":
             return out + out // layer.output_shape[-1] + 2 * out + min(UFUNC_BUFFER, out)
         if layer.kind == "adaptive_pool":   # the product over H, before the one over W
@@ -88,6 +129,10 @@ class NumpyRuntime(Runtime):
             block = len(range(batch)[samples]) * len(range(oh)[rows]) * ow * k * 4
             strided = layer.kernel != (1, 1) or layer.strides != (1, 1)
             return padded + block + (min(UFUNC_BUFFER, block) if strided else 0)
+        if _row_shared(layer):   # a block's rows, its sum and the product being added
+            per = min(batch, row_shared_samples(layer, h + t + b))
+            c, fw, oh, ow = layer.in_channels, layer.kernel[1], *layer.output_shape[:2]
+            return padded + 4 * per * (c * fw * (h + t + b) * ow + 2 * layer.filters * oh * ow)
         samples, rows = im2col_blocks(layer, batch)[0]
         m = len(range(batch)[samples]) * len(range(layer.output_shape[0])[rows]) * \
             layer.output_shape[1]

@@ -6,15 +6,24 @@ import os
 import time
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Container, NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import Diagnostic, InputError
 from ..layers import Layer, shape_str
-from .channels import _chunk, _layernorm, _linear, _scale, _shuffle
+from .channels import (
+    _chunk,
+    _layernorm,
+    _linear,
+    _scale,
+    _shuffle,
+    layer_scale,
+    shuffled_concat,
+)
 from .conv import _conv
+from .heap import keep_freed_memory
 from .ops import (
     ACTIVATIONS,
     ELEMENTWISE,
@@ -26,7 +35,10 @@ from .ops import (
     _flatten,
     _leaky_relu,
     _lrn,
-    fold_bn,
+    _mul,
+    bn_scale_shift,
+    chunked,
+    fold,
 )
 from .pool import _adaptive_pool, _pool
 from .resample import _deconv, _upsample
@@ -40,16 +52,24 @@ if TYPE_CHECKING:
 #: Kinds whose step takes `act=`, an ELEMENTWISE activation applied to its output
 #: while it is still in cache: a following activation (the output's only reader)
 #: is fused into them.
-FUSES_ACTIVATION = {"conv", "fc", "bn", "add"}
-#: Kinds whose weights absorb a following batch norm (their output's only reader)
-#: when the model is built: per output channel (the weight's first axis), weight
-#: times the bn's scale and bias times it plus its shift (ops.fold_bn).
-FOLDS_BN = {"conv", "fc"}
+FUSES_ACTIVATION = {"conv", "fc", "linear", "bn", "add"}
+#: Kinds whose weights absorb a following per-channel affine layer (their output's
+#: only reader) when the model is built: per output channel (the weight's first
+#: axis), weight times the layer's scale and bias times it plus its shift (ops.fold).
+FOLDS_AFFINE = {"conv", "fc", "linear"}
+#: The per-channel affine layers that fold, each as (layer, weights) → (scale, shift).
+AFFINE = {"bn": bn_scale_shift, "scale": layer_scale}
 #: An fc layer with at least this many bytes of weights runs on the whole batch, its
 #: outputs split across the threads, rather than on each thread's share of the
 #: batch: every thread would stream all its weights from memory (AlexNet's first fc
 #: layer, 151 MB, took 44% of the time at batch 8).
 GATHER_BYTES = 8 * 2**20
+#: With fewer samples than threads, only a step that took at least this long on one
+#: thread (timed in the model's first call at that batch size) splits its work
+#: across the threads: handing a part to another thread costs some 50 µs, a
+#: wake-up and a hand-over of Python's lock, more than most of MobileNetV2's steps
+#: would gain at batch 1.
+SPLIT_SECONDS = 150e-6
 #: A batch is cut into up to this many parts per thread, which the threads take one
 #: after another as they get free: on a loaded machine, a thread that lost its CPU
 #: for a while then holds up only its current part, not half the batch.
@@ -64,7 +84,7 @@ def _constant(step: Step | None) -> Callable[[Layer, dict], Step | None]:
 #: taking one array per input, or None for a layer that is the identity here.
 LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
     "conv": _conv, "pool": _pool, "fc": _fc, "bn": _bn, "flatten": _flatten, "lrn": _lrn,
-    "add": _constant(_add), "concat": _constant(_concat), "mul": _constant(np.multiply),
+    "add": _constant(_add), "concat": _constant(_concat), "mul": _constant(_mul),
     "leaky": _leaky_relu, "adaptive_pool": _adaptive_pool,
     "input": _constant(None), "dropout": _constant(None),
     **{name: _constant(fn) for name, fn in ACTIVATIONS.items()},
@@ -73,12 +93,52 @@ LOWERINGS: dict[str, Callable[[Layer, dict[str, np.ndarray]], Step | None]] = {
 }
 
 
+class Fused(NamedTuple):
+    """What the fused model absorbs into one layer's step, each layer the only reader
+    of the value before it."""
+
+    affine: Layer | None = None    # a per-channel x·scale + shift folded into its weights
+    act: Layer | None = None       # an elementwise activation applied to its output
+    shuffle: Layer | None = None   # a channel shuffle its concat writes in shuffled order
+
+
+def fusions(net: Network) -> dict[str, Fused]:
+    """What the fused model folds into each layer, for the layers that absorb any."""
+    consumers: dict[str, list[Layer]] = {}
+    for layer in net.layers:
+        for i in layer.inputs:
+            consumers.setdefault(i.name, []).append(layer)
+
+    def only_reader(layer: Layer, kinds: Container[str]) -> Layer | None:
+        after = consumers.get(layer.name, [])
+        ok = len(after) == 1 and len(after[0].inputs) == 1 and after[0].kind in kinds
+        return after[0] if ok else None
+
+    found: dict[str, Fused] = {}
+    absorbed: set[str] = set()
+    for layer in net.layers:
+        if layer.aux or layer.name in absorbed:
+            continue
+        affine = act = shuffle = None
+        if layer.kind in FOLDS_AFFINE and "weight" in layer.weight_shapes():
+            affine = only_reader(layer, AFFINE)
+        if layer.kind in FUSES_ACTIVATION:
+            act = only_reader(affine or layer, ELEMENTWISE)
+        if layer.kind == "concat":
+            shuffle = only_reader(layer, ("shuffle",))
+        fused = Fused(affine, act, shuffle)
+        if any(fused):
+            found[layer.name] = fused
+            absorbed.update(x.name for x in fused if x is not None)
+    return found
+
+
 class _Plan:
     """Steps in order, each with the values it reads; identity layers are aliases.
 
     With `fuse`, a batch norm is folded into the conv (or fc) before it and an
     elementwise activation into the step before it, wherever that step's output
-    has no other reader: ResNet's conv + bn + relu is one step.
+    has no other reader (`fusions`): ResNet's conv + bn + relu is one step.
     """
 
     def __init__(self, net: Network, weights: dict[str, dict[str, np.ndarray]],
@@ -86,16 +146,8 @@ class _Plan:
         self.steps: list[tuple[str, Step, list[str], bool]] = []
         self.alias: dict[str, str] = {}
         big: dict[int, bool] = {}
-        consumers: dict[str, list[Layer]] = {}
-        for layer in net.layers:
-            for i in layer.inputs:
-                consumers.setdefault(i.name, []).append(layer)
-
-        def only_reader(layer: Layer) -> Layer | None:
-            after = consumers.get(layer.name, [])
-            return after[0] if len(after) == 1 and len(after[0].inputs) == 1 else None
-
-        absorbed: set[str] = set()
+        fused = fusions(net) if fuse else {}
+        absorbed = {x.name for pair in fused.values() for x in pair if x is not None}
         for layer in net.layers:
             if layer.aux:
                 continue   # an aux head is not computed at inference
@@ -103,20 +155,16 @@ class _Plan:
             if layer.name in absorbed:
                 self.alias[layer.name] = ins[0]
                 continue
-            w, act, last = weights.get(layer.name, {}), None, layer
-            if fuse and layer.kind in FOLDS_BN and "weight" in w:
-                bn = only_reader(layer)
-                if bn is not None and bn.kind == "bn":
-                    w, last = fold_bn(w, bn, weights.get(bn.name, {})), bn
-                    absorbed.add(bn.name)
-            if fuse and layer.kind in FUSES_ACTIVATION:
-                then = only_reader(last)
-                if then is not None and then.kind in ELEMENTWISE:
-                    act = ELEMENTWISE[then.kind]
-                    absorbed.add(then.name)
+            w, act = weights.get(layer.name, {}), None
+            affine, then, shuffle = fused.get(layer.name, Fused())
+            if affine is not None:
+                w = fold(w, *AFFINE[affine.kind](affine, weights.get(affine.name, {})))
+            if then is not None:
+                act = chunked(ELEMENTWISE[then.kind])
             if layer.kind not in LOWERINGS:
                 raise NotImplementedError(f"the NumPy backend has no `{layer.kind}` layer")
-            step = LOWERINGS[layer.kind](layer, w)
+            step = LOWERINGS[layer.kind](layer, w) if shuffle is None else \
+                shuffled_concat(layer, shuffle)
             if step is None:
                 self.alias[layer.name] = ins[0] if ins else layer.name
                 continue
@@ -147,12 +195,14 @@ class _Plan:
                 break
 
     def run(self, x: np.ndarray, record: dict[str, np.ndarray] | None = None,
-            timing: dict[str, float] | None = None, part: str = "all") -> np.ndarray:
+            timing: dict[str, float] | None = None, part: str = "all",
+            alone: frozenset[str] = frozenset()) -> np.ndarray:
         """Run the steps on the prepared input (which they may overwrite).
 
         `record` receives a copy of every value, `timing` each step's seconds (the
         least over the calls that passed it). `part` "head" runs the steps before
         `gather` and returns the value gathered there; "tail" runs the rest from it.
+        The steps named in `alone` never split their work across threads.
         """
         start, stop, first, result = 0, len(self.steps), self.input, self.output
         if part != "all" and self.gather is not None:
@@ -167,13 +217,18 @@ class _Plan:
         for name, step, ins, in_place in self.steps[start:stop]:
             args = [values[i] for i in ins]
             if in_place and left[ins[0]] > 1:
-                free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]]
-                if free and len(ins) > 1:   # a sum: overwrite an input nobody else reads
+                free = [j for j in range(1, len(ins)) if left[ins[j]] == 1 and ins[j] != ins[0]
+                        and args[j].shape == args[0].shape]
+                if free:   # a sum or product: overwrite an input nobody else reads
                     args[0], args[free[0]] = args[free[0]], args[0]
                 else:
                     args[0] = args[0].copy()   # another layer still reads this value
             start = time.perf_counter()
-            out = step(*args)
+            if name in alone:
+                with spread(1):
+                    out = step(*args)
+            else:
+                out = step(*args)
             if timing is not None:
                 timing[name] = min(timing.get(name, np.inf), time.perf_counter() - start)
             for i in ins:
@@ -224,7 +279,10 @@ class NumpyModel:
             layer.name: {s: weights[layer.weight_key(s)] for s in layer.weight_shapes()}
             for layer in net.layers}
         self.fast = _Plan(net, self._weights, fuse=True)   # bn folded, activations fused
+        keep_freed_memory()
         self._traced: _Plan | None = None
+        #: batch size (below `threads`) → the steps too short to split (SPLIT_SECONDS)
+        self._alone: dict[int, frozenset[str]] = {}
 
     @property
     def traced(self) -> _Plan:
@@ -257,8 +315,7 @@ class NumpyModel:
             return self._run(prepared)
         with _blas().limit(limits=1, user_api="blas"):
             if prepared.shape[0] < self.threads:
-                with spread(self.threads):
-                    return self._run(prepared)
+                return self._few(prepared)
             n = prepared.shape[0]
             parts = np.array_split(prepared, min(n, self.threads * PARTS_PER_THREAD))
             outs: list[np.ndarray | None] = [None] * len(parts)
@@ -272,6 +329,18 @@ class NumpyModel:
                 return np.concatenate(outs)
             with spread(self.threads):
                 return self._finish(self.fast.run(np.concatenate(outs), part="tail"))
+
+    def _few(self, prepared: np.ndarray) -> np.ndarray:
+        """Fewer samples than threads: the first call at this batch size runs on one
+        thread and times each step; later ones split the long steps (SPLIT_SECONDS)."""
+        n = prepared.shape[0]
+        if n not in self._alone:
+            timing: dict[str, float] = {}
+            out = self._finish(self.fast.run(prepared, timing=timing))
+            self._alone[n] = frozenset(k for k, t in timing.items() if t < SPLIT_SECONDS)
+            return out
+        with spread(self.threads):
+            return self._finish(self.fast.run(prepared, alone=self._alone[n]))
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F).

@@ -34,11 +34,11 @@ def width() -> int:
 @contextmanager
 def spread(threads: int) -> Iterator[None]:
     """Within this block, steps run on this thread may split their work `threads` ways."""
-    _local.threads = threads
+    outer, _local.threads = width(), threads
     try:
         yield
     finally:
-        _local.threads = 1
+        _local.threads = outer
 
 
 def each(fn: Callable[[T], object], items: Iterable[T]) -> None:
@@ -94,3 +94,10 @@ def chunks(n: int, parts: int) -> list[slice]:
     parts = max(1, min(parts, n))
     bounds = [n * i // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def channel_chunks(k: int, parts: int) -> list[slice]:
+    """range(k) cut into `parts` slices whose bounds are multiples of 16 (whole cache lines)."""
+    cut = [min(k, -(-k * i // parts // 16) * 16) for i in range(parts + 1)]
+    cut[-1] = k
+    return [slice(a, b) for a, b in zip(cut, cut[1:]) if b > a]
