@@ -79,6 +79,9 @@ class Imported:
     exact: bool = False             # named by netspec: `path` is the scope it was written in
     node: str = ""                  # the ONNX node's name
     chunk: tuple[int, int] | None = None   # a `chunk`: (which run, of how many)
+    text: str = ""                  # netspec's statement (`residual`, `add`), from the doc_string
+    size_of: str = ""               # a Resize to the H×W of this value (`to branch` if it is
+                                    # the branch's input, else `to HxW`)
 
     @property
     def required(self) -> bool:
@@ -143,6 +146,9 @@ class _Reader:
         self.over_w: dict[str, tuple[str, int]] = {}   # x·A_w awaiting its A_h· (adaptive pool)
         self.unbiased: set[str] = set()   # fc layers from a MatMul, whose Add may be the bias
         self.sizes: dict[str, list[Any]] = {}   # values of shape computations (`x.size(0)`)
+        #: where each of those sizes comes from: (value, axis) of a Shape, None for a constant
+        self.origins: dict[str, list[tuple[str, int] | None]] = {}
+        self.input_name = ""
         self.gelu: dict[str, tuple[str, str]] = {}   # gelu's steps so far: value → (step, x)
         self.shuffle: dict[str, tuple[str, str, int]] = {}   # the shuffle's steps: (step, x, G)
         self.nhwc: dict[str, str] = {}   # a volume with its channels moved last → the volume
@@ -242,6 +248,8 @@ class _Reader:
         layer = Imported(kind, words, [self.layer_input(i) for i in inputs], out, path, local,
                          weights or {}, self.where(node), _netspec_shape(shape),
                          _netspec_shape(self.shape(inputs[0])), self.all_names, node.name)
+        if self.all_names:
+            layer.text = node.doc_string.split(": ", 1)[-1]
         self.layers.append(layer)
         self.producer[out] = layer
         return layer
@@ -567,13 +575,21 @@ def _slice(r: _Reader, node: onnx.NodeProto) -> None:
     steps = node.input[4] if len(node.input) > 4 and node.input[4] else None
     if steps is not None and [int(v) for v in r.array(steps).reshape(-1)] != [1]:
         r.fail("Slice with a step is read only as x.shape[a:b]")
-    r.sizes[node.output[0]] = r.sizes[r.resolve(node.input[0])][start:stop]
+    _set_sizes(r, node.output[0], r.sizes[r.resolve(node.input[0])][start:stop],
+               _origins(r, node.input[0])[start:stop])
 
 
 def _resize(r: _Reader, node: onnx.NodeProto) -> None:
-    """Resize over H×W: `upsample nearest` (asymmetric, floor, torch's rule) or `bilinear`
-    (half_pixel, align_corners=False), by a whole factor, to a size, or, as netspec
-    wrote it (the node's doc_string), to the network input's or the branch's size."""
+    """Resize over H×W: `upsample nearest` (asymmetric, floor: torch's `mode='nearest'`) or
+    `bilinear` (half_pixel: torch's `align_corners=False`), sized as the exporter wrote it.
+
+    `scales` (`scale_factor=2`) give a whole factor, or a size when the output is exactly
+    the input times the scale (ONNX samples at the scale, netspec at output/input: they
+    agree only then). `sizes` computed from a value's shape (`size=low.shape[-2:]`) give
+    `to input` for the graph input; for another value, `to HxW` here, which `spec_writer`
+    turns into `to branch` where that value is what the enclosing branch reads. Constant
+    `sizes` give `to HxW`. A model netspec wrote says which in its nodes' doc_string.
+    """
     a = {k: v.decode() if isinstance(v, bytes) else v for k, v in _attrs(node).items()}
     x, out = r.shape(node.input[0]), r.shape(node.output[0])
     mode = a.get("mode", "nearest")
@@ -585,20 +601,59 @@ def _resize(r: _Reader, node: onnx.NodeProto) -> None:
         how = "bilinear"
     else:
         r.fail(f"Resize with mode {mode} and {transform} coordinates: netspec upsamples "
-               f"nearest (asymmetric, floor) or bilinear (half_pixel)")
+               f"nearest (asymmetric, floor) or bilinear (half_pixel)",
+               hint="torch's F.interpolate(mode='nearest') or (mode='bilinear', "
+                    "align_corners=False)")
+    if int(a.get("antialias", 0)):
+        r.fail("Resize with antialias: netspec's upsample samples without a filter")
+    if a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        r.fail(f"Resize keeping the aspect ratio ({a['keep_aspect_ratio_policy']}): netspec "
+               f"stretches to the size")
     if len(x) != 4 or tuple(out[:2]) != tuple(x[:2]) and out[0] != "N":
         r.fail("Resize over other axes than height and width")
     (h, w), (oh, ow) = x[2:], out[2:]
-    text = node.doc_string.split(": ", 1)[-1] if r.all_names else ""
-    target = next((t for t in ("input", "branch") if text.endswith(f" to {t}")), None)
+    if transform == "pytorch_half_pixel" and (oh == 1 < h or ow == 1 < w):
+        r.fail("Resize with pytorch_half_pixel coordinates to a size of 1 samples the first "
+               "pixel, not the centre as netspec's bilinear (torch's align_corners=False)")
     words: list[Any] = ["upsample", how]
-    if target is not None:
-        words += ["to", target]
-    elif oh % h == 0 and ow % w == 0 and " to " not in text:
-        words.append(f"{oh // h}" if oh // h == ow // w else f"{oh // h}x{ow // w}")
+    scales = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+    sizes = node.input[3] if len(node.input) > 3 and node.input[3] else ""
+    size_of = ""
+    if r.all_names:
+        text = node.doc_string.split(": ", 1)[-1]
+        target = next((t for t in ("input", "branch") if text.endswith(f" to {t}")), None)
+        if target is not None:
+            words += ["to", target]
+        elif oh % h == 0 and ow % w == 0 and " to " not in text:
+            words.append(_factor(oh // h, ow // w))
+        else:
+            words += ["to", f"{oh}x{ow}"]
+    elif sizes:
+        origins = _origins(r, sizes) if r.resolve(sizes) in r.sizes else []
+        hw = origins[-2:]
+        if len(hw) == 2 and None not in hw and hw[0][0] == hw[1][0] and \
+                (hw[0][1], hw[1][1]) == (2, 3):   # another value's H×W
+            size_of = hw[0][0]
+        words += ["to", "input" if size_of == r.input_name else f"{oh}x{ow}"]
+    elif scales:
+        factors = [float(v) for v in r.array(scales).reshape(-1)][-2:]
+        if len(factors) != 2 or h * factors[0] != oh or w * factors[1] != ow:
+            r.fail(f"Resize by scales {factors} from {h}×{w} to {oh}×{ow}: ONNX samples at "
+                   f"the scale, netspec at output/input size, which differ here",
+                   hint="netspec reads whole factors, or scales that give an exact size")
+        whole = all(f == int(f) for f in factors)
+        words += [_factor(int(factors[0]), int(factors[1]))] if whole else \
+            ["to", f"{oh}x{ow}"]
     else:
-        words += ["to", f"{oh}x{ow}"]
-    r.emit(node, "upsample", words, [node.input[0]])
+        r.fail("Resize with neither scales nor sizes")
+    layer = r.emit(node, "upsample", words, [node.input[0]])
+    if size_of != r.input_name:
+        layer.size_of = size_of
+
+
+def _factor(fh: int, fw: int) -> str:
+    """`2`, or `2x3` when the factors along H and W differ."""
+    return f"{fh}" if fh == fw else f"{fh}x{fw}"
 
 
 def _split(r: _Reader, node: onnx.NodeProto) -> None:
@@ -782,27 +837,46 @@ def _sizes(r: _Reader, name: str) -> list[Any]:
     return [int(v) for v in r.array(name).reshape(-1)]
 
 
+def _origins(r: _Reader, name: str) -> list[tuple[str, int] | None]:
+    """Where each of a shape computation's sizes comes from (None: a constant)."""
+    name = r.resolve(name)
+    return r.origins.get(name) or [None] * len(_sizes(r, name))
+
+
+def _set_sizes(r: _Reader, out: str, sizes: list[Any],
+               origins: list[tuple[str, int] | None]) -> None:
+    r.sizes[out] = sizes
+    r.origins[out] = origins
+
+
 def _shape(r: _Reader, node: onnx.NodeProto) -> None:
-    r.sizes[node.output[0]] = list(r.shape(node.input[0]))
+    """x.shape (from attribute `start` to `end`, opset 15), each size known by its axis."""
+    a = _attrs(node)
+    x = r.resolve(node.input[0])
+    dims = list(r.shape(x))
+    axes = list(range(len(dims)))[a.get("start", 0):a.get("end", len(dims))]
+    _set_sizes(r, node.output[0], [dims[i] for i in axes], [(x, i) for i in axes])
 
 
 def _gather(r: _Reader, node: onnx.NodeProto) -> None:
     if r.resolve(node.input[0]) not in r.sizes or not r.is_const(node.input[1]):
         r.fail("Gather is read only in shape computations (`x.size(0)`)")
-    sizes = r.sizes[r.resolve(node.input[0])]
-    r.sizes[node.output[0]] = [sizes[int(i)] for i in r.array(node.input[1]).reshape(-1)]
+    sizes, origins = r.sizes[r.resolve(node.input[0])], _origins(r, node.input[0])
+    picked = [int(i) for i in r.array(node.input[1]).reshape(-1)]
+    _set_sizes(r, node.output[0], [sizes[i] for i in picked], [origins[i] for i in picked])
 
 
 def _pass_sizes(r: _Reader, node: onnx.NodeProto) -> None:
     """Unsqueeze, Squeeze, Cast of a shape computation: the same sizes."""
     if r.resolve(node.input[0]) not in r.sizes:
         r.fail(f"{node.op_type} is read only in shape computations (`x.view(x.size(0), -1)`)")
-    r.sizes[node.output[0]] = r.sizes[r.resolve(node.input[0])]
+    _set_sizes(r, node.output[0], r.sizes[r.resolve(node.input[0])], _origins(r, node.input[0]))
 
 
 def _concat(r: _Reader, node: onnx.NodeProto) -> None:
     if any(r.resolve(i) in r.sizes for i in node.input):   # [x.size(0), -1]
-        r.sizes[node.output[0]] = [v for i in node.input for v in _sizes(r, i)]
+        _set_sizes(r, node.output[0], [v for i in node.input for v in _sizes(r, i)],
+                   [o for i in node.input for o in _origins(r, i)])
         return
     rank = len(r.shape(node.output[0]))
     if _attrs(node).get("axis") % rank != 1:
@@ -890,6 +964,7 @@ def read_onnx(model: onnx.ModelProto, filename: str | None = None) -> tuple[tupl
         r.fail(f"the input `{inputs[0].name}` has shape {list(x)}: netspec needs N×C×H×W or "
                f"N×F with fixed sizes", hint="export with a fixed H and W")
     r.input_shape = _netspec_shape(x)
+    r.input_name = inputs[0].name
     for r.index, node in enumerate(graph.node):
         r.node = node
         if node.domain not in ("", "ai.onnx"):
@@ -904,7 +979,21 @@ def read_onnx(model: onnx.ModelProto, filename: str | None = None) -> tuple[tupl
     if out == inputs[0].name:
         r.fail("the model has no layers")
     r.layers = _reachable(r.layers, out, inputs[0].name, r)
+    if not r.all_names:
+        _owned_by_containers(r.layers)
     return r.input_shape, r.layers, out
+
+
+def _owned_by_containers(layers: list[Imported]) -> None:
+    """An op torch named by a module that holds other layers was made in that module's
+    forward (`F.interpolate` in DeepLab's `convs.4`): it belongs to the module, it is not
+    the module. (Joins keep their module as `local`: the spec writer lifts them to it.)"""
+    modules = {tuple(x.path[:n]) for x in layers for n in range(len(x.path) + 1)}
+    for layer in layers:
+        path, local = module_path(layer.node)
+        if layer.node.startswith("/") and not layer.weights and local and \
+                layer.kind not in ("add", "concat", "mul") and (*path, local) in modules:
+            layer.path, layer.local = [*path, local], ""
 
 
 def _reachable(layers: list[Imported], out: str, source: str, r: _Reader) -> list[Imported]:

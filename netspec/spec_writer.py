@@ -3,12 +3,16 @@
 Four passes over the layers `onnx_import` recovered:
 
 1. structure: the layer graph is decomposed into nested series–parallel parts:
-   where a value fans out, the branches run to the add or concat where they meet
-   (its immediate post-dominator), giving `residual { … }` (one branch may be the
-   identity, the other the body; a second non-empty branch is the projection) and
-   `concat { branch … }`. Concats of growing prefixes of the same values
-   (DenseNet's `cat(features)`) are first rewritten as concats of the previous
-   concat and the new value, which computes the same;
+   where a value fans out, the branches run to the add, mul or concat where they
+   meet (the first value all their paths reach), its consumers grouped by the
+   input of that join they run to, giving `residual { … }` (one branch may be the
+   identity, the other the body; a second non-empty branch is the projection where
+   the module that adds holds both), `gate { … }`, `concat { branch … }` and
+   `add { branch … }` / `mul { branch … }` of two computed branches, and
+   `upsample … to branch` where a Resize takes its branch input's size. Concats of
+   growing prefixes of the same values (DenseNet's `cat(features)`) are first
+   rewritten as concats of the previous concat and the new value, which computes
+   the same;
 2. naming: the layer names (module paths, `layer1.0.conv1`) are turned back
    into netspec scopes: a run of items under `layer1` becomes `layer1: [ … ]`
    (positions, when its children are numbered) or `layer1: { … }`, and a
@@ -16,10 +20,11 @@ Four passes over the layers `onnx_import` recovered:
 3. blocks: groups with the same statements up to numbers become one `block`
    whose differing numbers are parameters (`x$c`, `s$s`), called where the groups
    were; a group that must sit at a numbered position under a name-keyed scope is
-   always a block (only a call takes a position there). A residual with an
-   identity shortcut and one with a `project` shortcut unify, as in ResNet, and
-   groups with an identity residual unify with groups that change the shape as
-   `residual? { … }`, as in MobileNetV2;
+   always a block (only a call takes a position there), and so is a labelled
+   group making a join of its own (`export --torch` writes a block as a class).
+   A residual with an identity shortcut and one with a `project` shortcut unify,
+   as in ResNet, and groups with an identity residual unify with groups that
+   change the shape as `residual? { … }`, as in MobileNetV2;
 4. repeats: equal consecutive statements become `repeat N …`.
 
 The writer then parses its own output and checks it gives the same layers,
@@ -33,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .onnx_import import Imported, OnnxImportError, Word
+from .onnx_import import Imported, OnnxImportError, Word, module_path
 
 # ---- 1. structure ------------------------------------------------------------------
 
@@ -50,7 +55,8 @@ class Res:
 
 @dataclass
 class Cat:
-    """Parallel branches concatenated by `concat` (an empty branch is the input)."""
+    """Parallel branches merged by `concat` (or by an `add` or `mul` of two branches:
+    the same family of merges); an empty branch is the input."""
 
     branches: list[list[Any]]
     concat: Imported
@@ -79,7 +85,14 @@ def _merge_prefix_concats(layers: list[Imported]) -> None:
 
 
 def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...]) -> list[Item]:
-    """The layers as a series–parallel tree; an error where the graph is not one."""
+    """The layers as a series–parallel tree; an error where the graph is not one.
+
+    Where a value fans out, its consumers are grouped by the input of the join
+    (the first value all their paths reach) that each one runs to: a group of
+    one is a branch; a larger group forks again inside the branch, down to the
+    join where it meets. Each upsample to another value's H×W becomes `to branch`
+    where that value is what its branch reads.
+    """
     _merge_prefix_concats(layers)
     by_out = {layer.output: layer for layer in layers}
     consumers: dict[str, list[Imported]] = {}
@@ -94,65 +107,102 @@ def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...])
             succ = [c.output for c in consumers.get(v, [])]
             common = frozenset.intersection(*(pdom[s] for s in succ)) if succ else frozenset()
             pdom[v] = common | {v}
-    succ = [c.output for c in consumers.get("input", [])]
-    pdom["input"] = frozenset.intersection(*(pdom[s] for s in succ)) | {"input"}
+    shape_of = {layer.output: layer.shape for layer in layers} | {"input": input_shape}
 
     def fail(layer: Imported, why: str) -> None:
         raise OnnxImportError(f"{layer.where}: {why}: netspec expresses branches only as "
-                              f"`residual` (an add) and `concat`, each opening and closing "
-                              f"at one value")
+                              f"`residual`, `gate`, and `concat`, `add` or `mul` of branches, "
+                              f"each opening and closing at one value")
 
-    def chain(v: str, stop: str) -> list[Item]:
+    def place(layer: Imported, fork: str | None) -> Imported:
+        if layer.size_of and layer.size_of == fork:   # F.interpolate(x, size=fork.shape[-2:])
+            layer.words = [*layer.words[:-1], "branch"]
+        return layer
+
+    def branch(v: str, group: list[Imported], u: str) -> list[Item]:
+        """The branch from v through the consumers `group` to the join input u."""
+        c = group[0]
+        if len(group) == 1 and len(c.inputs) == 1:
+            return [place(c, v), *chain(c.output, u, v)]
+        return chain(v, u, v, group)
+
+    def chain(v: str, stop: str, fork: str | None, only: list[Imported] | None = None
+              ) -> list[Item]:
         items: list[Item] = []
         while v != stop:
-            cons = consumers.get(v, [])
+            cons, only = only or consumers.get(v, []), None
             if not cons:
                 fail(by_out[v], "its output is not used on the way to the next join")
             if len(cons) == 1 and len(cons[0].inputs) == 1:
-                items.append(cons[0])
+                items.append(place(cons[0], fork))
                 v = cons[0].output
                 continue
-            later = sorted(pdom[v] - {v}, key=order.__getitem__)
+            later = sorted(frozenset.intersection(*(pdom[c.output] for c in cons)),
+                           key=order.__getitem__)
             if not later:
                 fail(cons[0], "branches that never meet again")
             merge = by_out[later[0]]
             if merge.kind not in ("add", "concat", "mul"):
                 fail(merge, f"branches meet at a {merge.kind}")
-            branches: dict[str, list[Item]] = {u: [] for u in merge.inputs if u == v}
+            groups: dict[str, list[Imported]] = {}
             for c in cons:
                 if c is merge:
                     continue
-                reach = [u for u in merge.inputs if u in pdom[c.output] or u == c.output]
-                if len(reach) != 1 or len(c.inputs) != 1 or reach[0] in branches:
+                reach = [u for u in dict.fromkeys(merge.inputs) if u in pdom[c.output]]
+                if len(reach) != 1:
                     fail(c, "a branch that does not run to one input of the join")
-                branches[reach[0]] = [c, *chain(c.output, reach[0])]
-            if set(branches) != set(merge.inputs) or len(set(merge.inputs)) != len(merge.inputs) \
-                    and merge.kind == "add":
+                groups.setdefault(reach[0], []).append(c)
+            computed = [u for u in merge.inputs if u != v]
+            if set(groups) != set(computed) or len(set(computed)) != len(computed) or \
+                    merge.kind != "concat" and len(set(merge.inputs)) != len(merge.inputs):
                 fail(merge, "a join of values that do not all branch from one value")
-            if merge.kind == "mul":
-                a, b = (branches[u] for u in merge.inputs)
-                if (a and b) or merge.inputs[0] != v:
-                    fail(merge, "a product of two computed branches (netspec's gate is "
-                                "x × body(x))")
+            branches = {u: branch(v, groups[u], u) for u in computed} | \
+                ({v: []} if v in merge.inputs else {})
+            a, b = (branches[u] for u in merge.inputs[:2])
+            if merge.kind == "mul" and not (a and b):   # x × gate(x), in either order
                 items.append(Gt(a or b, merge))
-            elif merge.kind == "add":
-                a, b = (branches[u] for u in merge.inputs)
-                body, shortcut = (a, b) if a else (b, None)
-                shape = by_out[v].shape if v in by_out else input_shape
-                items.append(Res(body, shortcut if shortcut else None, merge, shape))
+            elif merge.kind == "add" and (not (a and b) or _residual(merge, a, b, shape_of[v])):
+                items.append(Res(a or b, (b or None) if a else None, merge, shape_of[v]))
             else:
-                cat = Cat([branches[u] for u in merge.inputs], merge)
+                inputs = list(merge.inputs)
+                if merge.kind == "mul" and _broadcast(shape_of[inputs[0]], shape_of[inputs[1]]):
+                    inputs.reverse()   # netspec's mul broadcasts its second branch
+                cat = Cat([branches[u] for u in inputs], merge)
                 firsts = [b[0] if b and isinstance(b[0], Imported) else None
                           for b in cat.branches]
-                if all(f is not None and f.chunk == (i, len(firsts))
-                       for i, f in enumerate(firsts)):   # split { branch … }
+                if merge.kind == "concat" and all(
+                        f is not None and f.chunk == (i, len(firsts))
+                        for i, f in enumerate(firsts)):   # split { branch … }
                     cat.chunks = firsts
                     cat.branches = [b[1:] for b in cat.branches]
                 items.append(cat)
             v = merge.output
         return items
 
-    return chain("input", output)
+    return chain("input", output, None)
+
+
+def _broadcast(first: tuple[int, ...], second: tuple[int, ...]) -> bool:
+    """Whether `first` is one value per channel (1×1×C) multiplying a volume `second`."""
+    return len(first) == 3 and first[:2] == (1, 1) and second[:2] != (1, 1)
+
+
+def _residual(add: Imported, body: list[Any], shortcut: list[Any], shape: tuple[int, ...]
+              ) -> bool:
+    """Whether an add of two computed branches is a residual with a projection shortcut.
+
+    netspec's own export says which statement made it (`residual` or `add`). In a
+    torch export a projection is a shortcut used where the body changes the shape,
+    and the module that adds (`layer1.0`) holds both paths, as in ResNet's
+    `out += self.downsample(x)`; otherwise (LR-ASPP's head adds a path through the
+    backbone to one of its own) the add is `add { branch … branch … }`.
+    """
+    if add.text:
+        return add.text.startswith("residual")
+    path, local = module_path(add.node)   # torch names it by its module: `/layer1/layer1.0/Add`
+    owner = [*path, local] if add.node.startswith("/") and local else path
+    return add.shape != shape and all(
+        x.path[:len(owner)] == owner for item in [*body, *shortcut] for x in _layers_of(item))
 
 
 def _layers_of(item: Item) -> list[Imported]:
@@ -181,8 +231,11 @@ def _key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> list[s
 
     A join is lifted to the module whose forward makes it (MobileNetV2's
     `x + self.conv(x)` belongs to `features.3`, not `features.3.conv`) when that
-    module holds nothing else: torch names the add by that module, netspec by its
-    scope. `weighted` counts the weighted layers under every path.
+    module holds nothing else: torch names the add by that module. netspec names a
+    join by the scope its statement is in, which holds the statement even when its
+    only weights sit in a labelled shortcut or branch; a labelled concat's branches
+    are numbered under its label (`convs.0`), so it belongs to that label's group.
+    `weighted` counts the weighted layers under every path.
     """
     layers = _layers_of(item)
     required = [x for x in layers if x.required]
@@ -191,6 +244,14 @@ def _key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> list[s
         item.mul if isinstance(item, Gt) else None
     if join is None or weighted is None:
         return common
+    if join.exact and common[:len(join.path)] == join.path:   # netspec named the join in
+        scope = join.path                                      # the scope of its statement
+        label = common[len(scope)] if len(common) > len(scope) else None
+        numbered = isinstance(item, Cat) and join.kind == "concat" and label is not None and \
+            all(b and all(x.path[:len(scope) + 2] == [*scope, label, str(i)]
+                          for y in b for x in _layers_of(y))
+                for i, b in enumerate(item.branches))
+        return [*scope, label] if numbered else scope   # `convs: concat { branch [ … ] … }`
     owners = ([[*join.path, join.local]] if join.local and not join.exact else []) + \
         ([join.path] if join.exact else [])
     for owner in owners:
@@ -312,6 +373,7 @@ class _Namer:
         the numbered children of `part` (torch's ModuleList of branches, ASPP's `convs`)."""
         cat = items[0] if len(items) == 1 else None
         if not isinstance(cat, Cat) or cat.chunks or part.isdigit() or \
+                cat.concat.kind != "concat" or \
                 [*cat.concat.path] != prefix and cat.concat.exact:
             return None
         sub = [*prefix, part]
@@ -484,7 +546,7 @@ def _stmt_tokens(node: Any) -> list[Any]:
         return [*label, "gate", *_braces(node.body.body, False)]
     if isinstance(node, CatS):
         out = ([f"{node.label}:"] if node.label else []) + \
-            ["split" if node.chunks else "concat", "{"]
+            ["split" if node.chunks else node.concat.kind, "{"]
         for n, b in enumerate(node.branches):
             out += [*([_SEP] if n else []), "branch", *_stmt_tokens(b)]
         return [*out, "}"]
@@ -724,11 +786,22 @@ def _make_blocks(top: list[Any]) -> list[BlockS]:
         for tpl, members in families:
             for g in members:
                 done.add(id(g))
-            if len(members) < 2 and not any(g.must_block for g in members):
+            if len(members) < 2 and not any(g.must_block or _holds_join(g) for g in members):
                 continue
             blocks.append(_define(tpl, members, names))
         _drop_labels(top, False)
     return blocks
+
+
+def _holds_join(g: GroupS) -> bool:
+    """A labelled or `[ ]` group with a residual, gate, concat, add or mul of its own: a
+    block, as a hand-written spec has it (LR-ASPP's `classifier: lraspp_high(21)`), which
+    `export --torch` writes as a class whose forward makes the join."""
+    def joins(body: list[Any]) -> bool:
+        return any(isinstance(n, (ResS, CatS, GateS)) or isinstance(n, GroupS) and
+                   n.call is None and n.label is None and not n.indexed and joins(n.body)
+                   for n in body)
+    return (g.label is not None or g.indexed) and joins(g.body)
 
 
 def _identity_residual(g: GroupS) -> bool:
@@ -816,7 +889,9 @@ _KEYWORDS = frozenset({
     "input", "conv", "pool", "fc", "bn", "lrn", "dropout", "flatten", "max", "avg", "global",
     "ceil", "nobias", "relu", "relu6", "tanh", "sigmoid", "softmax", "same", "valid", "repeat",
     "residual", "project", "shortcut", "concat", "branch", "block", "gate", "aux", "silu",
-    "gelu", "hswish", "hsigmoid", "leaky", "countpad"})
+    "gelu", "hswish", "hsigmoid", "leaky", "countpad",
+    "split", "add", "mul", "layernorm", "scale", "linear", "shuffle", "deconv", "upsample",
+    "nearest", "bilinear", "to", "as", "use"})
 
 
 def _block_name(members: list[GroupS], names: set[str]) -> str:

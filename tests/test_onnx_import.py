@@ -62,15 +62,8 @@ def _inference_weights(net: netspec.Network, weights: dict) -> dict:
     return {k: v for k, v in weights.items() if k.rsplit(".", 1)[0] not in aux}
 
 
-#: Specs the importer cannot read back yet, and why.
-NOT_IMPORTED = {"lraspp_mobilenet_v3_large": "the importer does not read `add { branch … }` / "
-                                             "`mul { branch … }` merges of two branches yet"}
-
-
 @pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
 def test_every_spec_round_trips_through_onnx(path: str) -> None:
-    if Path(path).stem in NOT_IMPORTED:
-        pytest.skip(NOT_IMPORTED[Path(path).stem])
     net = netspec.load(path, library=True)
     if isinstance(net, netspec.network.Library):
         pytest.skip("a library of blocks, not a network")
@@ -236,6 +229,66 @@ def test_torchvision_models_import_to_the_same_outputs(name: str, config: dict, 
     if preserve:   # every trainable parameter of the original, under its own name
         trainable = sum(p.numel() for p in model.parameters())
         assert imported.network.total_params == trainable
+    if name == "resnet18":   # `out += self.downsample(x)` in layer2.0: still a residual
+        assert "project downsample:" in imported.text and "add {" not in imported.text
+
+
+#: torchvision's segmentation models (their `F.interpolate(…, size=x.shape[-2:])` calls
+#: and merges) and words their imported specs must have.
+SEGMENTATION = [
+    # LR-ASPP: low_classifier(low) + high_classifier(F.interpolate(cbr(high) · scale(high),
+    # size=low.shape[-2:])): an add and a mul of two branches, `to branch`, `to input`
+    ("lraspp_mobilenet_v3_large", True, ("add {", "mul {", "upsample bilinear to branch")),
+    ("lraspp_mobilenet_v3_large", False, ("add {", "mul {", "upsample bilinear to branch")),
+    # DeepLabV3's ASPP: the image pooling branch resized to its input's size, in a concat
+    # of the numbered children of `convs`
+    ("deeplabv3_mobilenet_v3_large", True, ("convs: concat {", "upsample bilinear to branch")),
+]
+
+
+@pytest.mark.parametrize("name,preserve,words", SEGMENTATION,
+                         ids=[f"{n.split('_')[0]}-{'bn' if p else 'folded'}"
+                              for n, p, _ in SEGMENTATION])
+def test_torchvision_segmentation_models_import_with_merges_and_resizes(
+        name: str, preserve: bool, words: tuple[str, ...], tmp_path: Path) -> None:
+    t = _torch()
+    tv = pytest.importorskip("torchvision")
+    t.manual_seed(0)
+    model = getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None,
+                                                  num_classes=5).eval()
+    _randomise_bn(model)
+
+    class Out(t.nn.Module):   # the model returns {"out": …}; the test compares that tensor
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x)["out"]
+
+    path = _export(model, (1, 3, 48, 48), tmp_path, preserve)
+    imported = _same_as_torch(Out(), path, (2, 3, 48, 48), state_names=False)
+    assert imported.names_kept
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    for k, v in imported.weights().items() if preserve else ():   # the state_dict's names
+        np.testing.assert_array_equal(v, state[k])
+    text = imported.text
+    assert "upsample bilinear to input" in text and "residual { classifier" not in text
+    for w in words:
+        assert w in text, text
+    # and on to PyTorch code: the imported spec's module loads the imported weights and
+    # computes what torchvision's model computes
+    from netspec.torch_codegen import torch_source
+    source = torch_source(imported.network)
+    namespace: dict = {}
+    exec(compile(source, "generated.py", "exec"), namespace)   # noqa: S102 (our own output)
+    cls = namespace[source.split("model = ")[1].split("(")[0].strip()]
+    generated = cls().eval()
+    generated.load_state_dict({k: t.from_numpy(v) for k, v in imported.weights().items()})
+    x = t.from_numpy(np.random.default_rng(2).standard_normal((1, 3, 48, 48)).astype(np.float32))
+    with t.no_grad():
+        np.testing.assert_allclose(generated(x).numpy(), model(x)["out"].numpy(),
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_a_hand_built_twin_with_every_handled_pattern(tmp_path: Path) -> None:
@@ -335,6 +388,163 @@ def test_a_twin_with_gates_and_the_newer_activations(tmp_path: Path) -> None:
         assert "countpad" in imported.text and "gate {" in imported.text
 
 
+def test_a_twin_with_two_branch_merges_and_a_projection(tmp_path: Path) -> None:
+    """torch's adds of two computed paths: in a module, of equal shapes (`add { … }`); in
+    a module that holds both paths and changes the shape (`residual … project`, as
+    ResNet); and a product of two paths, the per-channel one first (`mul { … }`)."""
+    t = _torch()
+    nn = t.nn
+
+    class Pair(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.left = nn.Conv2d(8, 8, 3, padding=1)
+            self.right = nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())
+
+        def forward(self, x):
+            return self.left(x) + self.right(x)
+
+    class Down(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(16)
+            self.relu = nn.ReLU()
+            self.downsample = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False),
+                                            nn.BatchNorm2d(16))
+
+        def forward(self, x):
+            return self.relu(self.bn1(self.conv1(x)) + self.downsample(x))
+
+    class Product(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.f = nn.Conv2d(16, 16, 1)
+            self.s = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 16, 1), nn.Sigmoid())
+
+        def forward(self, x):
+            return self.s(x) * self.f(x)
+
+    class Twin(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.upsample = Pair()   # a module named like a keyword of netspec's
+            self.down = Down()
+            self.product = Product()
+
+        def forward(self, x):
+            return self.product(self.down(self.upsample(t.relu(self.stem(x)))))
+
+    t.manual_seed(0)
+    model = Twin()
+    _randomise_bn(model)
+    path = _export(model, (1, 3, 10, 10), tmp_path)
+    imported = _same_as_torch(model, path, (2, 3, 10, 10))
+    text = imported.text
+    assert imported.names_kept and "project downsample:" in text, text
+    assert text.count("add {") == 1 and "mul {" in text and "gate" not in text, text
+    assert "upsample.right.0.weight" in imported.weights()
+    assert "upsample: upsample_block" in text   # a block holding the add, not named `upsample`
+
+
+def _interpolating_twin():
+    """F.interpolate as torch models call it: by a factor, to constant sizes, to another
+    value's size (the branch input's: DeepLab's image pooling; an earlier value's), and to
+    the network input's size."""
+    t = _torch()
+    nn, F = t.nn, t.nn.functional
+
+    class ImagePool(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.conv = nn.Conv2d(8, 4, 1)
+
+        def forward(self, x):
+            size = x.shape[-2:]
+            return F.interpolate(self.conv(self.pool(x)), size=size, mode="bilinear",
+                                 align_corners=False)
+
+    class Twin(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+            self.near = nn.Conv2d(8, 4, 1)
+            self.image = ImagePool()
+            self.head = nn.Conv2d(8, 5, 3, padding=1)
+
+        def forward(self, x):
+            y = t.relu(self.stem(x))
+            z = t.cat([self.near(y), self.image(y)], 1)
+            z = self.head(F.interpolate(z, scale_factor=2, mode="nearest"))
+            z = F.interpolate(z, size=y.shape[-2:], mode="bilinear", align_corners=False)
+            z = F.interpolate(z, size=(11, 9), mode="nearest")
+            return F.interpolate(z, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    t.manual_seed(0)
+    return Twin().eval()
+
+
+@pytest.mark.parametrize("dynamic", [True, False], ids=["dynamic-batch", "fixed"])
+def test_resizes_torch_exports_come_back_as_upsample(dynamic: bool, tmp_path: Path) -> None:
+    model = _interpolating_twin()
+    path = _export(model, (2, 3, 15, 15), tmp_path, dynamic=dynamic)
+    imported = _same_as_torch(model, path, (2, 3, 15, 15))
+    x = np.random.default_rng(0).standard_normal((2, 3, 15, 15)).astype(np.float32)
+    got = imported.network.numpy_model(imported.weights(), threads=1)(x)
+    np.testing.assert_allclose(got, _ort(onnx.load(str(path)), x), rtol=1e-5, atol=1e-6)
+    text = imported.text
+    # with a fixed batch the exporter folds x.shape into constants: the sizes it wrote
+    branch, image = ("to branch", "to input") if dynamic else ("to 8x8", "to 15x15")
+    for words in ("upsample nearest 2", f"upsample bilinear {branch}",
+                  "upsample bilinear to 8x8", "upsample nearest to 11x9",
+                  f"upsample bilinear {image}"):
+        assert words in text, text
+    assert text.index("concat") < text.index(branch) < text.index("nearest 2")
+
+
+#: Resizes netspec has no upsample for, and the words of the error.
+RESIZES = {
+    "scale-1.5": ("7 pixels from 5, not 7.5: ONNX samples at 1.5, netspec at 7/5", "scales",
+                  lambda F, x: F.interpolate(x, scale_factor=1.5, mode="nearest")),
+    "align-corners": ("", "align_corners",
+                      lambda F, x: F.interpolate(x, size=(9, 9), mode="bilinear",
+                                                 align_corners=True)),
+    "bicubic": ("", "cubic", lambda F, x: F.interpolate(x, scale_factor=2, mode="bicubic")),
+}
+
+
+@pytest.mark.parametrize("case", list(RESIZES))
+def test_resizes_netspec_cannot_express_are_errors(case: str, tmp_path: Path) -> None:
+    t = _torch()
+    _, words, call = RESIZES[case]
+
+    class Resize(t.nn.Module):
+        def forward(self, x):
+            return call(t.nn.functional, x)
+
+    path = _export(Resize(), (1, 3, 5, 5), tmp_path, dynamic=False)
+    with pytest.raises(OnnxImportError) as info:
+        import_onnx(path)
+    message = str(info.value)
+    assert words in message and "(Resize, node" in message, message
+
+
+@pytest.mark.parametrize("attrs,words", [
+    ({"antialias": 1}, "antialias"),   # opset 18's; torch does not export antialias=True
+    ({"coordinate_transformation_mode": "pytorch_half_pixel"}, "first pixel"),   # to 1×1
+])
+def test_resizes_made_by_other_exporters_netspec_cannot_express(attrs: dict,
+                                                                words: str) -> None:
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 0.125, 0.125])
+    nodes = [_conv(pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", "", "scales"], ["y"], name="shrink",
+                              mode="linear", **attrs)]
+    with pytest.raises(OnnxImportError, match=rf'"shrink" \(Resize, node 2 of 2\).*{words}'):
+        import_onnx(_graph(nodes, opset=18, inits=[scales]))
+
+
 # ---- what netspec cannot express -------------------------------------------------------
 
 
@@ -373,14 +583,119 @@ def test_inexpressible_nodes_are_errors_not_guesses(nodes, words: str) -> None:
         import_onnx(_graph(nodes, inits=inits))
 
 
-def test_branches_that_are_not_residual_or_concat_are_an_error() -> None:
+def test_branches_that_do_not_nest_are_an_error() -> None:
+    """s1 feeds both a1 and the final add: the paths cross, no nesting of merges says it."""
+    nodes = [_conv(pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r1"], name="r1"),
+             helper.make_node("Sigmoid", ["c"], ["s1"], name="s1"),
+             helper.make_node("Add", ["r1", "s1"], ["a1"], name="a1"),
+             helper.make_node("Add", ["a1", "s1"], ["y"], name="a2")]
+    with pytest.raises(OnnxImportError) as info:
+        import_onnx(_graph(nodes))
+    message = str(info.value)
+    assert 'node "a1" (Add, node 4 of 5)' in message and "`add`" in message
+
+
+# ---- merges of two computed branches: `add { branch … }`, `mul { branch … }` ------------
+
+
+def _ort(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _same_as_ort(model: onnx.ModelProto, text: str) -> str:
+    """Import `model`: its NumPy model computes what onnxruntime computes, `text` is in
+    the spec."""
+    imported = import_onnx(model)
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
+                               _ort(model, x), rtol=1e-5, atol=1e-6)
+    assert text in imported.text, imported.text
+    return imported.text
+
+
+def test_an_add_of_two_branches_inside_a_residual() -> None:
+    """x + (relu(x) + sigmoid(x)): the inner add's consumers are grouped under the outer
+    add's input they reach, and the inner add of two computed branches is `add { … }`."""
     nodes = [_conv(pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c"], ["r1"], name="r1"),
              helper.make_node("Sigmoid", ["c"], ["s1"], name="s1"),
              helper.make_node("Add", ["r1", "s1"], ["a1"], name="a1"),
              helper.make_node("Add", ["a1", "c"], ["y"], name="a2")]
-    with pytest.raises(OnnxImportError, match="residual"):
-        import_onnx(_graph(nodes))
+    text = _same_as_ort(_graph(nodes), "add {")
+    assert "residual" in text and text.index("residual") < text.index("add {"), text
+
+
+def test_a_product_of_two_branches_puts_the_per_channel_one_second() -> None:
+    """sigmoid(pool(x)) · relu(x): netspec's mul broadcasts its second branch, so the
+    branches are swapped (the product is the same)."""
+    nodes = [_conv(pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["c"], ["p"], name="p"),
+             helper.make_node("Sigmoid", ["p"], ["s"], name="s"),
+             helper.make_node("Relu", ["c"], ["r"], name="r"),
+             helper.make_node("Mul", ["s", "r"], ["y"], name="m")]
+    text = _same_as_ort(_graph(nodes), "mul {")
+    assert text.index("relu") < text.index("pool avg global"), text
+
+
+def _nested(rng, depth: int) -> str:
+    """A random statement keeping 6×6×4: layers, or (above depth 2) a residual, gate, concat,
+    add or mul whose branches are random statements too."""
+    kind = rng.choice(["layer", "layer", "residual", "shortcut", "add", "mul", "concat",
+                       "gate"] if depth < 2 else ["layer"])
+    if kind == "layer":
+        return rng.choice(["conv 3x3 p1 x{C}", "conv 1x1 x{C} sigmoid", "relu", "bn", "tanh"])
+    body = "; ".join(_nested(rng, depth + 1) for _ in range(rng.randint(1, 3)))
+    second = "; ".join(_nested(rng, depth + 1) for _ in range(rng.randint(1, 2)))
+    label = f"b{rng.randrange(10**9)}: "   # a labelled group, or none
+    label, other = rng.choice(["", label]), rng.choice(["", label.replace("b", "c", 1)])
+    return {
+        "residual": f"residual {{ {body} }}",
+        "shortcut": f"residual {{ {body} }} shortcut "
+                    + (f"{label}[ conv 1x1 x{{C}} ]" if label else "{ conv 1x1 x{C} }"),
+        "add": f"add {{ branch {label}{{ {body} }} branch "
+               f"{rng.choice(['{}', other + '{ ' + second + ' }'])} }}",
+        "mul": f"mul {{ branch {label}{{ {body} }} branch {{ "
+               f"{rng.choice([second, 'pool avg global; conv 1x1 x{C} sigmoid'])} }} }}",
+        "concat": f"concat {{ branch {{ {body} }} branch {{ {second} }} }}; conv 1x1 x4",
+        "gate": f"gate {{ {body} }}",
+    }[kind]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_nestings_of_merges_round_trip(seed: int) -> None:
+    """Every fork's consumers grouped by the join input they reach, at any nesting: the
+    same layers, names and outputs come back."""
+    import random
+    rng = random.Random(seed)
+    text = "input 6x6x4\n" + "\n".join(_nested(rng, 0) for _ in range(rng.randint(1, 3)))
+    net = netspec.parse(text, "nested.ns")
+    weights = net.init_weights(seed=seed)
+    imported = import_onnx(net.to_onnx(weights), name="nested")
+    assert imported.names_kept and _rows(imported.network) == _rows(net), imported.text
+    x = np.random.default_rng(seed).standard_normal((1, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(imported.network.numpy_model(imported.weights(), threads=1)(x),
+                                  net.numpy_model(weights, threads=1)(x))
+
+
+def test_netspec_exports_say_residual_or_add_where_both_compute_the_same() -> None:
+    """`residual { A } shortcut B` and `add { branch A branch B }` compute the same; the
+    node's doc_string says which statement netspec exported, and it comes back."""
+    net = netspec.parse("input 8x8x3\nconv 3x3 p1 x4\n"
+                        "residual { conv 3x3 p1 x4 } shortcut sc: [ conv 1x1 x4 ]\n"
+                        "add { branch { conv 3x3 p1 x4; relu } branch { conv 1x1 x4 } }\n"
+                        "mul { branch { conv 1x1 x4 } branch { pool avg global; sigmoid } }\n",
+                        "merges.ns")
+    weights = net.init_weights(seed=4)
+    imported = import_onnx(net.to_onnx(weights), name="merges")
+    assert _rows(imported.network) == _rows(net)
+    assert "shortcut sc:" in imported.text and "add {" in imported.text
+    assert "mul {" in imported.text
+    lraspp = netspec.load(ROOT / "specs" / "segmentation" / "lraspp_mobilenet_v3_large.ns")
+    text = import_onnx(_skeleton_model(lraspp), weights=False).text
+    assert "add {" in text and "mul {" in text and "upsample bilinear to branch" in text
 
 
 def test_old_opsets_are_refused() -> None:
