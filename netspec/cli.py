@@ -9,10 +9,12 @@ line and a caret. Only `run`, `init`, `export` and `bench` load NumPy/ONNX.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
 from math import prod
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import __version__
 from .errors import Diagnostic, InputError, NetspecError, SpecError, did_you_mean
@@ -467,8 +469,40 @@ _positive_int, _seed = _whole(1, 10**6), _whole(0, 2**63 - 1)
 _repeats, _depth = _whole(1, 1000), _whole(1, 100)
 
 
+def _terminal_columns() -> int:
+    """The terminal's width, as shutil.get_terminal_size gives it (COLUMNS, else the
+    terminal's, else 80), without importing shutil and the compression modules it loads."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's layout of help, at the terminal's width.
+
+    argparse makes one of these for every option declared; its own asks shutil
+    for the width, and importing shutil costs `netspec check` ~4% of its start-up.
+    """
+
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        if kwargs.get("width") is None:
+            kwargs["width"] = _terminal_columns() - 2
+        super().__init__(prog, **kwargs)
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse, with `did you mean` for a misspelt command (`netspec chek`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if "invalid choice:" in message and self._subparsers is not None:
@@ -481,11 +515,40 @@ class _ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def _parser() -> argparse.ArgumentParser:
+class _NotRun:
+    """The parser of a command that is not being run: takes every declaration, keeps none."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+class _OnlyCommand:
+    """`add_subparsers()`, declaring only `command`'s parser (every one when it is None).
+
+    Each argparse parser costs start-up time, so `netspec check` declares only
+    check's options; help and a misspelt command need them all.
+    """
+
+    def __init__(self, subparsers: Any, command: str | None) -> None:
+        self.subparsers = subparsers
+        self.command = command
+        self.found = command is None
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if self.command is not None and name != self.command:
+            return _NotRun()
+        self.found = True
+        return self.subparsers.add_parser(name, **kwargs)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with `command`, only that command's options are declared
+    (every command's when it names none of them)."""
     p = _ArgumentParser(prog="netspec", description="Check, run and export "
                         "convolutional network specs.")
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = _OnlyCommand(p.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+                       command)
 
     def input_size_option(q: argparse.ArgumentParser, *, short: bool = True) -> None:
         names = ("--input", "--input-size") if short else ("--input-size",)
@@ -622,13 +685,26 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
     picture_options(rp)
     rp.set_defaults(func=cmd_report)
-    return p
+    return p if sub.found else _parser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `netspec` command; returns the exit status."""
-    parser = _parser()
+    """Entry point of the `netspec` command; returns the exit status.
+
+    Run as the command itself (no `argv`), it leaves what it made to the end of
+    the process: Python's last collection of all those objects would cost as
+    much as a small check, so they are frozen out of it (gc.freeze) at exit; and
+    `check`, whose work is bounded by its files, runs without the cyclic collector
+    throughout, as `parse` does.
+    """
+    if argv is None:
+        atexit.register(gc.freeze)
+    words = sys.argv[1:] if argv is None else argv
+    # the first word that is not an option names the command (the top level has no values)
+    parser = _parser(next((w for w in words if not w.startswith("-")), None))
     args = parser.parse_args(argv)
+    if argv is None and args.command == "check":
+        gc.disable()
     try:
         return args.func(args)
     except UsageError as err:

@@ -16,7 +16,6 @@ pass in `errors`, so one run reports all of them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
@@ -28,29 +27,54 @@ SHOWN_COLUMNS = 100
 #: At most this many errors are kept per pass; the rest are counted.
 MAX_ERRORS = 50
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Control characters (patterns here are compiled on first use, by `re`'s cache: a spec
+#: without diagnostics never needs them).
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
 
 
 def visible(text: str) -> str:
     """`text` with each control character shown as its one-column Unicode symbol (␀, ␛...)."""
-    return _CONTROL.sub(lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())),
-                        text)
+    return re.sub(_CONTROL,
+                  lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())), text)
 
 
-@dataclass(frozen=True)
 class Diagnostic:
-    """One message about a spec: an error or a warning, with its position."""
+    """One message about a spec: an error or a warning, with its position.
 
-    severity: str
-    message: str
-    filename: str | None = None
-    line: int | None = None
-    column: int | None = None
-    source_line: str | None = None
-    length: int = 1
-    hint: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    code: str | None = None   # for warnings: what `# netspec: ignore[code]` names
+    A value: never changed once made, compared and hashed by its fields (so the
+    same message reported twice can be recognised).
+    """
+
+    __slots__ = ("severity", "message", "filename", "line", "column", "source_line", "length",
+                 "hint", "notes", "code")
+
+    def __init__(self, severity: str, message: str, filename: str | None = None,
+                 line: int | None = None, column: int | None = None,
+                 source_line: str | None = None, length: int = 1, hint: str | None = None,
+                 notes: tuple[str, ...] = (), code: str | None = None) -> None:
+        self.severity = severity
+        self.message = message
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.length = length
+        self.hint = hint
+        self.notes = notes
+        self.code = code   # for warnings: what `# netspec: ignore[code]` names
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if type(other) is Diagnostic else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Diagnostic({fields})"
 
     @property
     def location(self) -> str:
@@ -192,7 +216,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 #: `# netspec: ignore` or `# netspec: ignore[lost-input, large-fc]` on a line
 #: silences that line's warnings (all, or those codes).
-_IGNORE = re.compile(r"#.*netspec:\s*ignore(?:\[([^\]]*)\])?")
+_IGNORE = r"#.*netspec:\s*ignore(?:\[([^\]]*)\])?"
 
 
 class Reporter:
@@ -250,7 +274,7 @@ class Reporter:
                 notes: tuple[str, ...] = ()) -> None:
         """A warning, unless its line says `# netspec: ignore` or `ignore[code, ...]`."""
         line = self._source_line(pos) or ""
-        m = _IGNORE.search(line)
+        m = re.search(_IGNORE, line)
         if m and (m.group(1) is None or code in re.split(r"[,\s]+", m.group(1))):
             return
         self.warnings.append(self._diag("warning", pos, message, hint, notes, code))

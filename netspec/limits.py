@@ -23,9 +23,11 @@ MAX_VALUE = 10**18              # the largest magnitude an expression may reach
 #: also the most it may contain as written. Checked before the work is done.
 MAX_WORK = 100_000
 
-_DIGIT_RUN = re.compile(r"[0-9]+")
-#: What may stand before a number's digits: nothing, an option letter, or a size's `3x`.
-_NUMBER_PREFIX = re.compile(r"[spdgxabk]?|[0-9x]*x|[spdgxabk]-|[0-9x]*x-")
+#: A run of digits too long to read (the whole run: the match starts at its first digit).
+_LONG_DIGIT_RUN = re.compile(f"[0-9]{{{MAX_DIGITS + 1},}}")
+#: What may stand before a number's digits: nothing, an option letter, or a size's `3x`
+#: (compiled on first use, by `re`'s cache: only a spec with a long number needs it).
+_NUMBER_PREFIX = r"[spdgxabk]?|[0-9x]*x|[spdgxabk]-|[0-9x]*x-"
 
 
 def _code(line: str) -> str:
@@ -38,7 +40,7 @@ def _is_number(code: str, start: int) -> bool:
     if start and code[start - 1] == ".":
         return False
     word = re.search(r"[A-Za-z0-9_$-]*$", code[:start]).group()
-    return _NUMBER_PREFIX.fullmatch(word) is not None
+    return re.fullmatch(_NUMBER_PREFIX, word) is not None
 
 
 def check_text(text: str, rep: Reporter) -> None:
@@ -61,8 +63,8 @@ def check_text(text: str, rep: Reporter) -> None:
             rep.error(Pos(line_no, i + 1), f"`{ch}` ({unicodedata.name(ch, 'a digit')}) is not "
                       f"an ASCII digit", SpecSyntaxError,
                       hint=f"write `{value}`" if value is not None else "write digits as 0-9")
-        for m in _DIGIT_RUN.finditer(code):
-            if len(m.group()) > MAX_DIGITS and _is_number(code, m.start()):
+        for m in _LONG_DIGIT_RUN.finditer(code):
+            if _is_number(code, m.start()):
                 rep.error(Pos(line_no, m.start() + 1, len(m.group())),
                           f"a number of {len(m.group()):,} digits is larger than netspec reads "
                           f"(at most {MAX_DIGITS} digits)", SpecSyntaxError)

@@ -50,7 +50,7 @@ class LayerMaker:
         """The layer as written, or with its `$params` filled in when it has any."""
         toks = [t for t in items if isinstance(t, Token)]
         source = self.text[toks[0].start_pos:toks[-1].end_pos]
-        if all(self.text[t.start_pos:t.end_pos] == t for t in toks):
+        if all(self.text[t.start_pos:t.end_pos] == t.value for t in toks):   # `.value`: a str
             return source
         return " ".join(toks)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .analysis.memory import (
     DTYPE_BYTES,
@@ -43,8 +42,7 @@ def groups(net: Network, depth: int | None) -> list[tuple[str, list[Layer]]]:
     return out
 
 
-@dataclass
-class Row:
+class Row(NamedTuple):
     """One row of the table: a layer, or a group of layers under one name."""
 
     key: str

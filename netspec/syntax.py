@@ -6,7 +6,6 @@ nothing of Lark's parse tree leaves the parser.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ._lark import Token
@@ -24,111 +23,137 @@ def span(first: Token, last: Token) -> Pos:
     return Pos(first.line, first.column, max(1, length))
 
 
-@dataclass
-class LayerStmt:
+class _Node:
+    """Shared by the nodes below: shown and compared by their fields, as a dataclass would be
+    (written out, because making dataclasses costs every start-up of `netspec check`)."""
+
+    __slots__: tuple[str, ...] = ()
+    __hash__ = None   # type: ignore[assignment]   # mutable: compared by value, never hashed
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+
+class LayerStmt(_Node):
     """One layer statement as written: its grammar rule and tokens (params unresolved)."""
 
-    rule: str
-    items: list[Any]
-    pos: Pos
+    __slots__ = ("rule", "items", "pos")
+
+    def __init__(self, rule: str, items: list[Any], pos: Pos) -> None:
+        self.rule, self.items, self.pos = rule, items, pos
 
 
-@dataclass
-class Group:
+class Group(_Node):
     """`{ ... }` (indexed=False) or `[ ... ]` (indexed=True)."""
 
-    body: list[Any]
-    indexed: bool
-    pos: Pos
+    __slots__ = ("body", "indexed", "pos")
+
+    def __init__(self, body: list[Any], indexed: bool, pos: Pos) -> None:
+        self.body, self.indexed, self.pos = body, indexed, pos
 
 
-@dataclass
-class Labeled:
+class Labeled(_Node):
     """`name: item`."""
 
-    name: Token
-    item: Any
+    __slots__ = ("name", "item")
+
+    def __init__(self, name: Token, item: Any) -> None:
+        self.name, self.item = name, item
 
 
-@dataclass
-class Repeat:
+class Repeat(_Node):
     """`repeat N item`, or `repeat N as var item` (`$var` counts 0, 1, ... N-1)."""
 
-    count: Token
-    item: Any
-    pos: Pos
-    var: Token | None = None
+    __slots__ = ("count", "item", "pos", "var")
+
+    def __init__(self, count: Token, item: Any, pos: Pos, var: Token | None = None) -> None:
+        self.count, self.item, self.pos, self.var = count, item, pos, var
 
 
-@dataclass
-class Residual:
+class Residual(_Node):
     """`residual[?] { body } [project|shortcut GROUP]`."""
 
-    body: Group
-    optional: bool
-    shortcut_kind: str | None      # None (identity), "project" or "shortcut"
-    shortcut: Any                  # Group or Labeled(Group), or None
-    pos: Pos
+    __slots__ = ("body", "optional", "shortcut_kind", "shortcut", "pos")
+
+    def __init__(self, body: Group, optional: bool, shortcut_kind: str | None, shortcut: Any,
+                 pos: Pos) -> None:
+        self.body = body
+        self.optional = optional
+        self.shortcut_kind = shortcut_kind   # None (identity), "project" or "shortcut"
+        self.shortcut = shortcut             # Group or Labeled(Group), or None
+        self.pos = pos
 
 
-@dataclass
-class Concat:
+class Concat(_Node):
     """`concat { branch GROUP ... }`, or `split { ... }` (each branch reads its own channels),
     or `add { ... }` / `mul { ... }` (op: how the branches' outputs are merged)."""
 
-    branches: list[Any]            # Group or Labeled(Group)
-    pos: Pos
-    split: bool = False
-    op: str = "concat"             # "concat", "add" or "mul"
+    __slots__ = ("branches", "pos", "split", "op")
+
+    def __init__(self, branches: list[Any], pos: Pos, split: bool = False,
+                 op: str = "concat") -> None:
+        self.branches = branches   # Group or Labeled(Group)
+        self.pos = pos
+        self.split = split
+        self.op = op               # "concat", "add" or "mul"
 
 
-@dataclass
-class Gate:
+class Gate(_Node):
     """`gate { body }`: output = input × body(input)."""
 
-    body: Group
-    pos: Pos
+    __slots__ = ("body", "pos")
+
+    def __init__(self, body: Group, pos: Pos) -> None:
+        self.body, self.pos = body, pos
 
 
-@dataclass
-class Aux:
+class Aux(_Node):
     """`aux { body }`: a side head reading the current value, not computed at inference."""
 
-    body: Group
-    pos: Pos
+    __slots__ = ("body", "pos")
+
+    def __init__(self, body: Group, pos: Pos) -> None:
+        self.body, self.pos = body, pos
 
 
-@dataclass
-class Call:
+class Call(_Node):
     """A block call, `basic(64, s=2)`: positional or named arguments."""
 
-    name: Token
-    args: list[tuple[Token | None, Token]]
-    pos: Pos
+    __slots__ = ("name", "args", "pos")
+
+    def __init__(self, name: Token, args: list[tuple[Token | None, Token]], pos: Pos) -> None:
+        self.name, self.args, self.pos = name, args, pos
 
 
-@dataclass
-class BlockDef:
+class BlockDef(_Node):
     """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning.
 
     A block read from a library keeps that file's text in `source`, so that any
     reporter building it can show the library's lines.
     """
 
-    name: Token
-    params: list[tuple[Token, Token | None]]
-    body: Group
-    pos: Pos
-    uses: int = field(default=0)
-    source: str | None = None
+    __slots__ = ("name", "params", "body", "pos", "uses", "source")
+
+    def __init__(self, name: Token, params: list[tuple[Token, Token | None]], body: Group,
+                 pos: Pos, uses: int = 0, source: str | None = None) -> None:
+        self.name, self.params, self.body, self.pos = name, params, body, pos
+        self.uses = uses
+        self.source = source
 
 
-@dataclass
-class Use:
+class Use(_Node):
     """`use "PATH"`: read the blocks of a library file (see library.py)."""
 
-    path: Token
-    pos: Pos
+    __slots__ = ("path", "pos")
+
+    def __init__(self, path: Token, pos: Pos) -> None:
+        self.path, self.pos = path, pos
 
 
 Node = Union[LayerStmt, Group, Labeled, Repeat, Residual, Concat, Gate, Aux, Call, BlockDef, Use]

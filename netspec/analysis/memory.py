@@ -20,9 +20,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..layers import Layer
 
@@ -66,8 +65,7 @@ class Runtime:
         layers finds out which here."""
 
 
-@dataclass(frozen=True)
-class ForwardPeak:
+class ForwardPeak(NamedTuple):
     """The most bytes alive at once in one forward pass, and where it happens."""
 
     bytes: int
@@ -127,8 +125,7 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
     return best
 
 
-@dataclass(frozen=True)
-class TrainingMemory:
+class TrainingMemory(NamedTuple):
     """Bytes one training step holds at its peak, by part (float32 throughout)."""
 
     weights: int

@@ -24,8 +24,7 @@ is reported from it on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..layers import Layer
 
@@ -38,8 +37,7 @@ if TYPE_CHECKING:
 Axis = tuple[int, int, int, "tuple[int, int] | None"]   # (rf, jump, start, always)
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """The receptive field of a layer's output, per axis H and W.
 
     Output pixel i sees input pixels start + i·jump … start + i·jump + rf − 1 and,
@@ -141,6 +139,10 @@ def _make(axes: list[Axis], misaligned: bool, out: tuple[int, int]) -> Field:
                  misaligned, (axes[0][3], axes[1][3]), out)
 
 
+#: The windows of a pointwise layer of one input: the field passes through it unchanged.
+_POINTWISE = [((1, 1, 0), (1, 1, 0))]
+
+
 def _field(layer: Layer, fields: dict[str, Field], rep: Reporter | None) -> Field | None:
     if layer.output_shape is None or len(layer.output_shape) != 3:
         return None
@@ -152,6 +154,10 @@ def _field(layer: Layer, fields: dict[str, Field], rep: Reporter | None) -> Fiel
     windows = layer.input_windows()
     if any(w is None for w in windows):
         return None   # windows of different sizes: no one field describes the layer
+    if windows == _POINTWISE:
+        field = fields[layer.inputs[0].name]
+        if field.out == out and 0 not in field.jump:
+            return field   # what the general case below would work out, without the work
     axes, bad = [], False
     upstream = any(fields[i.name].misaligned for i in layer.inputs)
     for a in (0, 1):

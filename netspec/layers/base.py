@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from math import prod
+from types import EllipsisType
 from typing import ClassVar
 
 from ..errors import Reporter, ShapeError, SpecError
@@ -31,18 +31,35 @@ def in_file(name: str | None) -> Iterator[None]:
         _FILES.pop()
 
 
-@dataclass(frozen=True)
 class Pos:
     """Where something was written: 1-based line and column, its length, and the file.
 
     `file` is None for the spec itself, or the name of a library file it uses
     (`use "lib/resnet.ns"`); it defaults to the file being read (see `in_file`).
+    A position is a value: never changed once made, compared and hashed by its fields.
     """
 
-    line: int
-    column: int
-    length: int = 1
-    file: str | None = field(default_factory=lambda: _FILES[-1])
+    __slots__ = ("line", "column", "length", "file")
+
+    def __init__(self, line: int, column: int, length: int = 1,
+                 file: str | None | EllipsisType = ...) -> None:
+        self.line = line
+        self.column = column
+        self.length = length
+        self.file = _FILES[-1] if file is ... else file
+
+    def _key(self) -> tuple[int, int, int, str | None]:
+        return self.line, self.column, self.length, self.file
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if type(other) is Pos else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Pos(line={self.line!r}, column={self.column!r}, length={self.length!r}, "
+                f"file={self.file!r})")
 
 
 def shape_str(shape: Shape | None) -> str:
