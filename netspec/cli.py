@@ -381,7 +381,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """`netspec bench`: the NumPy model against onnxruntime (see bench.py, bench_suite.py)."""
     if args.suite:
         from .bench_suite import run_suite
-        run_suite(quick=args.quick, repeat=args.repeat)
+        run_suite(quick=args.quick, repeat=args.repeat, loaded=args.loaded)
         return EXIT_OK
     if args.spec is None:
         raise UsageError("say which spec to time, or --suite for every benchmark workload")
@@ -466,7 +466,7 @@ def _whole(least: int, most: int):
 
 
 _positive_int, _seed = _whole(1, 10**6), _whole(0, 2**63 - 1)
-_repeats, _depth = _whole(1, 1000), _whole(1, 100)
+_repeats, _depth, _busy = _whole(1, 1000), _whole(1, 100), _whole(0, 64)
 
 
 def _terminal_columns() -> int:
@@ -661,6 +661,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     b.add_argument("--suite", action="store_true",
                    help="every benchmark workload against its peers, and start-up")
     b.add_argument("--quick", action="store_true", help="with --suite: 3 repeats")
+    b.add_argument("--loaded", type=_busy, default=0, metavar="N",
+                   help="with --suite: run the workloads beside N busy processes, 0 to 64 "
+                        "(a loaded machine; default 0)")
     b.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="seed of the random weights and batch, a whole number ≥ 0 "
                         "(default 0)")
