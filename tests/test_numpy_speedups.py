@@ -109,6 +109,9 @@ def test_at_batch_1_only_the_long_steps_split_across_threads(monkeypatch):
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
+    # a batch the threads share, the first call at batch 1 (one thread, timing its
+    # steps) and its "split" way hold BLAS at one thread; only the "blas" way of a
+    # batch smaller than the threads gives BLAS the model's threads
     from threadpoolctl import threadpool_info
     seen = []
 
@@ -121,8 +124,44 @@ def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
     monkeypatch.setitem(model_module.LOWERINGS, "flatten", spy)
     net = netspec.parse("input 8x8x3\nconv 3x3 x4\nflatten\nfc 2")
     model = netspec.numpy_backend.NumpyModel(net, net.init_weights(0), threads=2)
-    model(np.zeros((batch, 3, 8, 8), np.float32))
-    assert seen and set(seen) == {1}
+    x = np.zeros((batch, 3, 8, 8), np.float32)
+    ways = []
+    for _ in range(5):
+        ways.append(model._tuners[batch].next() if batch in model._alone else "first")
+        model(x)
+    if batch == 4:
+        assert seen and set(seen) == {1}
+    else:   # the first call, then the tuner's trials: each way twice in turn
+        assert ways == ["first", "split", "blas", "split", "blas"]
+        assert seen == [1, 1, 2, 1, 2]
+
+
+def test_the_tuner_keeps_the_faster_way_until_it_slows_down():
+    from netspec.numpy_backend.threads import Tuner
+    tuner = Tuner(("split", "blas"))
+    for seconds in (0.020, 0.010, 0.022, 0.011):   # split, blas, split, blas
+        tuner.record(tuner.next(), seconds)
+    assert tuner.chosen == "blas" and tuner.next() == "blas"
+    tuner.record("blas", 0.012)              # within SLOWDOWN of its best: kept
+    assert tuner.next() == "blas"
+    tuner.record("blas", 0.025)              # over twice its best (0.010): try both again
+    assert tuner.chosen is None and tuner.next() == "split"
+    for seconds in (0.020, 0.090, 0.021, 0.080):   # the machine got busy: blas collapses
+        tuner.record(tuner.next(), seconds)
+    assert tuner.chosen == "split"
+
+
+def test_both_ways_of_one_sample_give_the_same_numbers():
+    net = netspec.parse(ONE_SAMPLE)
+    weights = random_weights(net, 0)
+    model = netspec.numpy_backend.NumpyModel(net, weights, 2)
+    x = np.random.default_rng(0).standard_normal((1, *model.input_shape)).astype(np.float32)
+    want = torch_forward(net, weights, x)
+    ways = set()
+    for _ in range(5):
+        ways.add(model._tuners[1].next() if 1 in model._alone else "first")
+        np.testing.assert_allclose(model(x), want, **TOL)
+    assert ways == {"first", "split", "blas"}
 
 
 def test_a_step_overwrites_only_values_nobody_else_reads():

@@ -42,7 +42,7 @@ from .ops import (
 )
 from .pool import _adaptive_pool, _pool
 from .resample import _deconv, _upsample
-from .threads import each, spread
+from .threads import Tuner, each, spread
 from .windows import Step
 
 if TYPE_CHECKING:
@@ -266,9 +266,10 @@ class NumpyModel:
     VGG-mini at batch 32 on 2 cores, 175 ms against 235 ms with BLAS's own
     threads); the parts are gathered again before a large fc layer, whose
     features the threads then share (`GATHER_BYTES`). A smaller batch runs once,
-    each step splitting its rows or channels across the threads.
-    While a batch runs, BLAS is limited to one thread process-wide; `threads=1`
-    leaves BLAS alone.
+    its long steps splitting their rows or channels across the threads, or every
+    step whole with BLAS on the threads, whichever is faster here (`_few`).
+    While a batch runs, BLAS is limited to one thread process-wide (but in the
+    "blas" way of a small batch); `threads=1` leaves BLAS alone.
     """
 
     def __init__(self, net: Network, weights: dict[str, np.ndarray],
@@ -283,6 +284,7 @@ class NumpyModel:
         self._traced: _Plan | None = None
         #: batch size (below `threads`) → the steps too short to split (SPLIT_SECONDS)
         self._alone: dict[int, frozenset[str]] = {}
+        self._tuners: dict[int, Tuner] = {}   # batch size (below `threads`) → its Tuner
 
     @property
     def traced(self) -> _Plan:
@@ -331,16 +333,29 @@ class NumpyModel:
                 return self._finish(self.fast.run(np.concatenate(outs), part="tail"))
 
     def _few(self, prepared: np.ndarray) -> np.ndarray:
-        """Fewer samples than threads: the first call at this batch size runs on one
-        thread and times each step; later ones split the long steps (SPLIT_SECONDS)."""
+        """Fewer samples than threads. The first call at this batch size runs on one
+        thread and times each step. Later ones run in one of two ways, whichever a
+        Tuner finds faster on this machine under its current load: "split", the long
+        steps (SPLIT_SECONDS) sharing their work across the model's threads, BLAS on
+        one; or "blas", every step whole and BLAS on the model's threads."""
         n = prepared.shape[0]
         if n not in self._alone:
             timing: dict[str, float] = {}
             out = self._finish(self.fast.run(prepared, timing=timing))
             self._alone[n] = frozenset(k for k, t in timing.items() if t < SPLIT_SECONDS)
+            self._tuners[n] = Tuner(("split", "blas"))
             return out
-        with spread(self.threads):
-            return self._finish(self.fast.run(prepared, alone=self._alone[n]))
+        tuner = self._tuners[n]
+        way = tuner.next()
+        start = time.perf_counter()
+        if way == "blas":
+            with _blas().limit(limits=self.threads, user_api="blas"):
+                out = self._run(prepared)
+        else:
+            with spread(self.threads):
+                out = self._finish(self.fast.run(prepared, alone=self._alone[n]))
+        tuner.record(way, time.perf_counter() - start)
+        return out
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output for the batch x, by layer name, in NCHW / (N, F).

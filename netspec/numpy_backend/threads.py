@@ -101,3 +101,50 @@ def channel_chunks(k: int, parts: int) -> list[slice]:
     cut = [min(k, -(-k * i // parts // 16) * 16) for i in range(parts + 1)]
     cut[-1] = k
     return [slice(a, b) for a, b in zip(cut, cut[1:]) if b > a]
+
+
+class Tuner:
+    """Which of several ways to run something is fastest here and now, found by trying.
+
+    Each way is tried TRIALS times in turn and the one with the least time is
+    used from then on. The ways are tried again after RETUNE_CALLS calls, or as
+    soon as the chosen way takes SLOWDOWN times its best: the machine's load has
+    changed (a batch of one sample runs faster with BLAS's own threads on a quiet
+    machine, and several times slower with them when other processes hold the
+    CPUs, where the model's own split holds up).
+    """
+
+    TRIALS = 2
+    RETUNE_CALLS = 200
+    SLOWDOWN = 2.0
+
+    def __init__(self, ways: tuple[str, ...]) -> None:
+        self.ways = ways
+        self._lock = threading.Lock()
+        self._retry()
+
+    def _retry(self) -> None:
+        self.trials = [way for _ in range(self.TRIALS) for way in self.ways]
+        self.best_time = dict.fromkeys(self.ways, float("inf"))
+        self.chosen: str | None = None
+        self.calls = 0
+
+    def next(self) -> str:
+        """The way to run the next call."""
+        with self._lock:
+            return self.trials[0] if self.trials else self.chosen or self.ways[0]
+
+    def record(self, way: str, seconds: float) -> None:
+        """How long a call run `way` took."""
+        with self._lock:
+            if self.trials:
+                if self.trials[0] == way:
+                    self.trials.pop(0)
+                self.best_time[way] = min(self.best_time[way], seconds)
+                if not self.trials:
+                    self.chosen = min(self.ways, key=self.best_time.__getitem__)
+                return
+            self.calls += 1
+            if self.calls >= self.RETUNE_CALLS or \
+                    seconds > self.SLOWDOWN * self.best_time[self.chosen or way]:
+                self._retry()
