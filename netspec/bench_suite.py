@@ -3,8 +3,9 @@
 Each workload (a shipped spec at a batch size) is run by the NumPy model, by
 onnxruntime on netspec's own export, and by any extra peer the caller passes
 (bench/suite.py adds PyTorch eager on one thread), on the same weights and
-input. The backends take turns within every repeat, so a change in the
-machine's load hits all of them alike; what is reported is each one's median
+input. Each backend runs in a process of its own, so that no runtime's threads
+take CPU from another's, and they take turns, one workload at a time with a
+pause between; what is reported is each one's median
 images/s with the min–max over the repeats, the ratios of the medians, their
 geometric mean, and the load average before and after. With `loaded`, that many
 busy processes (each one spinning thread) run beside the workloads: the machine
@@ -25,6 +26,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from math import exp, log
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -68,35 +70,80 @@ def _load() -> str:
     return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
-def _time_each(runs: dict[str, Callable[[], object]], repeat: int,
-               warm_up: int = 1) -> dict[str, list[float]]:
-    """Seconds of each run, `repeat` times, the runs taking turns, after `warm_up` calls each."""
-    for _ in range(warm_up):
-        for run in runs.values():
-            run()
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+#: Seconds between one backend's turn and the next's: a runtime's threads that spin
+#: a while for more work (onnxruntime's do) stop before the next backend starts.
+PAUSE = 0.25
 
 
-def bench_workload(net: Network, batch: int, repeat: int,
-                   peers: dict[str, Peer]) -> dict[str, list[float]]:
-    """Images/s of the NumPy model and every peer, one list entry per repeat."""
-    from .numpy_backend import NumpyModel, sample_shape
-    weights = net.init_weights(0)
-    x = np.random.default_rng(0).standard_normal((batch, *sample_shape(net)), dtype=np.float32)
-    runs = {"numpy": NumpyModel(net, weights)}
-    runs.update({name: make(net, weights) for name, make in peers.items()})
-    calls = {name: (lambda run=run: run(x)) for name, run in runs.items()}
-    # a batch smaller than the model's threads settles its way to run in five calls
-    # (NumpyModel._few: one to time the steps, then each way tried twice)
-    warm_up = 5 if batch < runs["numpy"].threads else 1
-    return {name: [batch / s for s in secs]
-            for name, secs in _time_each(calls, repeat, warm_up).items()}
+def numpy_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
+    """The NumPy model (default threads)."""
+    from .numpy_backend import NumpyModel
+    return NumpyModel(net, weights)
+
+
+def _serve(conn: Connection, make: Peer) -> None:
+    """A backend's process: time each (spec, batch, repeat, warm-up) it is sent."""
+    from .numpy_backend import sample_shape
+    while (job := conn.recv()) is not None:
+        path, batch, repeat, warm_up = job
+        try:
+            net = load(path)
+            x = np.random.default_rng(0).standard_normal((batch, *sample_shape(net)),
+                                                          dtype=np.float32)
+            run = make(net, net.init_weights(0))
+            for _ in range(warm_up):
+                run(x)
+            seconds = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                run(x)
+                seconds.append(time.perf_counter() - start)
+            conn.send(seconds)
+        except Exception as err:  # a spec this backend cannot run yet: say so, go on
+            conn.send(f"{type(err).__name__}: {err}")
+
+
+class Backend:
+    """One backend in a process of its own, kept for the whole suite: no runtime's threads
+    share a process with another's (an idle onnxruntime session beside the NumPy model
+    slowed it from 24 to 31 ms on EfficientNet-B0 at batch 1)."""
+
+    def __init__(self, make: Peer) -> None:
+        import multiprocessing
+        context = multiprocessing.get_context("spawn")
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, make), daemon=True)
+        self.process.start()
+
+    def time(self, path: Path, batch: int, repeat: int, warm_up: int) -> list[float] | str:
+        """Seconds of each of `repeat` timed calls after `warm_up` untimed ones, or why not."""
+        self.conn.send((str(path), batch, repeat, warm_up))
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.process.join()
+
+
+def bench_workload(path: Path, batch: int, repeat: int,
+                   backends: dict[str, Backend]) -> dict[str, list[float]] | str:
+    """Images/s of every backend, one list entry per repeat, the backends taking turns, or
+    why a backend could not run it.
+
+    A batch smaller than the NumPy model's threads is timed after five warm-up calls,
+    by which the model has settled its way to run it (NumpyModel._few: one call to
+    time the steps, then each way tried twice).
+    """
+    from .numpy_backend import usable_cpus
+    speeds = {}
+    for name, backend in backends.items():
+        warm_up = 5 if batch < usable_cpus() else 2
+        seconds = backend.time(path, batch, repeat, warm_up)
+        if isinstance(seconds, str):
+            return f"{name}: {seconds}"
+        speeds[name] = [batch / s for s in seconds]
+        time.sleep(PAUSE)
+    return speeds
 
 
 def onnxruntime_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
@@ -212,29 +259,35 @@ def run_suite(quick: bool = False, repeat: int | None = None,
     """
     repeat = repeat or (3 if quick else 7)
     peers = {"onnxruntime": onnxruntime_peer, **(peers or {})}
-    with busy(loaded):
-        ratios = _workloads(repeat, peers, out, loaded)
+    backends = {name: Backend(make) for name, make in {"numpy": numpy_peer, **peers}.items()}
+    try:
+        with busy(loaded):
+            ratios = _workloads(repeat, backends, out, loaded)
+    finally:
+        for backend in backends.values():
+            backend.close()
     memory(out)
     startup(5 if quick else 10, (10_000, 100_000), out)
     out(f"load average at the end: {_load()}")
     return ratios
 
 
-def _workloads(repeat: int, peers: dict[str, Peer], out: Callable[[str], None],
+def _workloads(repeat: int, backends: dict[str, Backend], out: Callable[[str], None],
                loaded: int) -> dict[str, float]:
-    names = ["numpy", *peers]
+    names = list(backends)
+    peers = names[1:]
     beside = f", beside {loaded} busy process{'es' * (loaded != 1)}" if loaded else ""
-    out(f"netspec bench --suite: median images/s (min–max over {repeat} repeats, the backends "
-        f"taking turns), {os.cpu_count()} CPUs{beside}, load average {_load()}")
+    out(f"netspec bench --suite: median images/s (min–max over {repeat} repeats; each backend "
+        f"in its own process, taking turns), {os.cpu_count()} CPUs{beside}, load average "
+        f"{_load()}")
     out(f"{'workload':<22}" + "".join(f"{n:>26}" for n in names)
         + "".join(f"  {'numpy/' + p:>20}" for p in peers))
     ratios: dict[str, dict[str, float]] = {p: {} for p in peers}
     for path, batch in workloads():
         label = f"{path.stem} b{batch}"
-        try:
-            speeds = bench_workload(load(path), batch, repeat, peers)
-        except Exception as err:  # a spec a backend cannot run yet: say so, go on
-            out(f"{label:<22}  skipped: {type(err).__name__}: {err}")
+        speeds = bench_workload(path, batch, repeat, backends)
+        if isinstance(speeds, str):   # a spec a backend cannot run yet: say so, go on
+            out(f"{label:<22}  skipped: {speeds}")
             continue
         med = {n: statistics.median(v) for n, v in speeds.items()}
         cells = "".join(f"{f'{med[n]:.1f} ({min(speeds[n]):.1f}–{max(speeds[n]):.1f})':>26}"
