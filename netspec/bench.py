@@ -10,6 +10,7 @@ to it), against the weights plus the largest im2col blocks.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -76,7 +77,9 @@ print(json.dumps({'before': before, 'peak': mib('VmHWM:')}))
 def forward_rss(net: Network, batch: int) -> dict[str, float] | None:
     """Peak RSS (MiB) of one NumPy forward pass, in a fresh process; None if unmeasurable."""
     try:
-        r = subprocess.run([sys.executable, "-c", _RSS_PROBE, "-", str(batch)], input=net.source,
+        spec = net.filename if net.filename and os.path.isfile(net.filename) else "-"
+        r = subprocess.run([sys.executable, "-c", _RSS_PROBE, spec, str(batch)],
+                           input=net.source if spec == "-" else None,   # `use` needs the file
                            capture_output=True, text=True, timeout=600, check=True)
         return json.loads(r.stdout)
     except (subprocess.SubprocessError, ValueError, OSError):
