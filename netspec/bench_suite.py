@@ -130,14 +130,14 @@ def bench_workload(path: Path, batch: int, repeat: int,
     """Images/s of every backend, one list entry per repeat, the backends taking turns, or
     why a backend could not run it.
 
-    A batch smaller than the NumPy model's threads is timed after five warm-up calls,
+    A batch smaller than the NumPy model's threads is timed after seven warm-up calls,
     by which the model has settled its way to run it (NumpyModel._few: one call to
-    time the steps, then each way tried twice).
+    time the steps, then each of three ways tried twice).
     """
     from .numpy_backend import usable_cpus
     speeds = {}
     for name, backend in backends.items():
-        warm_up = 5 if batch < usable_cpus() else 2
+        warm_up = 7 if batch < usable_cpus() else 2
         seconds = backend.time(path, batch, repeat, warm_up)
         if isinstance(seconds, str):
             return f"{name}: {seconds}"

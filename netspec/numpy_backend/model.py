@@ -334,16 +334,18 @@ class NumpyModel:
 
     def _few(self, prepared: np.ndarray) -> np.ndarray:
         """Fewer samples than threads. The first call at this batch size runs on one
-        thread and times each step. Later ones run in one of two ways, whichever a
-        Tuner finds faster on this machine under its current load: "split", the long
+        thread and times each step. Later ones run in one of three ways, whichever a
+        Tuner finds fastest on this machine under its current load: "split", the long
         steps (SPLIT_SECONDS) sharing their work across the model's threads, BLAS on
-        one; or "blas", every step whole and BLAS on the model's threads."""
+        one; "blas", every step whole and BLAS on the model's threads; or "one", all
+        on one thread (when other processes hold the CPUs, a thread handed part of a
+        step can wait a whole time slice for one, and the step with it)."""
         n = prepared.shape[0]
         if n not in self._alone:
             timing: dict[str, float] = {}
             out = self._finish(self.fast.run(prepared, timing=timing))
             self._alone[n] = frozenset(k for k, t in timing.items() if t < SPLIT_SECONDS)
-            self._tuners[n] = Tuner(("split", "blas"))
+            self._tuners[n] = Tuner(("split", "blas", "one"))
             return out
         tuner = self._tuners[n]
         way = tuner.next()
@@ -351,6 +353,8 @@ class NumpyModel:
         if way == "blas":
             with _blas().limit(limits=self.threads, user_api="blas"):
                 out = self._run(prepared)
+        elif way == "one":
+            out = self._run(prepared)
         else:
             with spread(self.threads):
                 out = self._finish(self.fast.run(prepared, alone=self._alone[n]))
