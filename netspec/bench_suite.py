@@ -82,9 +82,21 @@ def numpy_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.nda
 
 
 def _serve(conn: Connection, make: Peer) -> None:
-    """A backend's process: time each (spec, batch, repeat, warm-up) it is sent."""
+    """A backend's process: time each (spec, batch, repeat, warm-up) it is sent.
+
+    Ctrl-C is the suite's to handle: this process ends when the suite closes its pipe.
+    """
+    import signal
+
     from .numpy_backend import sample_shape
-    while (job := conn.recv()) is not None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:   # the suite stopped
+            return
+        if job is None:
+            return
         path, batch, repeat, warm_up = job
         try:
             net = load(path)
@@ -121,8 +133,16 @@ class Backend:
         return self.conn.recv()
 
     def close(self) -> None:
-        self.conn.send(None)
-        self.process.join()
+        """End the process: at once when idle, or killed if it is still busy a second
+        later (the suite was interrupted mid-workload)."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(1.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 def bench_workload(path: Path, batch: int, repeat: int,

@@ -50,3 +50,21 @@ def test_the_loaded_machine_is_made_of_busy_processes_that_end_with_it():
         time.sleep(0.5)
         assert all(s.poll() is None and cpu_ticks(s.pid) > 0 for s in spinners)
     assert all(s.poll() is not None for s in spinners)
+
+
+def test_a_backend_times_in_a_process_of_its_own_and_ends_with_the_suite(tmp_path):
+    from pathlib import Path
+
+    from netspec.bench_suite import Backend, numpy_peer
+    specs = Path(__file__).resolve().parent.parent / "specs"
+    broken = tmp_path / "broken.ns"
+    broken.write_text("input 8x8x3\nconv 9x9 x4\n")   # a kernel larger than its input
+    backend = Backend(numpy_peer)
+    try:
+        assert backend.process.pid != __import__("os").getpid()
+        seconds = backend.time(specs / "lenet5.ns", 2, 3, 1)
+        assert len(seconds) == 3 and all(s > 0 for s in seconds)
+        assert isinstance(backend.time(broken, 1, 1, 0), str)   # said, not raised
+    finally:
+        backend.close()
+    assert not backend.process.is_alive()
