@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from .values import Value
+
 if TYPE_CHECKING:
     from .layers import Pos
 
@@ -38,7 +40,7 @@ def visible(text: str) -> str:
                   lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())), text)
 
 
-class Diagnostic:
+class Diagnostic(Value):
     """One message about a spec: an error or a warning, with its position.
 
     A value: never changed once made, compared and hashed by its fields (so the
@@ -62,19 +64,6 @@ class Diagnostic:
         self.hint = hint
         self.notes = notes
         self.code = code   # for warnings: what `# netspec: ignore[code]` names
-
-    def _key(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        return self._key() == other._key() if type(other) is Diagnostic else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Diagnostic({fields})"
 
     @property
     def location(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Union
 
 from ._lark import Token
 from .layers import Pos
+from .values import Record
 
 
 def pos_of(tok: Token) -> Pos:
@@ -23,24 +24,7 @@ def span(first: Token, last: Token) -> Pos:
     return Pos(first.line, first.column, max(1, length))
 
 
-class _Node:
-    """Shared by the nodes below: shown and compared by their fields, as a dataclass would be
-    (written out, because making dataclasses costs every start-up of `netspec check`)."""
-
-    __slots__: tuple[str, ...] = ()
-    __hash__ = None   # type: ignore[assignment]   # mutable: compared by value, never hashed
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-
-class LayerStmt(_Node):
+class LayerStmt(Record):
     """One layer statement as written: its grammar rule and tokens (params unresolved)."""
 
     __slots__ = ("rule", "items", "pos")
@@ -49,7 +33,7 @@ class LayerStmt(_Node):
         self.rule, self.items, self.pos = rule, items, pos
 
 
-class Group(_Node):
+class Group(Record):
     """`{ ... }` (indexed=False) or `[ ... ]` (indexed=True)."""
 
     __slots__ = ("body", "indexed", "pos")
@@ -58,7 +42,7 @@ class Group(_Node):
         self.body, self.indexed, self.pos = body, indexed, pos
 
 
-class Labeled(_Node):
+class Labeled(Record):
     """`name: item`."""
 
     __slots__ = ("name", "item")
@@ -67,7 +51,7 @@ class Labeled(_Node):
         self.name, self.item = name, item
 
 
-class Repeat(_Node):
+class Repeat(Record):
     """`repeat N item`, or `repeat N as var item` (`$var` counts 0, 1, ... N-1)."""
 
     __slots__ = ("count", "item", "pos", "var")
@@ -76,7 +60,7 @@ class Repeat(_Node):
         self.count, self.item, self.pos, self.var = count, item, pos, var
 
 
-class Residual(_Node):
+class Residual(Record):
     """`residual[?] { body } [project|shortcut GROUP]`."""
 
     __slots__ = ("body", "optional", "shortcut_kind", "shortcut", "pos")
@@ -90,7 +74,7 @@ class Residual(_Node):
         self.pos = pos
 
 
-class Concat(_Node):
+class Concat(Record):
     """`concat { branch GROUP ... }`, or `split { ... }` (each branch reads its own channels),
     or `add { ... }` / `mul { ... }` (op: how the branches' outputs are merged)."""
 
@@ -104,7 +88,7 @@ class Concat(_Node):
         self.op = op               # "concat", "add" or "mul"
 
 
-class Gate(_Node):
+class Gate(Record):
     """`gate { body }`: output = input × body(input)."""
 
     __slots__ = ("body", "pos")
@@ -113,7 +97,7 @@ class Gate(_Node):
         self.body, self.pos = body, pos
 
 
-class Aux(_Node):
+class Aux(Record):
     """`aux { body }`: a side head reading the current value, not computed at inference."""
 
     __slots__ = ("body", "pos")
@@ -122,7 +106,7 @@ class Aux(_Node):
         self.body, self.pos = body, pos
 
 
-class Call(_Node):
+class Call(Record):
     """A block call, `basic(64, s=2)`: positional or named arguments."""
 
     __slots__ = ("name", "args", "pos")
@@ -131,7 +115,7 @@ class Call(_Node):
         self.name, self.args, self.pos = name, args, pos
 
 
-class BlockDef(_Node):
+class BlockDef(Record):
     """`block NAME(params) GROUP`; `uses` counts its calls, for the unused-block warning.
 
     A block read from a library keeps that file's text in `source`, so that any
@@ -147,7 +131,7 @@ class BlockDef(_Node):
         self.source = source
 
 
-class Use(_Node):
+class Use(Record):
     """`use "PATH"`: read the blocks of a library file (see library.py)."""
 
     __slots__ = ("path", "pos")

@@ -9,6 +9,7 @@ from types import EllipsisType
 from typing import ClassVar
 
 from ..errors import Reporter, ShapeError, SpecError
+from ..values import Value
 
 Shape = tuple[int, ...]
 #: How one output pixel reads its input along one axis: (span in input pixels,
@@ -31,7 +32,7 @@ def in_file(name: str | None) -> Iterator[None]:
         _FILES.pop()
 
 
-class Pos:
+class Pos(Value):
     """Where something was written: 1-based line and column, its length, and the file.
 
     `file` is None for the spec itself, or the name of a library file it uses
@@ -48,18 +49,6 @@ class Pos:
         self.length = length
         self.file = _FILES[-1] if file is ... else file
 
-    def _key(self) -> tuple[int, int, int, str | None]:
-        return self.line, self.column, self.length, self.file
-
-    def __eq__(self, other: object) -> bool:
-        return self._key() == other._key() if type(other) is Pos else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (f"Pos(line={self.line!r}, column={self.column!r}, length={self.length!r}, "
-                f"file={self.file!r})")
 
 
 def shape_str(shape: Shape | None) -> str:
