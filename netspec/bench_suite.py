@@ -155,9 +155,9 @@ def bench_workload(path: Path, batch: int, repeat: int,
     time the steps, then each of three ways tried twice).
     """
     from .numpy_backend import usable_cpus
+    warm_up = 7 if batch < usable_cpus() else 2
     speeds = {}
     for name, backend in backends.items():
-        warm_up = 7 if batch < usable_cpus() else 2
         seconds = backend.time(path, batch, repeat, warm_up)
         if isinstance(seconds, str):
             return f"{name}: {seconds}"

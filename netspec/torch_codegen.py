@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ._lark import Token
 from .errors import Diagnostic, NetspecError, Reporter
-from .layers import Layer
+from .layers import Layer, Pos
 from .maker import LayerMaker
 from .syntax import Aux, BlockDef, Call, Gate, Group, Labeled, LayerStmt, Repeat, Residual
 from .syntax import Concat as ConcatNode
@@ -88,7 +88,13 @@ class _NotInline(Exception):
 
 
 class _Unsupported(Exception):
-    """A construct the generator does not write; becomes a TorchCodegenError with its position."""
+    """A construct the generator does not write; becomes a TorchCodegenError with its position.
+
+    `pos` is the innermost statement being written when it was raised (`located`
+    once that is known; an outer statement leaves it alone)."""
+
+    located = False
+    pos: Pos | None = None
 
 
 class _Scope:
@@ -226,10 +232,8 @@ class _Writer:
         try:
             self._statement(node, scope, target, label)
         except _Unsupported as err:
-            if getattr(err, "located", False):
-                raise
-            err.located = True   # type: ignore[attr-defined]
-            err.pos = getattr(node, "pos", None)   # type: ignore[attr-defined]
+            if not err.located:
+                err.located, err.pos = True, getattr(node, "pos", None)
             raise
 
     def _statement(self, node: Any, scope: _Scope, target: str, label: str | None) -> None:
@@ -1084,7 +1088,7 @@ class TorchGenerator:
 
     def _unsupported(self, err: _Unsupported) -> Diagnostic:
         """What --torch cannot write, at the statement that asks for it, with its line."""
-        pos = getattr(err, "pos", None)
+        pos = err.pos
         if pos is None:
             return Diagnostic("error", f"--torch cannot write {err.args[0]}", self.net.filename)
         text = self.net.sources.get(pos.file, "")

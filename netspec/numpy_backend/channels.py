@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from ..layers import Chunk, Layer, LayerNorm, LayerScale, Linear, Shuffle
-from .threads import channel_chunks, each, width
+from .ops import Activation
+from .threads import channel_chunks, chunks, each, width
 from .windows import Step
 
 #: Linear and layer norm work on blocks of about this many output values (256 KiB),
@@ -20,11 +19,9 @@ MIN_ROWS = 32
 
 
 def _row_blocks(m: int, values_per_row: int, min_rows: int = 1) -> list[slice]:
-    """range(m) in blocks of about BLOCK_VALUES values, at least `min_rows` rows each."""
+    """range(m) in equal blocks of about BLOCK_VALUES values, at least `min_rows` rows each."""
     rows = max(min_rows, BLOCK_VALUES // max(values_per_row, 1))
-    count = -(-m // rows)
-    bounds = [m * i // count for i in range(count + 1)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    return chunks(m, -(-m // rows))
 
 
 def _layernorm(layer: LayerNorm, w: dict[str, np.ndarray]) -> Step:
@@ -55,12 +52,12 @@ def _layernorm(layer: LayerNorm, w: dict[str, np.ndarray]) -> Step:
 
 def layer_scale(layer: LayerScale, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """A layer scale as a per-channel x·scale + shift (its shift is 0), for folding."""
-    gamma = w[""].reshape(-1)
+    gamma = w[""].reshape(-1)   # (C, 1, 1) as torch keeps it → one factor per channel
     return gamma, np.zeros_like(gamma)
 
 
 def _scale(layer: LayerScale, w: dict[str, np.ndarray]) -> Step:
-    gamma = w[""].reshape(-1)   # (C, 1, 1) as torch keeps it → one factor per channel
+    gamma, _ = layer_scale(layer, w)
     return lambda x: x * gamma
 
 
@@ -73,8 +70,7 @@ def _linear(layer: Linear, w: dict[str, np.ndarray]) -> Step:
     k = weight_t.shape[1]
     bias = w.get("bias")
 
-    def linear(x: np.ndarray, act: Callable[[np.ndarray], np.ndarray] | None = None
-               ) -> np.ndarray:
+    def linear(x: np.ndarray, act: Activation | None = None) -> np.ndarray:
         rows = x.reshape(-1, x.shape[-1])   # the channels are the last axis: a pixel is a row
         out = np.empty((rows.shape[0], k), np.float32)
         blocks = [(r, slice(None)) for r in _row_blocks(rows.shape[0], k, MIN_ROWS)]

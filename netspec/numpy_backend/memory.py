@@ -11,16 +11,17 @@ step running then. Each figure below follows the step's code in this package:
   view is already a matrix), and a grouped conv also the product per block (then,
   the block freed, its transposed copy); a stride-1 conv with few filters
   copies a block of samples' input rows instead, and holds the block's sum and
-  one product besides; a depthwise conv works on blocks of
-  output rows, tap by tap through one block-sized temporary, or by `einsum`
-  (buffering a strided operand);
-- batch norm, the residual add, a gate's multiply and the elementwise activations work in place
-  where their input has no other reader (a batch norm after a conv is even folded
-  into it); an activation works on pieces of at most ops.CHUNK values, through
-  ops.TEMPORARIES piece-sized temporaries (silu, hswish one, gelu three);
-  softmax makes one output-sized temporary; leaky allocates its output and
-  no more; LRN two, a gather buffer and its cumulative squares
-  (one channel more than its input);
+  one product besides; a depthwise conv works on blocks of output rows, tap by
+  tap through one block-sized temporary, or by `einsum` (buffering a strided
+  operand);
+- batch norm, the residual add, a gate's multiply and the elementwise
+  activations work in place where their input has no other reader (a batch norm
+  after a conv is even folded into it); an activation works on pieces of at
+  most ops.CHUNK values, through ops.TEMPORARIES piece-sized temporaries (silu,
+  hswish one, gelu three), made while the step it is fused into runs; softmax
+  makes one output-sized temporary; leaky allocates its output and no more; LRN
+  two, a gather buffer and its cumulative squares (one channel more than its
+  input);
 - a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
   operand;
 - adaptive pooling keeps the product over H while it multiplies over W;
@@ -33,7 +34,6 @@ step running then. Each figure below follows the step's code in this package:
 from __future__ import annotations
 
 from math import prod
-
 from typing import TYPE_CHECKING
 
 from ..analysis.memory import Runtime
@@ -65,17 +65,17 @@ class NumpyRuntime(Runtime):
     copies_output = True
 
     def __init__(self) -> None:
-        #: a step's layer → the activation fused into it; an activation or shuffle
-        #: computed in the step before it → itself
-        self.fused_into: dict[str, Layer] = {}
+        #: a step's layer → the activation fused into it
         self.fused_act: dict[str, Layer] = {}
+        #: the activations and shuffles computed in the step before them
+        self.fused_into: set[str] = set()
 
     def learn(self, net: Network) -> None:
         """A fused activation's temporaries are made while the step before it runs."""
         from .model import fusions
         found = fusions(net)
         self.fused_act = {name: f.act for name, f in found.items() if f.act is not None}
-        self.fused_into = {x.name: x for f in found.values() for x in (f.act, f.shuffle)
+        self.fused_into = {x.name for f in found.values() for x in (f.act, f.shuffle)
                            if x is not None}
 
     def _temporaries(self, act: Layer, batch: int) -> int:

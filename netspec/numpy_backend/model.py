@@ -136,9 +136,10 @@ def fusions(net: Network) -> dict[str, Fused]:
 class _Plan:
     """Steps in order, each with the values it reads; identity layers are aliases.
 
-    With `fuse`, a batch norm is folded into the conv (or fc) before it and an
-    elementwise activation into the step before it, wherever that step's output
-    has no other reader (`fusions`): ResNet's conv + bn + relu is one step.
+    With `fuse`, a batch norm or layer scale is folded into the conv, fc or linear
+    before it, an elementwise activation into the step before it, and a channel
+    shuffle into the concat before it, wherever that step's output has no other
+    reader (`fusions`): ResNet's conv + bn + relu is one step.
     """
 
     def __init__(self, net: Network, weights: dict[str, dict[str, np.ndarray]],
@@ -147,7 +148,7 @@ class _Plan:
         self.alias: dict[str, str] = {}
         big: dict[int, bool] = {}
         fused = fusions(net) if fuse else {}
-        absorbed = {x.name for pair in fused.values() for x in pair if x is not None}
+        absorbed = {x.name for f in fused.values() for x in f if x is not None}
         for layer in net.layers:
             if layer.aux:
                 continue   # an aux head is not computed at inference
