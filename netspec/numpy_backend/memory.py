@@ -11,9 +11,9 @@ step running then. Each figure below follows the step's code in this package:
   view is already a matrix), and a grouped conv also the product per block (then,
   the block freed, its transposed copy); a stride-1 conv with few filters
   copies a block of samples' input rows instead, and holds the block's sum and
-  one product besides; a depthwise conv works on blocks of output rows, tap by
-  tap through one block-sized temporary, or by `einsum` (buffering a strided
-  operand);
+  one product besides; a depthwise conv copies its padded input as column
+  phases (one copy, made even without padding when its stride is over 1) and,
+  with more than one phase, holds each later phase's sum of a block of rows;
 - batch norm, the residual add, a gate's multiply and the elementwise
   activations work in place where their input has no other reader (a batch norm
   after a conv is even folded into it); an activation works on pieces of at
@@ -22,8 +22,7 @@ step running then. Each figure below follows the step's code in this package:
   makes one output-sized temporary; leaky allocates its output and no more; LRN
   two, a gather buffer and its cumulative squares (one channel more than its
   input);
-- a ufunc over a strided view (pooling, depthwise taps) buffers 8192 values per
-  operand;
+- a ufunc over a strided view (pooling) buffers 8192 values per operand;
 - adaptive pooling keeps the product over H while it multiplies over W;
 - fc flattens a volume by copying it to NCHW order; so does `flatten`, which is a
   copy here, not a view;
@@ -41,7 +40,7 @@ from ..layers import Layer
 from .conv import (
     DEPTHWISE_BLOCK_BYTES,
     _depthwise,
-    _depthwise_by_einsum,
+    _depthwise_phases,
     _row_shared,
     im2col_blocks,
     row_shared_samples,
@@ -121,14 +120,14 @@ class NumpyRuntime(Runtime):
         padded = 4 * batch * (h + t + b) * (w + left + r) * c if t or b or left or r else 0
         if layer.kind == "pool":
             return padded + min(UFUNC_BUFFER, out)
-        if _depthwise(layer):
-            if _depthwise_by_einsum(layer):
-                return padded + min(UFUNC_BUFFER, out)
+        if _depthwise(layer):   # its column phases, and a later phase's sum of a block
+            stride = layer.strides[1]
+            phases = padded or (4 * batch * h * w * c if stride > 1 else 0)
+            if len(_depthwise_phases(layer)) == 1:
+                return phases
             oh, ow, k = layer.output_shape
             samples, rows = row_blocks(batch, oh, ow * k * 4, DEPTHWISE_BLOCK_BYTES)[0]
-            block = len(range(batch)[samples]) * len(range(oh)[rows]) * ow * k * 4
-            strided = layer.kernel != (1, 1) or layer.strides != (1, 1)
-            return padded + block + (min(UFUNC_BUFFER, block) if strided else 0)
+            return phases + len(range(batch)[samples]) * len(range(oh)[rows]) * ow * k * 4
         if _row_shared(layer):   # a block's rows, its sum and the product being added
             per = min(batch, row_shared_samples(layer, h + t + b))
             c, fw, oh, ow = layer.in_channels, layer.kernel[1], *layer.output_shape[:2]
