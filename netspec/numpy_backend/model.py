@@ -336,17 +336,18 @@ class NumpyModel:
     def _few(self, prepared: np.ndarray) -> np.ndarray:
         """Fewer samples than threads. The first call at this batch size runs on one
         thread and times each step. Later ones run in one of three ways, whichever a
-        Tuner finds fastest on this machine under its current load: "split", the long
+        Tuner finds fastest on this machine under its current load: "one", all on one
+        thread (when other processes hold the CPUs, a thread handed part of a step can
+        wait a whole time slice for one, and the step with it); "split", the long
         steps (SPLIT_SECONDS) sharing their work across the model's threads, BLAS on
-        one; "blas", every step whole and BLAS on the model's threads; or "one", all
-        on one thread (when other processes hold the CPUs, a thread handed part of a
-        step can wait a whole time slice for one, and the step with it)."""
+        one; or "blas", every step whole and BLAS on the model's threads, tried last
+        because its threads spin on after it."""
         n = prepared.shape[0]
         if n not in self._alone:
             timing: dict[str, float] = {}
             out = self._finish(self.fast.run(prepared, timing=timing))
             self._alone[n] = frozenset(k for k, t in timing.items() if t < SPLIT_SECONDS)
-            self._tuners[n] = Tuner(("split", "blas", "one"))
+            self._tuners[n] = Tuner(("one", "split", "blas"))
             return out
         tuner = self._tuners[n]
         way = tuner.next()

@@ -106,8 +106,10 @@ def channel_chunks(k: int, parts: int) -> list[slice]:
 class Tuner:
     """Which of several ways to run something is fastest here and now, found by trying.
 
-    Each way is tried TRIALS times in turn and the one with the least time is
-    used from then on. The ways are tried again after RETUNE_CALLS calls, or as
+    Each way is tried TRIALS times in a row, in the order given, and the one with
+    the least time is used from then on. A way that runs BLAS on several threads
+    should come last: after such a call one of OpenBLAS's threads spins for about
+    0.1 s, and takes a core from whatever runs next. The ways are tried again after RETUNE_CALLS calls, or as
     soon as the chosen way takes SLOWDOWN times its best: the machine's load has
     changed (a batch of one sample runs faster with BLAS's own threads on a quiet
     machine, and several times slower with them when other processes hold the
@@ -124,7 +126,7 @@ class Tuner:
         self._retry()
 
     def _retry(self) -> None:
-        self.trials = [way for _ in range(self.TRIALS) for way in self.ways]
+        self.trials = [way for way in self.ways for _ in range(self.TRIALS)]
         self.best_time = dict.fromkeys(self.ways, float("inf"))
         self.chosen: str | None = None
         self.calls = 0
