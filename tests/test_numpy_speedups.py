@@ -137,22 +137,43 @@ def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
         assert seen == [1, 1, 1, 1, 1, 2, 2]
 
 
-def test_the_tuner_keeps_the_faster_way_until_it_slows_down():
+def _tune(tuner, seconds):
+    """Run the tuner's trials with these times; the ways it tried, in order."""
+    tried = []
+    for t in seconds:
+        tried.append(tuner.next())
+        tuner.record(tried[-1], t)
+    return tried
+
+
+def test_the_tuner_keeps_the_faster_way_until_it_slows_down_for_several_calls():
     from netspec.numpy_backend.threads import Tuner
     tuner = Tuner(("split", "blas"))
-    tried = []
-    for seconds in (0.020, 0.022, 0.010, 0.011):   # each way twice in a row, in order
-        tried.append(tuner.next())
-        tuner.record(tried[-1], seconds)
-    assert tried == ["split", "split", "blas", "blas"]
+    assert _tune(tuner, (0.020, 0.022, 0.010, 0.011)) == ["split", "split", "blas", "blas"]
     assert tuner.chosen == "blas" and tuner.next() == "blas"
-    tuner.record("blas", 0.012)              # within SLOWDOWN of its best: kept
-    assert tuner.next() == "blas"
-    tuner.record("blas", 0.025)              # over twice its best (0.010): try both again
-    assert tuner.chosen is None and tuner.next() == "split"
-    for seconds in (0.020, 0.021, 0.090, 0.080):   # the machine got busy: blas collapses
-        tuner.record(tuner.next(), seconds)
+    tuner.record("blas", 0.025)              # one call over twice its best: noise, kept
+    tuner.record("blas", 0.012)
+    tuner.record("blas", 0.025)
+    tuner.record("blas", 0.025)
+    assert tuner.chosen == "blas"
+    tuner.record("blas", 0.025)              # the third in a row: tried again, but split
+    assert tuner.chosen is None              # (twice blas's best) is no contender
+    assert _tune(tuner, (0.024, 0.026)) == ["blas", "blas"] and tuner.chosen == "blas"
+
+
+def test_the_tuner_retries_a_close_contender_and_every_way_now_and_then():
+    from netspec.numpy_backend.threads import Tuner
+    tuner = Tuner(("one", "split", "blas"))
+    _tune(tuner, (0.030, 0.031, 0.012, 0.013, 0.010, 0.011))   # split within 1.25× of blas
+    for _ in range(3):
+        tuner.record("blas", 0.080)          # the machine got busy: blas collapses
+    assert _tune(tuner, (0.020, 0.021, 0.090, 0.085)) == ["split", "split", "blas", "blas"]
     assert tuner.chosen == "split"
+    for _ in range(Tuner.RETUNE_CALLS):      # now and then every way is tried again,
+        tuner.record("split", 0.020)
+    assert _tune(tuner, (0.030,) * 2 + (0.020,) * 2 + (0.090,) * 2) == \
+        ["one", "one", "split", "split", "blas", "blas"]
+    assert tuner.chosen == "split" and tuner.interval == 2 * Tuner.RETUNE_CALLS   # less often
 
 
 def test_every_way_of_one_sample_gives_pytorchs_numbers():

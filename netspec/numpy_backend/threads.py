@@ -109,27 +109,44 @@ class Tuner:
     Each way is tried TRIALS times in a row, in the order given, and the one with
     the least time is used from then on. A way that runs BLAS on several threads
     should come last: after such a call one of OpenBLAS's threads spins for about
-    0.1 s, and takes a core from whatever runs next. The ways are tried again after RETUNE_CALLS calls, or as
-    soon as the chosen way takes SLOWDOWN times its best: the machine's load has
-    changed (a batch of one sample runs faster with BLAS's own threads on a quiet
-    machine, and several times slower with them when other processes hold the
-    CPUs, where the model's own split holds up).
+    0.1 s, and takes a core from whatever runs next.
+
+    The load of the machine changes (a batch of one sample runs faster with BLAS's
+    own threads on a quiet machine, and several times slower with them when other
+    processes hold the CPUs), so the choice is revisited:
+
+    - after SLOW_CALLS calls in a row of over SLOWDOWN times the chosen way's best,
+      among the contenders: the ways that came within CONTENDER times the best when
+      last tried. A single slow call is noise on a loaded machine, and retrying a way
+      that collapsed there (BLAS's threads beside busy processes: 0.3–0.5 s against
+      25 ms for EfficientNet-B0 at batch 1) would cost more than any choice saves;
+    - after `interval` calls, all the ways; the interval starts at RETUNE_CALLS and
+      doubles, up to MAX_RETUNE_CALLS, each time such a retry keeps the same way.
     """
 
     TRIALS = 2
-    RETUNE_CALLS = 200
     SLOWDOWN = 2.0
+    SLOW_CALLS = 3
+    CONTENDER = 1.25
+    RETUNE_CALLS = 200
+    MAX_RETUNE_CALLS = 3200
 
     def __init__(self, ways: tuple[str, ...]) -> None:
         self.ways = ways
         self._lock = threading.Lock()
-        self._retry()
-
-    def _retry(self) -> None:
-        self.trials = [way for way in self.ways for _ in range(self.TRIALS)]
-        self.best_time = dict.fromkeys(self.ways, float("inf"))
+        self.interval = self.RETUNE_CALLS
         self.chosen: str | None = None
-        self.calls = 0
+        self.best_time = dict.fromkeys(self.ways, float("inf"))
+        self._retry(ways)
+
+    def _retry(self, ways: tuple[str, ...]) -> None:
+        self.previous = self.chosen if ways == self.ways else None
+        self.trying = ways
+        self.trials = [way for way in ways for _ in range(self.TRIALS)]
+        for way in ways:
+            self.best_time[way] = float("inf")
+        self.chosen = None
+        self.calls = self.slow = 0
 
     def next(self) -> str:
         """The way to run the next call."""
@@ -144,9 +161,16 @@ class Tuner:
                     self.trials.pop(0)
                 self.best_time[way] = min(self.best_time[way], seconds)
                 if not self.trials:
-                    self.chosen = min(self.ways, key=self.best_time.__getitem__)
+                    self.chosen = min(self.trying, key=self.best_time.__getitem__)
+                    if self.chosen == self.previous:
+                        self.interval = min(2 * self.interval, self.MAX_RETUNE_CALLS)
                 return
             self.calls += 1
-            if self.calls >= self.RETUNE_CALLS or \
-                    seconds > self.SLOWDOWN * self.best_time[self.chosen or way]:
-                self._retry()
+            best = self.best_time[self.chosen or way]
+            self.slow = self.slow + 1 if seconds > self.SLOWDOWN * best else 0
+            if self.calls >= self.interval:
+                self._retry(self.ways)
+            elif self.slow >= self.SLOW_CALLS:
+                least = min(self.best_time.values())
+                self._retry(tuple(w for w in self.ways
+                                  if self.best_time[w] <= self.CONTENDER * least))
