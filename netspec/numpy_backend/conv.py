@@ -34,8 +34,10 @@ MIN_BLOCK_ROWS = 1024
 #: rows; a smaller output is split by output channels instead.
 MIN_SPLIT_ROWS = 128
 #: A depthwise conv works on blocks of output rows of about this size, so that a
-#: block stays in the core's cache while every tap adds to it.
-DEPTHWISE_BLOCK_BYTES = 256 * 2**10
+#: block stays in the core's cache while every tap adds to it (MobileNetV2's and
+#: EfficientNet-B0's depthwise layers, one thread: 7–8% faster than with 256 KiB
+#: blocks, and MobileNetV2 at batch 16 on two threads 13%: fewer, longer einsum calls).
+DEPTHWISE_BLOCK_BYTES = 2**20
 #: A 1×1 stride-1 conv with at least this many times as many filters as input channels
 #: copies its input beside a column of ones, so that the bias comes out of the matrix
 #: multiply (`_augmented`).
