@@ -9,10 +9,11 @@ from .ops import Activation
 from .threads import channel_chunks, chunks, each, width
 from .windows import Step
 
-#: Linear and layer norm work on blocks of about this many output values (256 KiB),
+#: Linear and layer norm work on blocks of about this many output values (1 MiB),
 #: which the model's threads share at batch 1: a fused activation, or the norm's
-#: passes, then run over a block still in cache.
-BLOCK_VALUES = 65536
+#: passes, then run over a block still in cache (ConvNeXt-T, two threads: 8–9% faster
+#: than with 256 KiB blocks at batch 1 and 16).
+BLOCK_VALUES = 262144
 #: ... but a linear's block keeps at least this many pixels (rows of its matrix
 #: multiply), below which the matrix multiply runs inefficiently.
 MIN_ROWS = 32
