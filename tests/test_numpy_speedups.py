@@ -304,19 +304,3 @@ def test_depthwise_convs_by_column_phases_give_pytorchs_numbers(threads):
             "conv 3x3 s2 p1 g8 x8\npool avg global\nflatten\nfc 3")
     model, *_ = _check(spec, batch=3, threads=threads)
     assert [name for name, *_ in model.fast.steps][:6] == [f"conv{i}" for i in range(1, 7)]
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_a_bias_from_the_matrix_multiply_gives_pytorchs_numbers(threads, batch):
-    # the bias as the weights of a column of ones: a 3×3 conv (free beside im2col), a
-    # 1×1 conv four times wider than its input (its input copied), with a folded batch
-    # norm's shift as its bias; not a narrowing 1×1 conv or a grouped one; and a wide
-    # 1×1 conv with no bias at all multiplies without the column
-    from netspec.numpy_backend.conv import _augmented
-    spec = ("input 9x7x4\nconv 3x3 s2 p1 x6 relu\nconv 1x1 x24 nobias\nbn\nrelu6\n"
-            "conv 1x1 x6\nconv 3x3 p1 g2 x8\nconv 1x1 x32 nobias\n"
-            "pool avg global\nflatten\nfc 3")
-    model, net, *_ = _check(spec, batch=batch, threads=threads)
-    assert [layer.name for layer in net.layers if layer.kind == "conv" and _augmented(layer)] \
-        == ["conv1", "conv2", "conv5"]

@@ -40,10 +40,6 @@ MIN_SPLIT_ROWS = 128
 #: EfficientNet-B0's depthwise layers, one thread: 7–8% faster than with 256 KiB
 #: blocks, and MobileNetV2 at batch 16 on two threads 13%: fewer, longer einsum calls).
 DEPTHWISE_BLOCK_BYTES = 2**20
-#: A 1×1 stride-1 conv with at least this many times as many filters as input channels
-#: copies its input beside a column of ones, so that the bias comes out of the matrix
-#: multiply (`_augmented`).
-AUGMENT_RATIO = 4
 #: A stride-1 conv with at most this many filters runs by shared rows (`_row_shared`):
 #: a matrix multiply whose columns are the K filters runs BLAS at a few GFLOP/s.
 ROW_SHARED_FILTERS = 16
@@ -105,19 +101,6 @@ def _depthwise(layer: Conv) -> bool:
     return layer.groups == layer.in_channels == layer.filters
 
 
-def _augmented(layer: Conv) -> bool:
-    """Whether the conv's matrix multiply adds its bias, as the weights of a column of ones
-    appended to the im2col matrix: no pass over the output for it. Free where im2col
-    copies the windows anyway; a 1×1 stride-1 conv copies its input for it only when
-    its output is at least AUGMENT_RATIO times as wide (MobileNet's expansions: 1.12–1.16×
-    on the layer)."""
-    if layer.groups != 1 or _depthwise(layer) or _row_shared(layer):
-        return False
-    pointwise = (layer.kernel == (1, 1) and layer.strides == (1, 1)
-                 and not any(map(any, layer.pads)))
-    return not pointwise or layer.filters >= AUGMENT_RATIO * layer.in_channels
-
-
 def _row_shared(layer: Conv) -> bool:
     """A stride-1 conv with few filters (LeNet's): by kernel rows, filters × pixels."""
     return (layer.groups == 1 and layer.strides == (1, 1) and layer.dilation == 1
@@ -150,25 +133,18 @@ def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
                                 .transpose(0, 3, 4, 2, 1).reshape(g, fh * fw * cg, kg))
     depth = fh * fw * cg
     pointwise = (fh, fw) == (1, 1) and layer.strides == (1, 1) and not any(map(any, layer.pads))
-    augmented = _augmented(layer) and bias is not None
-    if augmented:   # the bias as the weights of an extra column of ones
-        wmat = np.concatenate([wmat[0], bias[None]])[None]
-    columns = depth + augmented
 
     def im2col(part: np.ndarray, buffers: _Buffers) -> np.ndarray:
-        """One group's windows as an (M, FH·FW·C) matrix, and a column of ones when the
-        conv is augmented; a 1×1 stride-1 conv's is its input unless it is augmented."""
+        """The windows as an (M, FH·FW·Cg) matrix; a 1×1 stride-1 conv's is its input."""
         m = prod(part.shape[:3])
-        if pointwise and not augmented:
+        if pointwise:
             return part.reshape(m, depth)
-        cols = buffers.get(m * columns).reshape(m, columns)
-        np.copyto(np.reshape(cols[:, :depth], part.shape, copy=False), part)   # a view, or raise
-        if augmented:
-            cols[:, depth] = 1.0
-        return cols
+        cols = buffers.get(m * depth * g).reshape(part.shape)
+        np.copyto(cols, part)
+        return cols.reshape(m, depth * g)
 
     def finish(block: np.ndarray, ch: slice, act: Activation | None) -> None:
-        if bias is not None and not augmented:
+        if bias is not None:
             block += bias[ch]   # while the block is still in cache
         if act is not None:
             act(block)

@@ -7,10 +7,9 @@ step running then. Each figure below follows the step's code in this package:
 - the input is copied twice (to float32 NCHW, then to NHWC), and the NHWC copy
   is held until the pass ends;
 - conv and pool copy a padded input when they pad; a conv builds one im2col block
-  at a time, in one buffer per call (with a column of ones when the bias comes out
-  of the matrix multiply; none for a 1×1 stride-1 conv, whose window view is already
-  a matrix, unless it copies its input for that column), and a grouped conv also the
-  product per block (then, the block freed, its transposed copy); a stride-1 conv with few filters
+  at a time, in one buffer per call (none for a 1×1 stride-1 conv, whose window
+  view is already a matrix), and a grouped conv also the product per block (then,
+  the block freed, its transposed copy); a stride-1 conv with few filters
   copies a block of samples' input rows instead, and holds the block's sum and
   one product besides; a depthwise conv copies its padded input as column
   phases (one copy, made even without padding when its stride is over 1) and,
@@ -40,7 +39,6 @@ from ..analysis.memory import Runtime
 from ..layers import Layer
 from .conv import (
     DEPTHWISE_BLOCK_BYTES,
-    _augmented,
     _depthwise,
     _depthwise_phases,
     _row_shared,
@@ -138,11 +136,7 @@ class NumpyRuntime(Runtime):
         m = len(range(batch)[samples]) * len(range(layer.output_shape[0])[rows]) * \
             layer.output_shape[1]
         direct = layer.kernel == (1, 1) and layer.strides == (1, 1) and layer.groups == 1
-        depth = prod(layer.kernel) * layer.in_channels   # all groups
-        if _augmented(layer):   # and a column of ones (a 1×1 conv's input copied beside it)
-            block = 4 * m * (depth + 1)
-        else:
-            block = 0 if direct else 4 * m * depth
+        block = 0 if direct else 4 * m * prod(layer.kernel) * layer.in_channels   # all groups
         if layer.groups > 1:   # the product, then (the block freed) its transposed copy
             block = max(block + 4 * m * layer.filters, 2 * 4 * m * layer.filters)
         return padded + block
