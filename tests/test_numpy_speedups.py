@@ -295,11 +295,11 @@ def test_a_gate_multiplies_in_place_only_what_nobody_else_reads():
 def test_depthwise_convs_by_column_phases_give_pytorchs_numbers(threads):
     # stride 1, 2 and 3 (one, two and three column phases), dilated at stride 1 and
     # 2 (taps 2 apart within a phase at stride 1, one phase at stride 2 with d2),
-    # kernels 3, 5 and 7 wide, odd widths, no padding, and a depthwise conv reading
-    # half of a split's channels (a view that is not contiguous)
+    # kernels 3, 5 and 7 wide, odd widths, no padding (the input read as it is), and
+    # a depthwise conv on one branch of a split
     spec = ("input 41x37x6\nconv 3x3 p1 g6 x6 relu6\nconv 5x5 s2 p2 g6 x6 nobias\nbn\n"
             "conv 3x3 s1 p2 d2 g6 x6\nconv 3x3 s2 p2 d2 g6 x6 silu\nconv 7x7 s1 p3 g6 x6\n"
-            "conv 3x3 s3 p1 g6 x6\nconv 1x1 x8\n"
+            "conv 3x3 s3 p1 g6 x6\nconv 1x1 x8\nconv 3x3 g8 x8\n"
             "split { branch {} branch [ conv 3x3 p1 g4 x4 relu ] }\n"
             "conv 3x3 s2 p1 g8 x8\npool avg global\nflatten\nfc 3")
     model, *_ = _check(spec, batch=3, threads=threads)

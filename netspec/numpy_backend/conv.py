@@ -247,12 +247,12 @@ def _depthwise_phases(layer: Conv) -> list[tuple[int, list[int]]]:
 def _phases(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]],
             stride: int) -> list[np.ndarray]:
     """The zero-padded batch split into `stride` column phases, each a contiguous
-    (N, HP, ⌈(WP − q)/stride⌉, C) array, written in one pass over x (x itself
-    when it is contiguous and there is neither padding nor stride)."""
+    (N, HP, ⌈(WP − q)/stride⌉, C) array, written in one pass over x (at stride 1,
+    `_pad`'s copy, or x itself when it is contiguous and needs no padding)."""
+    if stride == 1:
+        return [np.ascontiguousarray(_pad(x, pads, 0.0))]
     (top, bottom), (left, right) = pads
     n, h, w, c = x.shape
-    if stride == 1 and not (top or bottom or left or right) and x.flags.c_contiguous:
-        return [x]
     hp, wp = h + top + bottom, w + left + right
     phases = []
     for q in range(stride):
@@ -317,11 +317,10 @@ def _depthwise_conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
             s, r = where
             o = out[s, r]
             o = o.reshape(*o.shape[:2], row)
-            for i, (view, weights) in enumerate(views):
-                if i == 0:
-                    np.einsum("nhijk,ijk->nhk", view[s, r], weights, out=o)
-                else:
-                    o += np.einsum("nhijk,ijk->nhk", view[s, r], weights)
+            (view, weights), *later = views
+            np.einsum("nhijk,ijk->nhk", view[s, r], weights, out=o)
+            for view, weights in later:
+                o += np.einsum("nhijk,ijk->nhk", view[s, r], weights)
             if bias is not None:
                 o += bias
             if act is not None:
