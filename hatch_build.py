@@ -19,7 +19,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 ROOT = Path(__file__).resolve().parent
 GRAMMAR = ROOT / "grammar" / "netspec.lark"
-TARGET = ROOT / "netspec" / "_lark_standalone.py"
+TARGET = ROOT / "netspec" / "language" / "_lark_standalone.py"
 #: Must match the options netspec/_lark.py builds with when falling back.
 OPTIONS = dict(parser="lalr", propagate_positions=False, maybe_placeholders=False)
 
@@ -38,8 +38,8 @@ def generate(grammar: Path = GRAMMAR) -> str:
 
 
 class NetspecBuildHook(BuildHookInterface):
-    """Writes netspec/_lark_standalone.py before the wheel (or editable wheel) is built."""
+    """Writes netspec/language/_lark_standalone.py before the wheel (or editable wheel) is built."""
 
     def initialize(self, version: str, build_data: dict) -> None:
         TARGET.write_text(generate(), encoding="utf-8")
-        build_data.setdefault("artifacts", []).append("netspec/_lark_standalone.py")
+        build_data.setdefault("artifacts", []).append("netspec/language/_lark_standalone.py")

@@ -11,8 +11,8 @@ counts, and run it in NumPy or export it to ONNX::
 Importing netspec loads neither NumPy nor ONNX; the backends load them on use.
 """
 
-from .arith import conv_output_size, pool_output_size, same_padding
-from .errors import (
+from .kinds.arith import conv_output_size, pool_output_size, same_padding
+from .source.diagnostics import (
                      Diagnostic,
                      InputError,
                      NetspecError,

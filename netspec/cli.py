@@ -17,9 +17,10 @@ from math import prod
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import __version__
-from .errors import Diagnostic, InputError, NetspecError, SpecError, did_you_mean
-from .files import OutputIsInputError, Terminated, die_of, read_limited, refuse_overwriting_inputs
-from .network import Library, Network, decode_spec, load, parse
+from .source.diagnostics import Diagnostic, InputError, NetspecError, SpecError, did_you_mean
+from .source.files import OutputIsInputError, Terminated, die_of, read_limited, refuse_overwriting_inputs
+from .network import Library, Network, load, parse
+from .source.files import decode_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,7 +74,7 @@ def _import(path: str, weights: bool = True):  # -> importer.ImportedSpec
 
 def _partial_table(err: NetspecError) -> str | None:
     """For an ONNX model netspec cannot import: the layers read before the failing node."""
-    from .layers import shape_str
+    from .kinds import shape_str
     layers = getattr(err, "partial", None)
     if not layers:
         return None
@@ -178,7 +179,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         print(explain(net, args.layers or None))
     except KeyError as err:
-        from .errors import did_you_mean
+        from .source.diagnostics import did_you_mean
         hint = did_you_mean(str(err.args[0]), [lay.name for lay in net.layers])
         raise UsageError(f"no layer `{err.args[0]}` in {net.name}" +
                          (f" ({hint})" if hint else "")) from None
@@ -218,6 +219,60 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """`netspec fmt`: rewrite specs in the canonical layout, or say which would change."""
+    from .language.format import format_spec, spec_files
+    status, changed, same = EXIT_OK, 0, 0
+    for path in spec_files(args.files):
+        shown = "<stdin>" if path == "-" else path
+        try:
+            if path == "-":
+                if sys.stdin is None or getattr(sys.stdin, "buffer", None) is None:
+                    raise UsageError("standard input is closed: nothing to read for `-`")
+                text = decode_spec(read_limited(sys.stdin.buffer))
+            elif not os.path.isfile(path):
+                raise UsageError(f"no such spec file: {path}")
+            else:
+                text = decode_spec(read_limited(path))
+            out = format_spec(text, shown)
+        except UsageError as err:
+            print(f"netspec fmt: error: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        except (OSError, ValueError) as err:
+            print(f"{shown}: error: cannot read spec: {getattr(err, 'strerror', None) or err}",
+                  file=sys.stderr)
+            status = max(status, EXIT_SPEC)
+            continue
+        except NetspecError as err:
+            print(err.render(), file=sys.stderr)
+            status = max(status, EXIT_SPEC)
+            continue
+        if path == "-" and not (args.check or args.diff):
+            sys.stdout.write(out)
+            continue
+        if out == text:
+            same += 1
+            continue
+        changed += 1
+        if args.diff:
+            import difflib
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), out.splitlines(True),
+                                                       shown, shown))
+        if args.check or args.diff:
+            print(f"would reformat {shown}", file=sys.stderr)
+            status = max(status, EXIT_SPEC) if args.check else status
+            continue
+        from .source.files import atomic_write
+        atomic_write(path, lambda f, out=out: f.write(out.encode("utf-8")))
+        print(f"reformatted {shown}", file=sys.stderr)
+    if not (len(args.files) == 1 and args.files[0] == "-"):
+        verb = "would be reformatted" if args.check or args.diff else "reformatted"
+        print(f"{changed} file{'s' if changed != 1 else ''} {verb}, {same} left unchanged",
+              file=sys.stderr)
+    return status
+
+
 def _weights(net: Network, args: argparse.Namespace) -> dict[str, np.ndarray]:
     from .weights import load_weights
     if getattr(args, "weights", None):
@@ -242,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`netspec run`: one batch through the NumPy model, onnxruntime, or an .onnx file."""
     import numpy as np
 
-    from .files import atomic_write
+    from .source.files import atomic_write
     from .images import is_image
     from .numpy_backend import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
@@ -337,7 +392,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """`netspec import`: an ONNX model as a spec (and its weights)."""
-    from .files import atomic_write
+    from .source.files import atomic_write
     from .weights import save_weights
     refuse_overwriting_inputs({"-o": args.output, "--weights-out": args.weights_out},
                               {"MODEL": args.model})
@@ -363,8 +418,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _export_torch(args: argparse.Namespace) -> int:
     """`netspec export --torch`: the network as a PyTorch module (no weights, no torch needed)."""
-    from .files import atomic_write
-    from .torch_codegen import torch_source
+    from .source.files import atomic_write
+    from .backends.torch import torch_source
     if args.onnx:
         raise UsageError("choose one format: --onnx or --torch")
     net = _read_spec(args.spec)
@@ -409,7 +464,7 @@ def _picture_output(args: argparse.Namespace, suffix: str) -> str:
 
 def cmd_draw(args: argparse.Namespace) -> int:
     """`netspec draw`: the network as an SVG picture (volumes or graph)."""
-    from .files import atomic_write
+    from .source.files import atomic_write
     from .picture import draw
     net = _read_spec(args.spec)
     out = _picture_output(args, ".svg")
@@ -424,7 +479,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`netspec report`: one self-contained HTML page with the picture and the table."""
-    from .files import atomic_write
+    from .source.files import atomic_write
     from .picture.html import report
     net = _read_spec(args.spec)
     out = _picture_output(args, ".html")
@@ -590,6 +645,15 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     z.add_argument("--range", type=_range, metavar="A:B", help="sizes to try (default 1 to "
                    "twice the written size)")
     z.set_defaults(func=cmd_sizes)
+
+    f = sub.add_parser("fmt", help="format specs in netspec's one layout (in place)")
+    f.add_argument("files", nargs="+", metavar="FILE", help="spec files or folders of them, "
+                   "or - to format stdin to stdout")
+    f.add_argument("--check", action="store_true", help="change nothing; list the files that "
+                   "would change and exit 1 if any would")
+    f.add_argument("--diff", action="store_true", help="change nothing; print what would "
+                   "change as a unified diff")
+    f.set_defaults(func=cmd_fmt)
 
     df = sub.add_parser("diff", help="compare two specs layer by layer")
     df.add_argument("first", metavar="A", help="a spec file")

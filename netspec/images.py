@@ -17,8 +17,8 @@ from math import ceil, sqrt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import Diagnostic, InputError
-from .files import atomic_write
+from .source.diagnostics import Diagnostic, InputError
+from .source.files import atomic_write
 
 if TYPE_CHECKING:
     import numpy as np

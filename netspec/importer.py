@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import Diagnostic, NetspecError
+from .source.diagnostics import Diagnostic, NetspecError
 from .network import Network, parse
 from .onnx_import import Imported, OnnxImportError, load_onnx, read_onnx
 from .spec_writer import write_spec

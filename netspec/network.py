@@ -13,9 +13,10 @@ import os
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-from .errors import Diagnostic, Reporter, SpecError
-from .files import read_limited
-from .layers import Layer, Shape
+from .ir import tree as ir
+from .kinds.base import Layer, Shape
+from .source.diagnostics import Diagnostic, Reporter, SpecError
+from .source.files import decode_spec, read_limited
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,22 +34,24 @@ class Network:
 
     def __init__(self, name: str, layers: list[Layer], warnings: list[Diagnostic],
                  filename: str | None = None, source: str = "",
-                 instances: dict[str, str] | None = None, syntax: Any = None) -> None:
+                 tree: ir.Seq | None = None, syntax: Any = None) -> None:
         self.name = name
         self.layers = layers
         self.warnings = warnings
         self.filename = filename
         self.source = source
-        self.instances = instances or {}   # block instance name → its call, `basic(c=64)`
-        #: the syntax tree, (block definitions by name, top-level statements), from which
-        #: `torch_codegen` writes one class per block
+        #: the network as built, a tree of sequences, block instances, residuals and merges
+        #: (netspec.ir.tree); `layers` is its flattening
+        self.tree = tree if tree is not None else ir.Seq(items=list(layers))
+        #: the spec tree, (block definitions by name, top-level statements), from which
+        #: the PyTorch code generator writes one class per block
         self.syntax = syntax
-        #: each residual as built: (its syntax node, the block's parameters, the channels the
-        #: block instance reads, (channels into the residual, out of its body), whether the
-        #: shortcut is a projection / the optional skip exists), for code generators
-        self.residuals: list[tuple[Any, dict[str, int], int | None,
-                                   tuple[int | None, int | None], bool]] = []
         self.sources: dict[str | None, str] = {None: source}   # and the libraries it used
+
+    @property
+    def instances(self) -> dict[str, str]:
+        """Each block instance's name, with its call: `layer2.0` → `basic(c=128, s=2)`."""
+        return {n.prefix: n.call for n in ir.walk(self.tree) if isinstance(n, ir.Instance)}
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self.layers)} layers, {self.total_params:,} params>"
@@ -170,7 +173,7 @@ class Library:
 
 
 def _is_library(nodes: list) -> bool:
-    from .syntax import BlockDef, Use
+    from .syntax.tree import BlockDef, Use
     return bool(nodes) and all(isinstance(n, (BlockDef, Use)) for n in nodes)
 
 
@@ -187,7 +190,7 @@ def parse(text: str, filename: str | None = None, *, library: bool = False,
     one). With `library=True` a file of blocks only is returned as a `Library`
     instead of being an error.
     """
-    from .limits import check_text
+    from .source.limits import check_text
     if not isinstance(text, str):
         raise TypeError(f"parse() takes the spec's text as a str, not {type(text).__name__}")
     if filename is not None and not isinstance(filename, str):
@@ -208,17 +211,17 @@ def parse(text: str, filename: str | None = None, *, library: bool = False,
 def _parse(text: str, filename: str | None, library: bool,
            input_shape: tuple[int, ...] | None, rep: Reporter) -> Network:
     """`parse`, once the text is known to be within the limits."""
-    from .builder import Builder
-    from .parser import parse_tree
-    from .syntax import Use
-    own = parse_tree(text, rep) if not rep.errors else []
+    from .language.builder import Builder
+    from .language.parser import parse_tree
+    from .syntax.tree import Use
+    own = parse_tree(text, rep).body if not rep.errors else []
     nodes = own
     if any(isinstance(n, Use) for n in own):
-        from .library import Libraries  # and pathlib with it: only `use` needs them
+        from .language.library import Libraries  # and pathlib with it: only `use` needs them
         nodes = Libraries(rep, filename).expand(own)
     name = os.path.splitext(os.path.basename(filename))[0] if filename and filename != "<stdin>" \
         else "network"
-    builder = Builder(text, rep, input_shape)
+    builder = Builder(rep, input_shape)
     if _is_library(own) and not rep.errors:
         blocks = builder.define(nodes)
         if not library:
@@ -230,10 +233,9 @@ def _parse(text: str, filename: str | None, library: bool,
                        rep.warnings)  # type: ignore[return-value]
     layers = builder.build(nodes) if not rep.errors else []
     rep.raise_errors()
-    net = Network(name, layers, rep.warnings, filename, text, builder.instances,
+    net = Network(name, layers, rep.warnings, filename, text, builder.tree,
                   (builder.blocks, builder.statements))
     net.sources = rep.texts
-    net.residuals = builder.residuals
     from .analysis.rf import receptive_fields
     try:
         receptive_fields(net, rep)   # warns where merged windows are not aligned
@@ -256,11 +258,3 @@ def load(path: str | os.PathLike[str], *, library: bool = False,
         raise SpecError(Diagnostic("error", f"cannot read spec: {why}", str(path))) from None
     return parse(text, str(path), library=library, input_shape=input_shape)
 
-
-def decode_spec(data: bytes) -> str:
-    """A spec's text from its bytes: UTF-8, a byte order mark dropped (ValueError if not UTF-8)."""
-    try:
-        return data.decode("utf-8-sig")   # a BOM is not part of the spec
-    except UnicodeDecodeError as err:
-        raise ValueError(f"not UTF-8 text (byte {err.start + 1} is 0x{data[err.start]:02x})"
-                         ) from None

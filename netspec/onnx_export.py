@@ -23,9 +23,9 @@ import onnx
 from onnx import TensorProto, helper
 
 from . import __version__, onnx_ops
-from .errors import Diagnostic, InputError, NetspecError
-from .files import atomic_write, unwinding_on_signals
-from .layers import Layer
+from .source.diagnostics import Diagnostic, InputError, NetspecError
+from .source.files import atomic_write, unwinding_on_signals
+from .kinds import Layer
 from .numpy_backend import prepare_input
 from .numpy_backend.pool import averaging_matrix
 

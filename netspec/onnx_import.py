@@ -21,8 +21,8 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .arith import resolve_padding, window_output_size
-from .errors import Diagnostic, NetspecError
+from .kinds.arith import resolve_padding, window_output_size
+from .source.diagnostics import Diagnostic, NetspecError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -444,9 +444,9 @@ def _hard_sigmoid(r: _Reader, node: onnx.NodeProto) -> None:
 
 
 def _leaky_relu(r: _Reader, node: onnx.NodeProto) -> None:
-    from .layers import Activation
+    from .kinds.activations import Leaky
     slope = float(_attrs(node).get("alpha", 0.01))
-    words = ["leaky"] if abs(slope - Activation.LEAKY_SLOPE) < 1e-9 else ["leaky", _short(slope)]
+    words = ["leaky"] if abs(slope - Leaky.SLOPE) < 1e-9 else ["leaky", _short(slope)]
     r.emit(node, "leaky", words, [node.input[0]])
 
 
@@ -537,7 +537,7 @@ def _softmax(r: _Reader, node: onnx.NodeProto) -> None:
 
 
 def _bn(r: _Reader, node: onnx.NodeProto) -> None:
-    from .layers import BatchNorm
+    from .kinds import BatchNorm
     eps = float(_attrs(node).get("epsilon", 1e-5))
     if not eps > 0:
         r.fail(f"batch norm epsilon {eps:g}: it must be positive")
@@ -690,7 +690,7 @@ def _layernorm(r: _Reader, node: onnx.NodeProto) -> None:
 
 
 def _emit_layernorm(r: _Reader, node: onnx.NodeProto, x: str, out: str) -> None:
-    from .layers import LayerNorm
+    from .kinds import LayerNorm
     eps = float(f"{float(_attrs(node).get('epsilon', 1e-5)):.6g}")   # stored as float32
     words = ["layernorm"] + ([f"eps{_short(eps)}"] if eps != LayerNorm.DEFAULT_EPSILON else [])
     weights = {suffix: r.lazy(name) for suffix, name in zip(("weight", "bias"), node.input[1:3])}
@@ -775,7 +775,7 @@ def _is_averaging(a: np.ndarray, n: int, o: int) -> bool:
     """Whether `a` (o, n) averages the windows of adaptive pooling from n cells to o."""
     import numpy as np
 
-    from .layers.pool import adaptive_windows
+    from .kinds.pool import adaptive_windows
     want = np.zeros((o, n), np.float32)
     for i, (start, end) in enumerate(adaptive_windows(n, o)):
         want[i, start:end] = 1.0 / (end - start)

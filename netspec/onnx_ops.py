@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from onnx import helper, numpy_helper
 
-from .layers import Chunk, Deconv, LayerNorm, LayerScale, Linear, Shuffle, Upsample
+from .kinds import Chunk, Deconv, LayerNorm, LayerScale, Linear, Shuffle, Upsample
 
 if TYPE_CHECKING:
     from .onnx_export import _Graph

@@ -22,7 +22,7 @@ from .analysis.memory import (
     weight_counts,
 )
 from .analysis.rf import Field, receptive_fields
-from .layers import Layer, shape_str
+from .kinds import Layer, shape_str
 
 if TYPE_CHECKING:
     from .network import Network

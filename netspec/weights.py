@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .errors import Diagnostic, Reporter, WeightsError
-from .files import atomic_write
+from .source.diagnostics import Diagnostic, Reporter, WeightsError
+from .source.files import atomic_write
 
 if TYPE_CHECKING:
     from .network import Network

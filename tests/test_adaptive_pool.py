@@ -7,7 +7,7 @@ import pytest
 
 import netspec
 from conftest import one_error
-from netspec.layers.pool import adaptive_windows
+from netspec.kinds.pool import adaptive_windows
 
 
 @pytest.mark.parametrize("n, o", [(7, 7), (14, 7), (10, 3), (5, 7), (1, 6), (2, 7), (13, 4)])

@@ -56,7 +56,7 @@ def test_transposed_conv_arithmetic():
     assert net.weight_shapes()[f"{d2.name}.weight"] == (4, 3, 2, 3)
     assert d1.params == 6 * 4 * 9 + 4 and d2.params == 4 * 3 * 6
     assert d1.macs == 5 * 4 * 6 * 4 * 9
-    assert netspec.layers.transposed_output_size(7, 4, 2, 1) == 14
+    assert netspec.kinds.transposed_output_size(7, 4, 2, 1) == 14
 
 
 def test_channel_layers_count_their_parameters_and_name_their_arrays():

@@ -195,7 +195,7 @@ def test_export_torch_writes_every_new_kind(tmp_path):
     # and the aux head's modules exist for the state_dict but are not run
     import importlib.util
 
-    from netspec.torch_codegen import torch_source
+    from netspec.backends.torch import torch_source
     net = netspec.parse("""block se(c) { gate { pool avg global; fc1: conv 1x1 x2 relu
                                                   fc2: conv 1x1 x$c hsigmoid } }
 input 8x8x3

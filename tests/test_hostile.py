@@ -26,10 +26,10 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec import files
+from netspec.source import files
 from netspec.cli import _parser
-from netspec.errors import MAX_ERRORS, SHOWN_COLUMNS, Diagnostic
-from netspec.limits import MAX_WORK
+from netspec.source.diagnostics import MAX_ERRORS, SHOWN_COLUMNS, Diagnostic
+from netspec.source.limits import MAX_WORK
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY = 3 * 2**30 // 2    # 1.5 GiB of address space: far below any hostile claim here
@@ -117,7 +117,7 @@ def test_refusal_compares_files_not_spellings(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from netspec import files
+from netspec.source import files
 sig = getattr(signal, sys.argv[2])
 def write(f):
     f.write(b"x" * 100_000)
@@ -149,7 +149,8 @@ def test_a_killed_write_leaves_the_old_file_and_nothing_else(tmp_path, sig):
 def test_export_killed_by_sigterm_cleans_up(work):
     script = textwrap.dedent("""
         import os, signal, sys
-        from netspec import cli, files
+        from netspec import cli
+        from netspec.source import files
         files.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGTERM)   # mid-write
         sys.exit(cli.main(["export", "spec.ns", "-o", "spec.onnx"]))
     """)

@@ -278,7 +278,7 @@ def test_torchvision_segmentation_models_import_with_merges_and_resizes(
         assert w in text, text
     # and on to PyTorch code: the imported spec's module loads the imported weights and
     # computes what torchvision's model computes
-    from netspec.torch_codegen import torch_source
+    from netspec.backends.torch import torch_source
     source = torch_source(imported.network)
     namespace: dict = {}
     exec(compile(source, "generated.py", "exec"), namespace)   # noqa: S102 (our own output)

@@ -50,7 +50,7 @@ def test_the_planted_cache_would_run_code_in_lark_with_cache(planted_cache):
     assert marker.exists()
 
 
-@pytest.mark.parametrize("block", ["", "sys.modules['netspec._lark_standalone'] = None\n"],
+@pytest.mark.parametrize("block", ["", "sys.modules['netspec.language._lark_standalone'] = None\n"],
                          ids=["generated-tables", "built-from-grammar"])
 def test_check_never_loads_a_planted_parser_cache(planted_cache, block):
     env, marker = planted_cache
@@ -63,27 +63,27 @@ def test_check_never_loads_a_planted_parser_cache(planted_cache, block):
 _TREES = """
 import sys
 {block}from pathlib import Path
-from netspec.parser import _parser
+from netspec.language.parser import _parser
 for spec in sorted(Path("specs").glob("**/*.ns")):
-    print(spec, repr(_parser().parse(spec.read_text(encoding="utf-8"))))
+    print(spec, repr(_parser()[0].parse(spec.read_text(encoding="utf-8"))))
 """
 
 
 def test_generated_parser_tables_parse_like_the_grammar():
     """An installed build's tables parse every spec as the grammar itself does."""
-    from netspec import _lark
-    if _lark.SOURCE != "generated":
+    from netspec.language import grammar
+    if grammar.SOURCE != "generated":
         pytest.skip("no generated parser: netspec is not installed from this checkout")
     trees = [subprocess.run([sys.executable, "-c", _TREES.format(block=block)], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout.splitlines()
-             for block in ("", "sys.modules['netspec._lark_standalone'] = None\n")]
+             for block in ("", "sys.modules['netspec.language._lark_standalone'] = None\n")]
     assert len(trees[0]) >= 13
     assert trees[0] == trees[1]
 
 
 def test_a_stale_generated_parser_is_not_used(tmp_path):
     """With a grammar that differs from the generated tables', the grammar wins."""
-    generated = ROOT / "netspec" / "_lark_standalone.py"
+    generated = ROOT / "netspec" / "language" / "_lark_standalone.py"
     if not generated.exists():
         pytest.skip("no generated parser: netspec is not installed from this checkout")
     shutil.copytree(ROOT / "netspec", tmp_path / "netspec")
@@ -91,7 +91,7 @@ def test_a_stale_generated_parser_is_not_used(tmp_path):
     (tmp_path / "grammar" / "netspec.lark").write_text(   # edited after generating
         (ROOT / "grammar" / "netspec.lark").read_text(encoding="utf-8") + "\n// edited\n",
         encoding="utf-8")
-    r = subprocess.run([sys.executable, "-c", "import netspec._lark as l; print(l.SOURCE)"],
+    r = subprocess.run([sys.executable, "-c", "import netspec.language.grammar as g; print(g.SOURCE)"],
                        capture_output=True, text=True, cwd=tmp_path,
                        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert r.stdout.strip() == "grammar", r.stderr

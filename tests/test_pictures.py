@@ -19,7 +19,7 @@ from random_nets import random_spec
 
 import netspec
 from netspec.cli import main
-from netspec.layers import Layer
+from netspec.kinds import Layer
 from netspec.network import Library
 from netspec.picture import draw
 from netspec.picture.html import report

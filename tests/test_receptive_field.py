@@ -236,7 +236,7 @@ def test_an_undeclared_spatial_kind_is_refused():
 def test_a_broadcast_gate_sees_the_whole_image():
     # Squeeze-and-excitation: x · s, s = a global pool of x read by every output pixel.
     # Through the gate, every output pixel depends on every input pixel.
-    from netspec.layers import Layer
+    from netspec.kinds import Layer
     net = netspec.parse("input 8x8x2\nconv 3x3 p1 x2\npool avg global")
 
     class Gate(Layer):

@@ -22,7 +22,7 @@ from conftest import NAMING, small_network
 
 import netspec
 from netspec.cli import main
-from netspec.torch_codegen import TorchCodegenError, torch_source
+from netspec.backends.torch import TorchCodegenError, torch_source
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -219,7 +219,7 @@ def test_what_it_cannot_write_is_an_error_with_a_position() -> None:
 
 
 def test_generating_code_loads_neither_torch_nor_numpy(tmp_path: Path) -> None:
-    code = ("import sys, netspec; from netspec.torch_codegen import torch_source; "
+    code = ("import sys, netspec; from netspec.backends.torch import torch_source; "
             f"torch_source(netspec.load({str(ROOT / 'specs' / 'densenet121.ns')!r})); "
             "print(sorted(m for m in ('torch', 'numpy', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

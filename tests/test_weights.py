@@ -88,7 +88,7 @@ def test_unreadable_weights_file(tmp_path):
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
-    from netspec.files import atomic_write
+    from netspec.source.files import atomic_write
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
 

@@ -12,7 +12,7 @@ from difflib import SequenceMatcher
 from math import prod
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..layers import shape_str
+from ..kinds import shape_str
 from .memory import human_bytes
 
 if TYPE_CHECKING:

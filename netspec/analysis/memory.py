@@ -23,7 +23,7 @@ from __future__ import annotations
 from math import prod
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..layers import Layer
+from ..kinds import Layer
 
 if TYPE_CHECKING:
     from ..network import Network

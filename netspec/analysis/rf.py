@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..layers import Layer
+from ..kinds import Layer
 
 if TYPE_CHECKING:
     from fractions import Fraction   # imported where used: `check` starts faster without it
 
-    from ..errors import Reporter
+    from ..source.diagnostics import Reporter
     from ..network import Network
 
 Axis = tuple[int, int, int, "tuple[int, int] | None"]   # (rf, jump, start, always)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import Reporter
+from ..source.diagnostics import Reporter
 
 if TYPE_CHECKING:
     from ..network import Network
-    from ..syntax import Node
+    from ..syntax.tree import Node
 
 
 @dataclass
@@ -41,20 +41,20 @@ class _EveryWarning(Reporter):
 
 def _build(text: str, filename: str | None, nodes: list[Node],
            dims: tuple[int, ...] | None) -> tuple[list, Reporter]:
-    from ..builder import Builder
+    from ..language.builder import Builder
     rep = _EveryWarning(text, filename)
-    layers = Builder(text, rep, dims).build(nodes)
+    layers = Builder(rep, dims).build(nodes)
     return layers, rep
 
 
 def accepted_sizes(net: Network, lo: int, hi: int) -> Sizes:
     """Build `net`'s spec at every square size lo … hi (its own channels)."""
-    from ..layers import FC
-    from ..library import Libraries
-    from ..parser import parse_tree
+    from ..kinds import FC
+    from ..language.library import Libraries
+    from ..language.parser import parse_tree
     text = net.source
     rep = Reporter(text, net.filename)
-    nodes = Libraries(rep, net.filename).expand(parse_tree(text, rep))
+    nodes = Libraries(rep, net.filename).expand(parse_tree(text, rep).body)
     channels = net.input_shape[-1]
     written = {lay.name: lay.in_features for lay in net.layers if isinstance(lay, FC)}
     out = Sizes(lo, hi, channels)
@@ -109,7 +109,7 @@ def _form(period: int, r: int) -> str:
 
 def warn_fixed_size(net: Network, nodes: list[Node], rep: Reporter) -> None:
     """Warn (`input-size-fixed`) where the given input size changes an fc layer's inputs."""
-    from ..layers import FC, shape_str
+    from ..kinds import FC, shape_str
     written, wrep = _build(net.source, net.filename, nodes, None)
     if wrep.errors:
         return

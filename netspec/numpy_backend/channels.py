@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import Chunk, Layer, LayerNorm, LayerScale, Linear, Shuffle
+from ..kinds import Chunk, Layer, LayerNorm, LayerScale, Linear, Shuffle
 from .ops import Activation
 from .threads import channel_chunks, chunks, each, width
 from .windows import Step

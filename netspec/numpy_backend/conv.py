@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..layers import Conv
+from ..kinds import Conv
 from .ops import Activation
 from .threads import channel_chunks, each, width
 from .windows import Step, _pad, _windows, row_blocks

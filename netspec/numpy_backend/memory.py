@@ -36,7 +36,7 @@ from math import prod
 from typing import TYPE_CHECKING
 
 from ..analysis.memory import Runtime
-from ..layers import Layer
+from ..kinds import Layer
 from .conv import (
     DEPTHWISE_BLOCK_BYTES,
     _depthwise,

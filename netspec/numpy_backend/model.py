@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Callable, Container, NamedTuple
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..errors import Diagnostic, InputError
-from ..layers import Layer, shape_str
+from ..source.diagnostics import Diagnostic, InputError
+from ..kinds import Layer, shape_str
 from .channels import (
     _chunk,
     _layernorm,

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..layers import FC, LRN, BatchNorm, Layer
+from ..kinds import FC, LRN, BatchNorm, Layer
 from .threads import chunks, each, width
 from .windows import Step
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import AdaptivePool, Pool
+from ..kinds import AdaptivePool, Pool
 from .threads import each, width
 from .windows import Step, _pad, _taps, row_blocks
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import Deconv, Upsample
+from ..kinds import Deconv, Upsample
 from .windows import Step
 
 

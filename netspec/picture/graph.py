@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..layers import shape_str
+from ..kinds import shape_str
 from . import look
 from .scene import FONT, Circle, Group, Path, Rect, Scene, Text, text_width
 from .structure import Parallel, Series, Unit, collapse, structure

@@ -13,7 +13,7 @@ from html import escape
 from math import prod
 from typing import TYPE_CHECKING
 
-from ..layers import shape_str
+from ..kinds import shape_str
 from . import draw
 
 if TYPE_CHECKING:

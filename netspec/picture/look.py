@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..layers import shape_str
+from ..kinds import shape_str
 
 if TYPE_CHECKING:
-    from ..layers import Layer
+    from ..kinds import Layer
     from .structure import Unit
 
 ROLES = ("input", "volume", "vector", "inplace", "merge")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..layers import Layer
+    from ..kinds import Layer
     from ..network import Network
 
 

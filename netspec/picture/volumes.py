@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from math import log2, sqrt
 from typing import TYPE_CHECKING
 
-from ..layers import shape_str
+from ..kinds import shape_str
 from . import look
 from .scene import BOLD, FONT, Circle, Group, Path, Poly, Scene, Text, text_width
 from .structure import Parallel, Series, Unit, collapse, structure
 
 if TYPE_CHECKING:
-    from ..layers import Layer
+    from ..kinds import Layer
     from ..network import Network
 
 GAP_ARROW = 24        # between two boxes joined by an arrow

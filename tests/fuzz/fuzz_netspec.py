@@ -31,13 +31,13 @@ with atheris.instrument_imports(include=["netspec", "lark", "zipfile"]):
 
     import netspec
     import netspec.arrays
-    import netspec.builder   # netspec imports these on first use: import them here,
-    import netspec.limits    # inside the block, so that they are instrumented
+    import netspec.language.builder   # netspec imports these on first use: import them
+    import netspec.language.parser    # here, inside the block, so that they are instrumented
     import netspec.onnx_export
-    import netspec.parser
+    import netspec.source.limits
     import netspec.report
     import netspec.weights
-    from netspec.errors import NetspecError
+    from netspec.source.diagnostics import NetspecError
 
 ROOT = Path(__file__).resolve().parents[2]
 NET = netspec.parse("input 6x6x2\nconv 3x3 x3 relu\nbn\nfc 2\n", "fuzz.ns")

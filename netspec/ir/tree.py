@@ -1,0 +1,148 @@
+"""The built network as a tree: the structure the spec wrote, with every layer in it.
+
+The builder expands the spec tree (blocks called, repeats unrolled, numbers
+resolved, shapes inferred) into these nodes. Each keeps the spec-tree node it was
+built from (`syntax`) and the block parameters it was built with (`env`), so a
+code generator can ask, of any statement in a block, what every instance of it
+became. Flattening the tree (`layers`) gives the layer graph the backends run:
+each layer lists the layers it reads in `inputs`, so a join may read any earlier
+value, not only values that branch from one point.
+
+    Seq        items one after another: a `{ }` or `[ ]` group, a block's body, a branch
+    Instance   one call of a block: the block, its arguments, its name prefix, its body
+    Residual   body + shortcut (or none), and the add that joins them; what was decided
+    Branches   concat, split, add, mul: branches of one input, and the merge layer
+    Gate       the input times what its body makes of it
+    Aux        a side head, not computed at inference
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from ..kinds.base import Layer
+
+
+@dataclass(eq=False)
+class Built:
+    """What every tree node keeps: the spec-tree node it came from and the parameters
+    of the block it was built in."""
+
+    syntax: Any = field(default=None, kw_only=True)
+    env: dict[str, int] = field(default_factory=dict, kw_only=True)
+
+
+@dataclass(eq=False)
+class Seq(Built):
+    """Items one after another; `prefix` is the name its items are under ("" for none)."""
+
+    items: list[Node] = field(default_factory=list)
+    prefix: str = ""
+    indexed: bool = False
+
+
+@dataclass(eq=False)
+class Instance(Built):
+    """One call of a block: `layer2.0` = basic(c=128, s=2)."""
+
+    block: str = ""
+    args: dict[str, int] = field(default_factory=dict)
+    prefix: str = ""
+    body: Seq = field(default_factory=Seq)
+    input: Layer | None = None      # the value it reads
+
+    @property
+    def call(self) -> str:
+        """`basic(c=128, s=2)`."""
+        return f"{self.block}({', '.join(f'{k}={v}' for k, v in self.args.items())})"
+
+
+@dataclass(eq=False)
+class Residual(Built):
+    """`residual`: the body, the shortcut (None: the identity) and their add (None when
+    `residual?` found shapes that differ, or after an error). `projected`: the shortcut
+    is a projection; `skipped`: `residual?` left out the skip. `channels`: into the
+    residual and out of its body; `block_channels`: what the block instance reads."""
+
+    input: Layer | None = None
+    body: Seq = field(default_factory=Seq)
+    shortcut: Seq | None = None
+    add: Layer | None = None
+    projected: bool = False
+    skipped: bool = False
+    channels: tuple[int | None, int | None] = (None, None)
+    block_channels: int | None = None
+
+
+@dataclass(eq=False)
+class Branches(Built):
+    """concat, split, add or mul of branches that read one input (a split's branches read
+    its `chunks`), merged by `merge`."""
+
+    op: str = "concat"
+    input: Layer | None = None
+    chunks: list[Layer] = field(default_factory=list)
+    branches: list[Seq] = field(default_factory=list)
+    merge: Layer | None = None
+
+
+@dataclass(eq=False)
+class Gate(Built):
+    """x × body(x)."""
+
+    input: Layer | None = None
+    body: Seq = field(default_factory=Seq)
+    mul: Layer | None = None
+
+
+@dataclass(eq=False)
+class Aux(Built):
+    """A side head: its layers are part of the network, not of inference."""
+
+    input: Layer | None = None
+    body: Seq = field(default_factory=Seq)
+
+
+Node = Union["Layer", Seq, Instance, Residual, Branches, Gate, Aux]
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The nodes directly inside `node`, in the order they were built."""
+    if isinstance(node, Seq):
+        yield from node.items
+    elif isinstance(node, (Instance, Gate, Aux)):
+        yield node.body
+        if isinstance(node, Gate) and node.mul is not None:
+            yield node.mul
+    elif isinstance(node, Residual):
+        yield node.body
+        if node.shortcut is not None:
+            yield node.shortcut
+        if node.add is not None:
+            yield node.add
+    elif isinstance(node, Branches):
+        yield from node.chunks
+        yield from node.branches
+        if node.merge is not None:
+            yield node.merge
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """`node` and every node inside it, outermost first."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
+
+
+def layers(node: Node) -> list[Layer]:
+    """Every layer in the tree, in the order it was built: the layer graph, flattened."""
+    return [n for n in walk(node) if not isinstance(n, (Seq, Instance, Residual, Branches,
+                                                        Gate, Aux))]
+
+
+def instances_of(tree: Node, syntax: Any) -> list[Any]:
+    """Every node of `tree` built from spec-tree node `syntax`."""
+    return [n for n in walk(tree) if getattr(n, "syntax", None) is syntax]

@@ -1,0 +1,39 @@
+"""The layer kinds: one class per kind, each owning its rules, grouped by family.
+
+A layer knows, in one place (as a Keras layer does): how its statement is read and
+the options it was written with (for carets), its static checks, how its output
+shape and parameter count follow from its input shape (`infer`), the shapes of its
+weights, its costs and the facts the analyses need. The checker and the backends
+ask the layer; they never re-derive its arithmetic.
+
+Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
+
+    base         Layer, Input, shape_str
+    statement    reading a statement's words (shared by every kind's `read`)
+    arith        convolution arithmetic: output sizes, `same` padding
+    window       what conv and pool share: kernel, stride, padding, dilation
+    conv, pool   convolution; max, average, global and adaptive average pooling
+    dense        fc, flatten, dropout
+    norm         batch norm, local response norm
+    activations  relu, relu6, tanh, sigmoid, softmax, silu, gelu, hswish, hsigmoid, leaky
+    merges       add (residual), concat, mul (gate): one family
+    channels     layer norm, layer scale, linear per pixel, split chunk, channel shuffle
+    resample     transposed convolution, upsampling
+    registry     every kind, and the lists derived from them
+"""
+
+# in family order: the order of kinds in hints and lists (registry.py)
+from .base import Input, Layer, Shape, shape_str  # noqa: I001
+from .conv import Conv
+from .pool import AdaptivePool, Pool
+from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
+from .norm import LRN, BatchNorm
+from .activations import Activation
+from .merges import Add, Concat, Merge, Multiply
+from .channels import Chunk, LayerNorm, LayerScale, Linear, Shuffle
+from .resample import Deconv, Upsample, transposed_output_size
+
+__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",
+           "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
+           "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape", "Shuffle",
+           "Upsample", "shape_str", "transposed_output_size"]

@@ -1,0 +1,276 @@
+"""The layer base class: what every kind states about itself, and the network's input.
+
+A kind is one class (a family of kinds, one module): how its statement is read
+(`read`), its checks and shape rule (`check_options`, `infer`), its weights,
+its costs and the facts the analyses ask for, and, next to those, how each
+backend translates it. Everything that lists kinds (the parser's keywords, the
+pictures' colours, the importer's operators) is derived from the registry
+(registry.py), never written out again.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import TYPE_CHECKING, ClassVar
+
+from ..source.diagnostics import Reporter, ShapeError, SpecError
+from ..source.pos import Pos
+
+if TYPE_CHECKING:
+    from ..syntax.tree import LayerStmt
+    from .statement import Reading, TorchWriter
+
+Shape = tuple[int, ...]
+#: How one output pixel reads its input along one axis: (span in input pixels,
+#: stride, padding before). A 3×3 conv with dilation 2, stride 2, p2: (5, 2, 2).
+AxisWindow = tuple[int, int, int]
+
+
+def shape_str(shape: Shape | None) -> str:
+    """`28×28×6` for a volume, `120` for a vector, `?` when unknown."""
+    return "?" if shape is None else "×".join(str(d) for d in shape)
+
+
+#: Every kind class, in the order their modules define them (see registry.py).
+KINDS: list[type[Layer]] = []
+
+
+class Layer:
+    """A layer of the network: written once in the spec, checked, then run.
+
+    Besides its shape rule, a kind states the facts the analyses (netspec.analysis)
+    ask for; the defaults below are those of no kind in particular, and an analysis
+    that needs an undeclared fact refuses with the kind's name rather than guess.
+    """
+
+    kind: ClassVar[str] = ""
+
+    # ---- the language: how a statement of this kind is written --------------------
+    #: The grammar rule whose statements this class reads (`conv`), if any; kinds that
+    #: share a rule (the activations) tell themselves apart by `keywords`.
+    rule: ClassVar[str | None] = None
+    #: The words that start its statement (`conv`; `relu`, `relu6`...).
+    keywords: ClassVar[tuple[str, ...]] = ()
+    #: The form of its statement, for a hint after a syntax error.
+    usage: ClassVar[str | None] = None
+    #: Words other frameworks use for it, with netspec's spelling (`dense` → `fc`).
+    foreign: ClassVar[dict[str, str]] = {}
+    #: Words that may follow its keyword, for a near miss after a syntax error.
+    option_words: ClassVar[tuple[str, ...]] = ()
+    #: May follow a `conv`, `fc`, `linear` or `deconv` in the same statement
+    #: (`conv 3x3 x16 relu`): the elementwise activations.
+    shorthand: ClassVar[bool] = False
+
+    #: Output pixel (i, j) reads only pixel (i, j) of each input (activations, batch
+    #: norm, merges): the receptive field passes through unchanged.
+    pointwise: ClassVar[bool] = False
+    #: Suffixes of `weight_shapes` that are buffers, not trained (batch norm's
+    #: running statistics); the rest are trainable.
+    buffers: ClassVar[tuple[str, ...]] = ()
+    #: Runs over its input's memory instead of allocating an output (relu), when
+    #: no other layer still reads that input.
+    in_place: ClassVar[bool] = False
+    #: Its output is its input, unchanged (dropout at inference): allocates nothing.
+    alias: ClassVar[bool] = False
+    #: Which of its values PyTorch's autograd keeps for this kind's backward pass:
+    #: "input" (every input) and/or "output". None = not declared: the training
+    #: memory analysis refuses the layer.
+    saves: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            KINDS.append(cls)
+
+    def __init__(self, pos: Pos, text: str) -> None:
+        self.pos = pos
+        self.text = text
+        self.name = ""
+        self.name_pos: Pos | None = None
+        self.options: dict[str, Pos] = {}
+        self.input_shape: Shape | None = None
+        self.output_shape: Shape | None = None
+        self.inputs: list[Layer] = []
+        self.params = 0
+        self.macs = 0
+        self.aux = False   # part of an `aux` head: weights kept, not computed at inference
+        #: the spec-tree statement it was read from, and the block parameters it was read
+        #: with (set by the builder; what a code generator asks of every instance)
+        self.syntax: object = None
+        self.env: dict[str, int] = {}
+
+    @classmethod
+    def read(cls, r: Reading) -> list[Layer]:
+        """The layers of one statement of this kind (its numbers resolved by `r`)."""
+        raise NotImplementedError(f"`{cls.kind}` has no statement")
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        """The statement as a PyTorch module's constructor (`nn.Conv2d(…)`), or None when
+        it wrote itself into forward through `t`; its numbers are expressions (`r`)."""
+        raise NotImplementedError(f"`{cls.kind}` has no PyTorch module")
+
+    @classmethod
+    def made_kind(cls, stmt: LayerStmt) -> str:
+        """The kind of layer a statement of this class makes (what its default name counts)."""
+        return cls.kind
+
+    @classmethod
+    def writes_forward(cls, stmt: LayerStmt) -> bool:
+        """Whether its PyTorch code is a line of forward rather than a module (a layer scale,
+        an upsampling to another value's size)."""
+        return False
+
+    @property
+    def op(self) -> str:
+        """The operation, as in `netspec check --json` (`conv`, `pool`, `relu`...)."""
+        return self.kind
+
+    @property
+    def line(self) -> int:
+        return self.pos.line
+
+    def check_options(self, rep: Reporter) -> None:
+        """Checks that need no input shape (positive sizes, ranges)."""
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        """Set output shape, params and MACs from the input shape; None on error."""
+        self.input_shape = self.output_shape = shape
+        return shape
+
+    def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        """Like `infer`, for all inputs; layers with several inputs override this."""
+        return self.infer(shapes[0], rep)
+
+    def weight_shapes(self) -> dict[str, Shape]:
+        """Shapes of this layer's arrays, keyed by suffix (`weight`, `bias`...)."""
+        return {}
+
+    # ---- facts for the analyses ----------------------------------------------------
+    def window(self) -> tuple[AxisWindow, AxisWindow] | None:
+        """The input window one output pixel reads, per axis (H, W): (span, stride, pad before).
+
+        Pointwise kinds read (1, 1, 0); windowed kinds override this. Any other kind
+        with a spatial output must say how it reads its input, or return None where no
+        one window describes it (adaptive pooling whose windows differ in size): then no
+        receptive field is reported from that layer on.
+        """
+        if self.pointwise:
+            return (1, 1, 0), (1, 1, 0)
+        raise NotImplementedError(f"`{self.kind}` does not declare the window an output pixel "
+                                  f"reads (Layer.window or Layer.pointwise)")
+
+    def aliases(self, training: bool) -> bool:
+        """Whether the output is the input itself (at inference, or in training)."""
+        return self.alias
+
+    def input_windows(self) -> list[tuple[AxisWindow, AxisWindow] | None]:
+        """The window read from each input, in order: `window()` for all of them.
+
+        A layer whose inputs are read differently overrides this; a stride of 0 means
+        the input is broadcast (a 1×1 gate read by every output pixel, as in
+        squeeze-and-excitation's multiply).
+        """
+        return [self.window()] * len(self.inputs)
+
+    @property
+    def non_trainable(self) -> int:
+        """Values in this layer's buffers (running statistics); `params` are the trainable."""
+        return sum(prod(shape) for key, shape in self.weight_shapes().items()
+                   if key in self.buffers)
+
+    def saved_extra_bytes(self) -> int:
+        """Bytes per sample autograd keeps beyond the values in `saves` (indices, masks)."""
+        return 0
+
+    def flops(self) -> int:
+        """Floating-point operations per sample, by the convention in netspec.analysis.cost.
+
+        Layers that compute nothing (input, dropout at inference, flatten, concat) count 0;
+        every computing kind must override this.
+        """
+        raise NotImplementedError(f"`{self.kind}` does not declare its FLOPs (Layer.flops)")
+
+    def explain(self) -> list[str]:
+        """This layer's arithmetic with its numbers filled in (`netspec explain`)."""
+        if self.output_shape == self.input_shape:
+            return [f"out = in = {shape_str(self.output_shape)}"]
+        raise NotImplementedError(f"`{self.kind}` does not explain its arithmetic (Layer.explain)")
+
+    def attrs(self) -> dict:
+        """The resolved options, for JSON output and the backends."""
+        return {}
+
+    def weight_key(self, suffix: str) -> str:
+        """The state_dict key of one array: `conv1.weight`, or the layer's own name for
+        the suffix "" (a bare torch Parameter, as ConvNeXt's `layer_scale`)."""
+        return f"{self.name}.{suffix}" if suffix else self.name
+
+    def where(self, option: str) -> Pos:
+        """Position of an option as written, else of the whole layer."""
+        return self.options.get(option, self.pos)
+
+    def _positive(self, rep: Reporter, option: str, label: str, value: int) -> bool:
+        if value < 1:
+            rep.error(self.where(option), f"{label} must be at least 1, not {value}", ShapeError)
+            return False
+        return True
+
+    def _volume(self, shape: Shape, rep: Reporter) -> bool:
+        """Report a spatial layer applied to a vector."""
+        if len(shape) == 3:
+            return True
+        rep.error(self.pos, f"`{self.kind}` needs an H×W×C volume, but its input is a vector of "
+                            f"{shape[0]} values", ShapeError,
+                  hint="put convolutions and pooling before the first `fc` or `flatten`")
+        return False
+
+
+class Input(Layer):
+    """`input HxWxC` (or `input N` for a vector): the network's input."""
+
+    kind = "input"
+    rule = "input"
+    keywords = ("input",)
+    usage = "input HxWxC`, e.g. `input 32x32x3"
+    pointwise = True
+    saves = ()
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        return None   # the forward's argument
+
+    @classmethod
+    def read(cls, r: Reading) -> list[Layer]:
+        size = r.words[0]
+        layer = cls(r.span(size), r.text(), r.size(size, (1, 2, 3, 4), "input"))
+        layer.options = {"size": size.pos}
+        return [layer]
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        return [f"out = {shape_str(self.output_shape)} (as written)"]
+
+    def __init__(self, pos: Pos, text: str, dims: tuple[int, ...]) -> None:
+        super().__init__(pos, text)
+        self.dims = dims
+
+    def check_options(self, rep: Reporter) -> None:
+        if len(self.dims) not in (1, 3):
+            rep.error(self.where("size"), f"input must be HxWxC (or N for a vector), "
+                                          f"not {len(self.dims)} numbers", SpecError,
+                      hint="write e.g. `input 32x32x3`")
+        for label, v in zip(("height", "width", "channels") if len(self.dims) == 3 else ("size",),
+                            self.dims):
+            self._positive(rep, "size", f"input {label}", v)
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        if len(self.dims) not in (1, 3) or min(self.dims) < 1:
+            return None
+        self.output_shape = self.dims
+        return self.dims
+
+    def attrs(self) -> dict:
+        return {"shape": list(self.dims)}

@@ -1,0 +1,138 @@
+"""Convolution: K filters of depth C_in/groups slid over the input."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import ClassVar
+
+from ..source.diagnostics import Reporter, ShapeError, SpecError
+from ..source.pos import Pos
+from ..syntax import expr as E
+from .base import Layer, Shape, shape_str
+from .statement import Reading, TorchWriter
+from .window import OPTION_SPELLINGS, _Windowed
+
+
+class Conv(_Windowed):
+    """`conv FxF [sN] [pN|same|valid] [dN] [gN] xK`: K filters of depth C_in/groups."""
+
+    kind = "conv"
+    rule = "conv"
+    keywords = ("conv",)
+    usage = "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [ACTIVATION]"
+    foreign = {"conv2d": "conv", "convolution": "conv"}
+    option_spellings = (*OPTION_SPELLINGS,
+                        (r"(?:filters|k|out|channels)=?(-?\d+)$", "x{}", "the filter count"),
+                        (r"(-?\d+)$", "x{}", "a filter count"))
+    GROUPS_HINT: ClassVar[str] = "groups must divide both the input channels and the filters"
+
+    def __init__(self, pos: Pos, text: str, kernel: tuple[int, int], depth: int | None,
+                 filters: int | None, stride: int | None, padding: int | str,
+                 dilation: int, groups: int, bias: bool = True) -> None:
+        super().__init__(pos, text, kernel, stride, padding, dilation)
+        self.depth = depth
+        self.filters = filters
+        self.groups = groups
+        self.bias = bias
+        self.in_channels = 0
+
+    @classmethod
+    def read(cls, r: Reading) -> list[Layer]:
+        size, *rest = r.words
+        opts = r.options(rest)
+        kernel, depth = r.kernel(size)
+        get = lambda k, d: opts[k][1] if k in opts else d  # noqa: E731
+        layer = cls(r.span(), r.text(), kernel, depth, get("filters", None), get("stride", None),
+                    get("padding", 0), get("dilation", 1), get("groups", 1),
+                    bias=not get("nobias", False))
+        return r.finish(layer, opts, {"kernel": size.pos})
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        size, *rest = r.words
+        opts = r.options(rest)
+        kernel, _ = r.kernel(size)
+        get = lambda k, d: opts[k][1] if k in opts else d  # noqa: E731
+        k = get("filters", None)
+        args = [t.py(t.c_in), t.py(k), t.py(kernel)]
+        window = cls.torch_window(t, kernel, get("stride", None), get("padding", E.Num(0)),
+                                  get("dilation", E.Num(1)), (E.Num(1),), conv=True)
+        if window:
+            args.append(window)
+        groups = get("groups", E.Num(1))
+        if t.py(groups) != "1":
+            args.append(f"groups={t.py(groups)}")
+        if get("nobias", False):
+            args.append("bias=False")
+        t.out(k)
+        return f"nn.Conv2d({', '.join(args)})"
+
+    def check_options(self, rep: Reporter) -> None:
+        super().check_options(rep)
+        if self.filters is None:
+            rep.error(self.pos, "`conv` needs a filter count", SpecError,
+                      hint=f"add `xK` for K filters, e.g. `{self.text} x16`")
+        else:
+            self._positive(rep, "filters", "filter count", self.filters)
+        if self.depth is not None:
+            self._positive(rep, "kernel", "filter depth", self.depth)
+        if self._positive(rep, "groups", "groups", self.groups) and self.filters and \
+                self.filters % self.groups:
+            rep.error(self.where("groups"), f"groups {self.groups} does not divide the "
+                                            f"{self.filters} filters", ShapeError,
+                      hint=self.GROUPS_HINT)
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        if not self._volume(shape, rep) or not self._valid_numbers():
+            return None
+        if self.filters is None or self.filters < 1 or self.groups < 1 or self.filters % self.groups:
+            return None
+        c_in, g, k = shape[2], self.groups, self.filters
+        ok = True
+        if self.depth is not None and self.depth != c_in // g:
+            expected = c_in // g
+            rep.error(self.where("kernel"),
+                      f"filter depth {self.depth} does not match the input depth {c_in}"
+                      + (f" / {g} groups = {expected}" if g > 1 else ""), ShapeError,
+                      notes=(f"the input to `{self.name}` is {shape_str(shape)}",),
+                      hint=f"write the kernel as {self.kernel[0]}x{self.kernel[1]}x{expected}, "
+                           f"or leave the depth out")
+            ok = False
+        if c_in % g:
+            rep.error(self.where("groups"), f"groups {g} does not divide the {c_in} input "
+                                            f"channels", ShapeError, hint=self.GROUPS_HINT)
+            ok = False
+        spatial = self._spatial(shape, rep)
+        if spatial is None or not ok:
+            return None
+        self.in_channels = c_in
+        fan_in = self.kernel[0] * self.kernel[1] * (c_in // g)
+        self.params = (fan_in + self.bias) * k
+        self.macs = spatial[0] * spatial[1] * k * fan_in
+        self.output_shape = (*spatial, k)
+        return self.output_shape
+
+    def weight_shapes(self) -> dict[str, Shape]:
+        weight = {"weight": (self.filters, self.in_channels // self.groups, *self.kernel)}
+        return weight | {"bias": (self.filters,)} if self.bias else weight
+
+    def flops(self) -> int:
+        """Two per multiply-add, plus one add per output value for the bias."""
+        return 2 * self.macs + (prod(self.output_shape) if self.bias else 0)
+
+    def explain(self) -> list[str]:
+        fh, fw = self.kernel
+        cg = self.in_channels // self.groups
+        c = f"{self.in_channels}/{self.groups}" if self.groups > 1 else f"{self.in_channels}"
+        oh, ow, k = self.output_shape
+        params = (f"({fh}·{fw}·{c} + 1)·{k}" if self.bias else f"{fh}·{fw}·{c}·{k}")
+        return [*self.explain_size(),
+                f"params = {params} = {self.params:,}",
+                f"MACs = {oh}·{ow}·{k}·{fh}·{fw}·{cg} = {self.macs:,}",
+                "FLOPs = 2·MACs" + (f" + {oh}·{ow}·{k} (bias)" if self.bias else "")
+                + f" = {self.flops():,}"]
+
+    def attrs(self) -> dict:
+        return {**super().attrs(), "filters": self.filters, "groups": self.groups,
+                "bias": self.bias}

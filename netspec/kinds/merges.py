@@ -1,0 +1,161 @@
+"""Where paths meet: one family of merges, each combining the values of several paths.
+
+A merge layer reads two or more values and says, in `combine`, what shape their
+combination has (or why they cannot be combined). The builder makes them all the
+same way (`Builder._merge`), and each backend lowers each to one operator:
+
+    add     residual { ... }   the body plus the shortcut, shapes equal
+    concat  concat { ... }     the branches side by side along the channels
+    mul     gate { ... }       the input times a gate: one value per channel
+                               (1×1×C, squeeze-and-excitation) or the input's shape
+
+and, for any of them, `add { branch ... branch ... }`, `mul { ... }` and
+`concat { ... }` merge branches that read the same input (`text` is then the
+merge's keyword; add and mul take exactly two branches).
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..source.diagnostics import Reporter, ShapeError
+from ..source.pos import Pos
+from .base import Layer, Shape, shape_str
+
+
+def _origin(layer: Layer) -> str:
+    return f"`{layer.name}`, line {layer.line}"
+
+
+class Merge(Layer):
+    """A layer that combines the values of several paths into one; no weights."""
+
+    def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        self.input_shape = shapes[0]
+        self.output_shape = self.combine(shapes, rep)
+        return self.output_shape
+
+    def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        """The shape of the combination, or None after reporting why there is none."""
+        raise NotImplementedError
+
+
+class Add(Merge):
+    """The end of a residual connection: the sum of the body and the shortcut."""
+
+    kind = "add"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        n = prod(self.output_shape)
+        return [f"out = {' + '.join(shape_str(i.output_shape) for i in self.inputs)} "
+                f"= {shape_str(self.output_shape)}", f"FLOPs = {n:,} (one add per value)"]
+
+    def __init__(self, pos: Pos, text: str, projected: bool) -> None:
+        super().__init__(pos, text)
+        self.projected = projected   # the shortcut is a projection, not the identity
+
+    def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        if len(set(shapes)) > 1 and self.text == "add":
+            first, second = self.inputs
+            rep.error(self.pos, f"branches of `add` differ: {shape_str(shapes[0])} and "
+                                f"{shape_str(shapes[1])}", ShapeError,
+                      notes=(f"branch 1: {shape_str(shapes[0])} from {_origin(first)}",
+                             f"branch 2: {shape_str(shapes[1])} from {_origin(second)}"),
+                      hint=f"make both branches give {shape_str(shapes[0])} (add sums "
+                           f"value by value)")
+            return None
+        if len(set(shapes)) > 1:
+            body, shortcut = self.inputs
+            rep.error(self.pos, f"residual shapes differ: the body gives {shape_str(shapes[0])} "
+                                f"but the shortcut gives {shape_str(shapes[1])}", ShapeError,
+                      notes=(f"body: {shape_str(shapes[0])} from {_origin(body)}",
+                             f"shortcut: {shape_str(shapes[1])} from {_origin(shortcut)}"),
+                      hint=f"make the projection give {shape_str(shapes[0])} too"
+                      if self.projected else
+                      "add a projection: `residual { ... } project { conv 1x1 sN xK; bn }`")
+            return None
+        return shapes[0]
+
+
+class Concat(Merge):
+    """The end of parallel branches: their outputs concatenated along the channels."""
+
+    kind = "concat"
+    pointwise = True
+    saves = ()
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        chans = " + ".join(str(i.output_shape[-1]) for i in self.inputs)
+        return [f"channels = {chans} = {self.output_shape[-1]}, "
+                f"out = {shape_str(self.output_shape)}"]
+
+    def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        if len({s[:-1] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1:
+            rep.error(self.pos, "branches of `concat` differ in height and width: "
+                      + ", ".join(shape_str(s) for s in shapes), ShapeError,
+                      notes=tuple(f"branch {i + 1}: {shape_str(s)} from {_origin(layer)}"
+                                  for i, (s, layer) in enumerate(zip(shapes, self.inputs))),
+                      hint="branches are concatenated along the channels, so each must keep "
+                           "the same H×W (pad with `same`, or use the same stride)")
+            return None
+        return (*shapes[0][:-1], sum(s[-1] for s in shapes))
+
+
+class Multiply(Merge):
+    """The end of a gate: the input times the gate's output, element by element.
+
+    The gate gives either one value per channel (1×1×C for an H×W×C input, or
+    C for a vector of C), broadcast over H×W as squeeze-and-excitation does, or
+    exactly the input's shape. Inputs: [the input, the gate's output].
+    """
+
+    kind = "mul"
+    pointwise = True
+    saves = ("input",)   # the product's backward needs both factors
+
+    def input_windows(self) -> list:
+        """The input pixel by pixel; a 1×1×C gate broadcast to every pixel (stride 0)."""
+        x, gate = (i.output_shape for i in self.inputs)
+        broadcast = len(gate) == 3 and gate[:2] == (1, 1) and x[:2] != (1, 1)
+        return [self.window(), ((1, 0, 0), (1, 0, 0)) if broadcast else self.window()]
+
+    def flops(self) -> int:
+        return prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        x, gate = (shape_str(i.output_shape) for i in self.inputs)
+        return [f"out = {x} × {gate}" + (" (one value per channel, broadcast over H×W)"
+                                          if x != gate else "") + f" = {x}",
+                f"FLOPs = {prod(self.output_shape):,} (one multiply per value)"]
+
+    def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        x, gate = shapes
+        per_channel = (1, 1, x[-1]) if len(x) == 3 else x
+        if gate in (x, per_channel):
+            return x
+        what = (f"{shape_str(per_channel)} (one value per channel) or {shape_str(x)}"
+                if len(x) == 3 else shape_str(x))
+        if self.text == "mul":
+            rep.error(self.pos, f"branches of `mul` differ: {shape_str(x)} and "
+                                f"{shape_str(gate)}", ShapeError,
+                      notes=(f"branch 1: {shape_str(x)} from {_origin(self.inputs[0])}",
+                             f"branch 2: {shape_str(gate)} from {_origin(self.inputs[1])}"),
+                      hint=f"make the second branch give {shape_str(x)}"
+                      + (f" or {shape_str(per_channel)} (one value per channel)"
+                         if len(x) == 3 else ""))
+            return None
+        rep.error(self.pos, f"the gate gives {shape_str(gate)}, but it multiplies an input of "
+                            f"{shape_str(x)}: a gate must give {what}", ShapeError,
+                  notes=(f"input: {shape_str(x)} from {_origin(self.inputs[0])}",
+                         f"gate: {shape_str(gate)} from {_origin(self.inputs[1])}"),
+                  hint=f"end the gate with `x{x[-1]}` channels" +
+                  (", after `pool avg global` for one value per channel" if len(x) == 3 else ""))
+        return None

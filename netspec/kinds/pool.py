@@ -1,0 +1,252 @@
+"""Pooling: max or average over windows, over the whole of H×W (global), or to a fixed H×W (adaptive)."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..source.diagnostics import Reporter, ShapeError, SpecError, SpecSyntaxError
+from ..source.pos import Pos
+from ..syntax import expr as E
+from .base import AxisWindow, Layer, Shape, shape_str
+from ..syntax.tree import LayerStmt
+from .statement import Reading, TorchWriter
+from .window import _Windowed
+
+
+class Pool(_Windowed):
+    """`pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]`: stride defaults to the window.
+
+    An average divides by the input cells its window covers, or with `countpad`
+    (torch's `count_include_pad=True`) by the cells of the window inside the
+    padded input: the padding counts, what `ceil` adds past it does not.
+    """
+
+    kind = "pool"
+    rule = "pool"
+    keywords = ("pool",)
+    usage = ("pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]` or "
+             "`pool [max|avg] global` or `pool avg to HxW")
+    foreign = {"maxpool": "pool max", "max_pool": "pool max", "maxpool2d": "pool max",
+               "avgpool": "pool avg", "avg_pool": "pool avg", "avgpool2d": "pool avg",
+               "adaptiveavgpool2d": "pool avg to HxW", "adaptive_avg_pool": "pool avg to HxW",
+               "gap": "pool avg global", "globalavgpool": "pool avg global"}
+    #: Words that may follow `pool`, for a near miss (`pool 3 stride2`).
+    option_words = ("max", "avg", "ceil", "global", "countpad", "to")
+
+    @classmethod
+    def read(cls, r: Reading) -> list[Layer]:
+        rest = list(r.words)
+        mode = rest.pop(0).text if rest[0].type in ("MAX", "AVG") else "max"
+        if rest[0].type == "TO":
+            size = rest[1]
+            adaptive = AdaptivePool(r.span(size), r.text(), mode,
+                                    r.size(size, (1, 2), "the output size of `pool avg to`"))
+            return r.finish(adaptive, {}, {"size": size.pos, "mode": r.words[0].pos})
+        if rest[0].type == "GLOBAL":
+            layer = cls(r.span(rest[0]), r.text(), mode, (1, 1), None, 0, global_pool=True)
+            return r.finish(layer, {}, {})
+        size, *opt_words = rest
+        opts = r.options(opt_words)
+        kernel, depth = r.kernel(size)
+        if depth is not None:
+            r.rep.error(size.pos, f"a pooling window has no depth: `{size.text}`",
+                        SpecSyntaxError,
+                        hint=f"write `{kernel[0]}x{kernel[1]}`; pooling keeps every channel")
+        layer = cls(r.span(), r.text(), mode, kernel,
+                    opts["stride"][1] if "stride" in opts else None,
+                    opts["padding"][1] if "padding" in opts else 0,
+                    ceil_mode="ceil" in opts, count_pad="countpad" in opts)
+        return r.finish(layer, opts, {"kernel": size.pos})
+
+    @classmethod
+    def made_kind(cls, stmt: LayerStmt) -> str:
+        return AdaptivePool.kind if any(w.type == "TO" for w in stmt.words) else cls.kind
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        rest = list(r.words)
+        mode = rest.pop(0).text if rest[0].type in ("MAX", "AVG") else "max"
+        if rest[0].type == "TO":
+            if t.in_residual:
+                t.unsupported("adaptive pooling inside a residual (whether it keeps H×W "
+                              "depends on the input)")
+            size = r.size(rest[1], (1, 2), "the output size of `pool avg to`")
+            return f"nn.AdaptiveAvgPool2d({t.py((size[0], size[-1]))})"
+        if rest[0].type == "GLOBAL":
+            t.keeps_size(E.Num(0))
+            return f"nn.Adaptive{'Max' if mode == 'max' else 'Avg'}Pool2d(1)"
+        size, *opt_words = rest
+        opts = r.options(opt_words)
+        kernel, _ = r.kernel(size)
+        args = [t.py(kernel)]
+        window = cls.torch_window(t, kernel, opts["stride"][1] if "stride" in opts else None,
+                                  opts["padding"][1] if "padding" in opts else E.Num(0),
+                                  E.Num(1), kernel)
+        if window:
+            args.append(window)
+        if "ceil" in opts:
+            args.append("ceil_mode=True")
+        if mode == "max":
+            return f"nn.MaxPool2d({', '.join(args)})"
+        return f"nn.AvgPool2d({', '.join(args)}, count_include_pad={'countpad' in opts})"
+
+    def __init__(self, pos: Pos, text: str, mode: str, kernel: tuple[int, int],
+                 stride: int | None, padding: int | str, ceil_mode: bool = False,
+                 global_pool: bool = False, count_pad: bool = False) -> None:
+        super().__init__(pos, text, kernel, stride, padding, 1, ceil_mode)
+        self.mode = mode
+        self.global_pool = global_pool
+        self.count_pad = count_pad
+
+    def default_strides(self) -> tuple[int, int]:
+        return self.kernel
+
+    def _overpadded(self) -> bool:
+        return isinstance(self.padding, int) and self.padding > min(self.kernel) // 2
+
+    def check_options(self, rep: Reporter) -> None:
+        super().check_options(rep)
+        if self._overpadded() and min(self.kernel) >= 1:
+            f = min(self.kernel)
+            rep.error(self.where("padding"), f"padding {self.padding} is more than half the "
+                                             f"{f}-wide window: some windows would see only "
+                                             f"padding", ShapeError,
+                      hint=f"use padding at most {f // 2}")
+        if self.count_pad and self.mode != "avg":
+            rep.error(self.where("countpad"), "`countpad` applies to average pooling only",
+                      ShapeError, hint="a maximum never takes the padding: remove `countpad`, or "
+                                       "write `pool avg`")
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        if not self._volume(shape, rep) or not self._valid_numbers():
+            return None
+        if self.global_pool:   # one window over the whole input
+            self.kernel = shape[:2]   # and so the stride, by default
+            self.output_shape = (1, 1, shape[2])
+            return self.output_shape
+        spatial = self._spatial(shape, rep)
+        if spatial is None or self._overpadded():
+            return None
+        self.output_shape = (*spatial, shape[2])
+        return self.output_shape
+
+    def floor_pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Padding under which floor rounding gives exactly this layer's windows.
+
+        `ceil` rounding lets the last window run past the padded input; padding the
+        end up to that window's end (with cells that max and average both ignore)
+        gives the same windows with plain floor rounding, which every runtime
+        computes alike (ONNX shape inference and runtimes differ on `ceil_mode`).
+        """
+        pads = []
+        for o, s, f, n, (before, after) in zip(self.output_shape, self.strides, self.kernel,
+                                               self.input_shape, self.pads):
+            end = max(0, (o - 1) * s + f - n - before)
+            pads.append((before, end if self.ceil_mode else after))
+        return pads[0], pads[1]
+
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Global average pooling is a mean, whose backward needs no values."""
+        return () if self.global_pool and self.mode == "avg" else super().saves
+
+    def saved_extra_bytes(self) -> int:
+        """Max pooling's backward also keeps where each maximum was: an int64 per output."""
+        return super().saved_extra_bytes() + (8 * prod(self.output_shape)
+                                              if self.mode == "max" else 0)
+
+    def flops(self) -> int:
+        """Per output value: FH·FW − 1 comparisons (max), or FH·FW − 1 adds and a multiply."""
+        area = self.kernel[0] * self.kernel[1]
+        return prod(self.output_shape) * (area - 1 if self.mode == "max" else area)
+
+    def explain(self) -> list[str]:
+        fh, fw = self.kernel
+        n = prod(self.output_shape)
+        per = f"({fh}·{fw} − 1)" if self.mode == "max" else f"{fh}·{fw}"
+        size = ([f"global: one {fh}×{fw} window, out = {shape_str(self.output_shape)}"]
+                if self.global_pool else self.explain_size())
+        return [*size, f"FLOPs = {n:,}·{per} = {self.flops():,}"]
+
+    def attrs(self) -> dict:
+        return {**super().attrs(), "mode": self.mode, "ceil": self.ceil_mode,
+                "global": self.global_pool} | ({"countpad": True} if self.count_pad else {})
+
+
+def adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:
+    """The [start, end) input cells each of `o` outputs averages, from `n` inputs.
+
+    torch's AdaptiveAvgPool2d: start = floor(i·n/o), end = ceil((i+1)·n/o). Windows
+    overlap where o does not divide n, and repeat cells where o > n.
+    """
+    return [(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+
+
+class AdaptivePool(Layer):
+    """`pool avg to HxW`: average pooling to a fixed output size (AdaptiveAvgPool2d).
+
+    Output cell (i, j) averages the input cells of window i along H and window j
+    along W (`adaptive_windows`), so any input size gives the same H×W: the
+    classifier after it (AlexNet's, VGG's) keeps its parameters at every input.
+    """
+
+    kind = "adaptive_pool"
+
+    def __init__(self, pos: Pos, text: str, mode: str, size: tuple[int, ...]) -> None:
+        super().__init__(pos, text)
+        self.mode = mode
+        self.size = (size[0], size[-1])
+
+    def check_options(self, rep: Reporter) -> None:
+        if self.mode != "avg":
+            rep.error(self.where("mode"), "adaptive pooling is average pooling only",
+                      SpecError, hint=f"write `pool avg to {self.size[0]}x{self.size[1]}`")
+        for v in self.size:
+            self._positive(rep, "size", "the output size", v)
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        if not self._volume(shape, rep) or min(self.size) < 1:
+            return None
+        self.output_shape = (*self.size, shape[2])
+        return self.output_shape
+
+    def windows(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Each output row's and column's [start, end) in the input."""
+        return (adaptive_windows(self.input_shape[0], self.size[0]),
+                adaptive_windows(self.input_shape[1], self.size[1]))
+
+    def uniform(self) -> bool:
+        """Whether every window has the same size and stride (the output divides the input):
+        then it is plain average pooling with kernel = stride = input // output."""
+        return all(n % o == 0 for n, o in zip(self.input_shape[:2], self.size))
+
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]
+        """PyTorch's adaptive_avg_pool2d keeps its input; to 1×1 it is a mean, keeping nothing."""
+        return () if self.size == (1, 1) else ("input",)
+
+    def window(self) -> tuple[AxisWindow, AxisWindow] | None:
+        """Plain average pooling when the output divides the input; else windows differ in
+        size and no one window describes them (no receptive field from here on)."""
+        if not self.uniform():
+            return None
+        k = [n // o for n, o in zip(self.input_shape[:2], self.size)]
+        return (k[0], k[0], 0), (k[1], k[1], 0)
+
+    def flops(self) -> int:
+        """Per output value, its window's cells: one add each (less one) and a multiply."""
+        rows, cols = self.windows()
+        return self.output_shape[2] * sum(b - a for a, b in rows) * sum(b - a for a, b in cols)
+
+    def explain(self) -> list[str]:
+        lines = []
+        for axis, n, o, wins in zip(("H", "W"), self.input_shape[:2], self.size, self.windows()):
+            sizes = sorted({b - a for a, b in wins})
+            lines.append(f"{axis}: out = {o}; window i = floor(i·{n}/{o}) … ceil((i+1)·{n}/{o}) − 1"
+                         f", {' or '.join(map(str, sizes))} wide")
+        return [*lines, f"FLOPs = {self.output_shape[2]}·Σ rows·Σ columns = {self.flops():,}"]
+
+    def attrs(self) -> dict:
+        return {"mode": self.mode, "output_size": list(self.size)}
