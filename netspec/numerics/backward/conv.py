@@ -1,0 +1,139 @@
+"""2-D convolution (torch's conv2d) on NHWC batches: forward and backward.
+
+Weights (K, C/groups, FH, FW), bias (K,) or None; padding explicit per side. The
+cache keeps the input and the weights, as torch's autograd does (torch keeps a
+padded copy when padding is asymmetric; here the padding is redone in backward).
+
+A grouped conv is one matrix product per group (im2col.py); a depthwise conv
+(one input channel per group) is FH·FW multiply-adds of whole arrays, one per
+kernel tap, on cache-sized blocks of output rows.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .im2col import im2col_matmul, matmul_col2im, weight_from_matrix, weight_grad, weight_matrix
+from .windows import NO_PADS, Pads, Pair, blocks, crop, output_size, pad, pair, tap, taps
+
+#: A depthwise conv works on blocks of about this many bytes of output, so that each
+#: tap's multiply-add reads and writes the block in cache.
+DEPTHWISE_BLOCK_BYTES = 2**18
+
+
+class ConvCache(NamedTuple):
+    """What conv2d_backward needs: the input and weights (as torch keeps) and the geometry."""
+
+    x: np.ndarray
+    weight: np.ndarray
+    has_bias: bool
+    strides: tuple[int, int]
+    pads: Pads
+    dilation: tuple[int, int]
+    groups: int
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                   stride: Pair = 1, pads: Pads = NO_PADS, dilation: Pair = 1,
+                   groups: int = 1) -> tuple[np.ndarray, ConvCache]:
+    """y = conv2d(x, weight) + bias, torch's convolution (a cross-correlation) in NHWC.
+
+    x (N, H, W, C); weight (K, C/groups, FH, FW); y (N, OH, OW, K) with
+    OH = floor((H + top + bottom − dh·(FH − 1) − 1)/sh) + 1, and likewise OW.
+    """
+    strides, dil = pair(stride), pair(dilation)
+    k, cg, fh, fw = weight.shape
+    n, h, w, c = x.shape
+    if c != cg * groups or k % groups:
+        raise ValueError(f"conv weight {weight.shape} does not fit {c} channels in {groups} groups")
+    out_hw = (output_size(h, fh, strides[0], pads[0], dil[0]),
+              output_size(w, fw, strides[1], pads[1], dil[1]))
+    if cg == 1 and groups == c:
+        y = _depthwise_forward(x, weight, strides, pads, dil, out_hw)
+    else:
+        y = im2col_matmul(pad(x, pads), out_hw, (fh, fw), strides, dil,
+                          weight_matrix(weight, groups))
+    if bias is not None:
+        y += bias
+    return y, ConvCache(x, weight, bias is not None, strides, pads, dil, groups)
+
+
+def conv2d_backward(dy: np.ndarray, cache: ConvCache,
+                    need_dx: bool = True) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """(dx, {"weight": dW, "bias": db}) for the output's gradient dy (N, OH, OW, K).
+
+    With `need_dx` False (the network's first layer) dx is not computed and None.
+    """
+    x, weight, has_bias, strides, pads, dil, groups = cache
+    dy = np.ascontiguousarray(dy)
+    k, cg, fh, fw = weight.shape
+    out_hw = dy.shape[1:3]
+    xp = pad(x, pads)
+    grads: dict[str, np.ndarray] = {}
+    if cg == 1 and groups == x.shape[3]:
+        dxp, grads["weight"] = _depthwise_backward(xp, dy, weight, strides, dil, need_dx)
+    else:
+        dwmat = weight_grad(xp, dy, (fh, fw), strides, dil, groups)
+        grads["weight"] = weight_from_matrix(dwmat, (fh, fw))
+        dxp = matmul_col2im(dy, weight_matrix(weight, groups), xp.shape, (fh, fw), strides,
+                            dil) if need_dx else None
+    if has_bias:
+        grads["bias"] = dy.reshape(-1, k).sum(axis=0)
+    return (None if dxp is None else crop(dxp, pads, x.shape[1:3])), grads
+
+
+def _depthwise_blocks(n: int, out_hw: tuple[int, int], k: int,
+                      itemsize: int) -> list[tuple[slice, slice]]:
+    return blocks(n, out_hw[0], out_hw[1] * k * itemsize, DEPTHWISE_BLOCK_BYTES)
+
+
+def _multiplier_input(x: np.ndarray, k: int) -> np.ndarray:
+    """The input channel each of the K outputs reads: channel k // (K/C) (torch's groups)."""
+    mult = k // x.shape[3]
+    return x if mult == 1 else np.repeat(x, mult, axis=3)
+
+
+def _depthwise_forward(x: np.ndarray, weight: np.ndarray, strides: tuple[int, int], pads: Pads,
+                       dil: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """One filter per input channel (K = C·multiplier): a multiply-add per kernel tap."""
+    k, _, fh, fw = weight.shape
+    xp = pad(_multiplier_input(x, k), pads)
+    kernel = weight.reshape(k, fh, fw).transpose(1, 2, 0)   # (FH, FW, K)
+    y = np.empty((x.shape[0], *out_hw, k), x.dtype)
+    for s, r in _depthwise_blocks(x.shape[0], out_hw, k, x.itemsize):
+        o, part = y[s, r], xp[s]
+        tmp = np.empty_like(o)
+        for t, i, j in taps((fh, fw)):
+            src = tap(part, i, j, out_hw, strides, dil, rows=r)
+            if t == 0:
+                np.multiply(src, kernel[i, j], out=o)
+            else:
+                o += np.multiply(src, kernel[i, j], out=tmp)
+    return y
+
+
+def _depthwise_backward(xp: np.ndarray, dy: np.ndarray, weight: np.ndarray,
+                        strides: tuple[int, int], dil: tuple[int, int],
+                        need_dx: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """(dx padded, dW) of a depthwise conv: per tap, dW[:, tap] = Σ dy·window and
+    dx[window] += dy·W[:, tap]."""
+    k, _, fh, fw = weight.shape
+    c = xp.shape[3]
+    out_hw = dy.shape[1:3]
+    xin = _multiplier_input(xp, k)
+    kernel = weight.reshape(k, fh, fw).transpose(1, 2, 0)
+    dw = np.zeros((fh, fw, k), dy.dtype)
+    dxp = np.zeros(xin.shape, dy.dtype) if need_dx else None
+    for s, r in _depthwise_blocks(xp.shape[0], out_hw, k, xp.itemsize):
+        d = dy[s, r]
+        tmp = np.empty_like(d)
+        for _, i, j in taps((fh, fw)):
+            dw[i, j] += np.einsum("nhwk,nhwk->k", tap(xin[s], i, j, out_hw, strides, dil, r), d)
+            if dxp is not None:
+                tap(dxp[s], i, j, out_hw, strides, dil, r)[...] += np.multiply(d, kernel[i, j],
+                                                                               out=tmp)
+    if dxp is not None and k != c:
+        dxp = dxp.reshape(*dxp.shape[:3], c, k // c).sum(axis=4)
+    return dxp, np.ascontiguousarray(dw.transpose(2, 0, 1)).reshape(k, 1, fh, fw)
