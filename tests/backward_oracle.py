@@ -15,7 +15,7 @@ sign moves values by a sizeable fraction of their magnitude).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch

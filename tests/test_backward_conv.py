@@ -9,10 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from backward_oracle import assert_close, autograd, directional_check  # noqa: E402
+from backward_oracle import assert_close, autograd, directional_check
 
-from netspec.numerics.backward.conv import conv2d_backward, conv2d_forward  # noqa: E402
-from netspec.numerics.backward.deconv import deconv2d_backward, deconv2d_forward  # noqa: E402
+from netspec.numerics.backward.conv import conv2d_backward, conv2d_forward
+from netspec.numerics.backward.deconv import deconv2d_backward, deconv2d_forward
 
 # (N, H, W, C), K, kernel, stride, ((top, bottom), (left, right)), dilation, groups, bias
 CONVS = [
@@ -27,6 +27,12 @@ CONVS = [
     ((2, 14, 14, 6), 16, (5, 5), 1, ((0, 0), (0, 0)), 1, 1, True),     # LeNet's second conv
     ((1, 40, 40, 64), 8, (3, 3), 1, ((1, 1), (1, 1)), 1, 1, True),     # several row blocks
     ((5, 4, 4, 16), 8, (3, 3), 1, ((1, 1), (1, 1)), 1, 1, True),       # several samples a block
+    # stride 1, dilated, grouped, asymmetric: dx as a conv of dy (padding < d·(F − 1))
+    ((2, 9, 10, 4), 6, (3, 3), 1, ((0, 3), (2, 1)), 2, 2, True),
+    ((2, 6, 6, 3), 4, (3, 3), 1, ((3, 0), (0, 3)), 1, 1, True),        # padding > F − 1
+    # more filters than output pixels: channel-major im2col (ResNet's deep layers)
+    ((2, 3, 3, 16), 32, (3, 3), 1, ((1, 1), (1, 1)), 1, 1, True),
+    ((2, 4, 5, 8), 24, (3, 3), 2, ((1, 0), (0, 1)), 1, 2, True),
 ]
 
 
@@ -35,7 +41,7 @@ def _conv_case(case, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((k, shape[3] // groups, *kernel)).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32) if bias else None
-    return x, w, b, dict(stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return x, w, b, {"stride": stride, "pads": pads, "dilation": dilation, "groups": groups}
 
 
 def _torch_conv(opts):
@@ -103,6 +109,7 @@ DECONVS = [
     ((2, 5, 6, 4), 4, (3, 3), 1, 0, 1, 0, 4, False),                   # depthwise
     ((1, 4, 4, 3), 5, (1, 1), 1, 0, 1, 0, 1, True),                    # pointwise
     ((1, 4, 4, 3), 5, (3, 3), 3, 2, 1, 2, 1, True),                    # output padding 2
+    ((1, 2, 2, 16), 4, (3, 3), 2, 1, 1, 1, 2, True),                   # channel-major
 ]
 
 
@@ -111,8 +118,8 @@ def _deconv_case(case, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((shape[3], k // groups, *kernel)).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32) if bias else None
-    return x, w, b, dict(stride=stride, padding=padding, dilation=dilation,
-                         output_padding=extra, groups=groups)
+    return x, w, b, {"stride": stride, "padding": padding, "dilation": dilation,
+                         "output_padding": extra, "groups": groups}
 
 
 @pytest.mark.parametrize("case", DECONVS, ids=[f"deconv{i}" for i in range(len(DECONVS))])

@@ -8,7 +8,7 @@ reference, or a gradient formula for the wrong function, fails here.
 from __future__ import annotations
 
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from backward_oracle import assert_close, autograd, nchw, nhwc  # noqa: E402
+from backward_oracle import assert_close, autograd, nchw, nhwc
 
-from netspec.numerics.backward import activations, channels, dense, norm, pool, resample  # noqa: E402
+from netspec.numerics.backward import activations, channels, dense, norm, pool, resample
 
 
 def _normal(rng, shape, scale=1.0, shift=0.0):
@@ -87,8 +87,8 @@ def test_avg_pool_asymmetric_padding():
         return F.avg_pool2d(padded, 3, 2, divisor_override=1) / F.avg_pool2d(ones, 3, 2,
                                                                               divisor_override=1)
     for count_pad in (True, False):
-        _check(lambda x: pool.avg_pool2d_forward(x, 3, 2, pads, False, count_pad),
-               pool.avg_pool2d_backward, lambda t: torch_avg(t, count_pad), [x], rng)
+        _check(lambda x, c=count_pad: pool.avg_pool2d_forward(x, 3, 2, pads, False, c),
+               pool.avg_pool2d_backward, lambda t, c=count_pad: torch_avg(t, c), [x], rng)
 
 
 def test_global_and_adaptive_pools():
@@ -99,8 +99,9 @@ def test_global_and_adaptive_pools():
     _check(pool.global_max_pool_forward, pool.global_max_pool_backward,
            lambda t: F.adaptive_max_pool2d(t, 1), [x], rng)
     for size in [(3, 2), (7, 5), (10, 3), (1, 1), (2, 4)]:
-        _check(lambda x: pool.adaptive_avg_pool_forward(x, size), pool.adaptive_avg_pool_backward,
-               lambda t: F.adaptive_avg_pool2d(t, size), [x], rng)
+        _check(lambda x, s=size: pool.adaptive_avg_pool_forward(x, s),
+               pool.adaptive_avg_pool_backward, lambda t, s=size: F.adaptive_avg_pool2d(t, s),
+               [x], rng)
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5, 6), (3, 120)], ids=["volume", "vector"])
@@ -237,7 +238,7 @@ def test_layer_scale_and_shuffle():
         def torch_shuffle(t, g=groups):
             n, c, h, w = t.shape
             return t.reshape(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)
-        _check(lambda x: channels.shuffle_forward(x, groups), channels.shuffle_backward,
+        _check(lambda x, g=groups: channels.shuffle_forward(x, g), channels.shuffle_backward,
                torch_shuffle, [x], rng)
 
 
@@ -290,3 +291,38 @@ def test_upsample(mode, sizes):
     _check(lambda x: resample.upsample_forward(x, (oh, ow), mode), resample.upsample_backward,
            lambda t: F.interpolate(t, size=(oh, ow), mode=mode, **extra),
            [_normal(rng, (2, h, w, 3))], rng)
+
+
+@pytest.mark.parametrize("kernel,stride,pads", [(3, 2, ((1, 1), (1, 1))), (2, 2, ((0, 0), (0, 0)))])
+def test_max_pool_ties_go_to_the_first_maximum(kernel, stride, pads):
+    """After a relu many windows are all zeros: torch gives the gradient to the first
+    maximum in row-major order, once, not to every tied value."""
+    rng = np.random.default_rng(18)
+    x = np.maximum(rng.integers(-2, 2, (2, 8, 8, 3)), 0).astype(np.float32)
+    (top, _), (left, _) = pads
+    _check(lambda x: pool.max_pool2d_forward(x, kernel, stride, pads), pool.max_pool2d_backward,
+           lambda t: F.max_pool2d(t, kernel, stride, (top, left)), [x], rng)
+
+
+def test_caches_hold_what_torch_keeps():
+    """References to the op's own input or output (so that a value two ops keep is held
+    once), plus per-channel statistics, max pooling's one-byte taps, dropout's mask."""
+    from netspec.numerics.backward import saved_arrays
+    from netspec.numerics.backward.conv import conv2d_forward
+
+    rng = np.random.default_rng(19)
+    x = _normal(rng, (2, 6, 6, 4))
+    w = _normal(rng, (5, 4, 3, 3))
+    y, cache = conv2d_forward(x, w)
+    assert {id(a) for a in saved_arrays(cache)} == {id(x), id(w)}
+    r, cache = activations.relu_forward(y)
+    assert [a is r for a in saved_arrays(cache)] == [True]
+    z, cache = norm.batch_norm_forward(r, np.ones(5, np.float32), np.zeros(5, np.float32),
+                                       np.zeros(5, np.float32), np.ones(5, np.float32),
+                                       training=True)
+    big = [a for a in saved_arrays(cache) if a.size > 5]
+    assert len(big) == 1 and big[0] is r
+    _, cache = pool.max_pool2d_forward(z, 2)
+    assert [(a.dtype, a.shape) for a in saved_arrays(cache)] == [(np.uint8, (2, 2, 2, 5))]
+    _, cache = dense.dropout_forward(z, 0.5, rng)
+    assert [a.dtype for a in saved_arrays(cache)] == [bool]

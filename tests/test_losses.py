@@ -8,9 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from backward_oracle import assert_close  # noqa: E402
+from backward_oracle import assert_close
 
-from netspec.training.losses import cross_entropy, cross_entropy_from_probabilities, mse  # noqa: E402
+from netspec.training.losses import cross_entropy, cross_entropy_from_probabilities, mse
 
 
 def _torch_loss(fn, prediction, *rest):

@@ -7,21 +7,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from netspec.training.optim import SGD, Adam, AdamW  # noqa: E402
+from netspec.training.optim import SGD, Adam, AdamW
 
 #: One array bigger than a piece (optim.CHUNK) and not a multiple of 16 (a vector
 #: register's width, where torch's kernels switch to their scalar tail), a matrix, a few.
 SHAPES = {"conv.weight": (37, 3, 3, 5), "fc.weight": (20001,), "fc.bias": (3,)}
 CONFIGS = [
-    (SGD, torch.optim.SGD, dict(lr=0.1)),
-    (SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9)),
-    (SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)),
-    (SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.9, dampening=0.3, weight_decay=1e-2)),
-    (Adam, torch.optim.Adam, dict(lr=1e-3)),
-    (Adam, torch.optim.Adam, dict(lr=1e-2, betas=(0.3, 0.99), weight_decay=1e-2)),
-    (Adam, torch.optim.Adam, dict(lr=1e-3, amsgrad=True)),
-    (AdamW, torch.optim.AdamW, dict(lr=1e-3)),
-    (AdamW, torch.optim.AdamW, dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
+    (SGD, torch.optim.SGD, {"lr": 0.1}),
+    (SGD, torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}),
+    (SGD, torch.optim.SGD, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}),
+    (SGD, torch.optim.SGD, {"lr": 0.01, "momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-2}),
+    (Adam, torch.optim.Adam, {"lr": 1e-3}),
+    (Adam, torch.optim.Adam, {"lr": 1e-2, "betas": (0.3, 0.99), "weight_decay": 1e-2}),
+    (Adam, torch.optim.Adam, {"lr": 1e-3, "amsgrad": True}),
+    (AdamW, torch.optim.AdamW, {"lr": 1e-3}),
+    (AdamW, torch.optim.AdamW, {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True}),
 ]
 STATE = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq"),
          "adamw": ("exp_avg", "exp_avg_sq")}

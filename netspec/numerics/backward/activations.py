@@ -8,7 +8,8 @@ cache may hold). Softmax is over the last axis: a volume's channels, a vector's 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,7 +32,8 @@ def _c(x: np.ndarray, value: float) -> np.floating:
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
-    y = np.maximum(x, _c(x, 0))
+    """max(x, 0), as a clip to [0, ∞): numpy's `maximum` with a scalar runs ~3× slower."""
+    y = np.clip(x, _c(x, 0), _c(x, np.inf))
     return y, ActivationCache(y)
 
 
@@ -50,13 +52,25 @@ def relu6_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, 
     return np.multiply(dy, (x > 0) & (x < 6)), {}
 
 
+def _pick(where: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a where `where`, else b, as a·where + b·(not where): exact for finite values (each
+    product is the value or 0; an infinity would give NaN, on inputs a training step
+    has already lost) and ~10× faster than np.where, which is slow on NumPy 2.4."""
+    out = np.multiply(a, where)
+    out += np.multiply(b, ~where)
+    return out
+
+
 def leaky_forward(x: np.ndarray, slope: float = 0.01) -> tuple[np.ndarray, ActivationCache]:
-    return np.where(x > 0, x, x * _c(x, slope)), ActivationCache(x, slope)
+    """x where x > 0, else slope·x: the larger of the two for slopes up to 1, the smaller
+    beyond."""
+    pick = np.maximum if slope <= 1 else np.minimum
+    return pick(x, x * _c(x, slope)), ActivationCache(x, slope)
 
 
 def leaky_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, dict]:
     """dy where x > 0, else slope·dy."""
-    return np.where(cache.saved > 0, dy, dy * _c(dy, cache.parameter)), {}
+    return _pick(cache.saved > 0, dy, dy * _c(dy, cache.parameter)), {}
 
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
@@ -150,9 +164,9 @@ def hsigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
 
 
 def hsigmoid_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, dict]:
-    """dy/6 strictly inside (−3, 3), else 0."""
+    """dy·(1/6) strictly inside (−3, 3), else 0."""
     x = cache.saved
-    return np.where((x > -3) & (x < 3), dy / _c(dy, 6), _c(dy, 0)), {}
+    return np.multiply(dy * _c(dy, 1 / 6), (x > -3) & (x < 3)), {}
 
 
 def hswish_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
@@ -165,7 +179,7 @@ def hswish_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray,
     hardswish_backward)."""
     x = cache.saved
     middle = dy * (x / _c(x, 3) + _c(x, 0.5))
-    return np.where(x <= -3, _c(dy, 0), np.where(x < 3, middle, dy)), {}
+    return _pick(x < 3, np.multiply(middle, x > -3), dy), {}
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -187,14 +201,14 @@ def mish_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, d
 
 def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, ActivationCache]:
     """x for x > 0, else α·(e^x − 1), torch's ELU."""
-    return np.where(x > 0, x, _c(x, alpha) * np.expm1(np.minimum(x, _c(x, 0)))), \
+    return _pick(x > 0, x, _c(x, alpha) * np.expm1(np.minimum(x, _c(x, 0)))), \
         ActivationCache(x, alpha)
 
 
 def elu_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, dict]:
     """dy for x > 0, else dy·α·e^x."""
     x = cache.saved
-    return np.where(x > 0, dy, dy * _c(x, cache.parameter) * np.exp(np.minimum(x, _c(x, 0)))), {}
+    return _pick(x > 0, dy, dy * _c(x, cache.parameter) * np.exp(np.minimum(x, _c(x, 0)))), {}
 
 
 #: Every activation by netspec's keyword: (forward, backward). leaky and elu take their

@@ -8,6 +8,7 @@ and cat hand the gradient on): write into them only after a copy.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -103,7 +104,7 @@ def concat_forward(xs: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
 def concat_backward(dy: np.ndarray, widths: list[int]) -> tuple[list[np.ndarray], dict]:
     """dy cut back into each input's channels (read-only views)."""
     bounds = np.cumsum([0, *widths])
-    return [_read_only(dy[..., a:b]) for a, b in zip(bounds, bounds[1:])], {}
+    return [_read_only(dy[..., a:b]) for a, b in itertools.pairwise(bounds)], {}
 
 
 class MulCache(NamedTuple):

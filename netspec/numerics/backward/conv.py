@@ -7,6 +7,15 @@ padded copy when padding is asymmetric; here the padding is redone in backward).
 A grouped conv is one matrix product per group (im2col.py); a depthwise conv
 (one input channel per group) is FH·FW multiply-adds of whole arrays, one per
 kernel tap, on cache-sized blocks of output rows.
+
+The input's gradient of a stride-1 conv is itself a stride-1 conv: of dy, padded
+by d·(F − 1) less the forward's padding, with the filters flipped and their
+channels and filters swapped. That is one im2col copy of dy and one product
+whose output is the input's size, where col2im's product is FH·FW times the
+input's size and is then added back tap by tap (LeNet's 5×5 convs: several
+times faster). It is used where im2col is tap-major (the activations outweigh
+the weights, which are copied flipped); larger strides, and the deep layers
+(channel-major, where the flipped copy would be the larger cost), use col2im.
 """
 
 from __future__ import annotations
@@ -15,8 +24,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .im2col import im2col_matmul, matmul_col2im, weight_from_matrix, weight_grad, weight_matrix
-from .windows import NO_PADS, Pads, Pair, blocks, crop, output_size, pad, pair, tap, taps
+from .im2col import Weights, channel_major, im2col_matmul, matmul_col2im, weight_grad
+from .windows import (
+    NO_PADS,
+    Pads,
+    Pair,
+    blocks,
+    crop,
+    output_size,
+    pad,
+    pad_or_crop,
+    pair,
+    tap,
+    taps,
+)
 
 #: A depthwise conv works on blocks of about this many bytes of output, so that each
 #: tap's multiply-add reads and writes the block in cache.
@@ -53,8 +74,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     if cg == 1 and groups == c:
         y = _depthwise_forward(x, weight, strides, pads, dil, out_hw)
     else:
-        y = im2col_matmul(pad(x, pads), out_hw, (fh, fw), strides, dil,
-                          weight_matrix(weight, groups))
+        y = im2col_matmul(pad(x, pads), out_hw, strides, dil,
+                          Weights(weight, groups, channel_major(k, n * out_hw[0] * out_hw[1])))
     if bias is not None:
         y += bias
     return y, ConvCache(x, weight, bias is not None, strides, pads, dil, groups)
@@ -69,19 +90,38 @@ def conv2d_backward(dy: np.ndarray, cache: ConvCache,
     x, weight, has_bias, strides, pads, dil, groups = cache
     dy = np.ascontiguousarray(dy)
     k, cg, fh, fw = weight.shape
-    out_hw = dy.shape[1:3]
+    dy.shape[1:3]
     xp = pad(x, pads)
     grads: dict[str, np.ndarray] = {}
     if cg == 1 and groups == x.shape[3]:
         dxp, grads["weight"] = _depthwise_backward(xp, dy, weight, strides, dil, need_dx)
     else:
-        dwmat = weight_grad(xp, dy, (fh, fw), strides, dil, groups)
-        grads["weight"] = weight_from_matrix(dwmat, (fh, fw))
-        dxp = matmul_col2im(dy, weight_matrix(weight, groups), xp.shape, (fh, fw), strides,
-                            dil) if need_dx else None
+        w = Weights(weight, groups, channel_major(k, dy.size // k))
+        grads["weight"] = weight_grad(xp, dy, strides, dil, w)
+        if not need_dx:
+            dxp = None
+        elif strides == (1, 1) and not w.channel_major and (fh, fw) != (1, 1):
+            dxp = _full_conv(dy, weight, groups, pads, dil, x.shape)
+            pads = NO_PADS
+        else:
+            dxp = matmul_col2im(dy, w, xp.shape, strides, dil)
     if has_bias:
         grads["bias"] = dy.reshape(-1, k).sum(axis=0)
     return (None if dxp is None else crop(dxp, pads, x.shape[1:3])), grads
+
+
+def _full_conv(dy: np.ndarray, weight: np.ndarray, groups: int, pads: Pads,
+               dil: tuple[int, int], x_shape: tuple[int, ...]) -> np.ndarray:
+    """A stride-1 conv's input gradient as the conv of dy with the flipped, transposed
+    filters (C, K/groups, FH, FW), dy padded (or cropped) by d·(F − 1) − padding."""
+    k, cg, fh, fw = weight.shape
+    flipped = (weight.reshape(groups, k // groups, cg, fh, fw).transpose(0, 2, 1, 3, 4)
+               [..., ::-1, ::-1].reshape(groups * cg, k // groups, fh, fw))
+    around = tuple((d * (f - 1) - before, d * (f - 1) - after)
+                   for d, f, (before, after) in zip(dil, (fh, fw), pads))
+    n, h, w, c = x_shape
+    return im2col_matmul(pad_or_crop(dy, around), (h, w), (1, 1), dil,   # type: ignore[arg-type]
+                         Weights(flipped, groups, channel_major(c, n * h * w)))
 
 
 def _depthwise_blocks(n: int, out_hw: tuple[int, int], k: int,

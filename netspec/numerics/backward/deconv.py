@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .im2col import im2col_matmul, matmul_col2im, weight_from_matrix, weight_grad, weight_matrix
+from .im2col import Weights, channel_major, im2col_matmul, matmul_col2im, weight_grad
 from .windows import Pair, pair
 
 
@@ -60,8 +60,8 @@ def deconv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
     out_hw = tuple((size - 1) * s - 2 * p + d * (f - 1) + e + 1
                    for size, f, s, p, d, e in zip((h, w), (fh, fw), strides, pads, dil, extra))
     canvas = _canvas((h, w), (fh, fw), strides, pads, dil, out_hw)
-    full = matmul_col2im(x, weight_matrix(weight, groups), (n, *canvas, kg * groups), (fh, fw),
-                         strides, dil)
+    wts = Weights(weight, groups, channel_major(c, n * h * w))
+    full = matmul_col2im(x, wts, (n, *canvas, kg * groups), strides, dil)
     y = np.ascontiguousarray(full[:, pads[0]:pads[0] + out_hw[0], pads[1]:pads[1] + out_hw[1]])
     if bias is not None:
         y += bias
@@ -77,10 +77,9 @@ def deconv2d_backward(dy: np.ndarray, cache: DeconvCache,
     canvas = _canvas((h, w), (fh, fw), strides, pads, dil, out_hw)
     dfull = np.zeros((n, *canvas, kg * groups), dy.dtype)
     dfull[:, pads[0]:pads[0] + out_hw[0], pads[1]:pads[1] + out_hw[1]] = dy
-    dwmat = weight_grad(dfull, np.ascontiguousarray(x), (fh, fw), strides, dil, groups)
-    grads = {"weight": weight_from_matrix(dwmat, (fh, fw))}
+    wts = Weights(weight, groups, channel_major(c, n * h * w))
+    grads = {"weight": weight_grad(dfull, np.ascontiguousarray(x), strides, dil, wts)}
     if has_bias:
         grads["bias"] = dy.reshape(-1, dy.shape[3]).sum(axis=0)
-    dx = im2col_matmul(dfull, (h, w), (fh, fw), strides, dil,
-                       weight_matrix(weight, groups)) if need_dx else None
+    dx = im2col_matmul(dfull, (h, w), strides, dil, wts) if need_dx else None
     return dx, grads

@@ -54,35 +54,48 @@ def _blocks(x_shape: tuple[int, ...], out_hw: tuple[int, int]) -> list[tuple[sli
 def max_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair | None = None,
                        pads: Pads = NO_PADS, ceil_mode: bool = False) -> tuple[np.ndarray, PoolCache]:
     """The maximum of each window, padding being −∞ (never a maximum); stride defaults
-    to the kernel, as torch's."""
+    to the kernel, as torch's.
+
+    The maximum is one `maximum` per tap; then, tap by tap, the outputs that equal
+    their tap's value and were not claimed by an earlier tap record it (masked
+    copies, `where=`, run several times slower than these whole-array operations).
+    """
     k, s, out_hw, padded = _geometry(x.shape, kernel, stride, pads, ceil_mode)
     xp = pad(x, padded, -np.inf)
     y = np.empty((x.shape[0], *out_hw, x.shape[3]), x.dtype)
     chosen = np.zeros(y.shape, np.uint8 if k[0] * k[1] <= 256 else np.int32)
     for b, r in _blocks(x.shape, out_hw):
         o, ch, part = y[b, r], chosen[b, r], xp[b]
-        greater = np.empty(o.shape, bool)
-        for t, i, j in taps(k):
-            v = tap(part, i, j, out_hw, s, rows=r)
-            if t == 0:
-                np.copyto(o, v)
-                continue
-            np.greater(v, o, out=greater)
-            np.copyto(o, v, where=greater)
-            np.copyto(ch, t, where=greater)
+        views = [tap(part, i, j, out_hw, s, rows=r) for _, i, j in taps(k)]
+        np.copyto(o, views[0])
+        for v in views[1:]:
+            np.maximum(o, v, out=o)
+        claimed = np.equal(views[0], o)
+        hit = np.empty(o.shape, bool)
+        for t, v in enumerate(views[1:], 1):
+            np.equal(v, o, out=hit)
+            np.greater(hit, claimed, out=hit)   # equal, and no earlier tap was
+            claimed |= hit
+            ch += hit.astype(ch.dtype) * ch.dtype.type(t)
     return y, PoolCache(x.shape, k, s, pads, padded, chosen, None)
 
 
 def max_pool2d_backward(dy: np.ndarray, cache: PoolCache) -> tuple[np.ndarray, dict]:
-    """Each output's gradient goes to its window's maximum (added where windows overlap)."""
+    """Each output's gradient goes to its window's maximum (added where windows overlap;
+    written at once where they do not)."""
     dxp = _padded_zeros(cache, dy.dtype)
     out_hw = dy.shape[1:3]
+    overlap = any(s < f for s, f in zip(cache.strides, cache.kernel))
     for b, r in _blocks(cache.x_shape, out_hw):
         d, ch, part = dy[b, r], cache.chosen[b, r], dxp[b]
-        hit = np.empty(d.shape, bool)
+        hit, share = np.empty(d.shape, bool), np.empty_like(d)
         for t, i, j in taps(cache.kernel):
             view = tap(part, i, j, out_hw, cache.strides, rows=r)
-            np.add(view, d, out=view, where=np.equal(ch, t, out=hit))
+            np.equal(ch, t, out=hit)
+            if overlap:
+                view += np.multiply(d, hit, out=share)
+            else:
+                np.multiply(d, hit, out=view)
     return _unpad(dxp, cache), {}
 
 

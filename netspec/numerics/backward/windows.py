@@ -8,7 +8,8 @@ over whole arrays, never a Python loop over pixels.
 
 from __future__ import annotations
 
-from typing import Iterator
+import itertools
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -53,6 +54,14 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     out[:, top:top + h, left + w:] = value
     out[:, top:top + h, left:left + w] = x
     return out
+
+
+def pad_or_crop(x: np.ndarray, pads: Pads) -> np.ndarray:
+    """x with zeros added around H and W, a negative amount cropping that side instead."""
+    (top, bottom), (left, right) = pads
+    h, w = x.shape[1:3]
+    x = x[:, max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
+    return pad(x, ((max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))))
 
 
 def crop(xp: np.ndarray, pads: Pads, hw: tuple[int, int]) -> np.ndarray:
@@ -102,4 +111,4 @@ def blocks(n: int, oh: int, row_bytes: int, target: int,
         return [(slice(s, s + per), slice(0, oh)) for s in range(0, n, per)]
     count = -(-oh // rows)
     bounds = [oh * i // count for i in range(count + 1)]
-    return [(slice(s, s + 1), slice(a, b)) for s in range(n) for a, b in zip(bounds, bounds[1:])]
+    return [(slice(s, s + 1), slice(a, b)) for s in range(n) for a, b in itertools.pairwise(bounds)]
