@@ -20,7 +20,9 @@ CONVS = [
     ((2, 9, 8, 3), 5, (3, 3), 2, ((0, 1), (1, 0)), 1, 1, True),        # stride 2, asymmetric
     ((2, 11, 9, 6), 4, (3, 2), (2, 1), ((0, 2), (1, 0)), (2, 1), 2, True),   # dilated, grouped
     ((3, 8, 8, 5), 5, (3, 3), 2, ((1, 0), (1, 2)), 1, 5, True),        # depthwise, stride 2
-    ((2, 8, 7, 5), 10, (3, 3), 1, ((2, 2), (2, 2)), 2, 5, False),      # depthwise ×2, dilated
+    ((2, 8, 7, 5), 10, (3, 3), 1, ((2, 2), (2, 2)), 2, 5, False),      # channel multiplier 2
+    ((2, 9, 8, 6), 6, (3, 3), 1, ((2, 2), (2, 2)), 2, 6, True),        # depthwise, dilated
+    ((3, 8, 8, 1), 16, (3, 3), 1, ((1, 1), (1, 1)), 1, 1, True),       # one input channel
     ((2, 6, 6, 8), 16, (1, 1), 1, ((0, 0), (0, 0)), 1, 1, True),       # pointwise: a matmul
     ((2, 7, 7, 8), 16, (1, 1), 2, ((0, 0), (0, 0)), 1, 1, False),      # ResNet's projection
     ((2, 5, 5, 8), 12, (1, 1), 1, ((0, 0), (0, 0)), 1, 4, True),       # grouped pointwise
@@ -84,8 +86,8 @@ def test_conv_without_input_gradient():
     np.testing.assert_array_equal(grads["weight"], full["weight"])
 
 
-@pytest.mark.parametrize("case", [CONVS[2], CONVS[4], CONVS[6]], ids=["grouped", "depthwise",
-                                                                     "strided-1x1"])
+@pytest.mark.parametrize("case", [CONVS[2], CONVS[3], CONVS[4], CONVS[6], CONVS[12]],
+                         ids=["grouped", "depthwise", "multiplier", "strided-1x1", "dx-as-conv"])
 def test_conv_gradient_along_a_direction(case):
     rng = np.random.default_rng(2)
     x, w, b, opts = (a.astype(np.float64) if isinstance(a, np.ndarray) else a

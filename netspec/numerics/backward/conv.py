@@ -71,7 +71,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
         raise ValueError(f"conv weight {weight.shape} does not fit {c} channels in {groups} groups")
     out_hw = (output_size(h, fh, strides[0], pads[0], dil[0]),
               output_size(w, fw, strides[1], pads[1], dil[1]))
-    if cg == 1 and groups == c:
+    if _depthwise(weight, groups, c):
         y = _depthwise_forward(x, weight, strides, pads, dil, out_hw)
     else:
         y = im2col_matmul(pad(x, pads), out_hw, strides, dil,
@@ -89,25 +89,25 @@ def conv2d_backward(dy: np.ndarray, cache: ConvCache,
     """
     x, weight, has_bias, strides, pads, dil, groups = cache
     dy = np.ascontiguousarray(dy)
-    k, cg, fh, fw = weight.shape
-    dy.shape[1:3]
+    k, _, fh, fw = weight.shape
+    hw = x.shape[1:3]
     xp = pad(x, pads)
     grads: dict[str, np.ndarray] = {}
-    if cg == 1 and groups == x.shape[3]:
+    if _depthwise(weight, groups, x.shape[3]):
         dxp, grads["weight"] = _depthwise_backward(xp, dy, weight, strides, dil, need_dx)
+        dx = None if dxp is None else crop(dxp, pads, hw)
     else:
         w = Weights(weight, groups, channel_major(k, dy.size // k))
         grads["weight"] = weight_grad(xp, dy, strides, dil, w)
         if not need_dx:
-            dxp = None
+            dx = None
         elif strides == (1, 1) and not w.channel_major and (fh, fw) != (1, 1):
-            dxp = _full_conv(dy, weight, groups, pads, dil, x.shape)
-            pads = NO_PADS
+            dx = _full_conv(dy, weight, groups, pads, dil, x.shape)
         else:
-            dxp = matmul_col2im(dy, w, xp.shape, strides, dil)
+            dx = crop(matmul_col2im(dy, w, xp.shape, strides, dil), pads, hw)
     if has_bias:
         grads["bias"] = dy.reshape(-1, k).sum(axis=0)
-    return (None if dxp is None else crop(dxp, pads, x.shape[1:3])), grads
+    return dx, grads
 
 
 def _full_conv(dy: np.ndarray, weight: np.ndarray, groups: int, pads: Pads,
@@ -124,22 +124,22 @@ def _full_conv(dy: np.ndarray, weight: np.ndarray, groups: int, pads: Pads,
                          Weights(flipped, groups, channel_major(c, n * h * w)))
 
 
+def _depthwise(weight: np.ndarray, groups: int, channels: int) -> bool:
+    """One filter per input channel (and more than one channel): tap by tap, not im2col.
+    (With a channel multiplier, or one input channel, im2col is several times faster.)"""
+    return weight.shape[1] == 1 and groups == channels == weight.shape[0] > 1
+
+
 def _depthwise_blocks(n: int, out_hw: tuple[int, int], k: int,
                       itemsize: int) -> list[tuple[slice, slice]]:
     return blocks(n, out_hw[0], out_hw[1] * k * itemsize, DEPTHWISE_BLOCK_BYTES)
 
 
-def _multiplier_input(x: np.ndarray, k: int) -> np.ndarray:
-    """The input channel each of the K outputs reads: channel k // (K/C) (torch's groups)."""
-    mult = k // x.shape[3]
-    return x if mult == 1 else np.repeat(x, mult, axis=3)
-
-
 def _depthwise_forward(x: np.ndarray, weight: np.ndarray, strides: tuple[int, int], pads: Pads,
                        dil: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """One filter per input channel (K = C·multiplier): a multiply-add per kernel tap."""
+    """One filter per channel: a multiply-add per kernel tap."""
     k, _, fh, fw = weight.shape
-    xp = pad(_multiplier_input(x, k), pads)
+    xp = pad(x, pads)
     kernel = weight.reshape(k, fh, fw).transpose(1, 2, 0)   # (FH, FW, K)
     y = np.empty((x.shape[0], *out_hw, k), x.dtype)
     for s, r in _depthwise_blocks(x.shape[0], out_hw, k, x.itemsize):
@@ -160,20 +160,16 @@ def _depthwise_backward(xp: np.ndarray, dy: np.ndarray, weight: np.ndarray,
     """(dx padded, dW) of a depthwise conv: per tap, dW[:, tap] = Σ dy·window and
     dx[window] += dy·W[:, tap]."""
     k, _, fh, fw = weight.shape
-    c = xp.shape[3]
     out_hw = dy.shape[1:3]
-    xin = _multiplier_input(xp, k)
     kernel = weight.reshape(k, fh, fw).transpose(1, 2, 0)
     dw = np.zeros((fh, fw, k), dy.dtype)
-    dxp = np.zeros(xin.shape, dy.dtype) if need_dx else None
+    dxp = np.zeros(xp.shape, dy.dtype) if need_dx else None
     for s, r in _depthwise_blocks(xp.shape[0], out_hw, k, xp.itemsize):
         d = dy[s, r]
         tmp = np.empty_like(d)
         for _, i, j in taps((fh, fw)):
-            dw[i, j] += np.einsum("nhwk,nhwk->k", tap(xin[s], i, j, out_hw, strides, dil, r), d)
+            dw[i, j] += np.einsum("nhwk,nhwk->k", tap(xp[s], i, j, out_hw, strides, dil, r), d)
             if dxp is not None:
                 tap(dxp[s], i, j, out_hw, strides, dil, r)[...] += np.multiply(d, kernel[i, j],
                                                                                out=tmp)
-    if dxp is not None and k != c:
-        dxp = dxp.reshape(*dxp.shape[:3], c, k // c).sum(axis=4)
     return dxp, np.ascontiguousarray(dw.transpose(2, 0, 1)).reshape(k, 1, fh, fw)
