@@ -67,8 +67,9 @@ def _torch(forward: Callable[[], torch.Tensor], leaves: list[torch.Tensor]):
         state["y"] = forward()
 
     def bwd():
-        state["y"].backward(state["dy"] if "dy" in state and state["dy"].shape == state["y"].shape
-                            else state.setdefault("dy", torch.randn_like(state["y"])))
+        if "dy" not in state:
+            state["dy"] = torch.randn_like(state["y"])
+        state["y"].backward(state["dy"])
     return fwd, bwd
 
 

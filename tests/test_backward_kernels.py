@@ -170,6 +170,15 @@ def test_batch_norm(shape, training):
             norm.batch_norm_update_running(mean, var, cache)
 
 
+def test_batch_norm_training_needs_two_values_per_channel():
+    """As torch: one sample of a vector has no variance to normalise by."""
+    ones = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        norm.batch_norm_forward(ones[None], ones, ones, ones, ones, training=True)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(torch.ones(1, 3), None, None, training=True)
+
+
 @pytest.mark.parametrize("shape", [(4, 5, 6, 16), (7, 12)], ids=["per-pixel", "vector"])
 def test_layer_norm(shape):
     """Over the last axis. (With very few channels, dx is a difference of nearly equal

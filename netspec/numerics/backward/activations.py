@@ -43,6 +43,7 @@ def relu_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, d
 
 
 def relu6_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    """min(max(x, 0), 6)."""
     return np.clip(x, _c(x, 0), _c(x, 6)), ActivationCache(x)
 
 
@@ -74,6 +75,7 @@ def leaky_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray, 
 
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    """tanh(x)."""
     y = np.tanh(x)
     return y, ActivationCache(y)
 
@@ -93,6 +95,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    """1/(1 + e^−x)."""
     y = _sigmoid(x)
     return y, ActivationCache(y)
 
@@ -119,6 +122,7 @@ def softmax_backward(dy: np.ndarray, cache: ActivationCache) -> tuple[np.ndarray
 
 
 def silu_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    """x·sigmoid(x) (swish)."""
     return x * _sigmoid(x), ActivationCache(x)
 
 

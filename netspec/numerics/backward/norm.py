@@ -40,6 +40,8 @@ def batch_norm_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
     rows = x.reshape(-1, c)
     var = None
     if training:
+        if rows.shape[0] < 2:   # torch refuses it too: the variance of one value is 0
+            raise ValueError("batch norm in training needs more than one value per channel")
         mean = rows.mean(axis=0)
         centred = rows - mean
         var = np.einsum("ij,ij->j", centred, centred) / x.dtype.type(rows.shape[0])
@@ -85,8 +87,6 @@ def batch_norm_update_running(running_mean: np.ndarray, running_var: np.ndarray,
     if not cache.training:
         raise ValueError("the running statistics are updated from a training forward only")
     m = cache.x.size // cache.x.shape[-1]
-    if m < 2:
-        raise ValueError("batch norm in training needs more than one value per channel")
     unbiased = cache.var.astype(np.float64) * (m / (m - 1))
     running_mean[...] = momentum * cache.mean.astype(np.float64) + (1 - momentum) * running_mean
     running_var[...] = momentum * unbiased + (1 - momentum) * running_var.astype(np.float64)
