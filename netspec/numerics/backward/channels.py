@@ -1,0 +1,130 @@
+"""Channel-wise layers and merges, forward and backward: layer scale, channel shuffle,
+channel chunks (a `split`'s branches), add, concat and multiply (a gate's end).
+
+Merges take a list of inputs and their backward returns a list of gradients, one
+per input. add's and concat's are read-only views of dy (no copy, as torch's add
+and cat hand the gradient on): write into them only after a copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+import numpy as np
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+class ScaleCache(NamedTuple):
+    """The input and the scale, as torch keeps for a product."""
+
+    x: np.ndarray
+    gamma: np.ndarray
+
+
+def layer_scale_forward(x: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, ScaleCache]:
+    """x times one factor per channel; gamma (C, 1, 1), torch's layout for ConvNeXt's
+    bare parameter."""
+    return x * gamma.reshape(-1), ScaleCache(x, gamma)
+
+
+def layer_scale_backward(dy: np.ndarray, cache: ScaleCache) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(dy·gamma, {"": Σ dy·x per channel, shaped as gamma}); the key is netspec's weight
+    suffix for a layer scale, whose array is named by the layer alone."""
+    x, gamma = cache
+    c = x.shape[-1]
+    dgamma = np.einsum("ij,ij->j", dy.reshape(-1, c), x.reshape(-1, c))
+    return dy * gamma.reshape(-1), {"": dgamma.reshape(gamma.shape)}
+
+
+def shuffle_forward(x: np.ndarray, groups: int) -> tuple[np.ndarray, int]:
+    """ShuffleNet's channel shuffle: C channels as `groups` rows of C/groups, transposed.
+    The cache is `groups`."""
+    *lead, c = x.shape
+    return x.reshape(*lead, groups, c // groups).swapaxes(-1, -2).reshape(*lead, c), groups
+
+
+def shuffle_backward(dy: np.ndarray, groups: int) -> tuple[np.ndarray, dict]:
+    """The inverse shuffle: a shuffle by C/groups."""
+    return shuffle_forward(dy, dy.shape[-1] // groups)[0], {}
+
+
+def chunk_forward(x: np.ndarray, index: int, count: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Chunk `index` of `count` equal channel chunks (torch's chunk), a copy. The cache
+    is (the input's shape, index, count)."""
+    c = x.shape[-1] // count
+    return np.ascontiguousarray(x[..., index * c:(index + 1) * c]), (*x.shape, index, count)
+
+
+def chunk_backward(dy: np.ndarray, cache: tuple[int, ...]) -> tuple[np.ndarray, dict]:
+    """dy in its chunk's channels, zero elsewhere. (The chunks of one split together
+    are a concat's inverse: `split_backward` joins their gradients without the zeros.)"""
+    *shape, index, count = cache
+    dx = np.zeros(shape, dy.dtype)
+    c = shape[-1] // count
+    dx[..., index * c:(index + 1) * c] = dy
+    return dx, {}
+
+
+def split_forward(x: np.ndarray, count: int) -> tuple[list[np.ndarray], int]:
+    """All `count` channel chunks (each a copy); the cache is `count`."""
+    return [chunk_forward(x, i, count)[0] for i in range(count)], count
+
+
+def split_backward(dys: list[np.ndarray], count: int) -> tuple[np.ndarray, dict]:
+    """The chunks' gradients concatenated back along the channels."""
+    return np.concatenate(dys, axis=-1), {}
+
+
+def add_forward(xs: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """The elementwise sum of equal-shaped inputs; the cache is how many."""
+    y = xs[0] + xs[1] if len(xs) > 1 else xs[0].copy()
+    for x in xs[2:]:
+        y += x
+    return y, len(xs)
+
+
+def add_backward(dy: np.ndarray, count: int) -> tuple[list[np.ndarray], dict]:
+    """dy for every input (the same read-only view)."""
+    view = _read_only(dy)
+    return [view] * count, {}
+
+
+def concat_forward(xs: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Inputs joined along the last axis (a volume's channels); the cache is each
+    input's width along it."""
+    return np.concatenate(xs, axis=-1), [x.shape[-1] for x in xs]
+
+
+def concat_backward(dy: np.ndarray, widths: list[int]) -> tuple[list[np.ndarray], dict]:
+    """dy cut back into each input's channels (read-only views)."""
+    bounds = np.cumsum([0, *widths])
+    return [_read_only(dy[..., a:b]) for a, b in itertools.pairwise(bounds)], {}
+
+
+class MulCache(NamedTuple):
+    """Both factors, as torch keeps for a product."""
+
+    x: np.ndarray
+    gate: np.ndarray
+
+
+def mul_forward(xs: list[np.ndarray]) -> tuple[np.ndarray, MulCache]:
+    """x·gate, the gate either x's shape or (N, 1, 1, C), one value per channel broadcast
+    over H×W (squeeze-and-excitation's gate)."""
+    x, gate = xs
+    return x * gate, MulCache(x, gate)
+
+
+def mul_backward(dy: np.ndarray, cache: MulCache) -> tuple[list[np.ndarray], dict]:
+    """[dy·gate, dy·x], the latter summed over H×W for a broadcast gate."""
+    x, gate = cache
+    dgate = dy * x
+    if gate.shape != x.shape:
+        dgate = dgate.sum(axis=(1, 2), keepdims=True)
+    return [dy * gate, dgate], {}

@@ -1,0 +1,1 @@
+"""Training: losses with their gradients, and optimizers that step like torch.optim."""
