@@ -27,10 +27,20 @@ from __future__ import annotations
 
 import os
 import re
+from typing import ClassVar
 
 from pygments.lexer import RegexLexer, bygroups, include, words
-from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuation, String,
-                            Text, Whitespace)
+from pygments.token import (
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
+)
 
 __all__ = ["NetspecLexer", "grammar_keywords"]
 
@@ -69,11 +79,11 @@ class NetspecLexer(RegexLexer):
     labels, ``$params`` and ``{expressions}``, comments and strings."""
 
     name = "netspec"
-    aliases = ["netspec"]
-    filenames = ["*.ns"]
-    mimetypes = ["text/x-netspec"]
+    aliases: ClassVar[list[str]] = ["netspec"]
+    filenames: ClassVar[list[str]] = ["*.ns"]
+    mimetypes: ClassVar[list[str]] = ["text/x-netspec"]
 
-    tokens = {
+    tokens: ClassVar[dict[str, list]] = {
         "root": [
             (r"\n", Whitespace),
             (r"[ \t\f\r]+", Whitespace),
