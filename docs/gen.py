@@ -70,6 +70,10 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)(?P<attrs>[^\n`]*)\n(
 COLUMNS = 90
 #: `pycon` regions change the working folder while they run: one at a time.
 IN_ROOT = threading.Lock()
+#: Environment for the `netspec` processes: bytecode cached in a temporary folder for the
+#: run (`main` sets it), so that each process does not compile netspec's parser module
+#: again, and the checkout gets no __pycache__.
+CHILD_ENV: dict[str, str] = {}
 
 
 class Fence:
@@ -120,7 +124,10 @@ def netspec(command: str, cwd: Path) -> str:
     if not words or words[0] != "netspec" or "|" in words:
         raise ValueError(f"not a netspec command: {command!r}")
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "COLUMNS": str(COLUMNS)}
+    env = {**os.environ, **CHILD_ENV, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1",
+           "COLUMNS": str(COLUMNS)}
+    if "PYTHONPYCACHEPREFIX" in CHILD_ENV:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     run = subprocess.run([sys.executable, "-m", "netspec", *words[1:]], check=False, cwd=cwd,
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          timeout=600)
@@ -383,28 +390,37 @@ def generate(what: str, before: str, made: dict[Path, bytes]) -> str:
     return makers[kind]()
 
 
-def regenerate(page: Path, made: dict[Path, bytes]) -> str:
-    """The page with every region made again; the pictures and images go into `made`.
-
-    The regions that run commands run side by side; the page's `pycon` regions run one
-    after the other, in one namespace."""
+def regenerate(page: Path, made: dict[Path, bytes],
+               pool: ThreadPoolExecutor | None = None) -> Callable[[], str]:
+    """Start making the page's regions again (in `pool`, a pool of its own if None); the
+    function returned waits for them and gives the page. The pictures and images it makes
+    go into `made`. The `pycon` regions run when it is called, one after the other in
+    one namespace, in this thread."""
     text = page.read_text(encoding="utf-8")
     regions = list(REGION.finditer(text))
-    namespace: dict[str, object] = {}
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        running = [None if m["what"] == "pycon" else
-                   pool.submit(generate, m["what"], text[:m.start()], made) for m in regions]
-        made = [gen_pycon(m["body"], namespace) if job is None else job.result()
-                for m, job in zip(regions, running)]
-    out, at = [], 0
-    for m, new in zip(regions, made):
-        indent = m["indent"]
-        new = "".join(indent + line if line.strip() else line
-                      for line in new.splitlines(keepends=True))
-        out += [text[at:m.start("body")], new]
-        at = m.end("body")
-    out.append(text[at:])
-    return "".join(out)
+    own = pool is None
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if own else pool
+    running = [None if m["what"] == "pycon" else
+               pool.submit(generate, m["what"], text[:m.start()], made) for m in regions]
+
+    def finish() -> str:
+        namespace: dict[str, object] = {}
+        try:
+            new = [gen_pycon(m["body"], namespace) if job is None else job.result()
+                   for m, job in zip(regions, running)]
+        finally:
+            if own:
+                pool.shutdown()
+        out, at = [], 0
+        for m, region in zip(regions, new):
+            indent = m["indent"]
+            region = "".join(indent + line if line.strip() else line
+                             for line in region.splitlines(keepends=True))
+            out += [text[at:m.start("body")], region]
+            at = m.end("body")
+        out.append(text[at:])
+        return "".join(out)
+    return finish
 
 
 def same_file(path: Path, data: bytes) -> bool:
@@ -425,27 +441,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="change nothing; exit 1 if anything shown differs from what it shows")
     args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="netspec-docs-pycache-") as cache:
+        CHILD_ENV["PYTHONPYCACHEPREFIX"] = cache
+        try:
+            return run(args.check)
+        finally:
+            CHILD_ENV.clear()
+
+
+def run(check: bool) -> int:
+    """Regenerate every page (or, with `check`, only compare); the exit status."""
     stale = []
-    for page in pages():
-        made: dict[Path, bytes] = {}
-        text = regenerate(page, made)
-        old = page.read_text(encoding="utf-8")
-        if text != old:
+    made: dict[Path, bytes] = {}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        started = [(page, regenerate(page, made, pool)) for page in pages()]
+        for page, finish in started:
+            text = finish()
+            old = page.read_text(encoding="utf-8")
+            if text == old:
+                continue
             stale.append(str(page.relative_to(ROOT)))
-            if args.check:
+            if check:
                 diff = difflib.unified_diff(old.splitlines(), text.splitlines(), str(page),
                                             "regenerated", n=1, lineterm="")
                 print("\n".join(list(diff)[:40]), file=sys.stderr)
             else:
                 page.write_text(text, encoding="utf-8")
-        for path, data in sorted(made.items()):
-            if same_file(path, data):
-                continue
-            stale.append(str(path.relative_to(ROOT)))
-            if not args.check:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-    if stale and args.check:
+    for path, data in sorted(made.items()):
+        if same_file(path, data):
+            continue
+        stale.append(str(path.relative_to(ROOT)))
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    if stale and check:
         print("out of date (run `python docs/gen.py`): " + ", ".join(stale), file=sys.stderr)
         return 1
     if stale:
