@@ -19,7 +19,7 @@ where WHAT is one of
     spec PATH[:FIRST-LAST]      the spec file PATH (or its lines FIRST to LAST) as a
                                 ```netspec block
     picture NAME SPEC [ARGS]    `netspec draw SPEC ARGS` into docs/NAME, and the image
-    image NAME FILE $ netspec …  the command and what it prints, then the image FILE it
+    image NAME FILE $ netspec … the command and what it prints, then the image FILE it
                                 wrote, kept as docs/NAME (a PNG compared by its pixels)
     error NAME                  `netspec check NAME` of the ```netspec-error block just
                                 before the region, saved as NAME

@@ -77,7 +77,8 @@ def test_the_check_finds_a_font_from_another_host() -> None:
     """The patterns above do catch what Material loads when its fonts are on."""
     html = ('<link rel="preconnect" href="https://fonts.gstatic.com" crossorigin>'
             '<script src="https://unpkg.com/iframe-worker/shim"></script>')
-    css = "@import 'https://fonts.googleapis.com/css?family=Roboto'; a{background:url(//x.org/i.png)}"
+    css = ("@import 'https://fonts.googleapis.com/css?family=Roboto'; "
+           "a{background:url(//x.org/i.png)}")
     assert [m[2] for m in LOADING_ATTRIBUTE.finditer(html)] == [
         "https://fonts.gstatic.com", "https://unpkg.com/iframe-worker/shim"]
     assert [m[1] for m in CSS_URL.finditer(css)] == [
