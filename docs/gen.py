@@ -13,7 +13,8 @@ where WHAT is one of
 
     $ netspec ARGS              the command and what it prints (several `$` lines: all of
                                 them, run in order in one folder); `| head -N` after
-                                it shows the first N lines
+                                it shows the first N lines, `| python -m json.tool` the
+                                JSON indented
     file LANG NAME $ netspec …  the command and what it prints, then the file NAME it wrote,
                                 as a LANG code block
     spec PATH[:FIRST-LAST]      the spec file PATH (or its lines FIRST to LAST) as a
@@ -43,6 +44,7 @@ import argparse
 import contextlib
 import difflib
 import io
+import json
 import os
 import re
 import shlex
@@ -113,15 +115,31 @@ def workdir() -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _head(text: str, args: list[str]) -> str:
+    """`| head -N`: the first N lines."""
+    if len(args) != 1 or not re.fullmatch(r"-\d+", args[0]):
+        raise ValueError(f"head {' '.join(args)}: only `head -N`")
+    return "".join(text.splitlines(keepends=True)[:int(args[0][1:])])
+
+
+def _json_tool(text: str, args: list[str]) -> str:
+    """`| python -m json.tool`: the JSON document indented by 4, as json.tool writes it."""
+    if args != ["-m", "json.tool"]:
+        raise ValueError(f"python {' '.join(args)}: only `python -m json.tool`")
+    return json.dumps(json.loads(text), indent=4) + "\n"
+
+
+#: What a command's output may be piped through on a page.
+PIPES: dict[str, Callable[[str, list[str]], str]] = {"head": _head, "python": _json_tool}
+
+
 def netspec(command: str, cwd: Path) -> str:
     """`$ COMMAND` and what it printed, stdout and stderr as a terminal shows them.
 
-    `COMMAND | head -N` shows the first N lines of that."""
-    words = shlex.split(command)
-    head = None
-    if words[-3:-1] == ["|", "head"] and re.fullmatch(r"-\d+", words[-1]):
-        words, head = words[:-3], int(words[-1][1:])
-    if not words or words[0] != "netspec" or "|" in words:
+    `COMMAND | head -N` shows the first N lines of that, `COMMAND | python -m json.tool`
+    its JSON indented."""
+    words, *pipes = (shlex.split(part) for part in command.split("|"))
+    if not words or words[0] != "netspec" or any(not p or p[0] not in PIPES for p in pipes):
         raise ValueError(f"not a netspec command: {command!r}")
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, **CHILD_ENV, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1",
@@ -131,7 +149,9 @@ def netspec(command: str, cwd: Path) -> str:
     run = subprocess.run([sys.executable, "-m", "netspec", *words[1:]], check=False, cwd=cwd,
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          timeout=600)
-    shown = run.stdout if head is None else "".join(run.stdout.splitlines(True)[:head])
+    shown = run.stdout
+    for pipe in pipes:
+        shown = PIPES[pipe[0]](shown, pipe[1:])
     return f"$ {command}\n{shown}"
 
 

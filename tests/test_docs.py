@@ -82,6 +82,20 @@ def test_every_netspec_block_checks(fence) -> None:
         assert f"[{warning.code}]" in page, f"{fence}: the page does not show {warning}"
 
 
+def test_the_language_reference_quotes_every_grammar_rule() -> None:
+    """Every rule and terminal of grammar/netspec.lark (but the keywords, `CONV: "conv"`,
+    which the rules quote) is quoted on the language reference, so a rule added to the
+    grammar is a page to write."""
+    grammar = (ROOT / "grammar" / "netspec.lark").read_text(encoding="utf-8")
+    rules = {m[1] for m in re.finditer(r'^[?!]?(\w+)\s*:(?!\s*"[a-z0-9?]+"\s*$)', grammar,
+                                       re.MULTILINE)}
+    page = (DOCS / "language.md").read_text(encoding="utf-8")
+    quoted = {rule for m in re.finditer(r"<!-- gen: grammar (.*?) -->", page)
+              for rule in m[1].split()}
+    assert "conv" in rules and "CONV" not in rules and "OPTIONAL" not in rules
+    assert rules - quoted == set()
+
+
 ERRORS = blocks("netspec-error")
 
 
