@@ -146,12 +146,16 @@ def netspec(command: str, cwd: Path) -> str:
            "COLUMNS": str(COLUMNS)}
     if "PYTHONPYCACHEPREFIX" in CHILD_ENV:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # piped, only stdout goes through the pipe: what the command writes to stderr (its
+    # warnings, written as it checks, before its output) is shown as it is, first
     run = subprocess.run([sys.executable, "-m", "netspec", *words[1:]], check=False, cwd=cwd,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=600)
+                         env=env, stdout=subprocess.PIPE, text=True, timeout=600,
+                         stderr=subprocess.PIPE if pipes else subprocess.STDOUT)
     shown = run.stdout
     for pipe in pipes:
         shown = PIPES[pipe[0]](shown, pipe[1:])
+    if pipes:
+        shown = run.stderr + shown
     return f"$ {command}\n{shown}"
 
 
