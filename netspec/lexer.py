@@ -1,0 +1,137 @@
+"""A Pygments lexer for netspec, so that specs are highlighted wherever Pygments runs.
+
+Registered under the entry point group `pygments.lexers` (see pyproject.toml), so
+``pygments.lexers.get_lexer_by_name("netspec")`` finds it once netspec is installed:
+MkDocs and Sphinx sites, Jupyter, GitLab and `pygmentize -l netspec` highlight
+```netspec code with it.
+
+The keywords are not listed here a second time: they are read from the grammar's
+quoted terminals (``CONV: "conv"``) when this module is imported, so a keyword added
+to the grammar is highlighted without editing the lexer. Pygments imports this module
+only when a netspec lexer is asked for, never on `netspec check`'s path.
+
+Token classes (the CSS class Pygments gives each in brackets):
+
+- keywords, layer and composition alike (``conv``, ``residual``, ``same``): Keyword [k];
+- sizes and numbers (``5x5``, ``32x32x3``, ``0.5``): Number [m, mi, mf];
+- options (``s2``, ``p1``, ``x64``, ``d2``, ``g4``, ``op1``, ``eps1e-3``, ``a0.0001``):
+  Name.Attribute [na];
+- labels (``stem:``): Name.Label [nl];
+- ``$params``: Name.Variable [nv]; ``{expressions}``: String.Interpol braces [si] around
+  numbers, names and operators; block names where defined or called: Name.Function [nf];
+- comments: Comment.Single [c1], and ``# netspec: ignore[...]``: Comment.Special [cs];
+- strings (``use "../lib/resnet.ns"``): String.Double [s2].
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import ClassVar
+
+from pygments.lexer import RegexLexer, bygroups, include, words
+from pygments.token import (
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
+)
+
+__all__ = ["NetspecLexer", "grammar_keywords"]
+
+# Located as netspec/_lark.py locates it: grammar/ beside the package in a checkout,
+# netspec/grammar/ inside an installed wheel.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+GRAMMAR = os.path.join(os.path.dirname(_HERE), "grammar", "netspec.lark")
+if not os.path.exists(GRAMMAR):
+    GRAMMAR = os.path.join(_HERE, "grammar", "netspec.lark")
+
+#: A terminal defined as one quoted lower-case word: `CONV: "conv"`.
+_KEYWORD_TERMINAL = re.compile(r'^[A-Z][A-Z0-9_]*\s*:\s*"([a-z][a-z0-9]*)"\s*$', re.MULTILINE)
+
+
+def grammar_keywords(path: str = GRAMMAR) -> tuple[str, ...]:
+    """The language's keywords: every terminal of the grammar that is one quoted word,
+    longest first (so that `relu6` is not read as `relu` then `6`)."""
+    with open(path, encoding="utf-8") as f:
+        found = set(_KEYWORD_TERMINAL.findall(f.read()))
+    return tuple(sorted(found, key=lambda w: (-len(w), w)))
+
+
+_NAME = r"[A-Za-z_](?:\w|-(?=[\w$])|\$(?=[A-Za-z_]))*"   # the grammar's NAME
+_PARAM = r"\$[A-Za-z_]\w*"
+_FLOAT = r"(?:\d+\.\d*|\.\d+)(?:[eE]-?\d+)?|\d+[eE]-?\d+"
+_REAL = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE]-?\d+)?"
+#: An expression: braces around one line without braces (the grammar's `{[^{}\n]*}`).
+#: The grammar tells `{4*C}` from a group `{ relu }` by where it stands; the lexer by its
+#: look: an expression starts right after its brace, a group (written `{ ... }`, or over
+#: several lines) after a space or a newline, and only a group holds a `;`.
+_EXPRESSION = r"\{(?=[^\s{}][^{};\n]*\})"
+
+
+class NetspecLexer(RegexLexer):
+    """Highlights netspec specs (``*.ns``): keywords from the grammar, sizes, options,
+    labels, ``$params`` and ``{expressions}``, comments and strings."""
+
+    name = "netspec"
+    aliases: ClassVar[list[str]] = ["netspec"]
+    filenames: ClassVar[list[str]] = ["*.ns"]
+    mimetypes: ClassVar[list[str]] = ["text/x-netspec"]
+
+    tokens: ClassVar[dict[str, list]] = {
+        "root": [
+            (r"\n", Whitespace),
+            (r"[ \t\f\r]+", Whitespace),
+            (r"#\s*netspec:\s*ignore(?:\[[^\]\n]*\])?[^\n]*", Comment.Special),
+            (r"#[^\n]*", Comment.Single),
+            (r'"[^"\n]*"', String.Double),
+            # a label, which may be a keyword (`fc: fc 1000`) or a number (`2: bn`)
+            (rf"({_NAME}|\d+)(\s*)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
+            # `block NAME(`: the definition's name
+            (rf"(block)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Function)),
+            (words(grammar_keywords(), suffix=r"\b"), Keyword),
+            # options: the letter or letters, then a number, $param or {expression}
+            (rf"(?:op|eps|[spdgx])(?=(?:{_REAL}|{_PARAM}|\{{[^{{}}\n]*\}})(?![\w$]))",
+             Name.Attribute, "option"),
+            (rf"([abk])({_REAL})\b", bygroups(Name.Attribute, Number.Float)),   # lrn's α, β, k
+            include("value"),
+            (rf"({_NAME})(\s*)(\()", bygroups(Name.Function, Whitespace, Punctuation)),
+            # a named argument or default, `s=2`, and an expression after it
+            (rf"({_NAME})(\s*)(=)", bygroups(Name, Whitespace, Operator)),
+            (_EXPRESSION, String.Interpol, "expression-body"),
+            (_NAME, Name),
+            (r"\?", Operator),
+            (r"[{}\[\]();,]", Punctuation),
+            (r".", Text),
+        ],
+        # what follows an option's letters: exactly one number, $param or expression
+        "option": [
+            (_FLOAT, Number.Float, "#pop"),
+            (r"-?\d+", Number.Integer, "#pop"),
+            (_PARAM, Name.Variable, "#pop"),
+            (_EXPRESSION, String.Interpol, ("#pop", "expression-body")),
+        ],
+        # a size or a number: `5x5`, `32x32x3`, `{k}x{k}`, `0.5`, `-1`
+        "value": [
+            (r"-?\d+(?:x\d+)+\b", Number),
+            (_FLOAT, Number.Float),
+            (r"-?\d+(?:\b|(?=x[{$]))", Number.Integer),   # `3x{k}`: the x{k} is read next
+            (_PARAM, Name.Variable),
+        ],
+        "expression-body": [
+            (r"\}", String.Interpol, "#pop"),
+            (r"[ \t]+", Whitespace),
+            (r"\b(?:if|else)\b", Keyword),
+            (r"\b[CHW]\b", Name.Builtin),
+            (r"\d+", Number.Integer),
+            (_PARAM, Name.Variable),
+            (r"[A-Za-z_]\w*", Name.Variable),
+            (r"//|==|!=|<=|>=|[-+*/%<>()]", Operator),
+            (r"[^}\n]", Text),
+        ],
+    }

@@ -1,0 +1,182 @@
+"""The documentation cannot drift from netspec: every spec it shows checks, every error it
+shows is the one netspec prints, every output it shows is what `python docs/gen.py`
+makes today. (tests/test_docs_site.py builds the site and opens it in a browser.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import netspec
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def _load_gen():
+    """docs/gen.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("docs_gen", DOCS / "gen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load_gen()
+PAGES = gen.pages()
+
+
+def blocks(lang: str) -> list:
+    """Every ```LANG block of the documentation, with the region it stands in."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        regions = [(m.start(), m.end(), m["what"]) for m in gen.REGION.finditer(text)]
+        for fence in gen.fences(page, text):
+            if fence.lang == lang:
+                fence.region = next((what for a, b, what in regions if a <= fence.start < b),
+                                    None)
+                found.append(fence)
+    return found
+
+
+def run_netspec(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "netspec", *args], cwd=cwd, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False)
+
+
+def test_the_site_has_at_least_ten_pages_all_in_the_navigation() -> None:
+    config = (ROOT / "mkdocs.yml").read_text()
+    nav = re.findall(r"^\s*- [^:\n]+: (\S+\.md)$", config, re.MULTILINE)
+    assert len(nav) >= 10
+    assert sorted(nav) == sorted(str(p.relative_to(DOCS)) for p in PAGES)
+
+
+@pytest.mark.parametrize("fence", blocks("netspec"), ids=repr)
+def test_every_netspec_block_checks(fence) -> None:
+    """A block with an `input` is a network, one without a library; a block that shows a
+    file (`<!-- gen: spec PATH -->`) is checked as that file, so its `use` resolves. A
+    warning is allowed only where the page shows it, by its code."""
+    filename = None
+    if fence.region and fence.region.startswith("spec "):
+        filename = str(ROOT / gen.spec_source(fence.region[5:])[0])
+    network = any(line.split("#")[0].split()[:1] == ["input"]
+                  for line in fence.body.splitlines())
+    cwd = os.getcwd()
+    os.chdir(ROOT)   # a block read as standard input would be: `use` from the checkout's root
+    try:
+        net = netspec.parse(fence.body, filename, library=not network)
+    finally:
+        os.chdir(cwd)
+    page = fence.page.read_text(encoding="utf-8")
+    for warning in getattr(net, "warnings", []):
+        assert f"[{warning.code}]" in page, f"{fence}: the page does not show {warning}"
+
+
+def test_the_language_reference_quotes_every_grammar_rule() -> None:
+    """Every rule and terminal of grammar/netspec.lark (but the keywords, `CONV: "conv"`,
+    which the rules quote) is quoted on the language reference, so a rule added to the
+    grammar is a page to write."""
+    grammar = (ROOT / "grammar" / "netspec.lark").read_text(encoding="utf-8")
+    rules = {m[1] for m in re.finditer(r'^[?!]?(\w+)\s*:(?!\s*"[a-z0-9?]+"\s*$)', grammar,
+                                       re.MULTILINE)}
+    page = (DOCS / "language.md").read_text(encoding="utf-8")
+    quoted = {rule for m in re.finditer(r"<!-- gen: grammar (.*?) -->", page)
+              for rule in m[1].split()}
+    assert "conv" in rules and "CONV" not in rules and "OPTIONAL" not in rules
+    assert rules - quoted == set()
+
+
+ERRORS = blocks("netspec-error")
+
+
+@pytest.mark.parametrize("fence", ERRORS, ids=repr)
+def test_every_error_shown_is_what_netspec_prints(fence, tmp_path: Path) -> None:
+    """The block after a ```netspec-error block shows `$ netspec check NAME` and its
+    output; netspec, given the block as NAME, prints exactly that and exits with 1."""
+    page = fence.page.read_text(encoding="utf-8")
+    shown = next(f for f in gen.fences(fence.page, page) if f.start > fence.end)
+    command, _, output = shown.body.partition("\n")
+    name = re.fullmatch(r"\$ netspec check (\S+\.ns)", command)
+    assert name, f"{fence}: the next block shows {command!r}, not `$ netspec check NAME.ns`"
+    (tmp_path / name[1]).write_text(fence.body, encoding="utf-8")
+    run = run_netspec(["check", name[1]], tmp_path)
+    assert run.returncode == 1
+    assert run.stdout == output
+    with pytest.raises(netspec.NetspecError):
+        netspec.parse(fence.body, name[1])
+
+
+def test_there_are_error_examples() -> None:
+    assert len(ERRORS) >= 2
+
+
+def test_every_output_shown_is_regenerated_and_current() -> None:
+    """`python docs/gen.py --check` makes every generated region and picture again and
+    fails on any difference (run `python docs/gen.py` to update them)."""
+    run = subprocess.run([sys.executable, str(DOCS / "gen.py"), "--check"], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-5000:]
+
+
+def test_every_command_shown_is_in_a_generated_region() -> None:
+    """A block that shows a `$ netspec` command and its output was made by docs/gen.py,
+    not typed: outside the generated regions no block starts with a `$ ` prompt."""
+    typed = [f for lang in ("text", "") for f in blocks(lang)
+             if f.body.startswith("$ ") and f.region is None]
+    assert not typed, typed
+
+
+def test_gen_check_fails_on_a_stale_region(tmp_path: Path) -> None:
+    """The check can fail: a page whose output was edited by hand is reported."""
+    page = tmp_path / "page.md"
+    page.write_text("<!-- gen: $ netspec check specs/lenet5.ns -->\n```text\nedited\n```\n"
+                    "<!-- /gen -->\n", encoding="utf-8")
+    made: dict = {}
+    text = gen.regenerate(page, made)()
+    assert "edited" not in text and "62,006 parameters" in text
+
+
+def test_onnx_operator_table_lists_what_the_importer_reads(tmp_path: Path) -> None:
+    """The coverage table's operators are those `netspec import` names in its hint for an
+    operator it does not read."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    graph = helper.make_graph([helper.make_node("Elu", ["x"], ["y"], name="act")], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "elu.onnx")
+    run = run_netspec(["import", "elu.onnx"], tmp_path)
+    assert run.returncode == 1 and 'node "act" (Elu, node 1 of 1)' in run.stdout
+    reads = set(re.search(r"hint: netspec imports: (.*)", run.stdout)[1].split(", "))
+    text = (DOCS / "onnx.md").read_text(encoding="utf-8")
+    table = text[text.index("|---", text.index("| ONNX operator |")):]
+    rows = re.findall(r"^\| ([A-Z][^|]*?) \|", table, re.MULTILINE)
+    listed = {op.strip() for row in rows for op in row.split(",")}
+    assert listed == reads
+
+
+WORK_LOG = [r"\bthis stop\b", r"\bstop's\b", r"\bissue #?\d+", r"\bissues? \d+",
+            r"\bPR #?\d+", r"\bthe lead\b"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_work_log_language(page: Path) -> None:
+    """User-facing pages speak of netspec, not of how it was made: no "this stop", no
+    issue numbers, and a commit hash only to say which code a measurement is of."""
+    text = re.sub(r"<!--.*?-->", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    for pattern in WORK_LOG:
+        assert not re.search(pattern, text, re.IGNORECASE), (page.name, pattern)
+    for m in re.finditer(r"`?\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b`?", text):
+        before = text[max(0, m.start() - 7):m.start()]
+        assert before == "commit ", f"{page.name}: {m[0]!r} is not `commit HASH`"
