@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 import netspec  # noqa: E402
 from netspec.bench_suite import find_spec  # noqa: E402
 from netspec.kinds import Layer  # noqa: E402
-from netspec.numpy_backend import NumpyModel, sample_shape  # noqa: E402
+from netspec.backends.numpy import NumpyModel, sample_shape  # noqa: E402
 from netspec.numpy_backend.model import _blas  # noqa: E402
-from netspec.onnx_export import to_onnx  # noqa: E402
+from netspec.backends.onnx import to_onnx  # noqa: E402
 
 CALLS = 25
 

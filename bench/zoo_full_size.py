@@ -25,7 +25,7 @@ from zoo_oracle import (batch_statistics, forward, state_dict_arrays,  # noqa: E
                         torchvision_model, zoo_specs)
 
 import netspec  # noqa: E402
-from netspec.onnx_export import OnnxModel  # noqa: E402
+from netspec.backends.onnx import OnnxModel  # noqa: E402
 
 
 def timed(f, *args, runs: int = 2):

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .numpy_backend import NumpyModel, im2col_bytes, sample_shape
-from .onnx_export import OnnxModel
+from .backends.numpy import NumpyModel, sample_shape
+from .kinds import Conv
+from .kinds.conv_numpy import im2col_bytes
+from .backends.onnx import OnnxModel
 from .weights import weight_bytes
 
 if TYPE_CHECKING:
@@ -108,7 +110,8 @@ def run_bench(net: Network, batch: int = 32, repeat: int = 5, seed: int = 0) -> 
     rss = forward_rss(net, batch)
     if rss:
         parts = min(numpy_model.threads, batch)   # each thread has its own im2col block
-        budget = (weight_bytes(net) + parts * im2col_bytes(net, -(-batch // parts))) / 2**20
+        budget = (weight_bytes(net) + parts * max((im2col_bytes(lay, -(-batch // parts)) for lay in net.layers
+                                                if isinstance(lay, Conv)), default=0)) / 2**20
         grew = rss["peak"] - rss["before"]
         lines.append(f"  memory: at most {rss['peak']:.0f} MiB in use (RSS peak), of which "
                      f"running the batch added {grew:.0f} MiB; the weights and the largest "

@@ -83,7 +83,7 @@ PAUSE = 0.25
 
 def numpy_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
     """The NumPy model (default threads)."""
-    from .numpy_backend import NumpyModel
+    from .backends.numpy import NumpyModel
     return NumpyModel(net, weights)
 
 
@@ -94,7 +94,7 @@ def _serve(conn: Connection, make: Peer) -> None:
     """
     import signal
 
-    from .numpy_backend import sample_shape
+    from .backends.numpy import sample_shape
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
@@ -164,7 +164,7 @@ def bench_workload(path: Path, batch: int, repeat: int,
     time the steps, then each of three ways tried twice), and every backend goes on
     warming up for SETTLE_SECONDS more.
     """
-    from .numpy_backend import usable_cpus
+    from .backends.numpy import usable_cpus
     warm_up = 7 if batch < usable_cpus() else 2
     speeds = {}
     for name, backend in backends.items():
@@ -178,7 +178,7 @@ def bench_workload(path: Path, batch: int, repeat: int,
 
 def onnxruntime_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
     """onnxruntime (default threads) on netspec's export of the same weights."""
-    from .onnx_export import OnnxModel
+    from .backends.onnx import OnnxModel
     return OnnxModel(net, weights)
 
 

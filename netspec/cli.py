@@ -299,7 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .source.files import atomic_write
     from .images import is_image
-    from .numpy_backend import load_input
+    from .backends.numpy import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
                                                    "--weights": getattr(args, "weights", None)})
     if not os.path.isfile(args.input):
@@ -340,7 +340,7 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
             raise UsageError(f"no such ONNX file: {args.spec}")
         if x is None or args.maps:
             raise UsageError("images and --maps need a spec, not an .onnx file")
-        from .onnx_export import run_onnx_file
+        from .backends.onnx import run_onnx_file
         return run_onnx_file(args.spec, x)
     net = _read_spec(args.spec, input_shape=args.input_size)
     if args.input_size:
@@ -364,7 +364,7 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
         written = write_maps(net, net.numpy_model(weights).activations(x), args.maps)
         print(f"wrote {len(written)} feature map grids to {args.maps}")
     if args.backend == "onnx":
-        from .onnx_export import OnnxModel
+        from .backends.onnx import OnnxModel
         return OnnxModel(net, weights)(x)
     return net.numpy_model(weights)(x)
 
@@ -374,7 +374,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     (the default), or as PyTorch code."""
     if args.torch:
         return _export_torch(args)
-    from .onnx_export import MIN_OPSET, newest_opset, save_onnx
+    from .backends.onnx import MIN_OPSET, newest_opset, save_onnx
     if args.opset is not None and not MIN_OPSET <= args.opset <= newest_opset():
         raise UsageError(f"--opset {args.opset} is not supported: use {MIN_OPSET} to "
                          f"{newest_opset()}")
@@ -441,7 +441,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.spec is None:
         raise UsageError("say which spec to time, or --suite for every benchmark workload")
     from .bench import run_bench
-    from .numpy_backend import sample_shape
+    from .backends.numpy import sample_shape
     from .weights import available_memory, weight_bytes
     net = _read_spec(args.spec)
     need = 4 * args.batch * prod(sample_shape(net)) + weight_bytes(net)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from .numpy_backend import NumpyModel
+    from .backends.numpy import NumpyModel
 
 
 class Network:
@@ -130,14 +130,14 @@ class Network:
 
         `threads` splits a batch across that many threads (default: every usable CPU).
         """
-        from .numpy_backend import NumpyModel
+        from .backends.numpy import NumpyModel
         return NumpyModel(self, self.check_weights(weights) if weights is not None
                           else self.init_weights(seed), threads)
 
     def to_onnx(self, weights: dict[str, Any] | None = None, *, seed: int = 0,
                 opset: int | None = None) -> onnx.ModelProto:
-        """The network with its weights as an ONNX model (see netspec.onnx_export)."""
-        from .onnx_export import to_onnx
+        """The network with its weights as an ONNX model (see netspec.backends.onnx)."""
+        from .backends.onnx import to_onnx
         return to_onnx(self, self.check_weights(weights) if weights is not None
                        else self.init_weights(seed), opset=opset)
 

@@ -41,7 +41,7 @@ def test_errors(text, message):
 def test_numpy_and_onnxruntime_match_torch(h, w, oh, ow):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    from netspec.onnx_export import OnnxModel
+    from netspec.backends.onnx import OnnxModel
     net = netspec.parse(f"input {h}x{w}x3\npool avg to {oh}x{ow}", "t.ns")
     x = np.random.default_rng(1).standard_normal((2, 3, h, w), dtype=np.float32)
     want = torch.nn.AdaptiveAvgPool2d((oh, ow))(torch.from_numpy(x)).numpy()

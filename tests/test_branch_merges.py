@@ -5,7 +5,7 @@ import pytest
 from random_nets import random_weights
 
 import netspec
-from netspec.onnx_export import OnnxModel
+from netspec.backends.onnx import OnnxModel
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -30,7 +30,7 @@ def test_numpy_and_onnx_equal_pytorch(kind, opset):
     torch = pytest.importorskip("torch")
     from torch_reference import torch_forward
 
-    from netspec.onnx_export import OnnxModel
+    from netspec.backends.onnx import OnnxModel
     net = netspec.parse(SPECS[kind])
     rng = np.random.default_rng(1)
     # random values everywhere (layer scales and norms too), not the identity they start as

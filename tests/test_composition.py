@@ -97,7 +97,7 @@ def _compare(net, model, x):
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(net.numpy_model(weights)(x), expected, **TOL)
-    from netspec.onnx_export import OnnxModel
+    from netspec.backends.onnx import OnnxModel
     np.testing.assert_allclose(OnnxModel(net, weights)(x), expected, **TOL)
 
 
@@ -185,7 +185,7 @@ incep: inception()
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(net.numpy_model(weights)(x), expected, **TOL)
-    from netspec.onnx_export import OnnxModel
+    from netspec.backends.onnx import OnnxModel
     np.testing.assert_allclose(OnnxModel(net, weights)(x), expected, **TOL)
 
 

@@ -5,7 +5,7 @@ import onnx
 import pytest
 
 import netspec
-from netspec.onnx_export import OnnxModel, to_onnx
+from netspec.backends.onnx import OnnxModel, to_onnx
 from random_nets import random_weights
 
 torch = pytest.importorskip("torch")

@@ -186,7 +186,7 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
 def test_onnx_and_its_external_data_switch_as_one(tmp_path, monkeypatch):
     onnx = pytest.importorskip("onnx")
-    from netspec import onnx_export
+    from netspec.backends.onnx import export as onnx_export, run_onnx_file
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 100)   # a stand-in for 2 GB
     net = netspec.parse(SPEC, "s.ns")
     path = tmp_path / "m.onnx"
@@ -215,7 +215,7 @@ def test_onnx_and_its_external_data_switch_as_one(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.onnx", second])
     x = np.ones((1, 1, 8, 8), np.float32)
     expected = net.numpy_model(net.init_weights(2))(x)
-    np.testing.assert_allclose(onnx_export.run_onnx_file(path, x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(run_onnx_file(path, x), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_errors_never_name_temporary_files(work):

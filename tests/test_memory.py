@@ -39,7 +39,7 @@ def _allocated(net, batch: int) -> int:
 
 @pytest.mark.parametrize("seed", range(30))
 def test_forward_peak_of_random_nets_is_within_10_percent_of_tracemalloc(seed):
-    from netspec.numpy_backend.memory import NumpyRuntime
+    from netspec.backends.numpy.memory import NumpyRuntime
     net = netspec.parse(random_spec(seed))
     batch = 256   # small nets: enough values that NumPy's fixed buffers do not dominate
     assert forward_peak(net, batch, runtime=NumpyRuntime()).bytes == \
@@ -48,7 +48,7 @@ def test_forward_peak_of_random_nets_is_within_10_percent_of_tracemalloc(seed):
 
 @pytest.mark.parametrize("name", SMALL_SPECS)
 def test_forward_peak_of_specs_is_within_10_percent_of_tracemalloc(name):
-    from netspec.numpy_backend.memory import NumpyRuntime
+    from netspec.backends.numpy.memory import NumpyRuntime
     net = netspec.load(ROOT / "specs" / f"{name}.ns")
     assert forward_peak(net, 2, runtime=NumpyRuntime()).bytes == \
         pytest.approx(_allocated(net, 2), rel=0.10)
@@ -266,7 +266,7 @@ def test_depth_rows_add_up_to_the_totals():
 
 @pytest.mark.parametrize("size", ["6x6", "4x4", "1x1"])
 def test_adaptive_pooling_memory(size):
-    from netspec.numpy_backend.memory import NumpyRuntime
+    from netspec.backends.numpy.memory import NumpyRuntime
     net = netspec.parse(f"input 24x24x3\nconv 3x3 p1 x8 relu\npool avg to {size}\nfc 5")
     saved, _, _ = _torch_training_twin(net, 4, backward=False)
     assert saved_bytes(net, 4) == pytest.approx(saved, rel=0.10)

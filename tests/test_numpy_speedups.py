@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec.numpy_backend import model as model_module
+from netspec.backends.numpy import model as model_module
+from netspec.kinds.dense import Flatten
 from random_nets import random_weights
 
 torch = pytest.importorskip("torch")
@@ -18,7 +19,7 @@ def _check(spec: str, batch: int = 2, threads: int | None = None, seed: int = 0)
     net = netspec.parse(spec)
     weights = random_weights(net, seed)
     model = net.numpy_model(weights) if threads is None else \
-        netspec.numpy_backend.NumpyModel(net, weights, threads)
+        netspec.backends.numpy.NumpyModel(net, weights, threads)
     x = np.random.default_rng(seed).standard_normal((batch, *model.input_shape)).astype(np.float32)
     np.testing.assert_allclose(model(x), torch_forward(net, weights, x), **TOL)
     return model, net, weights, x
@@ -81,17 +82,17 @@ def test_one_sample_split_across_threads_gives_pytorchs_numbers(threads, monkeyp
     monkeypatch.setattr(model_module, "SPLIT_SECONDS", 0.0)   # every step splits
     model, net, weights, x = _check(ONE_SAMPLE, batch=1, threads=threads)
     assert model._alone == {1: frozenset()}   # the first call timed every step on one thread
-    one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
+    one = netspec.backends.numpy.NumpyModel(net, weights, 1)(x)
     np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
 
 
 def test_at_batch_1_only_the_long_steps_split_across_threads(monkeypatch):
     # the first call times each step on one thread; a step shorter than SPLIT_SECONDS
     # then runs on one thread (width 1), a longer one may split
-    from netspec.numpy_backend import threads as threads_module
+    from netspec.numerics import threads as threads_module
     widths: dict[str, int] = {}
     net = netspec.parse("input 64x64x8\nconv 3x3 p1 x64 relu\npool 2\nflatten\nfc 3")
-    model = netspec.numpy_backend.NumpyModel(net, random_weights(net, 0), 2)
+    model = netspec.backends.numpy.NumpyModel(net, random_weights(net, 0), 2)
     x = np.ones((1, 8, 64, 64), np.float32)
     model(x)
     model._tuners[1] = threads_module.Tuner(("split",))   # the way this test is about
@@ -116,15 +117,15 @@ def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
     from threadpoolctl import threadpool_info
     seen = []
 
-    def spy(layer, w):
+    def spy(layer, w):   # NHWC as NCHW: only the order of the values differs
         def flatten(x):
             seen.append(max((p["num_threads"] for p in threadpool_info()
                              if p["user_api"] == "blas"), default=1))
             return x.reshape(x.shape[0], -1)
         return flatten
-    monkeypatch.setitem(model_module.LOWERINGS, "flatten", spy)
+    monkeypatch.setattr(Flatten, "numpy", spy)
     net = netspec.parse("input 8x8x3\nconv 3x3 x4\nflatten\nfc 2")
-    model = netspec.numpy_backend.NumpyModel(net, net.init_weights(0), threads=2)
+    model = netspec.backends.numpy.NumpyModel(net, net.init_weights(0), threads=2)
     x = np.zeros((batch, 3, 8, 8), np.float32)
     ways = []
     for _ in range(7):
@@ -147,7 +148,7 @@ def _tune(tuner, seconds):
 
 
 def test_the_tuner_keeps_the_faster_way_until_it_slows_down_for_several_calls():
-    from netspec.numpy_backend.threads import Tuner
+    from netspec.numerics.threads import Tuner
     tuner = Tuner(("split", "blas"))
     assert _tune(tuner, (0.020, 0.022, 0.010, 0.011)) == ["split", "split", "blas", "blas"]
     assert tuner.chosen == "blas" and tuner.next() == "blas"
@@ -162,7 +163,7 @@ def test_the_tuner_keeps_the_faster_way_until_it_slows_down_for_several_calls():
 
 
 def test_the_tuner_retries_a_close_contender_and_every_way_now_and_then():
-    from netspec.numpy_backend.threads import Tuner
+    from netspec.numerics.threads import Tuner
     tuner = Tuner(("one", "split", "blas"))
     _tune(tuner, (0.030, 0.031, 0.012, 0.013, 0.010, 0.011))   # split within 1.25× of blas
     for _ in range(3):
@@ -179,7 +180,7 @@ def test_the_tuner_retries_a_close_contender_and_every_way_now_and_then():
 def test_every_way_of_one_sample_gives_pytorchs_numbers():
     net = netspec.parse(ONE_SAMPLE)
     weights = random_weights(net, 0)
-    model = netspec.numpy_backend.NumpyModel(net, weights, 2)
+    model = netspec.backends.numpy.NumpyModel(net, weights, 2)
     x = np.random.default_rng(0).standard_normal((1, *model.input_shape)).astype(np.float32)
     want = torch_forward(net, weights, x)
     ways = set()
@@ -207,7 +208,7 @@ def test_a_large_fc_layer_runs_on_the_gathered_batch(threads):
     spec = "input 8x8x32\nconv 3x3 p1 x32 relu\nflatten\nfc 1024 relu\nfc 10"
     model, net, weights, x = _check(spec, batch=5, threads=threads)
     assert model.fast.gather == (2, "flatten1")   # conv1, flatten1, then fc1
-    one = netspec.numpy_backend.NumpyModel(net, weights, 1)(x)
+    one = netspec.backends.numpy.NumpyModel(net, weights, 1)(x)
     np.testing.assert_allclose(model(x), one, rtol=1e-5, atol=1e-6)
 
 

@@ -8,8 +8,9 @@ import onnx
 import pytest
 
 import netspec
-from netspec import onnx_export
-from netspec.onnx_export import OnnxModel, run_onnx_file, save_onnx, to_onnx
+from netspec.backends.onnx import export as onnx_export
+from netspec.backends.onnx.graph import DEFAULT_OPSET
+from netspec.backends.onnx import OnnxModel, run_onnx_file, save_onnx, to_onnx
 from random_nets import random_spec, random_weights
 
 torch = pytest.importorskip("torch")
@@ -86,7 +87,7 @@ def test_old_and_default_opsets_run(opset):
                         "flatten\nfc 5\nsoftmax")
     weights = random_weights(net, 0)
     model = to_onnx(net, weights, opset=opset)
-    assert model.opset_import[0].version == (opset or onnx_export.DEFAULT_OPSET)
+    assert model.opset_import[0].version == (opset or DEFAULT_OPSET)
     x = _batch(net)
     np.testing.assert_allclose(OnnxModel(net, weights, opset)(x), net.numpy_model(weights)(x), **TOL)
 
@@ -118,7 +119,7 @@ def test_save_is_atomic_and_runs(tmp_path):
     net = netspec.load(ROOT / "specs/lenet5.ns")
     weights = net.init_weights(1)
     path = tmp_path / "lenet5.onnx"
-    assert save_onnx(net, weights, path) == {"opset": onnx_export.DEFAULT_OPSET,
+    assert save_onnx(net, weights, path) == {"opset": DEFAULT_OPSET,
                                              "external": None}
     # the streamed file parses to exactly the in-memory model
     assert onnx.load(path) == to_onnx(net, weights)
@@ -163,8 +164,9 @@ def test_a_model_past_protobufs_limit_runs_from_external_data(monkeypatch):
     # is lowered here so that a small network takes that path.
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 1000)
     loaded = []
-    session = onnx_export._session
-    monkeypatch.setattr(onnx_export, "_session", lambda m: loaded.append(m) or session(m))
+    from netspec.backends.onnx import runtime
+    session = runtime._session
+    monkeypatch.setattr(runtime, "_session", lambda m: loaded.append(m) or session(m))
     net = netspec.parse("input 8x8x3\nconv 3x3 x16 relu\nfc 10")
     weights = random_weights(net, 0)
     assert sum(a.nbytes for a in weights.values()) > 1000

@@ -36,7 +36,7 @@ RUN, BIG = 5_000_000, 30_000_000
 
 def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:
     """net as ONNX with large initializers as headers only (dims, no data): shapes suffice."""
-    from netspec.onnx_export import _skeleton, _tensor
+    from netspec.backends.onnx import _skeleton, _tensor
     weights = {k: np.empty(s, np.float32) for k, s in net.weight_shapes().items()}   # untouched
     model, arrays = _skeleton(net, weights, None)
     for name, a in arrays:
@@ -709,7 +709,7 @@ def test_old_opsets_are_refused() -> None:
 def test_cli_import_writes_a_spec_that_checks_and_its_weights(tmp_path: Path, capsys) -> None:
     net = netspec.load(ROOT / "specs" / "squeezenet1_1.ns")
     weights = net.init_weights(seed=2)
-    from netspec.onnx_export import save_onnx
+    from netspec.backends.onnx import save_onnx
     save_onnx(net, weights, tmp_path / "sq.onnx")
     assert main(["import", str(tmp_path / "sq.onnx"), "-o", str(tmp_path / "sq.ns"),
                  "--weights-out", str(tmp_path / "w.npz")]) == 0

@@ -14,7 +14,7 @@ nn = torch.nn
 from zoo_oracle import at_input, state_dict_arrays  # noqa: E402
 
 import netspec  # noqa: E402
-from netspec.onnx_export import OnnxModel  # noqa: E402
+from netspec.backends.onnx import OnnxModel  # noqa: E402
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "unet.ns"
 

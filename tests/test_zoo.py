@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from netspec.onnx_export import OnnxModel  # noqa: E402
+from netspec.backends.onnx import OnnxModel  # noqa: E402
 from zoo_oracle import (batch_statistics, float32_error, forward, smallest_input,  # noqa: E402
                         spread_tiny_constants, state_dict_arrays, torchvision_model, zoo_specs)
 

@@ -23,7 +23,7 @@ A new layer kind declares, in its class (netspec/layers/), what these ask:
 - `buffers`: its non-trainable arrays, by suffix.
 - `flops()`, and `explain()` when its output differs from its input.
 - The NumPy backend's temporaries, if its step makes any, in
-  `numpy_backend/memory.py` (`NumpyRuntime.scratch`).
+  `Layer.numpy_scratch` (netspec.backends.numpy.memory).
 """
 
 from .cost import flops_by_kind, total_flops

@@ -17,8 +17,12 @@ from ..source.diagnostics import Reporter, ShapeError, SpecError
 from ..source.pos import Pos
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.elementwise import Activation
+    from ..numerics.windows import Step
     from ..syntax.tree import LayerStmt
-    from .statement import Reading, TorchWriter
+    from .statement import OnnxGraph, Reading, TorchWriter
 
 Shape = tuple[int, ...]
 #: How one output pixel reads its input along one axis: (span in input pixels,
@@ -77,6 +81,38 @@ class Layer:
     #: memory analysis refuses the layer.
     saves: ClassVar[tuple[str, ...] | None] = None
 
+    # ---- the NumPy model (netspec.backends.numpy): its speed-ups ------------------
+    #: Its step takes `act=`, an elementwise activation applied to its output while it
+    #: is in cache: a following activation (its output's only reader) is fused into it.
+    fuses_activation: ClassVar[bool] = False
+    #: A following per-channel affine layer (its output's only reader, see `affine`) is
+    #: folded into its `weight` (output channels on the first axis) and `bias`.
+    folds_affine: ClassVar[bool] = False
+    #: It is a per-channel x·scale + shift (see `affine`): foldable into the layer before.
+    per_channel_affine: ClassVar[bool] = False
+    #: Its step overwrites its first input (the model copies one another layer reads).
+    numpy_in_place: ClassVar[bool] = False
+    #: Its weights are large enough that the model's threads share its features rather
+    #: than each running it on a part of the batch (fc: AlexNet's, VGG's classifiers).
+    shares_features: ClassVar[bool] = False
+    #: Temporaries the size of the array an elementwise function overwrites.
+    temporaries: ClassVar[int] = 0
+
+    # ---- pictures (netspec.picture) ---------------------------------------------
+    #: How it is drawn (netspec.picture.look.role): "volume", "vector", "inplace" or
+    #: "merge"; None: decided from its shapes and weights.
+    draw_as: ClassVar[str | None] = None
+    #: Its fill colour; None: the picture's neutral colour.
+    draw_colour: ClassVar[str | None] = None
+    #: A merge's sign in its circle; None: the first letters of its kind.
+    draw_sign: ClassVar[str | None] = None
+    #: The style class of the kernel drawn on the volume it reads ("kern pool": dashed).
+    draw_kernel: ClassVar[str] = "kern"
+
+    def picture_label(self) -> str | None:
+        """Its one-line label in a graph picture, when the generic one does not suit it."""
+        return None
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "kind" in cls.__dict__:
@@ -120,6 +156,47 @@ class Layer:
         """Whether its PyTorch code is a line of forward rather than a module (a layer scale,
         an upsampling to another value's size)."""
         return False
+
+    # ---- the NumPy model (netspec.backends.numpy) -----------------------------------
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        """A function of NHWC (or N×F) float32 arrays, one per input, computing the layer
+        with its weights `w` (by suffix; a folded batch norm's shift arrives as "bias"),
+        or None where its output is its input (dropout at inference)."""
+        raise NotImplementedError(f"the NumPy model has no `{self.kind}` layer")
+
+    def numpy_scratch(self, batch: int) -> int:
+        """Bytes its NumPy step allocates while it runs, beyond its output (for the memory
+        model, netspec.backends.numpy.memory: within tracemalloc's 10 %)."""
+        return 0
+
+    def numpy_alias(self) -> bool:
+        """Whether the NumPy model's step for it allocates nothing (its output is its input)."""
+        return self.aliases(False)
+
+    def affine(self, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """This layer as a per-channel x·scale + shift, for folding into the layer before
+        it (batch norm, layer scale); None for any other kind."""
+        return None
+
+    def elementwise(self) -> Activation | None:
+        """An elementwise activation's function, overwriting its argument (fusable into the
+        step before it, and in place); None for any other kind."""
+        return None
+
+    def absorbs(self, after: Layer) -> bool:
+        """Whether its NumPy step can also compute `after`, its output's only reader (a
+        concat writing straight into a channel shuffle's order)."""
+        return False
+
+    def numpy_absorbing(self, w: dict[str, np.ndarray], after: Layer) -> Step:
+        """Its step computing `after` too (see `absorbs`)."""
+        raise NotImplementedError(f"`{self.kind}` absorbs no layer")
+
+    # ---- ONNX (netspec.backends.onnx) ---------------------------------------------
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """Add the nodes that compute it to `g`, reading the values `inputs`; return the
+        value holding its output (named after the layer)."""
+        raise NotImplementedError(f"the ONNX exporter has no `{self.kind}` layer")
 
     @property
     def op(self) -> str:
@@ -230,6 +307,7 @@ class Input(Layer):
     """`input HxWxC` (or `input N` for a vector): the network's input."""
 
     kind = "input"
+    draw_colour = "#e8e8e8"
     rule = "input"
     keywords = ("input",)
     usage = "input HxWxC`, e.g. `input 32x32x3"
@@ -239,6 +317,13 @@ class Input(Layer):
     @classmethod
     def torch(cls, r: Reading, t: TorchWriter) -> str | None:
         return None   # the forward's argument
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        return None   # the batch itself
+
+    def numpy_scratch(self, batch: int) -> int:
+        """The model copies the batch twice (to float32 NCHW, then to NHWC)."""
+        return 4 * batch * prod(self.output_shape)
 
     @classmethod
     def read(cls, r: Reading) -> list[Layer]:

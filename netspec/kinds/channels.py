@@ -10,12 +10,18 @@ into halves and shuffles them after the concatenation.
 from __future__ import annotations
 
 from math import prod
+from typing import TYPE_CHECKING
 
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
 from ..syntax.tree import LayerStmt
-from .statement import Reading, TorchWriter
+from .statement import OnnxGraph, Reading, TorchWriter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 #: The modules the generated PyTorch code defines for itself: torch's own, applied to each
 #: pixel's channels (channels last).
@@ -99,6 +105,43 @@ class LayerNorm(Layer):
     def attrs(self) -> dict:
         return {"epsilon": self.epsilon}
 
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .channels_numpy import layernorm_step
+        return layernorm_step(self, w)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """LayerNormalization from opset 17 (between two Transposes on a volume: it
+        normalises the trailing axes); before, its ReduceMean/Sqrt form over axis 1."""
+        x, eps = inputs[0], self.epsilon
+        if g.opset < 17:
+            return self._onnx_decomposed(g, x, len(self.input_shape) + 1)
+        weight, bias = g.weight(self, "weight"), g.weight(self, "bias")
+        if len(self.input_shape) == 1:
+            return g.node(self, "LayerNormalization", [x, weight, bias], self.name, axis=-1,
+                          epsilon=eps)
+        nhwc = g.node(self, "Transpose", [x], f"{self.name}.nhwc", name=f"{self.name}.nhwc",
+                      perm=[0, 2, 3, 1])
+        normed = g.node(self, "LayerNormalization", [nhwc, weight, bias],
+                        f"{self.name}.normed", name=f"{self.name}.norm", axis=-1, epsilon=eps)
+        return g.node(self, "Transpose", [normed], self.name, name=self.name, perm=[0, 3, 1, 2])
+
+    def _onnx_decomposed(self, g: OnnxGraph, x: str, rank: int) -> str:
+        """(x − mean) / √(var + ε) · weight + bias, reducing axis 1."""
+        c = self.input_shape[-1]
+        shape = (c, 1, 1) if rank == 4 else (c,)
+        weight, bias = g.weight(self, "weight", shape), g.weight(self, "bias", shape)
+        n = self.name
+        mean = g.node(self, "ReduceMean", [x], f"{n}.mean", name=f"{n}.mean", axes=[1])
+        centred = g.node(self, "Sub", [x, mean], f"{n}.centred", name=f"{n}.centred")
+        square = g.node(self, "Mul", [centred, centred], f"{n}.square", name=f"{n}.square")
+        var = g.node(self, "ReduceMean", [square], f"{n}.var", name=f"{n}.var", axes=[1])
+        eps = g.constant(f"{n}.epsilon", self.epsilon)
+        std = g.node(self, "Sqrt", [g.node(self, "Add", [var, eps], f"{n}.var_eps",
+                                           name=f"{n}.var_eps")], f"{n}.std", name=f"{n}.std")
+        normed = g.node(self, "Div", [centred, std], f"{n}.normed", name=f"{n}.normed")
+        scaled = g.node(self, "Mul", [normed, weight], f"{n}.scaled", name=f"{n}.scaled")
+        return g.node(self, "Add", [scaled, bias], n)
+
 
 class LayerScale(Layer):
     """`scale`: a learnable multiplier per channel (ConvNeXt's `layer_scale`, C parameters).
@@ -146,6 +189,23 @@ class LayerScale(Layer):
 
     def weight_shapes(self) -> dict[str, Shape]:
         return {"": (self.output_shape[-1], 1, 1)}
+
+    per_channel_affine = True
+
+    def affine(self, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """x·gamma + 0, per channel, for folding into the layer before it."""
+        import numpy as np
+        gamma = w[""].reshape(-1)   # (C, 1, 1) as torch keeps it → one factor per channel
+        return gamma, np.zeros_like(gamma)
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        gamma, _ = self.affine(w)
+        return lambda x: x * gamma
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        # the state_dict key is the layer's own name, which names its output value here
+        gamma = g.weight(self, "", name=f"{self.name}.scale")
+        return g.node(self, "Mul", [inputs[0], gamma], self.name)   # (C, 1, 1) over H×W
 
 
 class Linear(Layer):
@@ -221,6 +281,22 @@ class Linear(Layer):
     def attrs(self) -> dict:
         return {"units": self.units, "bias": self.bias}
 
+    fuses_activation = True
+    folds_affine = True
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .channels_numpy import linear_step
+        return linear_step(self, w)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        x, units, c = inputs[0], self.units, self.in_features
+        bias = [g.weight(self, "bias")] if self.bias else []
+        if len(self.input_shape) == 1:
+            return g.node(self, "Gemm", [x, g.weight(self, "weight"), *bias], self.name, transB=1)
+        # on a volume, the same (out, in) matrix applied to every pixel is a 1×1 convolution
+        return g.node(self, "Conv", [x, g.weight(self, "weight", (units, c, 1, 1)), *bias],
+                      self.name, kernel_shape=[1, 1])
+
 
 class Chunk(Layer):
     """Branch `index` (from 0) of a `split { ... }`: the index-th of `count` equal
@@ -264,6 +340,19 @@ class Chunk(Layer):
 
     def attrs(self) -> dict:
         return {"index": self.index, "count": self.count, "channels": list(self.channels)}
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        import numpy as np
+        start, stop = self.channels
+        return lambda x: np.ascontiguousarray(x[..., start:stop])   # a copy: written in place
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """One output of a Split into `count` equal parts; the others are left unused."""
+        size = self.output_shape[-1]
+        outputs = [self.name if i == self.index else f"{self.name}.unused{i}"
+                   for i in range(self.count)]
+        split = g.int64s(self, f"{self.name}.sizes", [size] * self.count)
+        return g.node(self, "Split", [inputs[0], split], outputs, axis=1)
 
 
 class Shuffle(Layer):
@@ -313,3 +402,18 @@ class Shuffle(Layer):
 
     def attrs(self) -> dict:
         return {"groups": self.groups}
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .channels_numpy import shuffle_step
+        return shuffle_step(self)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """Reshape to (N, G, C/G, H, W), swap the two channel axes, reshape back."""
+        h, w, c = self.input_shape
+        grp, n = self.groups, self.name
+        grouped = g.node(self, "Reshape", [inputs[0], g.int64s(self, f"{n}.grouped_shape",
+                                                                [0, grp, c // grp, h, w])],
+                         f"{n}.grouped", name=f"{n}.grouped")
+        swapped = g.node(self, "Transpose", [grouped], f"{n}.swapped", name=f"{n}.swapped",
+                         perm=[0, 2, 1, 3, 4])
+        return g.node(self, "Reshape", [swapped, g.int64s(self, f"{n}.shape", [0, c, h, w])], n)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from math import prod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..source.diagnostics import Reporter, ShapeError, SpecError
 from ..source.pos import Pos
 from ..syntax import expr as E
 from .base import Layer, Shape, shape_str
-from .statement import Reading, TorchWriter
-from .window import OPTION_SPELLINGS, _Windowed
+from .statement import OnnxGraph, Reading, TorchWriter
+from .window import OPTION_SPELLINGS, _Windowed, onnx_pads
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 
 class Conv(_Windowed):
     """`conv FxF [sN] [pN|same|valid] [dN] [gN] xK`: K filters of depth C_in/groups."""
 
     kind = "conv"
+    draw_colour = "#8ec9f0"
     rule = "conv"
     keywords = ("conv",)
     usage = "conv FxF [sN] [pN|same|valid] [dN] [gN] [nobias] xK [ACTIVATION]"
@@ -66,6 +72,25 @@ class Conv(_Windowed):
             args.append("bias=False")
         t.out(k)
         return f"nn.Conv2d({', '.join(args)})"
+
+    # ---- backends ------------------------------------------------------------------------
+    fuses_activation = True
+    folds_affine = True
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .conv_numpy import conv_step
+        return conv_step(self, w)
+
+    def numpy_scratch(self, batch: int) -> int:
+        from .conv_numpy import scratch
+        return scratch(self, batch)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        weights = [g.weight(self, "weight")] + ([g.weight(self, "bias")] if self.bias else [])
+        return g.node(self, "Conv", [inputs[0], *weights], self.name,
+                      kernel_shape=list(self.kernel), strides=list(self.strides),
+                      pads=onnx_pads(self.pads), dilations=[self.dilation] * 2,
+                      group=self.groups)
 
     def check_options(self, rep: Reporter) -> None:
         super().check_options(rep)

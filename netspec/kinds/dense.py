@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from math import prod
+from typing import TYPE_CHECKING
 
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
-from .statement import Reading, TorchWriter
+from .statement import OnnxGraph, Reading, TorchWriter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 #: An fc layer over at least this many input values gets a warning (the course's
 #: 1000×1000×3 image into 1000 units is 3 billion weights).
@@ -18,6 +24,7 @@ class FC(Layer):
     """`fc N`: every input value connected to each of N units; flattens a volume."""
 
     kind = "fc"
+    draw_colour = "#a8dca0"
     rule = "fc"
     keywords = ("fc",)
     usage = "fc N [ACTIVATION]"
@@ -70,6 +77,49 @@ class FC(Layer):
     def weight_shapes(self) -> dict[str, Shape]:
         return {"weight": (self.units, self.in_features), "bias": (self.units,)}
 
+    # ---- backends ------------------------------------------------------------------------
+    fuses_activation = True
+    folds_affine = True
+    shares_features = True
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        """x·weightᵀ + bias; a volume is flattened in NCHW order first (the weight's columns
+        are). At batch 1 the threads share the output features."""
+        import numpy as np
+
+        from ..numerics.threads import chunks, each, width
+        weight, bias = w["weight"], w["bias"]   # used as given: no copy of the largest arrays
+        volume = len(self.input_shape) == 3
+
+        def fc(x: np.ndarray, act: object = None) -> np.ndarray:
+            if volume:
+                x = x.transpose(0, 3, 1, 2)
+            x = x.reshape(x.shape[0], -1)
+            out = np.empty((x.shape[0], weight.shape[0]), np.float32)
+
+            def features(f: slice) -> None:
+                np.matmul(x, weight[f].T, out=out[:, f])
+                out[:, f] += bias[f]
+                if act is not None:
+                    act(out[:, f])
+            each(features, chunks(weight.shape[0], width()) if weight.shape[0] >= 256
+                 else [slice(None)])
+            return out
+        return fc
+
+    def numpy_scratch(self, batch: int) -> int:
+        """A volume's NCHW copy, flattened."""
+        return 4 * batch * prod(self.input_shape) if len(self.input_shape) == 3 else 0
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        x = inputs[0]
+        if len(self.input_shape) != 1:
+            x = g.node(self, "Flatten", [x], f"{self.name}.flat", name=f"{self.name}.flatten",
+                       axis=1)
+            g.record(x, (self.in_features,))
+        return g.node(self, "Gemm", [x, g.weight(self, "weight"), g.weight(self, "bias")],
+                      self.name, transB=1)
+
     def flops(self) -> int:
         """Two per multiply-add, plus one add per unit for the bias."""
         return 2 * self.macs + self.units
@@ -85,11 +135,15 @@ class FC(Layer):
     def attrs(self) -> dict:
         return {"units": self.units}
 
+    def picture_label(self) -> str | None:
+        return f"fc {shape_str(self.output_shape)}"
+
 
 class Dropout(Layer):
     """`dropout P`: identity at inference, so no parameters and no shape change."""
 
     kind = "dropout"
+    draw_colour = "#eeeeee"
     rule = "dropout"
     keywords = ("dropout",)
     usage = "dropout P, with 0 ≤ P < 1"
@@ -128,6 +182,13 @@ class Dropout(Layer):
         """In training PyTorch keeps the float32 mask, one value per input value."""
         return 4 * prod(self.input_shape)
 
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        return None   # the identity at inference
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        ratio = g.constant(f"{self.name}.ratio", self.rate)
+        return g.node(self, "Dropout", [inputs[0], ratio], self.name)   # inference: identity
+
     def flops(self) -> int:
         return 0
 
@@ -136,6 +197,7 @@ class Flatten(Layer):
     """`flatten`: H×W×C becomes a vector of H·W·C values in C-major (NCHW) order."""
 
     kind = "flatten"
+    draw_colour = "#d9d2e9"
     rule = "flatten"
     keywords = ("flatten",)
     foreign = {"reshape": "flatten"}
@@ -163,3 +225,15 @@ class Flatten(Layer):
 
     def explain(self) -> list[str]:
         return [f"out = {shape_str(self.input_shape)} = {prod(self.input_shape):,} values"]
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        if len(self.input_shape) == 1:
+            return None
+        return lambda x: x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+
+    def numpy_alias(self) -> bool:
+        """The NumPy model copies a volume to NCHW order."""
+        return len(self.input_shape) == 1
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        return g.node(self, "Flatten", [inputs[0]], self.name, axis=1)

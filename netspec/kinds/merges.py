@@ -17,10 +17,18 @@ merge's keyword; add and mul take exactly two branches).
 from __future__ import annotations
 
 from math import prod
+from typing import TYPE_CHECKING
 
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
+from .channels import Shuffle
+from .statement import OnnxGraph
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 
 def _origin(layer: Layer) -> str:
@@ -39,11 +47,20 @@ class Merge(Layer):
         """The shape of the combination, or None after reporting why there is none."""
         raise NotImplementedError
 
+    #: Its ONNX operator (with `onnx_attrs`), reading every input.
+    onnx_op = ""
+    onnx_attrs: dict = {}
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        return g.node(self, self.onnx_op, list(inputs), self.name, **self.onnx_attrs)
+
 
 class Add(Merge):
     """The end of a residual connection: the sum of the body and the shortcut."""
 
     kind = "add"
+    draw_sign = "+"
+    draw_colour = "#ffffff"
     pointwise = True
     saves = ()
 
@@ -58,6 +75,21 @@ class Add(Merge):
     def __init__(self, pos: Pos, text: str, projected: bool) -> None:
         super().__init__(pos, text)
         self.projected = projected   # the shortcut is a projection, not the identity
+
+    fuses_activation = True
+    numpy_in_place = True
+    onnx_op = "Add"
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        import numpy as np
+
+        def add(*xs: np.ndarray, act: object = None) -> np.ndarray:
+            """The sum, written over the first input (in place, like bn)."""
+            out = xs[0]
+            for x in xs[1:]:
+                np.add(out, x, out=out)
+            return out if act is None else act(out)
+        return add
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         if len(set(shapes)) > 1 and self.text == "add":
@@ -86,11 +118,29 @@ class Concat(Merge):
     """The end of parallel branches: their outputs concatenated along the channels."""
 
     kind = "concat"
+    draw_sign = "‖"
+    draw_colour = "#ffffff"
     pointwise = True
     saves = ()
 
     def flops(self) -> int:
         return 0
+
+    onnx_op = "Concat"
+    onnx_attrs = {"axis": 1}
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        import numpy as np
+        return lambda *xs: np.concatenate(xs, axis=-1)   # NHWC's channels, or vectors' values
+
+    def absorbs(self, after: Layer) -> bool:
+        """A channel shuffle reading it alone: it writes its inputs straight into the
+        shuffled order (ShuffleNetV2: one copy per unit instead of two)."""
+        return isinstance(after, Shuffle)
+
+    def numpy_absorbing(self, w: dict[str, np.ndarray], after: Layer) -> Step:
+        from .channels_numpy import shuffled_concat
+        return shuffled_concat(self, after)
 
     def explain(self) -> list[str]:
         chans = " + ".join(str(i.output_shape[-1]) for i in self.inputs)
@@ -118,8 +168,19 @@ class Multiply(Merge):
     """
 
     kind = "mul"
+    draw_sign = "×"
+    draw_colour = "#ffffff"
     pointwise = True
     saves = ("input",)   # the product's backward needs both factors
+
+    numpy_in_place = True
+    onnx_op = "Mul"
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        """The product, written over the first input (in place, like add); the second may be
+        one value per channel (a gate's 1×1×C), broadcast over H×W."""
+        import numpy as np
+        return lambda x, y: np.multiply(x, y, out=x)
 
     def input_windows(self) -> list:
         """The input pixel by pixel; a 1×1×C gate broadcast to every pixel (stride 0)."""

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 from math import prod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..source.diagnostics import Reporter, ShapeError, SpecError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
-from .statement import Reading, TorchWriter
+from .statement import OnnxGraph, Reading, TorchWriter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 
 class BatchNorm(Layer):
@@ -20,6 +25,7 @@ class BatchNorm(Layer):
     """
 
     kind = "bn"
+    draw_colour = "#fff2b3"
     rule = "bn"
     keywords = ("bn",)
     usage = "bn [epsE], e.g. `bn eps1e-3`"
@@ -77,11 +83,37 @@ class BatchNorm(Layer):
     def attrs(self) -> dict:
         return {"eps": self.eps}
 
+    # ---- backends ------------------------------------------------------------------------
+    fuses_activation = True
+    numpy_in_place = True
+    per_channel_affine = True
+
+    def affine(self, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """At inference: x·scale + shift, per channel."""
+        import numpy as np
+        scale = (w["weight"] / np.sqrt(w["running_var"] + np.float32(self.eps))).astype(np.float32)
+        return scale, (w["bias"] - w["running_mean"] * scale).astype(np.float32)
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        scale, shift = self.affine(w)
+
+        def bn(x: np.ndarray, act: object = None) -> np.ndarray:
+            x *= scale   # in place: the model copies a value another layer still reads
+            x += shift
+            return x if act is None else act(x)
+        return bn
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        weights = [g.weight(self, s) for s in ("weight", "bias", "running_mean", "running_var")]
+        return g.node(self, "BatchNormalization", [inputs[0], *weights], self.name,
+                      epsilon=self.eps)
+
 
 class LRN(Layer):
     """`lrn N`: x / (k + α/N · Σ x²)^β over N neighbouring channels (AlexNet, 2012)."""
 
     kind = "lrn"
+    draw_colour = "#fff2b3"
     rule = "lrn"
     keywords = ("lrn",)
     usage = "lrn N [aALPHA] [bBETA] [kK]"
@@ -150,3 +182,31 @@ class LRN(Layer):
 
     def attrs(self) -> dict:
         return {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+    # ---- backends ------------------------------------------------------------------------
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        """ONNX's LRN: the window over channels c − ⌊(n−1)/2⌋ … c + ⌈(n−1)/2⌉."""
+        import numpy as np
+        n = self.size
+        before, after = (n - 1) // 2, n - 1 - (n - 1) // 2
+        scale, k, beta = np.float32(self.alpha / n), np.float32(self.k), np.float32(self.beta)
+
+        def lrn(x: np.ndarray) -> np.ndarray:
+            c = x.shape[-1]
+            sq = np.zeros((*x.shape[:-1], c + 1), np.float32)
+            np.cumsum(x * x, axis=-1, out=sq[..., 1:])
+            idx = np.arange(c)
+            hi, lo = np.minimum(idx + after + 1, c), np.maximum(idx - before, 0)
+            window = sq[..., hi] - sq[..., lo]
+            return x / (k + scale * window) ** beta
+        return lrn
+
+    def numpy_scratch(self, batch: int) -> int:
+        """The squares, their cumulative sums (one channel more), the window's gather and a
+        ufunc buffer."""
+        out = 4 * batch * prod(self.output_shape)
+        return out + out // self.output_shape[-1] + 2 * out + min(8192 * 4, out)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        return g.node(self, "LRN", [inputs[0]], self.name, size=self.size, alpha=self.alpha,
+                      beta=self.beta, bias=self.k)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from math import prod
+from typing import TYPE_CHECKING
 
 from ..source.diagnostics import Reporter, ShapeError, SpecError, SpecSyntaxError
 from ..source.pos import Pos
 from ..syntax import expr as E
 from .base import AxisWindow, Layer, Shape, shape_str
 from ..syntax.tree import LayerStmt
-from .statement import Reading, TorchWriter
-from .window import _Windowed
+from .statement import OnnxGraph, Reading, TorchWriter
+from .window import _Windowed, onnx_pads
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 
 class Pool(_Windowed):
@@ -22,6 +28,8 @@ class Pool(_Windowed):
     """
 
     kind = "pool"
+    draw_kernel = "kern pool"
+    draw_colour = "#f4a6a6"
     rule = "pool"
     keywords = ("pool",)
     usage = ("pool [max|avg] F [sN] [pN|same|valid] [ceil] [countpad]` or "
@@ -89,6 +97,36 @@ class Pool(_Windowed):
         if mode == "max":
             return f"nn.MaxPool2d({', '.join(args)})"
         return f"nn.AvgPool2d({', '.join(args)}, count_include_pad={'countpad' in opts})"
+
+    # ---- backends ------------------------------------------------------------------------
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .pool_numpy import pool_step
+        return pool_step(self)
+
+    def numpy_scratch(self, batch: int) -> int:
+        from .pool_numpy import scratch
+        return scratch(self, batch)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        x = inputs[0]
+        if self.global_pool:
+            return g.node(self, "GlobalMaxPool" if self.mode == "max" else "GlobalAveragePool",
+                          [x], self.name)
+        attrs = dict(kernel_shape=list(self.kernel), strides=list(self.strides),
+                     pads=onnx_pads(self.floor_pads()))
+        if self.mode == "max":
+            return g.node(self, "MaxPool", [x], self.name, **attrs)
+        if self.count_pad and self.floor_pads() == self.pads:
+            return g.node(self, "AveragePool", [x], self.name, count_include_pad=1, **attrs)
+        if self.count_pad:   # count the written padding but not the cells `ceil` adds past it
+            (t, b), (left, r) = self.pads
+            amounts = g.int64_initializer(f"{self.name}.pads", [0, 0, t, left, 0, 0, b, r])
+            x = g.node(self, "Pad", [x, amounts], f"{self.name}.padded", name=f"{self.name}.pad")
+            g.record(x, (self.input_shape[0] + t + b, self.input_shape[1] + left + r,
+                         self.input_shape[2]))
+            (_, fb), (_, fr) = self.floor_pads()
+            attrs["pads"] = [0, 0, max(0, fb - b), max(0, fr - r)]
+        return g.node(self, "AveragePool", [x], self.name, count_include_pad=0, **attrs)
 
     def __init__(self, pos: Pos, text: str, mode: str, kernel: tuple[int, int],
                  stride: int | None, padding: int | str, ceil_mode: bool = False,
@@ -197,6 +235,31 @@ class AdaptivePool(Layer):
         super().__init__(pos, text)
         self.mode = mode
         self.size = (size[0], size[-1])
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .pool_numpy import adaptive_step
+        return adaptive_step(self)
+
+    def numpy_scratch(self, batch: int) -> int:
+        """The product over H, held while the one over W runs."""
+        return 4 * batch * self.size[0] * prod(self.input_shape[1:])
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """AveragePool where the output divides the input (equal windows); otherwise two
+        MatMuls with constant averaging matrices, over W then H (exact for any sizes)."""
+        from .pool_numpy import averaging_matrix
+        x = inputs[0]
+        (h, w), (oh, ow) = self.input_shape[:2], self.size
+        if self.uniform():
+            kernel = [h // oh, w // ow]
+            return g.node(self, "AveragePool", [x], self.name, kernel_shape=kernel,
+                          strides=kernel)
+        rows, cols = self.windows()
+        a_w = g.constant(f"{self.name}.cols", averaging_matrix(cols, w).T)   # (W, ow)
+        a_h = g.constant(f"{self.name}.rows", averaging_matrix(rows, h))     # (oh, H)
+        t = g.node(self, "MatMul", [x, a_w], f"{self.name}.w", name=f"{self.name}.over_w")
+        g.record(t, (h, ow, self.output_shape[2]))
+        return g.node(self, "MatMul", [a_h, t], self.name)
 
     def check_options(self, rep: Reporter) -> None:
         if self.mode != "avg":

@@ -9,14 +9,19 @@ back to its branch's input (`to branch`), and U-Net doubles H×W with a learned
 from __future__ import annotations
 
 from math import prod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..source.diagnostics import Reporter, ShapeError, SpecError, SpecSyntaxError
 from ..source.pos import Pos
 from ..syntax import expr as E
 from .base import Layer, Shape, shape_str
 from ..syntax.tree import LayerStmt
-from .statement import Reading, TorchWriter
+from .statement import OnnxGraph, Reading, TorchWriter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..numerics.windows import Step
 
 
 def transposed_output_size(n: int, f: int, s: int = 1, p: int = 0, d: int = 1,
@@ -190,6 +195,18 @@ class Deconv(Layer):
                 "output_padding": self.output_padding, "filters": self.filters,
                 "bias": self.bias}
 
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .resample_numpy import deconv_step
+        return deconv_step(self, w)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        weights = [g.weight(self, "weight")] + ([g.weight(self, "bias")] if self.bias else [])
+        p, op = self.padding, self.output_padding
+        return g.node(self, "ConvTranspose", [inputs[0], *weights], self.name,
+                      kernel_shape=list(self.kernel), strides=list(self.strides),
+                      pads=[p, p, p, p], dilations=[self.dilation] * 2, group=self.groups,
+                      output_padding=[op, op])
+
 
 class Upsample(Layer):
     """`upsample [nearest|bilinear] F` (by a factor, `FHxFW` per axis), `... to HxW`,
@@ -317,3 +334,24 @@ class Upsample(Layer):
     def attrs(self) -> dict:
         return {"mode": self.mode, "size": list(self.output_shape[:2]),
                 "factor": list(self.factor) if self.factor else None, "target": self.target}
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .resample_numpy import upsample_step
+        return upsample_step(self)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """Resize to the size netspec decided: the batch and channels from x's shape, H×W fixed."""
+        x, n = inputs[0], self.name
+        batch_channels = g.node(self, "Slice", [
+            g.node(self, "Shape", [x], f"{n}.in_shape", name=f"{n}.in_shape"),
+            g.int64s(self, f"{n}.start", [0]), g.int64s(self, f"{n}.stop", [2])],
+            f"{n}.batch_channels", name=f"{n}.batch_channels")
+        sizes = g.node(self, "Concat", [batch_channels, g.int64s(
+            self, f"{n}.hw", list(self.output_shape[:2]))], f"{n}.sizes", name=f"{n}.sizes",
+            axis=0)
+        if self.mode == "nearest":
+            attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                     "nearest_mode": "floor"}
+        else:
+            attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+        return g.node(self, "Resize", [x, "", "", sizes], n, **attrs)

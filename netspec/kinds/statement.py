@@ -173,3 +173,30 @@ class TorchWriter(Protocol):
 
     def unsupported(self, what: str) -> NoReturn:
         """Stop: --torch cannot write `what` (an error at the statement)."""
+
+
+class OnnxGraph(Protocol):
+    """What a kind's `onnx` method is given by the ONNX exporter (netspec.backends.onnx)."""
+
+    #: The opset being written (a kind may lower differently before an operator exists).
+    opset: int
+
+    def node(self, layer: Layer, op: str, inputs: list[str], output: str | list[str],
+             name: str | None = None, **attrs: Any) -> str:
+        """Add a node (named after the layer unless `name`); return its (first) output."""
+
+    def weight(self, layer: Layer, suffix: str, shape: tuple[int, ...] | None = None,
+               name: str | None = None) -> str:
+        """One of the layer's arrays as an initializer (reshaped to `shape`, renamed)."""
+
+    def constant(self, name: str, value: Any) -> str:
+        """A float32 initializer (a number, or nested lists, or an array)."""
+
+    def int64s(self, layer: Layer, name: str, values: list[int]) -> str:
+        """An int64 vector as a Constant node (shapes, sizes)."""
+
+    def int64_initializer(self, name: str, values: list[int]) -> str:
+        """An int64 vector as an initializer (Pad's pads)."""
+
+    def record(self, name: str, shape: tuple[int, ...]) -> None:
+        """The shape of a value (netspec's H×W×C order), for value_info."""

@@ -10,6 +10,12 @@ from .base import AxisWindow, Layer, Shape
 from .statement import TorchWriter
 
 
+def onnx_pads(pads: tuple[tuple[int, int], tuple[int, int]]) -> list[int]:
+    """ONNX's `pads` attribute: [top, left, bottom, right]."""
+    (top, bottom), (left, right) = pads
+    return [top, left, bottom, right]
+
+
 #: Other tools' spellings of the window's options, with netspec's: (pattern, form, what).
 OPTION_SPELLINGS = (
     (r"(?:stride|strides)=?(-?\d+)$", "s{}", "the stride"),

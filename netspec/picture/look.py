@@ -14,9 +14,9 @@ draws without a change here. The rules:
 - anything else: a 3-D volume; `kernel`/`stride`/`dilation`/`groups` in attrs
   put a kernel on the volume it reads, labelled `5×5, s1`.
 
-A layer class may override these by declaring, as class attributes,
-`draw_as` (one of "volume", "vector", "inplace", "merge") and `draw_colour`
-(a CSS colour), and `draw_sign` (a short text) for a merge.
+A layer kind may override these by declaring, as class attributes, `draw_as` (one of
+"volume", "vector", "inplace", "merge"), `draw_colour` (a CSS colour), `draw_sign` (a
+short text) for a merge, `draw_kernel` (the kernel's style) and `picture_label()`.
 """
 
 from __future__ import annotations
@@ -31,25 +31,14 @@ if TYPE_CHECKING:
 
 ROLES = ("input", "volume", "vector", "inplace", "merge")
 
-#: Fill colours of the classic ops; any other op gets the neutral one.
-COLOURS = {
-    "input": "#e8e8e8", "conv": "#8ec9f0", "pool": "#f4a6a6", "fc": "#a8dca0",
-    "softmax": "#f8c471", "flatten": "#d9d2e9", "add": "#ffffff", "concat": "#ffffff",
-    "bn": "#fff2b3", "relu": "#fde3c8", "relu6": "#fde3c8", "tanh": "#fde3c8",
-    "sigmoid": "#fde3c8", "dropout": "#eeeeee", "lrn": "#fff2b3",
-    "silu": "#fde3c8", "gelu": "#fde3c8", "hswish": "#fde3c8", "hsigmoid": "#fde3c8",
-    "leaky": "#fde3c8", "mul": "#ffffff",
-}
 NEUTRAL = "#f5f0dc"
 COLLAPSED = "#c9d7f5"
-SIGNS = {"add": "+", "concat": "‖", "mul": "×"}
 
 
 def role(layer: Layer) -> str:
     """How the layer is drawn (see the module's docstring)."""
-    declared = getattr(layer, "draw_as", None)
-    if declared in ROLES:
-        return declared
+    if layer.draw_as in ROLES:
+        return layer.draw_as
     if not layer.inputs:
         return "input"
     if len(layer.inputs) > 1:
@@ -63,11 +52,11 @@ def role(layer: Layer) -> str:
 
 
 def colour(layer: Layer) -> str:
-    return getattr(layer, "draw_colour", None) or COLOURS.get(layer.op, NEUTRAL)
+    return layer.draw_colour or NEUTRAL
 
 
 def sign(layer: Layer) -> str:
-    return getattr(layer, "draw_sign", None) or SIGNS.get(layer.op, layer.op[:2])
+    return layer.draw_sign or layer.op[:2]
 
 
 def _pair(v: object, mark: str = "×") -> str:
@@ -97,8 +86,8 @@ def spec_label(layer: Layer) -> str:
     """The layer in one line with every number resolved: `conv 5×5 s1 p0 ×6`."""
     a = layer.attrs()
     if "kernel" not in a:
-        if role(layer) == "vector" and layer.op == "fc":
-            return f"fc {shape_str(layer.output_shape)}"
+        if role(layer) == "vector" and layer.picture_label() is not None:
+            return layer.picture_label()
         text = layer.text if layer.text and len(layer.text) <= 28 else layer.op
         return text
     if a.get("global"):

@@ -282,7 +282,7 @@ class _Layout:
                    on_side(u0, v0 + kv))
         g = self.geo[id(u)]
         apex = (left + 1, y - g.h / 2 + 0.45 * g.h)
-        cls = "kern pool" if layer.op == "pool" else "kern"
+        cls = layer.draw_kernel
         shapes: list = [Poly(corners, cls, look.colour(layer))]
         shapes += [Poly((corners[i], corners[(i + 1) % 4], apex), "pyramid") for i in range(4)]
         top = y - max(pg.h / 2 + pg.dy, g.h / 2 + g.dy) - 10

@@ -33,7 +33,7 @@ with atheris.instrument_imports(include=["netspec", "lark", "zipfile"]):
     import netspec.arrays
     import netspec.language.builder   # netspec imports these on first use: import them
     import netspec.language.parser    # here, inside the block, so that they are instrumented
-    import netspec.onnx_export
+    import netspec.backends.onnx
     import netspec.source.limits
     import netspec.report
     import netspec.weights
@@ -72,7 +72,7 @@ def fuzz_onnx(data: bytes) -> None:
     """Any .onnx bytes run on a small batch: an output or a NetspecError."""
     import numpy as np
 
-    from netspec.onnx_export import run_onnx_file
+    from netspec.backends.onnx import run_onnx_file
     FILE.write_bytes(data)
     try:
         run_onnx_file(FILE, np.ones((1, 2, 6, 6), np.float32))
@@ -90,7 +90,7 @@ def _seeds(target: str) -> Path:
         from netspec.weights import save_weights
         save_weights(corpus / "w.npz", NET.init_weights(0))
     else:
-        from netspec.onnx_export import save_onnx
+        from netspec.backends.onnx import save_onnx
         save_onnx(NET, NET.init_weights(0), corpus / "m.onnx")
     return corpus
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kinds import AdaptivePool, Pool
-from .threads import each, width
-from .windows import Step, _pad, _taps, row_blocks
+from math import prod
+from typing import TYPE_CHECKING
+
+from ..numerics.threads import each, width
+from ..numerics.windows import Step, _pad, _taps, row_blocks
+
+if TYPE_CHECKING:
+    from .pool import AdaptivePool, Pool
 
 #: Pooling works on blocks of output rows of about this size (cache-resident while
 #: every tap passes over them), which the model's threads share at batch 1.
@@ -25,7 +30,7 @@ def _global_average(layer: Pool) -> Step:
     return average
 
 
-def _pool(layer: Pool, w: dict[str, np.ndarray]) -> Step:
+def pool_step(layer: Pool) -> Step:
     if layer.global_pool:
         if layer.mode == "max":
             return lambda x: x.max(axis=(1, 2), keepdims=True)
@@ -80,7 +85,7 @@ def averaging_matrix(windows: list[tuple[int, int]], n: int) -> np.ndarray:
     return a
 
 
-def _adaptive_pool(layer: AdaptivePool, w: dict[str, np.ndarray]) -> Step:
+def adaptive_step(layer: AdaptivePool) -> Step:
     """Adaptive average pooling as two small matrix products, over H then over W."""
     (rows, cols), (h, wd) = layer.windows(), layer.input_shape[:2]
     a_h, a_w = averaging_matrix(rows, h), averaging_matrix(cols, wd)
@@ -89,3 +94,17 @@ def _adaptive_pool(layer: AdaptivePool, w: dict[str, np.ndarray]) -> Step:
         t = np.einsum("ih,nhwc->niwc", a_h, x, optimize=True)
         return np.einsum("jw,niwc->nijc", a_w, t, optimize=True)
     return adaptive_pool
+
+
+#: A ufunc over a strided view copies each operand through a buffer of this size.
+UFUNC_BUFFER = 8192 * 4
+
+
+def scratch(layer: Pool, batch: int) -> int:
+    """A padded copy of a padded input, and a ufunc's buffer over the strided taps."""
+    if layer.global_pool:
+        return 0
+    (t, b), (left, r) = layer.floor_pads()
+    h, w, c = layer.input_shape
+    padded = 4 * batch * (h + t + b) * (w + left + r) * c if t or b or left or r else 0
+    return padded + min(UFUNC_BUFFER, 4 * batch * prod(layer.output_shape))

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..kinds import Conv
-from .ops import Activation
-from .threads import channel_chunks, each, width
-from .windows import Step, _pad, _windows, row_blocks
+from ..numerics.elementwise import Activation
+from ..numerics.threads import channel_chunks, each, width
+from ..numerics.windows import Step, _pad, _windows, row_blocks
 
 if TYPE_CHECKING:
-    from ..network import Network
+    from .conv import Conv
 
 #: Each im2col block is sized to stay under this, so that it is still in cache
 #: when the matrix multiply reads it (measured on a 2-core Xeon, VGG's 128→128
@@ -85,15 +84,12 @@ def im2col_blocks(layer: Conv, batch: int, threads: int = 1) -> list[tuple[slice
     return [(slice(n, n + 1), slice(r, r + rows)) for n in range(batch) for r in range(0, oh, rows)]
 
 
-def im2col_bytes(net: Network, batch: int) -> int:
-    """The largest im2col block a forward pass of `batch` samples allocates."""
-    sizes = []
-    for layer in net.layers:
-        if isinstance(layer, Conv) and not _depthwise(layer):
-            n, r = im2col_blocks(layer, batch)[0]
-            sizes.append(len(range(batch)[n]) * len(range(layer.output_shape[0])[r])
-                         * _row_bytes(layer))
-    return max(sizes, default=0)
+def im2col_bytes(layer: Conv, batch: int) -> int:
+    """The largest im2col block a forward pass of `batch` samples allocates for `layer`."""
+    if _depthwise(layer):
+        return 0
+    n, r = im2col_blocks(layer, batch)[0]
+    return len(range(batch)[n]) * len(range(layer.output_shape[0])[r]) * _row_bytes(layer)
 
 
 def _depthwise(layer: Conv) -> bool:
@@ -113,7 +109,7 @@ def row_shared_samples(layer: Conv, padded_h: int) -> int:
     return max(1, ROW_SHARED_BYTES // (4 * c * fw * padded_h * ow))
 
 
-def _conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
+def conv_step(layer: Conv, w: dict[str, np.ndarray]) -> Step:
     """Conv + bias (+ act), one matrix multiply per im2col block (depthwise: row blocks).
 
     The bias is w["bias"] whenever it is given, even for a `nobias` conv: a
@@ -330,3 +326,36 @@ def _depthwise_conv(layer: Conv, w: dict[str, np.ndarray]) -> Step:
         return out
 
     return conv
+
+
+def scratch(layer: Conv, batch: int) -> int:
+    """What a conv step allocates beyond its output: a padded copy of a padded input; one
+    im2col block at a time (none for a 1×1 stride-1 conv, whose window view is already a
+    matrix), and for a grouped conv the product per block (then, the block freed, its
+    transposed copy); a stride-1 conv with few filters a block of samples' input rows,
+    its sum and one product; a depthwise conv its column phases (one copy, made even
+    without padding at a stride over 1) and, with more than one phase, each later
+    phase's sum of a block of rows."""
+    (t, b), (left, r) = layer.pads
+    h, w, c = layer.input_shape
+    padded = 4 * batch * (h + t + b) * (w + left + r) * c if t or b or left or r else 0
+    if _depthwise(layer):
+        stride = layer.strides[1]
+        phases = padded or (4 * batch * h * w * c if stride > 1 else 0)
+        if len(_depthwise_phases(layer)) == 1:
+            return phases
+        oh, ow, k = layer.output_shape
+        samples, rows = row_blocks(batch, oh, ow * k * 4, DEPTHWISE_BLOCK_BYTES)[0]
+        return phases + len(range(batch)[samples]) * len(range(oh)[rows]) * ow * k * 4
+    if _row_shared(layer):
+        per = min(batch, row_shared_samples(layer, h + t + b))
+        c, fw, oh, ow = layer.in_channels, layer.kernel[1], *layer.output_shape[:2]
+        return padded + 4 * per * (c * fw * (h + t + b) * ow + 2 * layer.filters * oh * ow)
+    samples, rows = im2col_blocks(layer, batch)[0]
+    m = len(range(batch)[samples]) * len(range(layer.output_shape[0])[rows]) * \
+        layer.output_shape[1]
+    direct = layer.kernel == (1, 1) and layer.strides == (1, 1) and layer.groups == 1
+    block = 0 if direct else 4 * m * prod(layer.kernel) * layer.in_channels   # all groups
+    if layer.groups > 1:   # the product, then (the block freed) its transposed copy
+        block = max(block + 4 * m * layer.filters, 2 * 4 * m * layer.filters)
+    return padded + block

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..kinds import Chunk, Layer, LayerNorm, LayerScale, Linear, Shuffle
-from .ops import Activation
-from .threads import channel_chunks, chunks, each, width
-from .windows import Step
+from ..numerics.elementwise import Activation
+from ..numerics.threads import channel_chunks, chunks, each, width
+from ..numerics.windows import Step
+
+if TYPE_CHECKING:
+    from .base import Layer
+    from .channels import LayerNorm, Linear, Shuffle
 
 #: Linear and layer norm work on blocks of about this many output values (1 MiB),
 #: which the model's threads share at batch 1: a fused activation, or the norm's
@@ -25,7 +30,7 @@ def _row_blocks(m: int, values_per_row: int, min_rows: int = 1) -> list[slice]:
     return chunks(m, -(-m // rows))
 
 
-def _layernorm(layer: LayerNorm, w: dict[str, np.ndarray]) -> Step:
+def layernorm_step(layer: LayerNorm, w: dict[str, np.ndarray]) -> Step:
     """(x − mean) / √(var + ε) · weight + bias over the last axis (the channels),
     by blocks of pixels."""
     weight, bias, eps = w["weight"], w["bias"], np.float32(layer.epsilon)
@@ -51,18 +56,7 @@ def _layernorm(layer: LayerNorm, w: dict[str, np.ndarray]) -> Step:
     return layernorm
 
 
-def layer_scale(layer: LayerScale, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """A layer scale as a per-channel x·scale + shift (its shift is 0), for folding."""
-    gamma = w[""].reshape(-1)   # (C, 1, 1) as torch keeps it → one factor per channel
-    return gamma, np.zeros_like(gamma)
-
-
-def _scale(layer: LayerScale, w: dict[str, np.ndarray]) -> Step:
-    gamma, _ = layer_scale(layer, w)
-    return lambda x: x * gamma
-
-
-def _linear(layer: Linear, w: dict[str, np.ndarray]) -> Step:
+def linear_step(layer: Linear, w: dict[str, np.ndarray]) -> Step:
     """Each pixel's channels times the weight: one matrix multiply per block of pixels
     (the whole batch is one matrix, not a stack of per-row ones), bias and a fused
     activation added while the block is in cache. A matrix too small to give each
@@ -91,12 +85,7 @@ def _linear(layer: Linear, w: dict[str, np.ndarray]) -> Step:
     return linear
 
 
-def _chunk(layer: Chunk, w: dict[str, np.ndarray]) -> Step:
-    start, stop = layer.channels
-    return lambda x: np.ascontiguousarray(x[..., start:stop])   # a copy: branches write in place
-
-
-def _shuffle(layer: Shuffle, w: dict[str, np.ndarray]) -> Step:
+def shuffle_step(layer: Shuffle) -> Step:
     g = layer.groups
 
     def shuffle(x: np.ndarray) -> np.ndarray:

@@ -3,13 +3,17 @@ upsampling (nearest and bilinear, as torch's F.interpolate with align_corners=Fa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..kinds import Deconv, Upsample
-from .windows import Step
+from ..numerics.windows import Step
+
+if TYPE_CHECKING:
+    from .resample import Deconv, Upsample
 
 
-def _deconv(layer: Deconv, w: dict[str, np.ndarray]) -> Step:
+def deconv_step(layer: Deconv, w: dict[str, np.ndarray]) -> Step:
     """Every input pixel times the weights gives an FH×FW×K patch; patches spaced
     s apart (taps d apart) are summed, then `p` is cropped from each border."""
     g, k = layer.groups, layer.filters
@@ -59,7 +63,7 @@ def _linear_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.n
     return lo, hi, (src - lo).astype(np.float32)
 
 
-def _upsample(layer: Upsample, w: dict[str, np.ndarray]) -> Step:
+def upsample_step(layer: Upsample) -> Step:
     (h, wd), (oh, ow) = layer.input_shape[:2], layer.output_shape[:2]
     if layer.mode == "nearest":
         rows, cols = _nearest_index(h, oh), _nearest_index(wd, ow)
