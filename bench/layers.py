@@ -23,12 +23,12 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import numpy as np  # noqa: E402
 
 import netspec  # noqa: E402
-from netspec.bench_suite import find_spec  # noqa: E402
+from harness import find_spec  # noqa: E402
 from netspec.kinds import Layer  # noqa: E402
 from netspec.backends.numpy import NumpyModel, sample_shape  # noqa: E402
 from netspec.numpy_backend.model import _blas  # noqa: E402

@@ -1,9 +1,9 @@
 """The benchmark suite with PyTorch eager (one thread) as a third peer, when torch is installed.
 
-Run from a checkout: python bench/suite.py [--quick] [--repeat N]. The same as
-`netspec bench --suite`, plus a `torch` column: the test suite's PyTorch twin of
-the network (tests/torch_reference.py, torch.nn.functional layer by layer),
-limited to one thread. netspec itself never imports torch.
+Run from a checkout: python bench/suite.py [--quick] [--repeat N] [--loaded N]. With
+torch installed, a `torch` column: the test suite's PyTorch twin of the network
+(tests/torch_reference.py, torch.nn.functional layer by layer), limited to one
+thread. netspec itself never imports torch. See harness.py for how it measures.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from netspec.bench_suite import run_suite
+from harness import run_suite
 
 
 def torch_peer(net, weights):

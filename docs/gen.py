@@ -290,12 +290,9 @@ def run_statements(statements: list[list[str]], namespace: dict[str, object],
 # ---- the command-line reference ------------------------------------------------------
 
 def cli_parser() -> argparse.ArgumentParser:
-    """The `netspec` command's argparse parser, with every command declared.
-
-    The one place the documentation reaches inside netspec: the parser is built by a
-    private function of netspec.cli today (to be a public `build_parser()`)."""
-    from netspec.cli import _parser
-    return _parser(None)
+    """The `netspec` command's argparse parser, with every command declared."""
+    from netspec.cli import build_parser
+    return build_parser()
 
 
 def _cell(text: str) -> str:

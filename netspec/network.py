@@ -98,17 +98,17 @@ class Network:
 
         `options`: columns (names from report.COLUMNS), batch, dtype, optimizer.
         """
-        from .report import table
+        from .tables import table
         return table(self, depth, **options)
 
     def to_dict(self, **options: Any) -> dict[str, Any]:
         """The JSON object that `netspec check --json` prints (options: batch, dtype, optimizer)."""
-        from .report import as_dict
+        from .tables import as_dict
         return as_dict(self, **options)
 
     def _repr_html_(self) -> str:
         """The table, for Jupyter and other notebooks."""
-        from .report import html_table
+        from .tables import html_table
         return html_table(self)
 
     def init_weights(self, seed: int = 0) -> dict[str, np.ndarray]:
@@ -116,12 +116,12 @@ class Network:
 
         Batch norm starts as the identity (scale 1, shift 0, mean 0, variance 1).
         """
-        from .weights import init_weights
+        from .data.weights import init_weights
         return init_weights(self, seed)
 
     def check_weights(self, weights: dict[str, Any]) -> dict[str, np.ndarray]:
         """Validate names and shapes against this network; return float32 arrays."""
-        from .weights import check_weights
+        from .data.weights import check_weights
         return check_weights(self, weights)
 
     def numpy_model(self, weights: dict[str, Any] | None = None, *, seed: int = 0,

@@ -1,8 +1,13 @@
-"""`netspec bench --suite`: which workloads it finds, and how it sums them up."""
+"""The benchmark suite (bench/harness.py): which workloads it finds, and how it sums them up."""
+
+import sys
+from pathlib import Path
 
 import pytest
 
-from netspec.bench_suite import FAMILIES, WORKLOADS, geomean, workloads
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from harness import FAMILIES, WORKLOADS, geomean, workloads
 from netspec.cli import main
 
 
@@ -23,14 +28,14 @@ def test_geometric_mean():
     assert geomean([0.5, 0.5, 0.5]) == pytest.approx(0.5)
 
 
-def test_bench_needs_a_spec_or_the_suite(capsys):
+def test_bench_needs_a_spec_and_names_the_suite(capsys):
     assert main(["bench"]) == 2
-    assert "--suite" in capsys.readouterr().err
+    assert "bench/suite.py" in capsys.readouterr().err
 
 
 def test_the_check_speed_spec_has_exactly_the_layers_asked_for():
     import netspec
-    from netspec.bench_suite import generated_spec
+    from harness import generated_spec
     for n in (2, 3, 57):   # `conv ... relu` statements count twice
         assert len(netspec.parse(generated_spec(n)).layers) == n
 
@@ -39,7 +44,7 @@ def test_the_check_speed_spec_has_exactly_the_layers_asked_for():
 def test_the_loaded_machine_is_made_of_busy_processes_that_end_with_it():
     import time
 
-    from netspec.bench_suite import busy
+    from harness import busy
 
     def cpu_ticks(pid: int) -> int:
         fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -55,7 +60,7 @@ def test_the_loaded_machine_is_made_of_busy_processes_that_end_with_it():
 def test_a_backend_times_in_a_process_of_its_own_and_ends_with_the_suite(tmp_path):
     from pathlib import Path
 
-    from netspec.bench_suite import Backend, numpy_peer
+    from harness import Backend, numpy_peer
     specs = Path(__file__).resolve().parent.parent / "specs"
     broken = tmp_path / "broken.ns"
     broken.write_text("input 8x8x3\nconv 9x9 x4\n")   # a kernel larger than its input

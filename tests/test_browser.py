@@ -22,7 +22,7 @@ import pytest
 
 import netspec
 from netspec.picture import draw
-from netspec.picture.html import report
+from netspec.picture.report import report
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -117,7 +117,7 @@ def test_init_and_run_with_weights(tmp_path):
     r = run("run", "specs/lenet5.ns", "--input", str(x), "--weights", str(weights), "-o", str(y))
     assert r.returncode == 0, r.stderr
     import netspec
-    from netspec.weights import load_weights
+    from netspec.data.weights import load_weights
     net = netspec.load(ROOT / "specs/lenet5.ns")
     expected = net.numpy_model(load_weights(weights))(batch)
     np.testing.assert_array_equal(np.load(y), expected)

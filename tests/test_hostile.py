@@ -27,7 +27,7 @@ import pytest
 
 import netspec
 from netspec.source import files
-from netspec.cli import _parser
+from netspec.cli import build_parser
 from netspec.source.diagnostics import MAX_ERRORS, SHOWN_COLUMNS, Diagnostic
 from netspec.source.limits import MAX_WORK
 
@@ -392,8 +392,8 @@ def test_hostile_weights_files_are_refused_from_their_headers(work):
 
 
 def test_weights_names_and_shapes_are_checked_before_any_data_is_read(tmp_path, monkeypatch):
-    from netspec import arrays
-    from netspec.weights import load_weights
+    from netspec.data import arrays
+    from netspec.data.weights import load_weights
     net = netspec.parse(SPEC)
     np.savez_compressed(tmp_path / "w.npz", **{"fc1.weight": np.zeros((3, 145), np.float32)})
     monkeypatch.setattr(arrays.Archive, "read", lambda *a, **k: pytest.fail("data was read"))
@@ -493,7 +493,7 @@ def test_unreadable_specs(work):
 # ---- the command line ---------------------------------------------------------------
 
 def test_every_option_says_what_it_does():
-    parser = _parser()
+    parser = build_parser()
     sub = parser._subparsers._group_actions[0]   # the COMMAND argument
     for name, command in sub.choices.items():
         for action in command._actions:

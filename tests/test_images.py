@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from netspec.cli import main
-from netspec.images import grid, png_bytes
+from netspec.data.images import grid, png_bytes
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image

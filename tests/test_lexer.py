@@ -14,7 +14,7 @@ import pytest
 from pygments.formatters import HtmlFormatter
 from pygments.token import Comment, Error, Keyword, Name, Number, String, Token
 
-from netspec.lexer import GRAMMAR, NetspecLexer, grammar_keywords
+from netspec.language.lexer import GRAMMAR, NetspecLexer, grammar_keywords
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -255,7 +255,7 @@ def test_weight_bytes_per_dtype_in_json():
 
 def test_depth_rows_add_up_to_the_totals():
     net = netspec.load(ROOT / "specs/resnet50.ns")
-    from netspec.report import _grid
+    from netspec.tables import _grid
     for depth in (1, 2):
         _, rows, total = _grid(net, depth, ("layer", "activations", "params", "macs"),
                                      1, 4, raw=True)

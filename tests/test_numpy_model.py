@@ -103,7 +103,7 @@ def test_a_torch_state_dict_loads_by_name(tmp_path):
     np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})
 
     net = netspec.parse("input 8x8x3\nconv 3x3 p1 x4\nbn\nrelu\npool 2\nflatten\nfc 5")
-    from netspec.weights import load_weights
+    from netspec.data.weights import load_weights
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
     y = net.numpy_model(load_weights(path))(x)
     with torch.no_grad():

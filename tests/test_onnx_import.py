@@ -36,11 +36,11 @@ RUN, BIG = 5_000_000, 30_000_000
 
 def _skeleton_model(net: netspec.Network) -> onnx.ModelProto:
     """net as ONNX with large initializers as headers only (dims, no data): shapes suffice."""
-    from netspec.backends.onnx import _skeleton, _tensor
+    from netspec.backends.onnx.graph import skeleton, tensor
     weights = {k: np.empty(s, np.float32) for k, s in net.weight_shapes().items()}   # untouched
-    model, arrays = _skeleton(net, weights, None)
+    model, arrays = skeleton(net, weights, None)
     for name, a in arrays:
-        t = _tensor(name, a if a.size < 1024 else None)
+        t = tensor(name, a if a.size < 1024 else None)
         if a.size >= 1024:
             t.dims.extend(a.shape)
         model.graph.initializer.append(t)
@@ -715,7 +715,7 @@ def test_cli_import_writes_a_spec_that_checks_and_its_weights(tmp_path: Path, ca
                  "--weights-out", str(tmp_path / "w.npz")]) == 0
     assert main(["check", "-q", str(tmp_path / "sq.ns")]) == 0   # (squeezenet loses input: a warning)
     back = netspec.load(tmp_path / "sq.ns")
-    from netspec.weights import load_weights
+    from netspec.data.weights import load_weights
     got = back.check_weights(load_weights(tmp_path / "w.npz"))
     for k, v in weights.items():
         np.testing.assert_array_equal(got[k], v)

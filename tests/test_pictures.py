@@ -22,7 +22,7 @@ from netspec.cli import main
 from netspec.kinds import Layer
 from netspec.network import Library
 from netspec.picture import draw
-from netspec.picture.html import report
+from netspec.picture.report import report
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.ns"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec import weights as W
+from netspec.data import weights as W
 
 NET = "input 8x8x3\nconv 3x3 x16\nbn\nfc 10"
 

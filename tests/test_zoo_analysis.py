@@ -45,7 +45,7 @@ def test_zoo_receptive_fields_against_autograd(spec):
 
 @pytest.mark.parametrize("spec", ALL, ids=_id)
 def test_every_spec_explains_and_fills_every_analysis_column(spec):
-    from netspec.report import COLUMNS, as_dict, table
+    from netspec.tables import COLUMNS, as_dict, table
     net = netspec.load(spec)
     text = explain(net)
     assert all(layer.name in text for layer in net.layers if not layer.aux)

@@ -29,7 +29,7 @@ class _Row(NamedTuple):
 
 
 def _rows(net: Network, depth: int | None) -> list[_Row]:
-    from ..report import groups
+    from ..tables import groups
     rows = []
     for key, layers in groups(net, depth):
         one = layers[0] if len(layers) == 1 and layers[0].name == key else None

@@ -20,8 +20,9 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from math import prod
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..kinds import Layer
 
@@ -65,12 +66,13 @@ class Runtime:
         layers finds out which here."""
 
 
-class ForwardPeak(NamedTuple):
+class ForwardPeak(namedtuple("ForwardPeak", "bytes layer alive")):
     """The most bytes alive at once in one forward pass, and where it happens."""
 
+    __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
     bytes: int
-    layer: str                # the layer running at the peak
-    alive: tuple[str, ...]    # the values alive then (and the layer's own scratch)
+    layer: str  # the layer running at the peak
+    alive: tuple[str, ...]  # the values alive then (and the layer's own scratch)
 
 
 def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
@@ -125,13 +127,14 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
     return best
 
 
-class TrainingMemory(NamedTuple):
+class TrainingMemory(namedtuple("TrainingMemory", "weights gradients optimizer saved optimizer_name batch")):
     """Bytes one training step holds at its peak, by part (float32 throughout)."""
 
+    __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
     weights: int
     gradients: int
     optimizer: int
-    saved: int            # activations kept for backward, for the whole batch
+    saved: int  # activations kept for backward, for the whole batch
     optimizer_name: str
     batch: int
 

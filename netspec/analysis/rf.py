@@ -24,7 +24,8 @@ is reported from it on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from ..kinds import Layer
 
@@ -37,19 +38,21 @@ if TYPE_CHECKING:
 Axis = tuple[int, int, int, "tuple[int, int] | None"]   # (rf, jump, start, always)
 
 
-class Field(NamedTuple):
+class Field(namedtuple("Field", "rf jump start misaligned always out",
+                       defaults=(False, (None, None), (1, 1)))):
     """The receptive field of a layer's output, per axis H and W.
 
     Output pixel i sees input pixels start + i·jump … start + i·jump + rf − 1 and,
     where a broadcast input was merged in, also the fixed window `always`.
     """
 
+    __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
     rf: tuple[int, int]
     jump: tuple[int, int]
-    start: tuple[int, int]        # first input pixel of output pixel 0's window (may be < 0)
-    misaligned: bool = False      # a merge of windows not centred alike, here or upstream
-    always: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None)
-    out: tuple[int, int] = (1, 1)  # the layer's output height and width
+    start: tuple[int, int]  # first input pixel of output pixel 0's window (may be < 0)
+    misaligned: bool  # a merge of windows not centred alike, here or upstream
+    always: tuple[tuple[int, int] | None, tuple[int, int] | None]
+    out: tuple[int, int]  # the layer's output height and width
 
     def span(self, i: int, axis: int) -> tuple[int, int]:
         """First and last input pixel of output pixel i's window along `axis` (0 = H)."""

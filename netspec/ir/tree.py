@@ -19,40 +19,45 @@ value, not only values that branch from one point.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from ..kinds.base import Layer
 
 
-@dataclass(eq=False)
 class Built:
     """What every tree node keeps: the spec-tree node it came from and the parameters
-    of the block it was built in."""
+    of the block it was built in. (Plain classes, not dataclasses: on `netspec check`'s
+    start-up path, generating dataclass methods for these seven cost 0.05× an `import lark`.)"""
 
-    syntax: Any = field(default=None, kw_only=True)
-    env: dict[str, int] = field(default_factory=dict, kw_only=True)
+    def __init__(self, syntax: Any = None, env: dict[str, int] | None = None) -> None:
+        self.syntax = syntax
+        self.env = env if env is not None else {}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("syntax",))
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass(eq=False)
 class Seq(Built):
     """Items one after another; `prefix` is the name its items are under ("" for none)."""
 
-    items: list[Node] = field(default_factory=list)
-    prefix: str = ""
-    indexed: bool = False
+    def __init__(self, items: list[Node] | None = None, prefix: str = "", indexed: bool = False,
+                 *, syntax: Any = None, env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.items = items if items is not None else []
+        self.prefix, self.indexed = prefix, indexed
 
 
-@dataclass(eq=False)
 class Instance(Built):
     """One call of a block: `layer2.0` = basic(c=128, s=2)."""
 
-    block: str = ""
-    args: dict[str, int] = field(default_factory=dict)
-    prefix: str = ""
-    body: Seq = field(default_factory=Seq)
-    input: Layer | None = None      # the value it reads
+    def __init__(self, block: str, args: dict[str, int], prefix: str, body: Seq,
+                 input: Layer | None, *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.block, self.args, self.prefix, self.body = block, args, prefix, body
+        self.input = input      # the value it reads
 
     @property
     def call(self) -> str:
@@ -60,50 +65,56 @@ class Instance(Built):
         return f"{self.block}({', '.join(f'{k}={v}' for k, v in self.args.items())})"
 
 
-@dataclass(eq=False)
 class Residual(Built):
     """`residual`: the body, the shortcut (None: the identity) and their add (None when
     `residual?` found shapes that differ, or after an error). `projected`: the shortcut
     is a projection; `skipped`: `residual?` left out the skip. `channels`: into the
     residual and out of its body; `block_channels`: what the block instance reads."""
 
-    input: Layer | None = None
-    body: Seq = field(default_factory=Seq)
-    shortcut: Seq | None = None
-    add: Layer | None = None
-    projected: bool = False
-    skipped: bool = False
-    channels: tuple[int | None, int | None] = (None, None)
-    block_channels: int | None = None
+    def __init__(self, input: Layer | None, *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.input = input
+        self.body = Seq()
+        self.shortcut: Seq | None = None
+        self.add: Layer | None = None
+        self.projected = False
+        self.skipped = False
+        self.channels: tuple[int | None, int | None] = (None, None)
+        self.block_channels: int | None = None
 
 
-@dataclass(eq=False)
 class Branches(Built):
     """concat, split, add or mul of branches that read one input (a split's branches read
     its `chunks`), merged by `merge`."""
 
-    op: str = "concat"
-    input: Layer | None = None
-    chunks: list[Layer] = field(default_factory=list)
-    branches: list[Seq] = field(default_factory=list)
-    merge: Layer | None = None
+    def __init__(self, op: str, input: Layer | None, *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.op, self.input = op, input
+        self.chunks: list[Layer] = []
+        self.branches: list[Seq] = []
+        self.merge: Layer | None = None
 
 
-@dataclass(eq=False)
 class Gate(Built):
     """x × body(x)."""
 
-    input: Layer | None = None
-    body: Seq = field(default_factory=Seq)
-    mul: Layer | None = None
+    def __init__(self, input: Layer | None, *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.input = input
+        self.body = Seq()
+        self.mul: Layer | None = None
 
 
-@dataclass(eq=False)
 class Aux(Built):
     """A side head: its layers are part of the network, not of inference."""
 
-    input: Layer | None = None
-    body: Seq = field(default_factory=Seq)
+    def __init__(self, input: Layer | None, body: Seq, *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.input, self.body = input, body
 
 
 Node = Union["Layer", Seq, Instance, Residual, Branches, Gate, Aux]

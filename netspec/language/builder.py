@@ -368,7 +368,7 @@ class Builder:
 
     def _residual(self, node: st.Residual, scope: Names[int], env: dict[str, int]) -> None:
         x = self.current
-        built = ir.Residual(input=x, syntax=node, env=env)
+        built = ir.Residual(x, syntax=node, env=env)
         self._seq.items.append(built)
         body, built.body = self._branch(node.body, x, scope, env)
         if x is None or body is None or body is x:
@@ -401,7 +401,7 @@ class Builder:
         branches), `outer` the merge and the chunks.
         """
         x = self.current
-        built = ir.Branches(op=node.op, input=x, syntax=node, env=env)
+        built = ir.Branches(node.op, x, syntax=node, env=env)
         self._seq.items.append(built)
         starts: list[Layer | None] = [x] * len(node.branches)
         if node.op == "split" and x is not None:
@@ -445,7 +445,7 @@ class Builder:
         """x × gate(x); a label prefixes the gate's layers (`se: gate {…}` → `se.fc1`)."""
         x = self.current
         inner = scope.child(label, "", False) if label is not None else scope
-        built = ir.Gate(input=x, syntax=node, env=env)
+        built = ir.Gate(x, syntax=node, env=env)
         self._seq.items.append(built)
         gate, built.body = self._branch(node.body, x, inner, env)
         if x is None or gate is None or gate is x:
@@ -467,8 +467,8 @@ class Builder:
         inner = scope.child(label, "", node.body.indexed) if label is not None else scope
         if node.body.indexed and label is None:
             inner = scope.child(None, "seq", True)
-        built = ir.Aux(input=x, syntax=node, env=env,
-                       body=ir.Seq(prefix=inner.prefix, indexed=node.body.indexed))
+        built = ir.Aux(x, ir.Seq(prefix=inner.prefix, indexed=node.body.indexed),
+                       syntax=node, env=env)
         self._seq.items.append(built)
         self.current = x
         with _Into(self, built.body):
@@ -499,10 +499,10 @@ class Builder:
             return
         self._afford(block.body, 1, params, f"the call `{name}(...)`", node.pos)
         inner = scope.child(label, name, block.body.indexed)
-        built = ir.Instance(block=name, args=params, prefix=inner.prefix, input=self.current,
-                            syntax=node, env=env,
-                            body=ir.Seq(prefix=inner.prefix, indexed=block.body.indexed,
-                                        syntax=block.body, env=params))
+        built = ir.Instance(name, params, inner.prefix,
+                            ir.Seq(prefix=inner.prefix, indexed=block.body.indexed,
+                                   syntax=block.body, env=params),
+                            self.current, syntax=node, env=env)
         self._seq.items.append(built)
         where = f"{node.pos.file}, " if node.pos.file else ""
         self.context.append(f"in `{inner.prefix}` = {built.call}, {where}line {node.pos.line}")

@@ -15,8 +15,8 @@ pass in `errors`, so one run reports all of them.
 
 from __future__ import annotations
 
+from collections import namedtuple
 import re
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .pos import Pos
@@ -38,8 +38,8 @@ def visible(text: str) -> str:
                   lambda m: chr(0x2421 if m.group() == "\x7f" else 0x2400 + ord(m.group())), text)
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(namedtuple("Diagnostic", "severity message filename line column source_line length hint notes code",
+                            defaults=(None, None, None, None, 1, None, (), None))):
     """One message about a spec: an error or a warning, with its position.
 
     A value: never changed once made, compared and hashed by its fields (so the
@@ -47,16 +47,17 @@ class Diagnostic:
     `# netspec: ignore[code]`.
     """
 
+    __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
     severity: str
     message: str
-    filename: str | None = None
-    line: int | None = None
-    column: int | None = None
-    source_line: str | None = None
-    length: int = 1
-    hint: str | None = None
-    notes: tuple[str, ...] = ()
-    code: str | None = None
+    filename: str | None
+    line: int | None
+    column: int | None
+    source_line: str | None
+    length: int
+    hint: str | None
+    notes: tuple[str, ...]
+    code: str | None
 
     @property
     def location(self) -> str:

@@ -1,12 +1,18 @@
-"""Where something was written: a position in the spec or in a library it uses."""
+"""Where something was written: a position in the spec or in a library it uses.
+
+The small values `netspec check` makes (Pos, Diagnostic, Part, Row, Field...) are
+subclasses of `collections.namedtuple` whose bodies restate the fields' types, not
+`typing.NamedTuple` classes: with postponed annotations, typing compiles every field's
+annotation when the class is made, 2.7 M instructions for a two-field class, and
+start-up pays for each (tests/test_startup.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class Pos:
+class Pos(namedtuple("Pos", "line column length file", defaults=(1, None))):
     """1-based line and column, the length to underline, and the file.
 
     `file` is None for the spec itself, or the name of a library file it uses
@@ -14,7 +20,8 @@ class Pos:
     is reading, so an error inside a library points into that file.
     """
 
+    __slots__ = ()
     line: int
     column: int
-    length: int = 1
-    file: str | None = None
+    length: int
+    file: str | None

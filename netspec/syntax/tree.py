@@ -21,47 +21,61 @@ group is written on one line (`inline`), and the comments written around it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Union
 
 from ..source.pos import Pos
 from .words import Word
 
 
-@dataclass(eq=False)
+def _repr(node: object) -> str:
+    """`Group(pos=…, body=[…], …)`: every attribute, for debugging and the parser's tests."""
+    fields = ", ".join(f"{name}={value!r}" for name, value in vars(node).items())
+    return f"{type(node).__name__}({fields})"
+
+
 class Layout:
-    """How a statement sits among its neighbours, and the comments around it."""
+    """How a statement sits among its neighbours, and the comments around it: on the line of
+    the statement before (`a; b`); the `# …` lines (and "" for a blank line) before it; a
+    `# …` after it, on its last line."""
 
-    joined: bool = False               # on the line of the statement before (`a; b`)
-    blank_before: bool = False         # a blank line separates it from what comes before
-    leading: list[str] = field(default_factory=list)    # `# …` lines just before it
-    trailing: str | None = None        # a `# …` after it, on its last line
+    def __init__(self, joined: bool = False, leading: list[str] | None = None,
+                 trailing: str | None = None) -> None:
+        self.joined = joined
+        self.leading = leading if leading is not None else []
+        self.trailing = trailing
+
+    __repr__ = _repr
 
 
-@dataclass(eq=False)
 class Node:
-    """A statement (or bracketed group): its first and last position, its layout."""
+    """A statement (or bracketed group): its first and last position, its layout.
 
-    pos: Pos | None
-    end: Pos | None = field(default=None, kw_only=True)
-    layout: Layout = field(default_factory=Layout, kw_only=True)
+    The nodes are plain classes rather than dataclasses: generating dataclass methods for
+    the fifteen of them cost `netspec check` 0.07× an `import lark` (in instructions)."""
+
+    def __init__(self, pos: Pos | None, end: Pos | None = None,
+                 layout: Layout | None = None) -> None:
+        self.pos = pos
+        self.end = end
+        self.layout = layout if layout is not None else Layout()
+
+    __repr__ = _repr
 
 
-@dataclass(eq=False)
 class LayerStmt(Node):
     """One layer statement: its grammar rule (`conv`, `activation`...), its words (the
     keyword first), and a shorthand activation (`conv 3x3 x8 relu` is two layers)."""
 
-    rule: str
-    words: list[Word]
-    act: LayerStmt | None = None
+    def __init__(self, pos: Pos | None, rule: str, words: list[Word],
+                 act: LayerStmt | None = None, *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.rule, self.words, self.act = rule, words, act
 
     @property
     def keyword(self) -> str:
         return self.words[0].text
 
 
-@dataclass(eq=False)
 class Group(Node):
     """`{ ... }` (indexed=False) or `[ ... ]` (indexed=True).
 
@@ -70,107 +84,116 @@ class Group(Node):
     bracket (after the last statement).
     """
 
-    body: list[Node]
-    indexed: bool
-    inline: bool = True
-    open_comment: str | None = None
-    closing: list[str] = field(default_factory=list)
+    def __init__(self, pos: Pos | None, body: list[Node], indexed: bool, inline: bool = True,
+                 *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.body, self.indexed, self.inline = body, indexed, inline
+        self.open_comment: str | None = None
+        self.closing: list[str] = []
 
 
-@dataclass(eq=False)
 class Labeled(Node):
     """`name: item`."""
 
-    label: Word
-    item: Node
+    def __init__(self, pos: Pos | None, label: Word, item: Node, *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.label, self.item = label, item
 
 
-@dataclass(eq=False)
 class Repeat(Node):
     """`repeat N item`, or `repeat N as var item` (`$var` counts 0, 1, ... N-1)."""
 
-    count: Word
-    item: Node
-    var: Word | None = None
+    def __init__(self, pos: Pos | None, count: Word, item: Node, var: Word | None = None, *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.count, self.item, self.var = count, item, var
 
 
-@dataclass(eq=False)
 class Residual(Node):
     """`residual[?] { body } [project|shortcut GROUP]`: the shortcut is None (the identity),
     a Group or a Labeled Group; its kind "project" (only where the shape changes) or
     "shortcut" (always)."""
 
-    body: Group
-    optional: bool = False
-    shortcut_kind: str | None = None
-    shortcut: Node | None = None
+    def __init__(self, pos: Pos | None, body: Group, optional: bool = False,
+                 shortcut_kind: str | None = None, shortcut: Node | None = None, *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.body, self.optional = body, optional
+        self.shortcut_kind, self.shortcut = shortcut_kind, shortcut
 
 
-@dataclass(eq=False)
 class Merge(Node):
     """`concat|split|add|mul { branch GROUP ... }`: each branch a Group or a Labeled Group.
 
     `inline`: written on one line; `open_comment`/`closing` as for a Group; each branch's
     own layout says whether it shares a line with the branch before."""
 
-    op: str
-    branches: list[Node]
-    inline: bool = True
-    open_comment: str | None = None
-    closing: list[str] = field(default_factory=list)
+    def __init__(self, pos: Pos | None, op: str, branches: list[Node], inline: bool = True, *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.op, self.branches, self.inline = op, branches, inline
+        self.open_comment: str | None = None
+        self.closing: list[str] = []
 
 
-@dataclass(eq=False)
 class Gate(Node):
     """`gate { body }`: output = input × body(input)."""
 
-    body: Group
+    def __init__(self, pos: Pos | None, body: Group, *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.body = body
 
 
-@dataclass(eq=False)
 class Aux(Node):
     """`aux { body }`: a side head reading the current value, not computed at inference."""
 
-    body: Group
+    def __init__(self, pos: Pos | None, body: Group, *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.body = body
 
 
-@dataclass(eq=False)
 class Call(Node):
     """A block call, `basic(64, s=2)`: positional or named arguments."""
 
-    name: Word
-    args: list[tuple[Word | None, Word]]
+    def __init__(self, pos: Pos | None, name: Word, args: list[tuple[Word | None, Word]], *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.name, self.args = name, args
 
 
-@dataclass(eq=False)
 class BlockDef(Node):
     """`block NAME(params) GROUP`. `uses` counts its calls (for the unused-block warning);
     a block read from a library keeps that file's text in `source`."""
 
-    name: Word
-    params: list[tuple[Word, Word | None]]
-    body: Group
-    uses: int = 0
-    source: str | None = None
+    def __init__(self, pos: Pos | None, name: Word, params: list[tuple[Word, Word | None]],
+                 body: Group, *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.name, self.params, self.body = name, params, body
+        self.uses = 0
+        self.source: str | None = None
 
 
-@dataclass(eq=False)
 class Use(Node):
     """`use "PATH"`: read the blocks of a library file."""
 
-    path: Word
+    def __init__(self, pos: Pos | None, path: Word, *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.path = path
 
 
 Statement = Union[LayerStmt, Group, Labeled, Repeat, Residual, Merge, Gate, Aux, Call,
                   BlockDef, Use]
 
 
-@dataclass(eq=False)
 class SpecFile:
     """A whole file: its statements, and the comments after the last one."""
 
-    body: list[Node]
-    closing: list[str] = field(default_factory=list)
+    def __init__(self, body: list[Node], closing: list[str] | None = None) -> None:
+        self.body = body
+        self.closing = closing if closing is not None else []
+
+    __repr__ = _repr
 
 
 def unlabel(node: Node) -> tuple[Word | None, Node]:

@@ -10,9 +10,8 @@ imported model's statement) has no position.
 
 from __future__ import annotations
 
+from collections import namedtuple
 import re
-from dataclasses import dataclass, field
-from functools import cached_property
 
 from ..source.pos import Pos
 from . import expr as E
@@ -28,13 +27,13 @@ _PART = re.compile(r"(-?\d+)|\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 LABEL_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(namedtuple("Part", "expr form source")):
     """One number of a word: its expression, and whether it was `$name` or `{...}`."""
 
+    __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
     expr: E.Expr
-    form: str        # "digits", "$" or "{}"
-    source: str      # the text inside `{ }`, the name after `$`, or the digits
+    form: str  # "digits", "$" or "{}"
+    source: str  # the text inside `{ }`, the name after `$`, or the digits
 
     def canonical(self) -> str:
         if self.form == "$":
@@ -44,18 +43,28 @@ class Part:
         return self.source
 
 
-@dataclass(frozen=True)
 class Word:
     """One token of a statement: grammar terminal, text as written, where it was written.
 
-    `start`/`end` are offsets in its file's text (-1 for a word netspec made).
+    `start`/`end` are offsets in its file's text (-1 for a word netspec made). Never changed
+    once made; two words are equal when they are the same terminal with the same text.
     """
 
-    type: str
-    text: str
-    pos: Pos | None = field(default=None, compare=False)
-    start: int = field(default=-1, compare=False)
-    end: int = field(default=-1, compare=False)
+    __slots__ = ("type", "text", "pos", "start", "end", "_parts")
+
+    def __init__(self, type: str, text: str, pos: Pos | None = None, start: int = -1,
+                 end: int = -1) -> None:
+        self.type, self.text, self.pos, self.start, self.end = type, text, pos, start, end
+        self._parts: tuple[Part, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"Word({self.type!r}, {self.text!r}, {self.pos!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Word) and (self.type, self.text) == (other.type, other.text)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.text))
 
     def __str__(self) -> str:
         return self.text
@@ -67,9 +76,14 @@ class Word:
             return self.text[0]
         return PREFIXES.get(self.type, "")
 
-    @cached_property
+    @property
     def parts(self) -> tuple[Part, ...]:
-        """The numbers of a numeric word, in order (a size's dimensions)."""
+        """The numbers of a numeric word, in order (a size's dimensions), parsed once."""
+        if self._parts is None:
+            self._parts = self._parse_parts()
+        return self._parts
+
+    def _parse_parts(self) -> tuple[Part, ...]:
         if self.type not in NUMERIC:
             return ()
         out = []

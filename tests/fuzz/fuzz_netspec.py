@@ -30,13 +30,13 @@ with atheris.instrument_imports(include=["netspec", "lark", "zipfile"]):
     import zipfile  # noqa: F401 -- instrumented, so that the fuzzer sees into the archive reader
 
     import netspec
-    import netspec.arrays
+    import netspec.data.arrays
     import netspec.language.builder   # netspec imports these on first use: import them
     import netspec.language.parser    # here, inside the block, so that they are instrumented
     import netspec.backends.onnx
     import netspec.source.limits
-    import netspec.report
-    import netspec.weights
+    import netspec.data.weights
+    import netspec.tables
     from netspec.source.diagnostics import NetspecError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def fuzz_parser(data: bytes) -> None:
 
 def fuzz_weights(data: bytes) -> None:
     """Any .npz bytes: checked weights or a WeightsError, with and without a network."""
-    from netspec.weights import load_weights
+    from netspec.data.weights import load_weights
     FILE.write_bytes(data)
     for net in (NET, None):
         try:
@@ -87,7 +87,7 @@ def _seeds(target: str) -> Path:
         for spec in sorted((ROOT / "specs").glob("*.ns")):
             (corpus / spec.name).write_bytes(spec.read_bytes())
     elif target == "weights":
-        from netspec.weights import save_weights
+        from netspec.data.weights import save_weights
         save_weights(corpus / "w.npz", NET.init_weights(0))
     else:
         from netspec.backends.onnx import save_onnx

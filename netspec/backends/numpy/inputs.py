@@ -39,9 +39,9 @@ def prepare_input(net: Network, x: np.ndarray) -> np.ndarray:
 def load_input(path: str | Path) -> np.ndarray:
     """Read a .npy input batch (no pickles), as an InputError if it cannot be read.
 
-    The header is checked before any data is read (see netspec.arrays).
+    The header is checked before any data is read (see netspec.data.arrays).
     """
-    from ...arrays import ArrayFileError, read_npy
+    from ...data.arrays import ArrayFileError, read_npy
     try:
         return read_npy(path)
     except ArrayFileError as err:

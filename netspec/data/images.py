@@ -17,13 +17,13 @@ from math import ceil, sqrt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .source.diagnostics import Diagnostic, InputError
-from .source.files import atomic_write
+from ..source.diagnostics import Diagnostic, InputError
+from ..source.files import atomic_write
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .network import Network
+    from ..network import Network
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MIN_TILE = 48      # small maps are enlarged (by whole pixels) to at least this size

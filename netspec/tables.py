@@ -9,10 +9,11 @@ last layer's output and receptive field.
 
 from __future__ import annotations
 
+from collections import namedtuple
 import io
 from collections.abc import Callable
 from math import prod
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .analysis.memory import (
     DTYPE_BYTES,
@@ -42,9 +43,10 @@ def groups(net: Network, depth: int | None) -> list[tuple[str, list[Layer]]]:
     return out
 
 
-class Row(NamedTuple):
+class Row(namedtuple("Row", "key layers net fields batch dtype_bytes")):
     """One row of the table: a layer, or a group of layers under one name."""
 
+    __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
     key: str
     layers: list[Layer]
     net: Network

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .source.diagnostics import Diagnostic, Reporter, WeightsError
-from .source.files import atomic_write
+from ..source.diagnostics import Diagnostic, Reporter, WeightsError
+from ..source.files import atomic_write
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..network import Network
 
 #: PyTorch state_dict entries that carry no weights netspec needs.
 IGNORED_SUFFIXES = (".num_batches_tracked",)

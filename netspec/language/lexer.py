@@ -25,7 +25,6 @@ Token classes (the CSS class Pygments gives each in brackets):
 
 from __future__ import annotations
 
-import os
 import re
 from typing import ClassVar
 
@@ -42,14 +41,9 @@ from pygments.token import (
     Whitespace,
 )
 
-__all__ = ["NetspecLexer", "grammar_keywords"]
+from .grammar import GRAMMAR
 
-# Located as netspec/_lark.py locates it: grammar/ beside the package in a checkout,
-# netspec/grammar/ inside an installed wheel.
-_HERE = os.path.dirname(os.path.realpath(__file__))
-GRAMMAR = os.path.join(os.path.dirname(_HERE), "grammar", "netspec.lark")
-if not os.path.exists(GRAMMAR):
-    GRAMMAR = os.path.join(_HERE, "grammar", "netspec.lark")
+__all__ = ["NetspecLexer", "grammar_keywords"]
 
 #: A terminal defined as one quoted lower-case word: `CONV: "conv"`.
 _KEYWORD_TERMINAL = re.compile(r'^[A-Z][A-Z0-9_]*\s*:\s*"([a-z][a-z0-9]*)"\s*$', re.MULTILINE)

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .backends.numpy import NumpyModel, sample_shape
-from .kinds import Conv
-from .kinds.conv_numpy import im2col_bytes
-from .backends.onnx import OnnxModel
-from .weights import weight_bytes
+from ..data.weights import weight_bytes
+from ..kinds import Conv
+from ..kinds.conv_numpy import im2col_bytes
+from .numpy import NumpyModel, sample_shape
+from .onnx import OnnxModel
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..network import Network
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:

@@ -1,4 +1,4 @@
-"""`netspec bench --suite`: every benchmark workload, NumPy against its peers in one run.
+"""The benchmark suite (`python bench/suite.py`): every workload, NumPy against its peers.
 
 Each workload (a shipped spec at a batch size) is run by the NumPy model, by
 onnxruntime on netspec's own export, and by any extra peer the caller passes
@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .network import Network, load
+from netspec.network import Network, load
 
 #: (spec name, batch): the workloads of issue 13.
 WORKLOADS = [("vgg_mini", 32), ("alexnet", 8), ("resnet18", 16), ("resnet18", 1),
@@ -83,7 +83,7 @@ PAUSE = 0.25
 
 def numpy_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
     """The NumPy model (default threads)."""
-    from .backends.numpy import NumpyModel
+    from netspec.backends.numpy import NumpyModel
     return NumpyModel(net, weights)
 
 
@@ -94,7 +94,7 @@ def _serve(conn: Connection, make: Peer) -> None:
     """
     import signal
 
-    from .backends.numpy import sample_shape
+    from netspec.backends.numpy import sample_shape
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
@@ -164,7 +164,7 @@ def bench_workload(path: Path, batch: int, repeat: int,
     time the steps, then each of three ways tried twice), and every backend goes on
     warming up for SETTLE_SECONDS more.
     """
-    from .backends.numpy import usable_cpus
+    from netspec.backends.numpy import usable_cpus
     warm_up = 7 if batch < usable_cpus() else 2
     speeds = {}
     for name, backend in backends.items():
@@ -178,7 +178,7 @@ def bench_workload(path: Path, batch: int, repeat: int,
 
 def onnxruntime_peer(net: Network, weights: dict[str, np.ndarray]) -> Callable[[np.ndarray], object]:
     """onnxruntime (default threads) on netspec's export of the same weights."""
-    from .backends.onnx import OnnxModel
+    from netspec.backends.onnx import OnnxModel
     return OnnxModel(net, weights)
 
 
@@ -254,7 +254,7 @@ def startup(runs: int, sizes: Iterable[int], out: Callable[[str], None]) -> None
 
 def memory(out: Callable[[str], None]) -> None:
     """Peak RSS of a NumPy forward pass of the memory workload, in a fresh process."""
-    from .bench import forward_rss
+    from netspec.backends.bench import forward_rss
     name, batch = MEMORY_WORKLOAD
     path = find_spec(name)
     if path is None:

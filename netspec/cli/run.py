@@ -1,0 +1,129 @@
+"""The commands that run a network: run, init, bench."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from math import prod
+from typing import TYPE_CHECKING
+
+from ..source.diagnostics import Diagnostic, InputError
+from ..source.files import refuse_overwriting_inputs
+from .common import (
+    EXIT_OK,
+    UsageError,
+    print_warnings,
+    read_spec,
+    weights_of,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """`netspec init`: write initial weights for a spec."""
+    from ..data.weights import save_weights
+    refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec})
+    net = read_spec(args.spec)
+    save_weights(args.output, net.init_weights(args.seed))
+    print(f"wrote {args.output}: {len(net.weight_shapes())} arrays, "
+          f"{net.total_params:,} parameters (seed {args.seed})")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`netspec run`: one batch through the NumPy model, onnxruntime, or an .onnx file."""
+    import numpy as np
+
+    from ..source.files import atomic_write
+    from ..data.images import is_image
+    from ..backends.numpy import load_input
+    refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
+                                                   "--weights": getattr(args, "weights", None)})
+    if not os.path.isfile(args.input):
+        raise UsageError(f"no such input file: {args.input}")
+    x = None if is_image(args.input) else load_input(args.input)
+    if x is not None and x.ndim and x.shape[0] == 0:
+        raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
+                                    args.input))
+    if x is not None and x.dtype.kind in "fc" and not np.isfinite(x).all():
+        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+        print(f"{args.input}: warning: the batch holds {bad:,} NaN or infinite value"
+              f"{'s' if bad > 1 else ''}; outputs that depend on them will be NaN",
+              file=sys.stderr)
+    try:
+        with np.errstate(all="ignore"):   # reported above, not as NumPy's internal warnings
+            y = _run_batch(args, x)
+    except InputError as err:   # name the batch's file
+        if err.filename is not None:
+            raise
+        raise InputError(Diagnostic("error", err.diagnostic.message, args.input,
+                                    hint=err.diagnostic.hint)) from None
+    print(f"output: {'×'.join(map(str, y.shape))} float32")
+    if y.ndim == 2:
+        for i, row in enumerate(np.argmax(y, axis=1)[:20]):
+            print(f"  sample {i}: argmax {row} ({y[i, row]:.4g})")
+        if y.shape[0] > 20:
+            print(f"  ... {y.shape[0] - 20} more")
+    if args.output:
+        atomic_write(args.output, lambda f: np.save(f, y))
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
+    """The output of `netspec run`'s model on the batch x (None: the image `--input`)."""
+    if args.spec.endswith(".onnx"):
+        if not os.path.isfile(args.spec):
+            raise UsageError(f"no such ONNX file: {args.spec}")
+        if x is None or args.maps:
+            raise UsageError("images and --maps need a spec, not an .onnx file")
+        from ..backends.onnx import run_onnx_file
+        return run_onnx_file(args.spec, x)
+    net = read_spec(args.spec, input_shape=args.input_size)
+    if args.input_size:
+        print_warnings(net)
+    if x is None:
+        from ..data.images import load_image
+        x, note = load_image(args.input, net.input_shape)
+        if note:
+            print(note)
+    if args.maps:
+        from ..data.images import map_paths
+        if os.path.exists(args.maps) and not os.path.isdir(args.maps):
+            raise UsageError(f"--maps {args.maps} is a file, not a folder")
+        for path in map_paths(net, args.maps).values():
+            refuse_overwriting_inputs({"--maps": path}, {
+                "SPEC": args.spec, "--input": args.input,
+                "--weights": getattr(args, "weights", None)})
+    weights = weights_of(net, args)
+    if args.maps:
+        from ..data.images import write_maps
+        written = write_maps(net, net.numpy_model(weights).activations(x), args.maps)
+        print(f"wrote {len(written)} feature map grids to {args.maps}")
+    if args.backend == "onnx":
+        from ..backends.onnx import OnnxModel
+        return OnnxModel(net, weights)(x)
+    return net.numpy_model(weights)(x)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """`netspec bench`: the NumPy model against onnxruntime (netspec.backends.bench)."""
+    if args.spec is None:
+        raise UsageError("say which spec to time (the whole benchmark suite is "
+                         "`python bench/suite.py` in a checkout of netspec)")
+    from ..backends.bench import run_bench
+    from ..backends.numpy import sample_shape
+    from ..data.weights import available_memory, weight_bytes
+    net = read_spec(args.spec)
+    need = 4 * args.batch * prod(sample_shape(net)) + weight_bytes(net)
+    have = available_memory()
+    if have is not None and 2 * need > have:   # the input, weights and at least one output
+        raise InputError(Diagnostic("error", f"a batch of {args.batch:,} and the weights need "
+                                    f"at least {need / 2**30:,.1f} GiB twice over, but "
+                                    f"{have / 2**30:,.1f} GiB of memory are available",
+                                    net.filename, hint="use a smaller --batch"))
+    print(run_bench(net, batch=args.batch, repeat=args.repeat or 5, seed=args.seed))
+    return EXIT_OK
