@@ -229,7 +229,7 @@ def startup(runs: int, sizes: Iterable[int], out: Callable[[str], None]) -> None
         for _ in range(runs + 1):
             lark = min(lark, _cpu_seconds([*py, "-c", "import lark"], 1, env))
             check = min(check, _cpu_seconds([*py, "-m", "netspec", "check", lenet], 1, env))
-        from ._lark import SOURCE
+        from netspec.language.grammar import SOURCE
         out(f"start-up (CPU, least of {runs} runs, bytecode cached; parser from the {SOURCE}): "
             f"check lenet5.ns {check * 1000:.0f} ms, python -c 'import lark' "
             f"{lark * 1000:.0f} ms: ratio {check / lark:.2f} (goal ≤ 1.3)")

@@ -30,17 +30,15 @@ from .common import EXIT_SPEC, EXIT_USAGE, UsageError
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `netspec` command; returns the exit status.
 
-    Run as the command itself (no `argv`), it leaves what it made to the end of the
-    process: Python's last collection of all those objects would cost as much as a small
+    Run as the command itself (no `argv`), it leaves the objects it made to the end of
+    the process: Python's last collection of them all would cost a tenth of a small
     check, so they are frozen out of it (gc.freeze) at exit; and `check`, whose work is
-    bounded by its files, runs without the cyclic collector throughout, as `parse` does.
+    bounded by its files, runs without the cyclic collector, as `parse` does (together
+    11 % of `netspec check specs/lenet5.ns`, in instructions).
     """
     if argv is None:
         atexit.register(gc.freeze)
-    words = sys.argv[1:] if argv is None else argv
-    # the first word that is not an option names the command (the top level takes no values)
-    args = build_parser(next((w for w in words if not w.startswith("-")), None)) \
-        .parse_args(argv)
+    args = build_parser().parse_args(argv)
     if argv is None and args.command == "check":
         gc.disable()
     module, function = args.func.split(":")

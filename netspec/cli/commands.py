@@ -256,22 +256,14 @@ class _ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
-COMMANDS = {"check": _check, "explain": _explain, "sizes": _sizes, "diff": _diff,
-            "fmt": _fmt, "run": _run, "init": _init, "bench": _bench, "export": _export,
-            "import": _import, "draw": _draw, "report": _report}
-
-
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser. With a known `command`, only that command is declared:
-    each argparse parser costs start-up time (declaring all twelve is a third of what a
-    small `netspec check` spends beyond Python and Lark), and help, a misspelt command and
-    the docs' CLI reference (no `command`) get them all."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser, every command declared (the docs' CLI reference reads it)."""
     p = _ArgumentParser(prog="netspec", description="Check, run and export "
                         "convolutional network specs.")
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=_ArgumentParser)
-    declare = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
-    for one in declare:
-        one(sub)
+    for declare in (_check, _explain, _sizes, _diff, _fmt, _run, _init, _bench, _export,
+                    _import, _draw, _report):
+        declare(sub)
     return p
