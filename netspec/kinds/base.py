@@ -38,6 +38,23 @@ def shape_str(shape: Shape | None) -> str:
 #: Every kind class, in the order their modules define them (see registry.py).
 KINDS: list[type[Layer]] = []
 
+#: What a kind can do, each with the members of Layer whose override (or a true value)
+#: shows that a kind does it. (Every kind is drawn: the pictures need only its shapes and
+#: weights, and its `draw_*` facts where it wants a look of its own.) A kind either has a capability or names it in its
+#: `unsupported` with the reason a user reads (tests/test_kinds.py checks every pair).
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "read": ("read",),                    # its statement becomes layers
+    "infer": ("infer", "infer_from", "pointwise"),   # its shape rule
+    "flops": ("flops",),                  # netspec.analysis.cost
+    "explain": ("explain",),              # `netspec explain`
+    "rf": ("window", "pointwise"),        # netspec.analysis.rf
+    "memory": ("saves",),                 # what autograd keeps (training memory)
+    "numpy": ("numpy",),                  # the NumPy model
+    "onnx": ("onnx",),                    # ONNX export
+    "onnx_import": ("onnx_ops",),         # ONNX import (netspec.interop)
+    "torch": ("torch",),                  # PyTorch code
+}
+
 
 class Layer:
     """A layer of the network: written once in the spec, checked, then run.
@@ -76,6 +93,9 @@ class Layer:
     in_place: ClassVar[bool] = False
     #: Its output is its input, unchanged (dropout at inference): allocates nothing.
     alias: ClassVar[bool] = False
+    #: Capabilities (CAPABILITIES) it does not have, each with the reason the user reads
+    #: when asking for it: `{"onnx_import": "no ONNX operator computes it"}`.
+    unsupported: ClassVar[dict[str, str]] = {}
     #: Which of its values PyTorch's autograd keeps for this kind's backward pass:
     #: "input" (every input) and/or "output". None = not declared: the training
     #: memory analysis refuses the layer.
@@ -108,6 +128,19 @@ class Layer:
     draw_sign: ClassVar[str | None] = None
     #: The style class of the kernel drawn on the volume it reads ("kern pool": dashed).
     draw_kernel: ClassVar[str] = "kern"
+
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        """Whether this kind has `capability` (a key of CAPABILITIES): it overrides one of
+        the capability's members of Layer, or sets it to a true value."""
+        for member in CAPABILITIES[capability]:
+            mine, base = getattr(cls, member, None), getattr(Layer, member, None)
+            if callable(mine) and getattr(mine, "__func__", mine) is not \
+                    getattr(base, "__func__", base):
+                return True
+            if not callable(mine) and mine is not None and mine != base:
+                return True
+        return False
 
     def picture_label(self) -> str | None:
         """Its one-line label in a graph picture, when the generic one does not suit it."""
