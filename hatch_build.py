@@ -4,7 +4,7 @@ Lark's standalone generator writes the LALR tables as Python literals beside a
 copy of Lark's parsing runtime, so an installed netspec neither rebuilds the
 parser on every run nor reads a pickled cache (which anyone able to write that
 cache file could use to run code). The generated module records the grammar's
-SHA-256 and its text; netspec/_lark.py compares the text (cheaper at start-up
+SHA-256 and its text; netspec/language/grammar.py compares the text (cheaper at start-up
 than hashing) and falls back to building from the grammar when it is
 missing or stale (a source checkout, or a grammar edited after install).
 """
@@ -20,7 +20,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 ROOT = Path(__file__).resolve().parent
 GRAMMAR = ROOT / "grammar" / "netspec.lark"
 TARGET = ROOT / "netspec" / "language" / "_lark_standalone.py"
-#: Must match the options netspec/_lark.py builds with when falling back.
+#: Must match the options netspec/language/grammar.py builds with when falling back.
 OPTIONS = dict(parser="lalr", propagate_positions=False, maybe_placeholders=False)
 
 
