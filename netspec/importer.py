@@ -1,8 +1,9 @@
 """`netspec import`: an ONNX model as a spec plus its weights, checked before it is returned.
 
-`onnx_import` reads the graph into layers, `spec_writer` writes them as a spec;
-here the spec is parsed back and compared with the model layer by layer (kind,
-name, output shape) so that an import is either the same network or an error.
+netspec.interop reads the graph into layers (interop.onnx) and writes them as a spec
+tree (interop.spec), which the one printer writes as text; here that text is parsed
+back and compared with the model layer by layer (kind, name, output shape), so that
+an import is either the same network or an error.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .source.diagnostics import Diagnostic, NetspecError
+from .interop.onnx import Imported, OnnxImportError, load_onnx, read_onnx
+from .interop.spec import NameClash, write_spec
+from .language.printer import print_spec
 from .network import Network, parse
-from .onnx_import import Imported, OnnxImportError, load_onnx, read_onnx
-from .spec_writer import write_spec
+from .source.diagnostics import Diagnostic, NetspecError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,11 +75,13 @@ def import_onnx(model: onnx.ModelProto | str | Path, name: str | None = None,
 
 def _write(name: str, input_shape: tuple[int, ...], layers: list[Imported], output: str,
            source: str, keep: bool) -> tuple[str, list[Imported]] | None:
-    from .spec_writer import _NameClash
+    """The spec text and the layers in the order it builds them; None where the layers'
+    names cannot be written (`keep`) or a block cannot be written from one member."""
     try:
-        return write_spec(name, input_shape, layers, output, source, keep)
-    except _NameClash:
+        tree, order = write_spec(name, input_shape, layers, output, source, keep)
+    except (NameClash, ValueError):
         return None
+    return print_spec(tree), order
 
 
 def _same(net: Network, order: list[Imported], keep: bool) -> bool:
@@ -87,3 +91,6 @@ def _same(net: Network, order: list[Imported], keep: bool) -> bool:
         b.kind == x.kind and b.output_shape == x.shape and (b.name == x.name or not keep
                                                             or not x.required)
         for b, x in zip(built, order))
+
+
+__all__ = ["ImportedSpec", "OnnxImportError", "import_onnx"]

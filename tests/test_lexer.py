@@ -14,7 +14,8 @@ import pytest
 from pygments.formatters import HtmlFormatter
 from pygments.token import Comment, Error, Keyword, Name, Number, String, Token
 
-from netspec.language.lexer import GRAMMAR, NetspecLexer, grammar_keywords
+from netspec.language.grammar import GRAMMAR
+from netspec.language.lexer import NetspecLexer, grammar_keywords
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,14 +32,13 @@ def test_found_by_name_and_by_file_name() -> None:
     assert isinstance(pygments.lexers.get_lexer_for_filename("resnet18.ns"), NetspecLexer)
 
 
-def test_keywords_are_the_grammars_quoted_terminals(tmp_path: Path) -> None:
+def test_keywords_are_the_grammars_quoted_terminals() -> None:
     words = set(grammar_keywords())
     assert {"conv", "pool", "fc", "residual", "concat", "repeat", "block", "use", "same",
             "nobias", "relu6", "upsample", "as"} <= words
     assert "?" not in words   # `residual?` is a terminal too, but not a word
-    grammar = tmp_path / "g.lark"
-    grammar.write_text(Path(GRAMMAR).read_text() + 'FROBNICATE: "frobnicate"\n')
-    assert set(grammar_keywords(str(grammar))) == words | {"frobnicate"}
+    grammar = Path(GRAMMAR).read_text() + 'FROBNICATE: "frobnicate"\n'
+    assert set(grammar_keywords(grammar)) == words | {"frobnicate"}
     # longest first, so that `relu6` is one keyword rather than `relu` and a number
     assert tokens("relu6") == [(Keyword, "relu6")]
 

@@ -19,8 +19,8 @@ from conftest import NAMING
 
 import netspec
 from netspec.cli import main
-from netspec.importer import import_onnx
-from netspec.onnx_import import OnnxImportError
+from netspec.importer import OnnxImportError, import_onnx
+from netspec.language.format import format_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 onnx = pytest.importorskip("onnx")
@@ -62,6 +62,12 @@ def _inference_weights(net: netspec.Network, weights: dict) -> dict:
     return {k: v for k, v in weights.items() if k.rsplit(".", 1)[0] not in aux}
 
 
+def _assert_written_by_the_printer(text: str) -> None:
+    """The import's text is what `netspec fmt` writes (the one printer), in 80 columns."""
+    assert format_spec(text) == text
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+
+
 @pytest.mark.parametrize("path", SPECS, ids=[Path(p).stem for p in SPECS])
 def test_every_spec_round_trips_through_onnx(path: str) -> None:
     net = netspec.load(path, library=True)
@@ -70,6 +76,7 @@ def test_every_spec_round_trips_through_onnx(path: str) -> None:
     if net.total_params > BIG:
         imported = import_onnx(_skeleton_model(net), name=net.name, weights=False)
         assert _rows(imported.network) == _rows(net)
+        _assert_written_by_the_printer(imported.text)
         return
     weights = net.init_weights(seed=1)
     rng = np.random.default_rng(0)
@@ -81,6 +88,7 @@ def test_every_spec_round_trips_through_onnx(path: str) -> None:
     imported = import_onnx(net.to_onnx(weights), name=net.name)
     assert imported.names_kept
     assert _rows(imported.network) == _rows(net)
+    _assert_written_by_the_printer(imported.text)
     weights = _inference_weights(net, weights)   # aux heads are not exported
     assert imported.network.total_params == sum(v.size for k, v in weights.items()
                                                 if not k.endswith(("running_mean", "running_var")))
@@ -130,7 +138,7 @@ def test_a_gemm_bias_is_never_replaced_by_a_following_add() -> None:
              helper.make_node("Add", ["g", "C"], ["y"], name="plus")]
     model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
                               opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(OnnxImportError, match="adding a constant"):
+    with pytest.raises(OnnxImportError, match=r"Add only as the bias of a fully connected layer"):
         import_onnx(model)
 
 

@@ -14,10 +14,10 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     window       what conv and pool share: kernel, stride, padding, dilation
     conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
-    norm         batch norm, local response norm
+    norm         batch norm, local response norm, layer norm
     activations  relu, relu6, tanh, sigmoid, softmax, silu, gelu, hswish, hsigmoid, leaky
     merges       add (residual), concat, mul (gate): one family
-    channels     layer norm, layer scale, linear per pixel, split chunk, channel shuffle
+    channels     layer scale, linear per pixel, split chunk, channel shuffle
     resample     transposed convolution, upsampling
     registry     every kind, and the lists derived from them
 """
@@ -27,10 +27,10 @@ from .base import Input, Layer, Shape, shape_str  # noqa: I001
 from .conv import Conv
 from .pool import AdaptivePool, Pool
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
-from .norm import LRN, BatchNorm
+from .norm import LRN, BatchNorm, LayerNorm
 from .activations import Activation
 from .merges import Add, Concat, Merge, Multiply
-from .channels import Chunk, LayerNorm, LayerScale, Linear, Shuffle
+from .channels import Chunk, LayerScale, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, ClassVar
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, shape_str
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.elementwise import Activation as Function
     from ..numerics.windows import Step
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 class Activation(Layer):
     """An element-wise function, one layer, no parameters."""
 
+    joins_line = True
     rule = "activation"
     draw_colour = "#fde3c8"
     pointwise = True
@@ -75,6 +77,32 @@ class Activation(Layer):
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, self.onnx_op, [inputs[0]], self.name)
 
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Its own operator (`onnx_op`), which has no attributes netspec must check."""
+        if node.op_type != cls.onnx_op:
+            return f"`{cls.keywords[0]}`"
+        r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+        return None
+
+
+def _clip_bounds(r: OnnxReader, node: onnx.NodeProto) -> list[float | None]:
+    """A Clip's min and max (None where it has none)."""
+    return [r.scalar(node.input[i], "a Clip bound") if len(node.input) > i and node.input[i]
+            else None for i in (1, 2)]
+
+
+def _times_own(r: OnnxReader, node: onnx.NodeProto, gate: type[Activation]) -> str | None:
+    """The input of x·gate(x) when the Mul `node` is that (gate's only reader), else None;
+    the gate layer is dropped (the product is one layer)."""
+    a, b = (r.resolve(i) for i in node.input)
+    for u, v in ((a, b), (b, a)):
+        f = r.producer(v)
+        if f is not None and f.kind == gate.kind and f.inputs == [u] and r.uses(f.output) == 1:
+            r.drop(f)
+            return u
+    return None
+
 
 class Relu(Activation):
     """`relu`: max(x, 0)."""
@@ -92,6 +120,15 @@ class Relu(Activation):
         import numpy as np
         inf = np.float32(np.inf)
         return lambda x: np.clip(x, 0, inf, out=x)
+
+    onnx_ops = ("Relu", "Clip")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        if node.op_type == "Clip" and _clip_bounds(r, node) != [0.0, None]:
+            return "`relu` (a Clip to [0, ∞))"
+        r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+        return None
 
 
 class Relu6(Activation):
@@ -112,6 +149,15 @@ class Relu6(Activation):
         bounds = [g.constant(f"{self.name}.{k}", v) for k, v in (("min", 0), ("max", 6))]
         return g.node(self, "Clip", [inputs[0], *bounds], self.name)
 
+    onnx_ops = ("Clip",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        if _clip_bounds(r, node) != [0.0, 6.0]:
+            return "`relu6` (a Clip to [0, 6])"
+        r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+        return None
+
 
 class Tanh(Activation):
     """`tanh`."""
@@ -127,6 +173,8 @@ class Tanh(Activation):
         import numpy as np
         return lambda x: np.tanh(x, out=x)
 
+    onnx_ops = ("Tanh",)
+
 
 class Sigmoid(Activation):
     """`sigmoid`: 1/(1 + e^−x)."""
@@ -139,6 +187,8 @@ class Sigmoid(Activation):
 
     def elementwise(self) -> Function:
         return _sigmoid
+
+    onnx_ops = ("Sigmoid",)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -179,6 +229,18 @@ class Softmax(Activation):
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "Softmax", [inputs[0]], self.name, axis=1)
 
+    onnx_ops = ("Softmax",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        rank = len(r.shape(node.input[0]))
+        axis = r.attrs(node).get("axis", -1)
+        if axis % rank != 1:
+            r.fail(f"Softmax over axis {axis}: netspec's softmax runs over the channels "
+                   f"(axis 1)")
+        r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+        return None
+
 
 class Silu(Activation):
     """`silu`: x·sigmoid(x), also called swish (EfficientNet); a sigmoid and a multiply."""
@@ -209,6 +271,16 @@ class Silu(Activation):
         gate = g.node(self, "Sigmoid", [x], f"{self.name}.sigmoid", name=f"{self.name}.sigmoid")
         g.record(gate, self.output_shape)
         return g.node(self, "Mul", [x, gate], self.name)
+
+    onnx_ops = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        x = _times_own(r, node, Sigmoid)
+        if x is None:
+            return "`silu` (x·sigmoid(x))"
+        r.emit(node, cls, [cls.keywords[0]], [x])
+        return None
 
 
 #: Abramowitz and Stegun 7.1.26: erf(a) = 1 − t·P(t)·e^(−a²), t = 1/(1 + p·a), a ≥ 0,
@@ -248,6 +320,45 @@ class Gelu(Activation):
             if suffix:
                 g.record(value, self.output_shape)
         return value
+
+    onnx_ops = ("Gelu", "Div", "Erf", "Add", "Mul")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Gelu (exact), or its definition x·(1 + erf(x/√2))·0.5 in Div, Erf, Add, Mul, Mul:
+        each step remembered by the value it made (`pending`) until the last."""
+        if node.op_type == "Gelu":
+            if r.attrs(node).get("approximate", "none") != "none":
+                r.fail("Gelu with the tanh approximation: netspec's gelu is the exact one (erf)")
+            r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+            return None
+        steps = r.pending("gelu")   # value → (step, x)
+        why = "`gelu` (its definition x·(1 + erf(x/√2))·0.5)"
+        ins = [r.resolve(i) for i in node.input]
+        const = [i for i in ins if r.const(i)]
+        c = r.scalar(const[0], "a constant") if len(const) == 1 and \
+            r.dims(const[0]) in ((), (1,)) else None
+        flowing = [i for i in ins if not r.const(i)]
+        step = steps.get(flowing[0]) if flowing else None
+        if node.op_type == "Div" and c is not None and ins[0] == flowing[0] and \
+                abs(c - 2 ** 0.5) < 1e-5:
+            steps[node.output[0]] = ("div", flowing[0])
+        elif node.op_type == "Erf" and step is not None and step[0] == "div":
+            steps[node.output[0]] = ("erf", step[1])
+        elif node.op_type == "Add" and step is not None and step[0] == "erf" and \
+                c is not None and abs(c - 1) < 1e-7:
+            steps[node.output[0]] = ("plus1", step[1])
+        elif node.op_type == "Mul" and step is not None and step[0] == "times_x" and \
+                c is not None and abs(c - 0.5) < 1e-7:
+            r.emit(node, cls, [cls.keywords[0]], [step[1]])
+        elif node.op_type == "Mul" and len(flowing) == 2 and any(
+                steps.get(v, ("",))[0] == "plus1" and steps[v][1] == u
+                for u, v in (flowing, flowing[::-1])):
+            steps[node.output[0]] = ("times_x", next(
+                u for u, v in (flowing, flowing[::-1]) if steps.get(v, ("",))[0] == "plus1"))
+        else:
+            return why
+        return None
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -298,6 +409,18 @@ class HSigmoid(Activation):
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "HardSigmoid", [inputs[0]], self.name, alpha=1 / 6, beta=0.5)
 
+    onnx_ops = ("HardSigmoid",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        a = r.attrs(node)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            r.fail(f"HardSigmoid with alpha {alpha:g}, beta {beta:g}: netspec's hsigmoid is "
+                   f"torch's, relu6(x + 3)/6 (alpha 1/6, beta 0.5)")
+        r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+        return None
+
 
 class HSwish(Activation):
     """`hswish`: x·relu6(x + 3)/6, torch's Hardswish (MobileNetV3); hsigmoid and a multiply."""
@@ -330,6 +453,16 @@ class HSwish(Activation):
                       name=f"{self.name}.hsigmoid", alpha=1 / 6, beta=0.5)
         g.record(gate, self.output_shape)
         return g.node(self, "Mul", [x, gate], self.name)
+
+    onnx_ops = ("HardSwish", "Mul")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        x = node.input[0] if node.op_type == "HardSwish" else _times_own(r, node, HSigmoid)
+        if x is None:
+            return "`hswish` (x·hsigmoid(x))"
+        r.emit(node, cls, [cls.keywords[0]], [x])
+        return None
 
 
 class Leaky(Activation):
@@ -381,3 +514,12 @@ class Leaky(Activation):
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "LeakyRelu", [inputs[0]], self.name, alpha=self.slope)
+
+    onnx_ops = ("LeakyRelu",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        slope = float(r.attrs(node).get("alpha", 0.01))
+        words = [cls.keywords[0]] + ([] if abs(slope - cls.SLOPE) < 1e-9 else [r.short(slope)])
+        r.emit(node, cls, words, [node.input[0]])
+        return None

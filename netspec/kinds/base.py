@@ -18,11 +18,12 @@ from ..source.pos import Pos
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.elementwise import Activation
     from ..numerics.windows import Step
     from ..syntax.tree import LayerStmt
-    from .statement import OnnxGraph, Reading, TorchWriter
+    from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 Shape = tuple[int, ...]
 #: How one output pixel reads its input along one axis: (span in input pixels,
@@ -81,6 +82,10 @@ class Layer:
     #: May follow a `conv`, `fc`, `linear` or `deconv` in the same statement
     #: (`conv 3x3 x16 relu`): the elementwise activations.
     shorthand: ClassVar[bool] = False
+
+    #: Read as part of the statement before it, so written on its line where a spec is
+    #: written for the user (an imported model): `conv 3x3 x64; bn; relu`.
+    joins_line: ClassVar[bool] = False
 
     #: Output pixel (i, j) reads only pixel (i, j) of each input (activations, batch
     #: norm, merges): the receptive field passes through unchanged.
@@ -230,6 +235,18 @@ class Layer:
         """Add the nodes that compute it to `g`, reading the values `inputs`; return the
         value holding its output (named after the layer)."""
         raise NotImplementedError(f"the ONNX exporter has no `{self.kind}` layer")
+
+    # ---- ONNX import (netspec.interop.onnx) ----------------------------------------
+    #: The ONNX operators whose nodes this kind may read (`from_onnx`).
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Read `node`, one of `onnx_ops`, through `r`: emit a layer of this kind, fold the
+        node into a layer read before, or record a step of a pattern of several nodes, and
+        return None; or decline, returning what this kind reads that operator as (for the
+        error when no kind reads the node)."""
+        raise NotImplementedError(f"`{cls.kind}` reads no ONNX operator")
 
     @property
     def op(self) -> str:

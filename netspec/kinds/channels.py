@@ -1,146 +1,37 @@
-"""Layers that work on the channels of each pixel: layer norm, layer scale, linear,
-a channel chunk (one branch of `split`) and channel shuffle.
+"""Layers that work on the channels of each pixel: layer scale, linear, a channel chunk
+(one branch of `split`) and channel shuffle.
 
-ConvNeXt applies its norm and its two linear layers to every pixel's channel
-vector (torch permutes to channels last and back; netspec's volumes have no
-layout, so the permutes are not layers here). ShuffleNetV2 splits the channels
-into halves and shuffles them after the concatenation.
+ConvNeXt applies its two linear layers (and its layer norm, norm.py) to every pixel's
+channel vector (torch permutes to channels last and back; netspec's volumes have no
+layout, so the permutes are not layers here). ShuffleNetV2 splits the channels into
+halves and shuffles them after the concatenation.
 """
 
 from __future__ import annotations
 
 from math import prod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
 from ..syntax.tree import LayerStmt
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
-#: The modules the generated PyTorch code defines for itself: torch's own, applied to each
+#: The module the generated PyTorch code defines for itself: torch's own, applied to each
 #: pixel's channels (channels last).
-LAYER_NORM_2D = '''class LayerNorm2d(nn.LayerNorm):
-    """Layer norm over the channels of each pixel (as torchvision's ConvNeXt LayerNorm2d)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)'''
 PIXEL_LINEAR = '''class PixelLinear(nn.Linear):
     """A linear layer applied to the channels of each pixel."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
         return y.permute(0, 3, 1, 2)'''
-
-
-class LayerNorm(Layer):
-    """`layernorm [epsE]`: each pixel's C values normalised to mean 0, variance 1,
-    then scaled and shifted per channel (2·C parameters), as torch's LayerNorm over C."""
-
-    kind = "layernorm"
-    rule = "layernorm"
-    keywords = ("layernorm",)
-    usage = "layernorm [epsE], e.g. `layernorm eps1e-6`"
-    foreign = {"layer_norm": "layernorm", "layernorm2d": "layernorm", "ln": "layernorm"}
-    DEFAULT_EPSILON = 1e-5   # torch.nn.LayerNorm's; ConvNeXt writes `eps1e-6`
-    pointwise = True         # across channels, never across pixels
-    saves = ("input",)       # and, per pixel, the mean and 1/std
-    #: Per value: one add for the mean, subtract it, square and add for the variance,
-    #: multiply by 1/std, scale, shift.
-    FLOPS_PER_VALUE = 7
-
-    def saved_extra_bytes(self) -> int:
-        return 2 * 4 * prod(self.output_shape[:-1])
-
-    def flops(self) -> int:
-        return self.FLOPS_PER_VALUE * prod(self.output_shape)
-
-    def explain(self) -> list[str]:
-        c, n = self.output_shape[-1], prod(self.output_shape)
-        return [f"out = in = {shape_str(self.output_shape)}, normalised over the {c} channels "
-                f"of each pixel, ε = {self.epsilon:g}", f"params = 2·{c} = {self.params:,}",
-                f"FLOPs = {self.FLOPS_PER_VALUE}·{n:,} = {self.flops():,}"]
-
-    def __init__(self, pos: Pos, text: str, epsilon: float | None = None) -> None:
-        super().__init__(pos, text)
-        self.epsilon = self.DEFAULT_EPSILON if epsilon is None else epsilon
-
-    @classmethod
-    def read(cls, r: Reading) -> list[Layer]:
-        eps = r.words[0] if r.words else None
-        layer = cls(r.span(), r.text(), eps.number if eps else None)
-        layer.options = {"epsilon": eps.pos} if eps else {}
-        return [layer]
-
-    @classmethod
-    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
-        eps = r.words[0].number if r.words else cls.DEFAULT_EPSILON
-        eps_arg = f", eps={eps!r}" if eps != cls.DEFAULT_EPSILON else ""
-        if t.vector:
-            return f"nn.LayerNorm({t.py(t.c_in)}{eps_arg})"
-        t.helper("LayerNorm2d", LAYER_NORM_2D)
-        return f"LayerNorm2d({t.py(t.c_in)}{eps_arg})"
-
-    def check_options(self, rep: Reporter) -> None:
-        if not self.epsilon > 0:
-            rep.error(self.where("epsilon"), f"epsilon must be positive, not {self.epsilon:g}",
-                      ShapeError, hint="e.g. `eps1e-6`; it keeps the division finite")
-
-    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
-        self.input_shape = self.output_shape = shape
-        self.params = 2 * shape[-1]
-        return shape
-
-    def weight_shapes(self) -> dict[str, Shape]:
-        c = (self.output_shape[-1],)
-        return {"weight": c, "bias": c}
-
-    def attrs(self) -> dict:
-        return {"epsilon": self.epsilon}
-
-    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
-        from .channels_numpy import layernorm_step
-        return layernorm_step(self, w)
-
-    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
-        """LayerNormalization from opset 17 (between two Transposes on a volume: it
-        normalises the trailing axes); before, its ReduceMean/Sqrt form over axis 1."""
-        x, eps = inputs[0], self.epsilon
-        if g.opset < 17:
-            return self._onnx_decomposed(g, x, len(self.input_shape) + 1)
-        weight, bias = g.weight(self, "weight"), g.weight(self, "bias")
-        if len(self.input_shape) == 1:
-            return g.node(self, "LayerNormalization", [x, weight, bias], self.name, axis=-1,
-                          epsilon=eps)
-        nhwc = g.node(self, "Transpose", [x], f"{self.name}.nhwc", name=f"{self.name}.nhwc",
-                      perm=[0, 2, 3, 1])
-        normed = g.node(self, "LayerNormalization", [nhwc, weight, bias],
-                        f"{self.name}.normed", name=f"{self.name}.norm", axis=-1, epsilon=eps)
-        return g.node(self, "Transpose", [normed], self.name, name=self.name, perm=[0, 3, 1, 2])
-
-    def _onnx_decomposed(self, g: OnnxGraph, x: str, rank: int) -> str:
-        """(x − mean) / √(var + ε) · weight + bias, reducing axis 1."""
-        c = self.input_shape[-1]
-        shape = (c, 1, 1) if rank == 4 else (c,)
-        weight, bias = g.weight(self, "weight", shape), g.weight(self, "bias", shape)
-        n = self.name
-        mean = g.node(self, "ReduceMean", [x], f"{n}.mean", name=f"{n}.mean", axes=[1])
-        centred = g.node(self, "Sub", [x, mean], f"{n}.centred", name=f"{n}.centred")
-        square = g.node(self, "Mul", [centred, centred], f"{n}.square", name=f"{n}.square")
-        var = g.node(self, "ReduceMean", [square], f"{n}.var", name=f"{n}.var", axes=[1])
-        eps = g.constant(f"{n}.epsilon", self.epsilon)
-        std = g.node(self, "Sqrt", [g.node(self, "Add", [var, eps], f"{n}.var_eps",
-                                           name=f"{n}.var_eps")], f"{n}.std", name=f"{n}.std")
-        normed = g.node(self, "Div", [centred, std], f"{n}.normed", name=f"{n}.normed")
-        scaled = g.node(self, "Mul", [normed, weight], f"{n}.scaled", name=f"{n}.scaled")
-        return g.node(self, "Add", [scaled, bias], n)
 
 
 class LayerScale(Layer):
@@ -206,6 +97,23 @@ class LayerScale(Layer):
         # the state_dict key is the layer's own name, which names its output value here
         gamma = g.weight(self, "", name=f"{self.name}.scale")
         return g.node(self, "Mul", [inputs[0], gamma], self.name)   # (C, 1, 1) over H×W
+
+    onnx_ops = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """x times a constant with one number per channel, shaped (C, 1, 1) or (C,)."""
+        const = [i for i in node.input if r.const(i)]
+        flowing = [i for i in node.input if not r.const(i)]
+        why = "`scale` (a multiplier per channel, a constant shaped (C, 1, 1) or (C,))"
+        if len(const) != 1 or len(flowing) != 1 or len(r.shape(flowing[0])) != 4:
+            return why
+        channels, dims = r.shape(flowing[0])[1], r.dims(const[0])
+        if prod(dims) != channels or len(dims) > 1 and dims[0] != channels:
+            return why
+        r.emit(node, cls, [cls.keywords[0]], flowing,
+               {"": r.lazy(const[0], lambda g: g.reshape(-1, 1, 1))})
+        return None
 
 
 class Linear(Layer):
@@ -297,12 +205,31 @@ class Linear(Layer):
         return g.node(self, "Conv", [x, g.weight(self, "weight", (units, c, 1, 1)), *bias],
                       self.name, kernel_shape=[1, 1])
 
+    onnx_ops = ("Conv",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """The 1×1 Conv netspec writes for `linear N` on a volume (its doc_string says so)."""
+        if r.statement(node).split(" ", 1)[0] not in cls.keywords:
+            return "netspec's own `linear` on a volume"
+        units, c = r.dims(node.input[1])[:2]
+        words = [cls.keywords[0], r.num("", units, None, "n")]
+        weights = {"weight": r.lazy(node.input[1], lambda w: w.reshape(units, c))}
+        if len(node.input) > 2 and node.input[2]:
+            weights["bias"] = r.lazy(node.input[2], lambda b: b.reshape(-1))
+        else:
+            words.append("nobias")
+        r.emit(node, cls, words, [node.input[0]], weights)
+        return None
+
 
 class Chunk(Layer):
     """Branch `index` (from 0) of a `split { ... }`: the index-th of `count` equal
     runs of channels, which that branch reads (torch's `x.chunk(count, dim=1)`)."""
 
     kind = "chunk"
+    #: The statement whose branches read chunks, one each: `split { branch … branch … }`.
+    MADE_BY: ClassVar[str] = "split"
     pointwise = True
     saves = ()
 
@@ -353,6 +280,25 @@ class Chunk(Layer):
                    for i in range(self.count)]
         split = g.int64s(self, f"{self.name}.sizes", [size] * self.count)
         return g.node(self, "Split", [inputs[0], split], outputs, axis=1)
+
+    onnx_ops = ("Split",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """x.chunk(n, dim=1): one chunk per output read (netspec's `split { … }`)."""
+        a = r.attrs(node)
+        x = r.shape(node.input[0])
+        n = len(node.output)
+        if a.get("axis", 0) % len(x) != 1:
+            r.fail("Split along an axis other than the channels (axis 1)")
+        sizes = [int(v) for v in r.array(node.input[1]).reshape(-1)] if len(node.input) > 1 \
+            and node.input[1] else list(a.get("split", [])) or [x[1] // n] * n
+        if len(set(sizes)) != 1 or sum(sizes) != x[1]:
+            r.fail(f"a Split into channel runs {sizes}: netspec's split cuts equal runs")
+        for i, out in enumerate(node.output):
+            if r.uses(out):
+                r.emit(node, cls, [], [node.input[0]], output=i).chunk = (i, n)
+        return None
 
 
 class Shuffle(Layer):
@@ -417,3 +363,27 @@ class Shuffle(Layer):
         swapped = g.node(self, "Transpose", [grouped], f"{n}.swapped", name=f"{n}.swapped",
                          perm=[0, 2, 1, 3, 4])
         return g.node(self, "Reshape", [swapped, g.int64s(self, f"{n}.shape", [0, c, h, w])], n)
+
+    onnx_ops = ("Reshape", "Transpose")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Its three steps: reshape to N×G×(C/G)×H×W, swap the group axes, reshape back."""
+        steps = r.pending("shuffle")   # value → (step, x, G)
+        step = steps.get(r.resolve(node.input[0]))
+        why = "`shuffle G` (reshape to N×G×(C/G)×H×W, swap the group axes, reshape back)"
+        if node.op_type == "Transpose":
+            if step is None or step[0] != "grouped" or \
+                    list(r.attrs(node).get("perm", [])) != [0, 2, 1, 3, 4]:
+                return why
+            steps[node.output[0]] = ("swapped", step[1], step[2])
+            return None
+        x, known = r.shape(node.input[0]), tuple(r.shapes.get(node.output[0], ()))
+        if step is not None and step[0] == "swapped" and known == tuple(r.shape(step[1])):
+            r.emit(node, cls, [cls.keywords[0], r.num("", step[2], None, "g")], [step[1]])
+        elif len(x) == 4 and len(known) == 5 and known[1] * known[2] == x[1] and \
+                tuple(known[3:]) == x[2:]:
+            steps[node.output[0]] = ("grouped", r.resolve(node.input[0]), int(known[1]))
+        else:
+            return why
+        return None

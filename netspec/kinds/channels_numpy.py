@@ -12,7 +12,8 @@ from ..numerics.windows import Step
 
 if TYPE_CHECKING:
     from .base import Layer
-    from .channels import LayerNorm, Linear, Shuffle
+    from .channels import Linear, Shuffle
+    from .norm import LayerNorm
 
 #: Linear and layer norm work on blocks of about this many output values (1 MiB),
 #: which the model's threads share at batch 1: a fused activation, or the norm's

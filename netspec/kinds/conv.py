@@ -9,11 +9,12 @@ from ..source.diagnostics import Reporter, ShapeError, SpecError
 from ..source.pos import Pos
 from ..syntax import expr as E
 from .base import Layer, Shape, shape_str
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 from .window import OPTION_SPELLINGS, _Windowed, onnx_pads
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
@@ -91,6 +92,33 @@ class Conv(_Windowed):
                       kernel_shape=list(self.kernel), strides=list(self.strides),
                       pads=onnx_pads(self.pads), dilations=[self.dilation] * 2,
                       group=self.groups)
+
+    onnx_ops = ("Conv",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        written = r.statement(node).split(" ", 1)[0]
+        if written and written not in cls.keywords:   # netspec's `linear` is a 1×1 Conv
+            return "a convolution (this one netspec exported from another statement)"
+        a = r.attrs(node)
+        x, w = node.input[0], node.input[1]
+        k, _, *kernel = r.dims(w)
+        if len(kernel) != 2:
+            r.fail(f"a {len(kernel)}-D convolution: netspec convolves over height and width only")
+        strides = list(a.get("strides", [1, 1]))
+        dilation = r.square(list(a.get("dilations", [1, 1])), "dilation")
+        stride = r.square(strides, "stride")
+        words = [cls.keywords[0], f"{kernel[0]}x{kernel[1]}", r.num("s", stride, 1, "s"),
+                 *r.padding(a, x, kernel, strides, dilation, False, node.output[0]),
+                 r.num("d", dilation, 1, "d"), r.num("g", int(a.get("group", 1)), 1, "g")]
+        weights = {"weight": r.lazy(w)}
+        if len(node.input) > 2 and node.input[2]:
+            weights["bias"] = r.lazy(node.input[2], lambda b: b.reshape(-1))
+        else:
+            words.append("nobias")
+        words.append(r.num("x", k, None, "c"))
+        r.emit(node, cls, words, [x], weights)
+        return None
 
     def check_options(self, rep: Reporter) -> None:
         super().check_options(rep)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from math import prod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
@@ -120,6 +121,65 @@ class FC(Layer):
         return g.node(self, "Gemm", [x, g.weight(self, "weight"), g.weight(self, "bias")],
                       self.name, transB=1)
 
+    onnx_ops = ("Gemm", "MatMul", "Add")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Gemm (x·Wᵀ + b), MatMul by a constant matrix, and the Add of a constant after a
+        MatMul, which is its bias."""
+        unbiased = r.pending("fc_bias")   # fc layers from a MatMul, by output
+        if node.op_type == "Add":
+            x, y = node.input
+            if r.const(x):
+                x, y = y, x
+            fc = unbiased.get(r.resolve(x))
+            if fc is None or not r.const(y) or r.uses(fc.output) != 1 or \
+                    prod(r.dims(y)) != fc.words[-1].value:
+                return "the bias of a fully connected layer (a MatMul, then the Add of a constant)"
+            fc.weights["bias"] = r.lazy(y, lambda b: b.reshape(-1))
+            del unbiased[fc.output]
+            r.alias(node.output[0], fc.output)
+            return None
+        if node.op_type == "MatMul":
+            dims = r.dims(node.input[1]) if r.const(node.input[1]) else ()
+            if len(dims) != 2:
+                return "x·W by a constant matrix W (a fully connected layer)"
+            layer = cls._emit(r, node, r.lazy(node.input[1], lambda w: w.T), dims[1], None)
+            unbiased[layer.output] = layer
+            return None
+        a = r.attrs(node)
+        if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+            r.fail("Gemm with transA, alpha or beta: netspec's fc computes x·Wᵀ + b")
+        dims = r.dims(node.input[1])
+        units = dims[0] if a.get("transB", 0) else dims[1]
+        weight = r.lazy(node.input[1], None if a.get("transB", 0) else lambda w: w.T)
+        bias = None
+        if len(node.input) > 2 and node.input[2]:
+            if prod(r.dims(node.input[2])) != units:
+                r.fail("a Gemm whose bias is not one number per unit")
+            bias = r.lazy(node.input[2], lambda b: b.reshape(-1))
+        cls._emit(r, node, weight, units, bias)
+        return None
+
+    @classmethod
+    def _emit(cls, r: OnnxReader, node: onnx.NodeProto, weight: Callable[[], np.ndarray],
+              units: int, bias: Callable[[], np.ndarray] | None) -> Any:
+        x = node.input[0]
+        flat = r.producer(x)
+        if flat is not None and flat.kind == Flatten.kind and flat.where.startswith(
+                f'node "{node.name}.flatten"') and r.uses(flat.output) == 1:
+            r.drop(flat)   # netspec's own `fc` on a volume: Flatten + Gemm, one layer
+            x = flat.inputs[0]
+        elif len(r.shape(x)) != 2:
+            r.fail("a fully connected layer over a volume: netspec's fc reads a flattened "
+                   "vector here")
+
+        def zeros() -> np.ndarray:
+            import numpy as np
+            return np.zeros(units, np.float32)
+        return r.emit(node, cls, [cls.keywords[0], r.num("", units, None, "n")], [x],
+                      {"weight": weight, "bias": bias or zeros})
+
     def flops(self) -> int:
         """Two per multiply-add, plus one add per unit for the bias."""
         return 2 * self.macs + self.units
@@ -142,6 +202,7 @@ class FC(Layer):
 class Dropout(Layer):
     """`dropout P`: identity at inference, so no parameters and no shape change."""
 
+    joins_line = True
     kind = "dropout"
     draw_colour = "#eeeeee"
     rule = "dropout"
@@ -189,6 +250,15 @@ class Dropout(Layer):
         ratio = g.constant(f"{self.name}.ratio", self.rate)
         return g.node(self, "Dropout", [inputs[0], ratio], self.name)   # inference: identity
 
+    onnx_ops = ("Dropout",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        rate = r.scalar(node.input[1], "the dropout ratio") if len(node.input) > 1 and \
+            node.input[1] else 0.5
+        r.emit(node, cls, [cls.keywords[0], f"{rate:g}"], [node.input[0]])
+        return None
+
     def flops(self) -> int:
         return 0
 
@@ -196,6 +266,7 @@ class Dropout(Layer):
 class Flatten(Layer):
     """`flatten`: H×W×C becomes a vector of H·W·C values in C-major (NCHW) order."""
 
+    joins_line = True
     kind = "flatten"
     draw_colour = "#d9d2e9"
     rule = "flatten"
@@ -237,3 +308,18 @@ class Flatten(Layer):
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "Flatten", [inputs[0]], self.name, axis=1)
+
+    onnx_ops = ("Flatten", "Reshape")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Flatten (axis 1), or a Reshape from N×C×H×W to N×(C·H·W)."""
+        if node.op_type == "Flatten":
+            if r.attrs(node).get("axis", 1) != 1:
+                r.fail("Flatten keeps the batch axis only with axis=1")
+        else:
+            x, out = r.shape(node.input[0]), r.shape(node.output[0])
+            if not (len(out) == 2 and len(x) >= 2 and out[1] == prod(x[1:])):
+                return "N×C×H×W → N×(C·H·W) (`flatten`)"
+        r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+        return None

@@ -23,10 +23,11 @@ from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
 from .channels import Shuffle
-from .statement import OnnxGraph
+from .statement import OnnxGraph, OnnxReader
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
@@ -54,6 +55,14 @@ class Merge(Layer):
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, self.onnx_op, list(inputs), self.name, **self.onnx_attrs)
 
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Its operator over computed values (never a constant: that is another kind's)."""
+        if any(r.const(i) for i in node.input):
+            return f"`{cls.kind}` of computed values (never of a constant)"
+        r.emit(node, cls, [cls.kind], list(node.input))
+        return None
+
 
 class Add(Merge):
     """The end of a residual connection: the sum of the body and the shortcut."""
@@ -79,6 +88,7 @@ class Add(Merge):
     fuses_activation = True
     numpy_in_place = True
     onnx_op = "Add"
+    onnx_ops = ("Add",)
 
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         import numpy as np
@@ -128,6 +138,17 @@ class Concat(Merge):
 
     onnx_op = "Concat"
     onnx_attrs = {"axis": 1}
+    onnx_ops = ("Concat",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        rank = len(r.shape(node.output[0]))
+        if r.attrs(node).get("axis") % rank != 1:
+            r.fail("Concat along an axis other than the channels (axis 1)")
+        if len(node.input) == 1:
+            r.alias(node.output[0], node.input[0])
+            return None
+        return super().from_onnx(r, node)
 
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         import numpy as np
@@ -175,6 +196,7 @@ class Multiply(Merge):
 
     numpy_in_place = True
     onnx_op = "Mul"
+    onnx_ops = ("Mul",)
 
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         """The product, written over the first input (in place, like add); the second may be

@@ -1,4 +1,5 @@
-"""Normalisation: batch norm (per channel) and local response norm (across channels)."""
+"""Normalisation: batch norm (per channel), local response norm (across channels) and layer
+norm (over the channels of each pixel, as ConvNeXt's)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import TYPE_CHECKING, ClassVar
 from ..source.diagnostics import Reporter, ShapeError, SpecError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
@@ -24,6 +26,7 @@ class BatchNorm(Layer):
     (`bn eps1e-3`, as torchvision's Inception, GoogLeNet, MobileNetV3, EfficientNet).
     """
 
+    joins_line = True
     kind = "bn"
     draw_colour = "#fff2b3"
     rule = "bn"
@@ -108,10 +111,28 @@ class BatchNorm(Layer):
         return g.node(self, "BatchNormalization", [inputs[0], *weights], self.name,
                       epsilon=self.eps)
 
+    onnx_ops = ("BatchNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        eps = float(r.attrs(node).get("epsilon", 1e-5))
+        if not eps > 0:
+            r.fail(f"batch norm epsilon {eps:g}: it must be positive")
+        if len(node.output) > 1 and any(r.uses(o) for o in node.output[1:]):
+            r.fail("batch norm in training mode (its running statistics are read): netspec "
+                   "reads the inference graph", hint="export the model in eval() mode")
+        weights = {suffix: r.lazy(name) for suffix, name in
+                   zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5])}
+        words = [cls.keywords[0]] + ([] if abs(eps - cls.EPSILON) <= 1e-12 else
+                                     [f"eps{r.short(eps)}"])
+        r.emit(node, cls, words, [node.input[0]], weights)
+        return None
+
 
 class LRN(Layer):
     """`lrn N`: x / (k + α/N · Σ x²)^β over N neighbouring channels (AlexNet, 2012)."""
 
+    joins_line = True
     kind = "lrn"
     draw_colour = "#fff2b3"
     rule = "lrn"
@@ -210,3 +231,170 @@ class LRN(Layer):
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "LRN", [inputs[0]], self.name, size=self.size, alpha=self.alpha,
                       beta=self.beta, bias=self.k)
+
+    onnx_ops = ("LRN",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        a = r.attrs(node)
+        words = [cls.keywords[0], str(a["size"]), f"a{a.get('alpha', 1e-4):g}",
+                 f"b{a.get('beta', 0.75):g}", f"k{a.get('bias', 1.0):g}"]
+        r.emit(node, cls, words, [node.input[0]])
+        return None
+
+
+#: The module the generated PyTorch code defines for a layer norm of a volume: torch's
+#: own, applied to each pixel's channels (channels last).
+LAYER_NORM_2D = '''class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of each pixel (as torchvision's ConvNeXt LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)'''
+
+
+class LayerNorm(Layer):
+    """`layernorm [epsE]`: each pixel's C values normalised to mean 0, variance 1,
+    then scaled and shifted per channel (2·C parameters), as torch's LayerNorm over C."""
+
+    kind = "layernorm"
+    rule = "layernorm"
+    keywords = ("layernorm",)
+    usage = "layernorm [epsE], e.g. `layernorm eps1e-6`"
+    foreign = {"layer_norm": "layernorm", "layernorm2d": "layernorm", "ln": "layernorm"}
+    DEFAULT_EPSILON = 1e-5   # torch.nn.LayerNorm's; ConvNeXt writes `eps1e-6`
+    pointwise = True         # across channels, never across pixels
+    saves = ("input",)       # and, per pixel, the mean and 1/std
+    #: Per value: one add for the mean, subtract it, square and add for the variance,
+    #: multiply by 1/std, scale, shift.
+    FLOPS_PER_VALUE = 7
+
+    def saved_extra_bytes(self) -> int:
+        return 2 * 4 * prod(self.output_shape[:-1])
+
+    def flops(self) -> int:
+        return self.FLOPS_PER_VALUE * prod(self.output_shape)
+
+    def explain(self) -> list[str]:
+        c, n = self.output_shape[-1], prod(self.output_shape)
+        return [f"out = in = {shape_str(self.output_shape)}, normalised over the {c} channels "
+                f"of each pixel, ε = {self.epsilon:g}", f"params = 2·{c} = {self.params:,}",
+                f"FLOPs = {self.FLOPS_PER_VALUE}·{n:,} = {self.flops():,}"]
+
+    def __init__(self, pos: Pos, text: str, epsilon: float | None = None) -> None:
+        super().__init__(pos, text)
+        self.epsilon = self.DEFAULT_EPSILON if epsilon is None else epsilon
+
+    @classmethod
+    def read(cls, r: Reading) -> list[Layer]:
+        eps = r.words[0] if r.words else None
+        layer = cls(r.span(), r.text(), eps.number if eps else None)
+        layer.options = {"epsilon": eps.pos} if eps else {}
+        return [layer]
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        eps = r.words[0].number if r.words else cls.DEFAULT_EPSILON
+        eps_arg = f", eps={eps!r}" if eps != cls.DEFAULT_EPSILON else ""
+        if t.vector:
+            return f"nn.LayerNorm({t.py(t.c_in)}{eps_arg})"
+        t.helper("LayerNorm2d", LAYER_NORM_2D)
+        return f"LayerNorm2d({t.py(t.c_in)}{eps_arg})"
+
+    def check_options(self, rep: Reporter) -> None:
+        if not self.epsilon > 0:
+            rep.error(self.where("epsilon"), f"epsilon must be positive, not {self.epsilon:g}",
+                      ShapeError, hint="e.g. `eps1e-6`; it keeps the division finite")
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = self.output_shape = shape
+        self.params = 2 * shape[-1]
+        return shape
+
+    def weight_shapes(self) -> dict[str, Shape]:
+        c = (self.output_shape[-1],)
+        return {"weight": c, "bias": c}
+
+    def attrs(self) -> dict:
+        return {"epsilon": self.epsilon}
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        from .channels_numpy import layernorm_step
+        return layernorm_step(self, w)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """LayerNormalization from opset 17 (between two Transposes on a volume: it
+        normalises the trailing axes); before, its ReduceMean/Sqrt form over axis 1."""
+        x, eps = inputs[0], self.epsilon
+        if g.opset < 17:
+            return self._onnx_decomposed(g, x, len(self.input_shape) + 1)
+        weight, bias = g.weight(self, "weight"), g.weight(self, "bias")
+        if len(self.input_shape) == 1:
+            return g.node(self, "LayerNormalization", [x, weight, bias], self.name, axis=-1,
+                          epsilon=eps)
+        nhwc = g.node(self, "Transpose", [x], f"{self.name}.nhwc", name=f"{self.name}.nhwc",
+                      perm=[0, 2, 3, 1])
+        normed = g.node(self, "LayerNormalization", [nhwc, weight, bias],
+                        f"{self.name}.normed", name=f"{self.name}.norm", axis=-1, epsilon=eps)
+        return g.node(self, "Transpose", [normed], self.name, name=self.name, perm=[0, 3, 1, 2])
+
+    onnx_ops = ("LayerNormalization", "Transpose")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """LayerNormalization over the channels: of a vector, or of a volume whose channels
+        were moved last (Transpose, LayerNormalization, Transpose back)."""
+        steps = r.pending("layernorm")   # value → ("nhwc", volume) or ("normed", node, volume)
+        x = r.resolve(node.input[0])
+        if node.op_type == "Transpose":
+            perm = list(r.attrs(node).get("perm", []))
+            if perm == [0, 2, 3, 1] and not r.const(x) and len(r.shape(x)) == 4:
+                steps[node.output[0]] = ("nhwc", x)   # may also be another kind's step
+                return None
+            step = steps.get(x)
+            if perm == [0, 3, 1, 2] and step is not None and step[0] == "normed":
+                cls._emit(r, step[1], step[2], node.output[0])
+                return None
+            return "a layer norm over the channels of a volume (Transpose, " \
+                   "LayerNormalization, Transpose back)"
+        a = r.attrs(node)
+        rank = len(r.shape(x))
+        nhwc = steps.get(x, ("",))
+        if a.get("axis", -1) % rank != rank - 1 or rank == 4 and nhwc[0] != "nhwc" or \
+                rank not in (2, 4):
+            r.fail("LayerNormalization is read over the channels only (of a vector, or of a "
+                   "volume transposed to N×H×W×C and back)")
+        if len(node.input) < 3 or not node.input[2]:
+            r.fail("LayerNormalization without a bias: netspec's layernorm has one")
+        if rank == 4:
+            steps[node.output[0]] = ("normed", node, nhwc[1])
+        else:
+            cls._emit(r, node, x, node.output[0])
+        return None
+
+    @classmethod
+    def _emit(cls, r: OnnxReader, node: onnx.NodeProto, x: str, out: str) -> None:
+        eps = float(f"{float(r.attrs(node).get('epsilon', 1e-5)):.6g}")   # stored as float32
+        words = [cls.keywords[0]] + ([f"eps{r.short(eps)}"] if eps != cls.DEFAULT_EPSILON
+                                     else [])
+        weights = {suffix: r.lazy(name) for suffix, name in zip(("weight", "bias"),
+                                                                node.input[1:3])}
+        r.emit(node, cls, words, [x], weights, out=out)
+
+    def _onnx_decomposed(self, g: OnnxGraph, x: str, rank: int) -> str:
+        """(x − mean) / √(var + ε) · weight + bias, reducing axis 1."""
+        c = self.input_shape[-1]
+        shape = (c, 1, 1) if rank == 4 else (c,)
+        weight, bias = g.weight(self, "weight", shape), g.weight(self, "bias", shape)
+        n = self.name
+        mean = g.node(self, "ReduceMean", [x], f"{n}.mean", name=f"{n}.mean", axes=[1])
+        centred = g.node(self, "Sub", [x, mean], f"{n}.centred", name=f"{n}.centred")
+        square = g.node(self, "Mul", [centred, centred], f"{n}.square", name=f"{n}.square")
+        var = g.node(self, "ReduceMean", [square], f"{n}.var", name=f"{n}.var", axes=[1])
+        eps = g.constant(f"{n}.epsilon", self.epsilon)
+        std = g.node(self, "Sqrt", [g.node(self, "Add", [var, eps], f"{n}.var_eps",
+                                           name=f"{n}.var_eps")], f"{n}.std", name=f"{n}.std")
+        normed = g.node(self, "Div", [centred, std], f"{n}.normed", name=f"{n}.normed")
+        scaled = g.node(self, "Mul", [normed, weight], f"{n}.scaled", name=f"{n}.scaled")
+        return g.node(self, "Add", [scaled, bias], n)

@@ -10,11 +10,12 @@ from ..source.pos import Pos
 from ..syntax import expr as E
 from .base import AxisWindow, Layer, Shape, shape_str
 from ..syntax.tree import LayerStmt
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 from .window import _Windowed, onnx_pads
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
@@ -127,6 +128,36 @@ class Pool(_Windowed):
             (_, fb), (_, fr) = self.floor_pads()
             attrs["pads"] = [0, 0, max(0, fb - b), max(0, fr - r)]
         return g.node(self, "AveragePool", [x], self.name, count_include_pad=0, **attrs)
+
+    onnx_ops = ("MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        mode = "max" if "Max" in node.op_type else "avg"
+        if node.op_type.startswith("Global"):
+            r.emit(node, cls, [cls.keywords[0], mode, "global"], [node.input[0]])
+            return None
+        if " to " in r.statement(node):   # netspec's `pool avg to HxW`, windows equal
+            return "pooling over windows (this one netspec exported from `to HxW`)"
+        a = r.attrs(node)
+        kernel = list(a["kernel_shape"])
+        if len(kernel) != 2:
+            r.fail(f"{len(kernel)}-D pooling: netspec pools over height and width only")
+        if set(a.get("dilations", [1, 1])) != {1}:
+            r.fail("dilated pooling is not expressible in netspec")
+        strides = list(a.get("strides", [1, 1]))
+        stride = r.square(strides, "stride")
+        pad_words = r.padding(a, node.input[0], kernel, strides, 1, True, node.output[0])
+        padded = any(a.get("pads", [0])) or a.get("auto_pad", "NOTSET") not in ("NOTSET",
+                                                                               "VALID")
+        square = kernel[0] == kernel[1]
+        words = [cls.keywords[0], *(["avg"] if mode == "avg" else []),
+                 f"{kernel[0]}" if square else f"{kernel[0]}x{kernel[1]}",
+                 r.num("s", stride, kernel[0] if square else None, "s"), *pad_words]
+        if mode == "avg" and a.get("count_include_pad", 0) and padded:
+            words.append("countpad")   # the padded cells count, as torch's default
+        r.emit(node, cls, words, [node.input[0]])
+        return None
 
     def __init__(self, pos: Pos, text: str, mode: str, kernel: tuple[int, int],
                  stride: int | None, padding: int | str, ceil_mode: bool = False,
@@ -261,6 +292,41 @@ class AdaptivePool(Layer):
         g.record(t, (h, ow, self.output_shape[2]))
         return g.node(self, "MatMul", [a_h, t], self.name)
 
+    onnx_ops = ("AveragePool", "MatMul")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """netspec's own `pool avg to HxW` (an AveragePool where the windows are equal), or
+        the two MatMuls by constant averaging matrices it exports otherwise: x·A_w over W,
+        then A_h·(x·A_w) over H."""
+        if node.op_type == "AveragePool":
+            if " to " not in r.statement(node):
+                return "netspec's own `pool avg to HxW`"
+            cls._emit(r, node, node.input[0])
+            return None
+        x, y = node.input[0], node.input[1]
+        over_w = r.pending("adaptive_pool")
+        if r.const(x) and r.resolve(y) in over_w:   # A_h · (x · A_w): rows after columns
+            source = over_w.pop(r.resolve(y))
+            a = r.array(x)
+            if a.ndim != 2 or not _is_averaging(a, r.shape(source)[2]):
+                r.fail("a MatMul netspec reads only as adaptive average pooling, with other "
+                       "weights")
+            cls._emit(r, node, source)
+            return None
+        if len(r.shape(x)) == 4 and r.const(y) and len(r.dims(y)) == 2:
+            a = r.array(y).T
+            if not _is_averaging(a, r.shape(x)[3]):
+                r.fail("a MatMul over a volume that is not adaptive average pooling")
+            over_w[node.output[0]] = r.resolve(x)
+            return None
+        return "adaptive average pooling (by constant averaging matrices)"
+
+    @classmethod
+    def _emit(cls, r: OnnxReader, node: onnx.NodeProto, x: str) -> None:
+        out = r.shape(node.output[0])
+        r.emit(node, cls, [Pool.keywords[0], "avg", "to", f"{out[2]}x{out[3]}"], [x])
+
     def check_options(self, rep: Reporter) -> None:
         if self.mode != "avg":
             rep.error(self.where("mode"), "adaptive pooling is average pooling only",
@@ -313,3 +379,12 @@ class AdaptivePool(Layer):
 
     def attrs(self) -> dict:
         return {"mode": self.mode, "output_size": list(self.size)}
+
+
+def _is_averaging(a: np.ndarray, n: int) -> bool:
+    """Whether `a` (o, n) averages the windows of adaptive pooling from n cells to o."""
+    import numpy as np
+
+    from .pool_numpy import averaging_matrix
+    return a.shape[1] == n and np.allclose(
+        a, averaging_matrix(adaptive_windows(n, a.shape[0]), n), rtol=1e-6, atol=1e-7)

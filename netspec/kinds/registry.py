@@ -16,6 +16,15 @@ RULES: frozenset[str] = frozenset(k.rule for k in KINDS if k.rule)
 BY_KEYWORD: dict[str, type[Layer]] = {kw: k for k in KINDS for kw in k.keywords}
 
 
+#: Each kind by its name (`conv`, `adaptive_pool`).
+BY_KIND: dict[str, type[Layer]] = {k.kind: k for k in KINDS}
+
+
+def by_kind(kind: str) -> type[Layer]:
+    """The class of the kind named `kind` (Layer.kind)."""
+    return BY_KIND[kind]
+
+
 def kinds() -> list[type[Layer]]:
     """Every kind, in the order their modules define them."""
     return list(KINDS)

@@ -16,10 +16,11 @@ from ..source.pos import Pos
 from ..syntax import expr as E
 from .base import Layer, Shape, shape_str
 from ..syntax.tree import LayerStmt
-from .statement import OnnxGraph, Reading, TorchWriter
+from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..numerics.windows import Step
 
@@ -207,6 +208,37 @@ class Deconv(Layer):
                       pads=[p, p, p, p], dilations=[self.dilation] * 2, group=self.groups,
                       output_padding=[op, op])
 
+    onnx_ops = ("ConvTranspose",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """ConvTranspose with explicit pads, the same on every side."""
+        a = r.attrs(node)
+        x, w = node.input[0], node.input[1]
+        _, k_per_group, *kernel = r.dims(w)
+        if len(kernel) != 2:
+            r.fail(f"a {len(kernel)}-D transposed convolution: netspec works over height and "
+                   f"width")
+        if a.get("auto_pad", "NOTSET") != "NOTSET" or "output_shape" in a:
+            r.fail("a transposed convolution sized by auto_pad or output_shape: netspec reads "
+                   "explicit pads and output_padding")
+        groups = int(a.get("group", 1))
+        words = [cls.keywords[0], f"{kernel[0]}x{kernel[1]}",
+                 r.num("s", r.square(list(a.get("strides", [1, 1])), "stride"), 1, "s"),
+                 r.num("p", r.square(list(a.get("pads", [0, 0, 0, 0])), "padding"), 0, "p"),
+                 r.num("d", r.square(list(a.get("dilations", [1, 1])), "dilation"), 1, "d"),
+                 r.num("g", groups, 1, "g"),
+                 r.num("op", r.square(list(a.get("output_padding", [0, 0])), "output padding"),
+                       0, "op")]
+        weights = {"weight": r.lazy(w)}
+        if len(node.input) > 2 and node.input[2]:
+            weights["bias"] = r.lazy(node.input[2], lambda b: b.reshape(-1))
+        else:
+            words.append("nobias")
+        words.append(r.num("x", k_per_group * groups, None, "c"))
+        r.emit(node, cls, words, [x], weights)
+        return None
+
 
 class Upsample(Layer):
     """`upsample [nearest|bilinear] F` (by a factor, `FHxFW` per axis), `... to HxW`,
@@ -227,6 +259,10 @@ class Upsample(Layer):
     saves = ()   # the backward needs only the sizes
     #: Per output value: nearest copies; bilinear weighs four neighbours (4 multiplies, 3 adds).
     FLOPS_PER_VALUE: ClassVar[dict[str, int]] = {"nearest": 0, "bilinear": 7}
+    #: The words after `to` that size it like a value: the network's input, or what the
+    #: branch it is in reads.
+    TO_INPUT: ClassVar[str] = "input"
+    TO_BRANCH: ClassVar[str] = "branch"
 
     def window(self) -> None:
         """None: output pixels read input pixels a fraction of a pixel apart."""
@@ -355,3 +391,81 @@ class Upsample(Layer):
         else:
             attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
         return g.node(self, "Resize", [x, "", "", sizes], n, **attrs)
+
+    onnx_ops = ("Resize",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Resize over H×W: `nearest` (asymmetric, floor: torch's `mode='nearest'`) or
+        `bilinear` (half_pixel: torch's `align_corners=False`), sized as the exporter wrote it.
+
+        `scales` (`scale_factor=2`) give a whole factor, or a size when the output is exactly
+        the input times the scale (ONNX samples at the scale, netspec at output/input: they
+        agree only then). `sizes` computed from a value's shape (`size=low.shape[-2:]`) give
+        `to input` for the graph input; for another value, `to HxW` here, which the spec
+        writer turns into `to branch` where that value is what the enclosing branch reads.
+        Constant `sizes` give `to HxW`. A model netspec wrote says which in its doc_strings.
+        """
+        a = r.attrs(node)
+        x, out = r.shape(node.input[0]), r.shape(node.output[0])
+        mode = a.get("mode", "nearest")
+        transform = a.get("coordinate_transformation_mode", "half_pixel")
+        if mode == "nearest" and transform == "asymmetric" and \
+                a.get("nearest_mode", "round_prefer_floor") == "floor":
+            how = "nearest"
+        elif mode == "linear" and transform in ("half_pixel", "pytorch_half_pixel"):
+            how = "bilinear"
+        else:
+            r.fail(f"Resize with mode {mode} and {transform} coordinates: netspec upsamples "
+                   f"nearest (asymmetric, floor) or bilinear (half_pixel)",
+                   hint="torch's F.interpolate(mode='nearest') or (mode='bilinear', "
+                        "align_corners=False)")
+        if int(a.get("antialias", 0)):
+            r.fail("Resize with antialias: netspec's upsample samples without a filter")
+        if a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            r.fail(f"Resize keeping the aspect ratio ({a['keep_aspect_ratio_policy']}): "
+                   f"netspec stretches to the size")
+        if len(x) != 4 or tuple(out[:2]) != tuple(x[:2]) and out[0] != "N":
+            r.fail("Resize over other axes than height and width")
+        (h, w), (oh, ow) = x[2:], out[2:]
+        if transform == "pytorch_half_pixel" and (oh == 1 < h or ow == 1 < w):
+            r.fail("Resize with pytorch_half_pixel coordinates to a size of 1 samples the "
+                   "first pixel, not the centre as netspec's bilinear (torch's "
+                   "align_corners=False)")
+        words = [cls.keywords[0], how]
+        scales = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+        sizes = node.input[3] if len(node.input) > 3 and node.input[3] else ""
+        size_of = None
+        text = r.statement(node)
+        if text:
+            target = next((t for t in (cls.TO_INPUT, cls.TO_BRANCH)
+                           if text.endswith(f" to {t}")), None)
+            if target is not None:
+                words += ["to", target]
+            elif oh % h == 0 and ow % w == 0 and " to " not in text:
+                words.append(_factor(oh // h, ow // w))
+            else:
+                words += ["to", f"{oh}x{ow}"]
+        elif sizes:
+            size_of = r.size_of(sizes)
+            words += ["to", cls.TO_INPUT if size_of == r.input_name else f"{oh}x{ow}"]
+        elif scales:
+            factors = [float(v) for v in r.array(scales).reshape(-1)][-2:]
+            if len(factors) != 2 or h * factors[0] != oh or w * factors[1] != ow:
+                r.fail(f"Resize by scales {factors} from {h}×{w} to {oh}×{ow}: ONNX samples at "
+                       f"the scale, netspec at output/input size, which differ here",
+                       hint="netspec reads whole factors, or scales that give an exact size")
+            whole = all(f == int(f) for f in factors)
+            words += [_factor(int(factors[0]), int(factors[1]))] if whole else \
+                ["to", f"{oh}x{ow}"]
+        else:
+            r.fail("Resize with neither scales nor sizes")
+        layer = r.emit(node, cls, words, [node.input[0]])
+        if size_of is not None and size_of != r.input_name:
+            layer.size_of = size_of
+        return None
+
+
+def _factor(fh: int, fw: int) -> str:
+    """`2`, or `2x3` when the factors along H and W differ."""
+    return f"{fh}" if fh == fw else f"{fh}x{fw}"

@@ -200,3 +200,87 @@ class OnnxGraph(Protocol):
 
     def record(self, name: str, shape: tuple[int, ...]) -> None:
         """The shape of a value (netspec's H×W×C order), for value_info."""
+
+
+class OnnxReader(Protocol):
+    """What a kind's `from_onnx` is given by the ONNX importer (netspec.interop.onnx): the
+    graph being walked node by node, its values' shapes (ONNX's N×C×H×W, "N" for the batch)
+    and constants, and the layers read so far."""
+
+    #: The model was exported by netspec: its nodes' doc_strings hold the statements.
+    all_names: bool
+    #: The shapes ONNX shape inference gave, by value (a value missing is unknown).
+    shapes: dict[str, tuple[Any, ...]]
+    #: The graph's input value.
+    input_name: str
+
+    def attrs(self, node: Any) -> dict[str, Any]:
+        """The node's attributes by name (strings decoded)."""
+
+    def fail(self, message: str, hint: str | None = None) -> NoReturn:
+        """Stop the import at the current node (its name, op and position are prefixed)."""
+
+    def const(self, name: str) -> bool:
+        """Whether the value is a constant (an initializer or a Constant's output)."""
+
+    def array(self, name: str) -> Any:
+        """A constant's value as a NumPy array."""
+
+    def dims(self, name: str) -> tuple[int, ...]:
+        """A constant's shape, without reading its data."""
+
+    def scalar(self, name: str, what: str) -> float:
+        """A constant holding one number (`what` names it in the error otherwise)."""
+
+    def shape(self, name: str) -> tuple[Any, ...]:
+        """A value's shape as ONNX shape inference gave it."""
+
+    def lazy(self, name: str, transform: Any = None) -> Any:
+        """A weight, read only when the weights are asked for (`transform` applied)."""
+
+    def resolve(self, name: str) -> str:
+        """The value a name stands for (through Identity and the like)."""
+
+    def alias(self, name: str, value: str) -> None:
+        """`name` is `value` itself (a node that computes nothing netspec keeps)."""
+
+    def producer(self, value: str) -> Any:
+        """The layer read so far whose output is `value`, or None."""
+
+    def uses(self, value: str) -> int:
+        """How many node inputs read `value`."""
+
+    def drop(self, layer: Any) -> None:
+        """Forget a layer read before (folded into the one being read)."""
+
+    def emit(self, node: Any, kind: type[Layer], words: list[Any], inputs: list[str],
+             weights: dict[str, Any] | None = None, output: int = 0,
+             out: str | None = None) -> Any:
+        """A layer of `kind` read from `node`: its statement's words (strings, and numbers
+        made by `num`), the values it reads, its arrays by suffix; it writes the node's
+        output `output` (or the value `out`)."""
+
+    def num(self, prefix: str, value: int, default: int | None = None, key: str = "n") -> Any:
+        """A number of a statement (`s2`, `x64`), left out when it is `default`; `key` names
+        the block parameter it becomes where it varies between calls (`s$s`)."""
+
+    def padding(self, attrs: dict[str, Any], x: str, kernel: list[int], strides: list[int],
+                dilation: int, pool: bool, out: str) -> list[Any]:
+        """The words (`pN`, `same`, `valid`, `ceil`) that give the same windows as the
+        node's padding, from input `x` to output `out`."""
+
+    def square(self, values: list[int], what: str) -> int:
+        """The one number of a pair equal along H and W (an error otherwise)."""
+
+    def short(self, value: float) -> str:
+        """A float attribute as people write it (`1e-3`, not 0.0010000000474974513)."""
+
+    def pending(self, pattern: str) -> dict[str, Any]:
+        """The partial matches of a pattern of several nodes (`gelu`), by the value each
+        stopped at: the steps seen so far, for the next node to continue."""
+
+    def statement(self, node: Any) -> str:
+        """The netspec statement that made `node` (a model netspec exported), else ""."""
+
+    def size_of(self, name: str) -> str | None:
+        """For a shape computation giving an H×W: the value whose H×W it is, else None."""

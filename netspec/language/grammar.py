@@ -16,6 +16,7 @@ of the same classes as the parser that made them.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))   # netspec/
@@ -25,6 +26,17 @@ if not os.path.exists(GRAMMAR):  # installed as a wheel: the grammar ships insid
 
 #: The options both ways of building use (hatch_build.OPTIONS says the same).
 OPTIONS: dict[str, Any] = dict(parser="lalr", propagate_positions=False, maybe_placeholders=False)
+
+
+#: A terminal defined as one quoted lower-case word: `CONV: "conv"`.
+_KEYWORD_TERMINAL = re.compile(r'^[A-Z][A-Z0-9_]*\s*:\s*"([a-z][a-z0-9]*)"\s*$', re.MULTILINE)
+
+
+def grammar_keywords(text: str | None = None) -> tuple[str, ...]:
+    """The language's keywords: every terminal of the grammar (`text`, else netspec's)
+    that is one quoted word, longest first (so that `relu6` is not read as `relu` then `6`)."""
+    found = set(_KEYWORD_TERMINAL.findall(_grammar_text() if text is None else text))
+    return tuple(sorted(found, key=lambda w: (-len(w), w)))
 
 
 def _grammar_text() -> str:

@@ -41,21 +41,9 @@ from pygments.token import (
     Whitespace,
 )
 
-from .grammar import GRAMMAR
+from .grammar import grammar_keywords
 
 __all__ = ["NetspecLexer", "grammar_keywords"]
-
-#: A terminal defined as one quoted lower-case word: `CONV: "conv"`.
-_KEYWORD_TERMINAL = re.compile(r'^[A-Z][A-Z0-9_]*\s*:\s*"([a-z][a-z0-9]*)"\s*$', re.MULTILINE)
-
-
-def grammar_keywords(path: str = GRAMMAR) -> tuple[str, ...]:
-    """The language's keywords: every terminal of the grammar that is one quoted word,
-    longest first (so that `relu6` is not read as `relu` then `6`)."""
-    with open(path, encoding="utf-8") as f:
-        found = set(_KEYWORD_TERMINAL.findall(f.read()))
-    return tuple(sorted(found, key=lambda w: (-len(w), w)))
-
 
 _NAME = r"[A-Za-z_](?:\w|-(?=[\w$])|\$(?=[A-Za-z_]))*"   # the grammar's NAME
 _PARAM = r"\$[A-Za-z_]\w*"
