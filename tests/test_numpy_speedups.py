@@ -95,7 +95,7 @@ def test_at_batch_1_only_the_long_steps_split_across_threads(monkeypatch):
     model = netspec.backends.numpy.NumpyModel(net, random_weights(net, 0), 2)
     x = np.ones((1, 8, 64, 64), np.float32)
     model(x)
-    model._tuners[1] = threads_module.Tuner(("split",))   # the way this test is about
+    model._tuners[1] = threads_module.Tuner(("shared",))   # the way this test is about
     timed = set(model._alone[1])
     assert timed <= {"conv1", "pool1", "flatten1", "fc1"}
     for name, step, ins, in_place in model.fast.steps:
@@ -112,7 +112,7 @@ def test_at_batch_1_only_the_long_steps_split_across_threads(monkeypatch):
 @pytest.mark.parametrize("batch", [1, 4])
 def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
     # a batch the threads share, the first call at batch 1 (one thread, timing its
-    # steps) and its "split" and "one" ways hold BLAS at one thread; only the "blas"
+    # steps) and its "shared" and "one" ways hold BLAS at one thread; only the "blas"
     # way of a batch smaller than the threads gives BLAS the model's threads
     from threadpoolctl import threadpool_info
     seen = []
@@ -134,7 +134,7 @@ def test_blas_runs_one_thread_while_the_model_runs_its_own(monkeypatch, batch):
     if batch == 4:
         assert seen and set(seen) == {1}
     else:   # the first call, then the tuner's trials: each way twice, BLAS's last
-        assert ways == ["first", "one", "one", "split", "split", "blas", "blas"]
+        assert ways == ["first", "one", "one", "shared", "shared", "blas", "blas"]
         assert seen == [1, 1, 1, 1, 1, 2, 2]
 
 
@@ -149,8 +149,8 @@ def _tune(tuner, seconds):
 
 def test_the_tuner_keeps_the_faster_way_until_it_slows_down_for_several_calls():
     from netspec.numerics.threads import Tuner
-    tuner = Tuner(("split", "blas"))
-    assert _tune(tuner, (0.020, 0.022, 0.010, 0.011)) == ["split", "split", "blas", "blas"]
+    tuner = Tuner(("shared", "blas"))
+    assert _tune(tuner, (0.020, 0.022, 0.010, 0.011)) == ["shared", "shared", "blas", "blas"]
     assert tuner.chosen == "blas" and tuner.next() == "blas"
     tuner.record("blas", 0.025)              # one call over twice its best: noise, kept
     tuner.record("blas", 0.012)
@@ -164,17 +164,17 @@ def test_the_tuner_keeps_the_faster_way_until_it_slows_down_for_several_calls():
 
 def test_the_tuner_retries_a_close_contender_and_every_way_now_and_then():
     from netspec.numerics.threads import Tuner
-    tuner = Tuner(("one", "split", "blas"))
+    tuner = Tuner(("one", "shared", "blas"))
     _tune(tuner, (0.030, 0.031, 0.012, 0.013, 0.010, 0.011))   # split within 1.25× of blas
     for _ in range(3):
         tuner.record("blas", 0.080)          # the machine got busy: blas collapses
-    assert _tune(tuner, (0.020, 0.021, 0.090, 0.085)) == ["split", "split", "blas", "blas"]
-    assert tuner.chosen == "split"
+    assert _tune(tuner, (0.020, 0.021, 0.090, 0.085)) == ["shared", "shared", "blas", "blas"]
+    assert tuner.chosen == "shared"
     for _ in range(Tuner.RETUNE_CALLS):      # now and then every way is tried again,
-        tuner.record("split", 0.020)
+        tuner.record("shared", 0.020)
     assert _tune(tuner, (0.030,) * 2 + (0.020,) * 2 + (0.090,) * 2) == \
-        ["one", "one", "split", "split", "blas", "blas"]
-    assert tuner.chosen == "split" and tuner.interval == 2 * Tuner.RETUNE_CALLS   # less often
+        ["one", "one", "shared", "shared", "blas", "blas"]
+    assert tuner.chosen == "shared" and tuner.interval == 2 * Tuner.RETUNE_CALLS   # less often
 
 
 def test_every_way_of_one_sample_gives_pytorchs_numbers():
@@ -187,7 +187,7 @@ def test_every_way_of_one_sample_gives_pytorchs_numbers():
     for _ in range(7):   # the timing call, then each of three ways twice
         ways.add(model._tuners[1].next() if 1 in model._alone else "first")
         np.testing.assert_allclose(model(x), want, **TOL)
-    assert ways == {"first", "split", "blas", "one"}
+    assert ways == {"first", "shared", "blas", "one"}
 
 
 def test_a_step_overwrites_only_values_nobody_else_reads():

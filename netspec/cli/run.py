@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if x is not None and x.ndim and x.shape[0] == 0:
         raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
                                     args.input))
-    if x is not None and x.dtype.kind in "fc" and not np.isfinite(x).all():
+    if x is not None and x.dtype.kind in ("f", "c") and not np.isfinite(x).all():
         bad = int(x.size - np.count_nonzero(np.isfinite(x)))
         print(f"{args.input}: warning: the batch holds {bad:,} NaN or infinite value"
               f"{'s' if bad > 1 else ''}; outputs that depend on them will be NaN",

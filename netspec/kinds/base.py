@@ -101,6 +101,9 @@ class Layer:
     #: Capabilities (CAPABILITIES) it does not have, each with the reason the user reads
     #: when asking for it: `{"onnx_import": "no ONNX operator computes it"}`.
     unsupported: ClassVar[dict[str, str]] = {}
+    #: Capabilities another part of netspec provides for it, each with which: a kind made
+    #: by another kind's statement, or by composition (`{"read": "Pool (`pool avg to`)"}`).
+    delegated: ClassVar[dict[str, str]] = {}
     #: Which of its values PyTorch's autograd keeps for this kind's backward pass:
     #: "input" (every input) and/or "output". None = not declared: the training
     #: memory analysis refuses the layer.
@@ -356,6 +359,8 @@ class Layer:
 class Input(Layer):
     """`input HxWxC` (or `input N` for a vector): the network's input."""
 
+    delegated = {"onnx": "the exported graph's input (netspec.backends.onnx)",
+                 "onnx_import": "the model's input (netspec.interop.onnx)"}
     kind = "input"
     draw_colour = "#e8e8e8"
     rule = "input"

@@ -228,8 +228,12 @@ class Chunk(Layer):
     runs of channels, which that branch reads (torch's `x.chunk(count, dim=1)`)."""
 
     kind = "chunk"
-    #: The statement whose branches read chunks, one each: `split { branch … branch … }`.
+    #: The statement whose branches read chunks, one each, and its form.
     MADE_BY: ClassVar[str] = "split"
+    MADE_BY_USAGE: ClassVar[str] = "split { branch { ... } branch { ... } }"
+    foreign = {"chunk": "split { branch {...} branch {...} }"}
+    delegated = {"read": "`split { … }` (netspec.language.builder)",
+                 "torch": "`split { … }` (netspec.backends.torch.joins)"}
     pointwise = True
     saves = ()
 
@@ -330,6 +334,12 @@ class Shuffle(Layer):
     def __init__(self, pos: Pos, text: str, groups: int) -> None:
         super().__init__(pos, text)
         self.groups = groups
+
+    def explain(self) -> list[str]:
+        c, g = self.output_shape[-1], self.groups
+        return [f"out = in = {shape_str(self.output_shape)}, its channels reordered: the "
+                f"{c} channels as {g} groups of {c // g}, channel g·{c // g} + i moves to "
+                f"i·{g} + g", "params = 0, FLOPs = 0 (a permutation)"]
 
     def check_options(self, rep: Reporter) -> None:
         self._positive(rep, "groups", "shuffle groups", self.groups)

@@ -24,6 +24,8 @@ LARGE_FC_INPUTS = 1_000_000
 class FC(Layer):
     """`fc N`: every input value connected to each of N units; flattens a volume."""
 
+    unsupported = {"rf": "its output is a vector: a receptive field is the input region an "
+                         "output pixel sees, and an fc's output has no pixels"}
     kind = "fc"
     draw_colour = "#a8dca0"
     rule = "fc"
@@ -246,6 +248,12 @@ class Dropout(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         return None   # the identity at inference
 
+    def explain(self) -> list[str]:
+        p = self.rate
+        return [f"out = in = {shape_str(self.output_shape)}: the identity at inference",
+                f"in training each value is zeroed with probability {p:g} and the others "
+                f"scaled by 1/(1 − {p:g}) = {1 / (1 - p):.4g}, so the expected sum is kept"]
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         ratio = g.constant(f"{self.name}.ratio", self.rate)
         return g.node(self, "Dropout", [inputs[0], ratio], self.name)   # inference: identity
@@ -266,6 +274,8 @@ class Dropout(Layer):
 class Flatten(Layer):
     """`flatten`: H×W×C becomes a vector of H·W·C values in C-major (NCHW) order."""
 
+    unsupported = {"rf": "its output is a vector: a receptive field is the input region an "
+                         "output pixel sees, and a flattened vector has no pixels"}
     joins_line = True
     kind = "flatten"
     draw_colour = "#d9d2e9"

@@ -17,7 +17,7 @@ merge's keyword; add and mul take exactly two branches).
 from __future__ import annotations
 
 from math import prod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
@@ -38,6 +38,21 @@ def _origin(layer: Layer) -> str:
 
 class Merge(Layer):
     """A layer that combines the values of several paths into one; no weights."""
+
+    #: The composition statement whose branches it merges (`concat { branch … }`), the
+    #: statement's form, and how many branches it takes (None: any number).
+    statement: ClassVar[str] = ""
+    statement_usage: ClassVar[str] = ""
+    branch_count: ClassVar[int | None] = None
+    #: Made by composition statements (builder), written by the code generator's joins.
+    delegated = {"read": "composition statements (`residual`, `gate`, `concat`, `split`, "
+                         "`add`, `mul`: netspec.language.builder)",
+                 "torch": "the composition it ends (netspec.backends.torch.joins)"}
+
+    @classmethod
+    def of_branches(cls, pos: Pos, op: str) -> Merge:
+        """The layer that merges the branches of `op { branch … }`."""
+        return cls(pos, op)
 
     def infer_from(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         self.input_shape = shapes[0]
@@ -68,6 +83,10 @@ class Add(Merge):
     """The end of a residual connection: the sum of the body and the shortcut."""
 
     kind = "add"
+    statement = "add"
+    statement_usage = "add { branch { ... } branch { ... } }"
+    branch_count = 2
+    foreign = {"sum": "add { branch {...} branch {...} }"}
     draw_sign = "+"
     draw_colour = "#ffffff"
     pointwise = True
@@ -84,6 +103,10 @@ class Add(Merge):
     def __init__(self, pos: Pos, text: str, projected: bool) -> None:
         super().__init__(pos, text)
         self.projected = projected   # the shortcut is a projection, not the identity
+
+    @classmethod
+    def of_branches(cls, pos: Pos, op: str) -> Merge:
+        return cls(pos, op, False)
 
     fuses_activation = True
     numpy_in_place = True
@@ -128,6 +151,9 @@ class Concat(Merge):
     """The end of parallel branches: their outputs concatenated along the channels."""
 
     kind = "concat"
+    statement = "concat"
+    statement_usage = "concat { branch { ... } branch { ... } }"
+    foreign = {"cat": "concat { branch {...} ... }"}
     draw_sign = "‖"
     draw_colour = "#ffffff"
     pointwise = True
@@ -189,6 +215,10 @@ class Multiply(Merge):
     """
 
     kind = "mul"
+    statement = "mul"
+    statement_usage = "mul { branch { ... } branch { ... } }"
+    branch_count = 2
+    foreign = {"multiply": "mul { branch {...} branch {...} }"}
     draw_sign = "×"
     draw_colour = "#ffffff"
     pointwise = True

@@ -260,6 +260,7 @@ class AdaptivePool(Layer):
     classifier after it (AlexNet's, VGG's) keeps its parameters at every input.
     """
 
+    delegated = {"read": "Pool (`pool avg to HxW`)", "torch": "Pool (`pool avg to HxW`)"}
     kind = "adaptive_pool"
 
     def __init__(self, pos: Pos, text: str, mode: str, size: tuple[int, ...]) -> None:

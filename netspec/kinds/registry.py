@@ -16,6 +16,12 @@ RULES: frozenset[str] = frozenset(k.rule for k in KINDS if k.rule)
 BY_KEYWORD: dict[str, type[Layer]] = {kw: k for k in KINDS for kw in k.keywords}
 
 
+#: The layer that merges each composition statement's branches (`concat`, `split`, `add`,
+#: `mul`): a split's branches are concatenated.
+BY_MERGE_STATEMENT: dict[str, type[Layer]] = {
+    **{k.statement: k for k in KINDS if isinstance(getattr(k, "statement", None), str)
+       and k.statement},
+    channels.Chunk.MADE_BY: merges.Concat}
 #: Each kind by its name (`conv`, `adaptive_pool`).
 BY_KIND: dict[str, type[Layer]] = {k.kind: k for k in KINDS}
 
@@ -43,6 +49,12 @@ def shorthand_keywords() -> list[str]:
 def reader(keyword: str) -> type[Layer] | None:
     """The kind whose statement starts with `keyword`."""
     return BY_KEYWORD.get(keyword)
+
+
+def merge_usages() -> dict[str, str]:
+    """The merging composition statements (`concat`, `split`, `add`, `mul`), with their forms."""
+    usages = {k.statement: k.statement_usage for k in KINDS if getattr(k, "statement", "")}
+    return {**usages, channels.Chunk.MADE_BY: channels.Chunk.MADE_BY_USAGE}
 
 
 def foreign_words() -> dict[str, str]:

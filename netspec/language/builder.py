@@ -19,7 +19,7 @@ from ..ir import tree as ir
 from ..kinds import registry
 from ..kinds.base import Input, Layer, shape_str
 from ..kinds.channels import Chunk
-from ..kinds.merges import Add, Concat, Merge, Multiply
+from ..kinds.merges import Add, Merge, Multiply
 from ..kinds.resample import Upsample
 from ..source.diagnostics import Reporter, ShapeError, SpecError, did_you_mean
 from ..source.limits import MAX_VALUE, MAX_WORK
@@ -404,13 +404,13 @@ class Builder:
         built = ir.Branches(node.op, x, syntax=node, env=env)
         self._seq.items.append(built)
         starts: list[Layer | None] = [x] * len(node.branches)
-        if node.op == "split" and x is not None:
+        if node.op == Chunk.MADE_BY and x is not None:
             starts = []
             held, self._seq = self._seq, ir.Seq()
             for i in range(len(node.branches)):
                 chunk = Chunk(node.pos, f"split {i + 1}/{len(node.branches)}", i,
                               len(node.branches))
-                chunk.name = outer.name("chunk")
+                chunk.name = outer.name(Chunk.kind)
                 chunk.syntax, chunk.env = node, env
                 self.add(chunk, [x])
                 built.chunks.append(chunk)
@@ -427,16 +427,15 @@ class Builder:
         if x is None or None in outputs:
             self.current = None
             return
-        if node.op in ("add", "mul") and len(outputs) != 2:
+        kind = registry.BY_MERGE_STATEMENT[node.op]
+        if kind.branch_count is not None and len(outputs) != kind.branch_count:
             self.rep.error(node.pos, f"`{node.op}` merges exactly two branches, not "
                                      f"{len(outputs)}", SpecError,
                            hint=f"nest them: `{node.op} {{ branch {{...}} branch {{ {node.op} "
                                 f"{{ branch {{...}} branch {{...}} }} }} }}`")
             self.current = None
             return
-        merge: Merge = (Add(node.pos, "add", False) if node.op == "add"
-                        else Multiply(node.pos, "mul") if node.op == "mul"
-                        else Concat(node.pos, node.op))
+        merge: Merge = kind.of_branches(node.pos, node.op)
         self._merge(merge, outputs, outer, node, env)   # type: ignore[arg-type]
         built.merge = merge
 

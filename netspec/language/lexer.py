@@ -25,7 +25,6 @@ Token classes (the CSS class Pygments gives each in brackets):
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
 from pygments.lexer import RegexLexer, bygroups, include, words

@@ -120,22 +120,13 @@ class _ToTree(Transformer):
             return Labeled(label.pos, label, items[1], end=items[1].end)
         return items[0]
 
-    def _merge(self, items: list, op: str) -> Merge:
+    def merge(self, items: list) -> Merge:
+        """`concat`, `split`, `add` or `mul { branch … }`: the keyword names the merge."""
         kw, opening, *branches, closing = self.words(items)
-        return Merge(kw.pos, op, branches, inline=opening.pos.line == closing.pos.line,
+        return Merge(kw.pos, kw.text, branches, inline=opening.pos.line == closing.pos.line,
                      end=closing.pos)
 
-    def concat(self, items: list) -> Merge:
-        return self._merge(items, "concat")
-
-    def split(self, items: list) -> Merge:
-        return self._merge(items, "split")
-
-    def add(self, items: list) -> Merge:
-        return self._merge(items, "add")
-
-    def mul(self, items: list) -> Merge:
-        return self._merge(items, "mul")
+    concat = split = add = mul = merge
 
     def branch(self, items: list) -> Node:
         return items[1]

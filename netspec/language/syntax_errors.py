@@ -16,18 +16,15 @@ from ..source.diagnostics import Reporter, SpecSyntaxError, did_you_mean
 from ..source.pos import Pos
 from .grammar import UnexpectedInput, UnexpectedToken
 
-#: The composition keywords, each with its form.
+#: The composition keywords, each with its form (the merging ones are the merge kinds':
+#: registry.merge_usages).
 COMPOSITION = {
     "repeat": "repeat N { ... }` or `repeat N as j { ... }",
     "residual": "residual { ... } [project { ... } | shortcut { ... }]",
-    "concat": "concat { branch { ... } branch { ... } }",
     "block": "block NAME(PARAM, PARAM=DEFAULT) { ... }",
     "use": "use \"PATH.ns\"",
     "gate": "gate { ... }",
     "aux": "aux { ... }",
-    "split": "split { branch { ... } branch { ... } }",
-    "add": "add { branch { ... } branch { ... } }",
-    "mul": "mul { branch { ... } branch { ... } }",
 }
 #: Words that go on a statement begun on an earlier line (`} project { … }`), with their forms.
 CONTINUING = {
@@ -38,10 +35,8 @@ CONTINUING = {
 #: Composition in other frameworks' words, with netspec's spelling (the layer kinds say
 #: their own: registry.foreign_words).
 FOREIGN = {
-    "cat": "concat { branch {...} ... }", "def": "block", "for": "repeat", "loop": "repeat",
-    "chunk": "split { branch {...} branch {...} }",
+    "def": "block", "for": "repeat", "loop": "repeat",
     "se": "gate { pool avg global; conv 1x1 xS relu; conv 1x1 x{C} sigmoid }",
-    "multiply": "mul { branch {...} branch {...} }", "sum": "add { branch {...} branch {...} }",
 }
 #: Option words any layer statement may hold, for near misses (`sme` → `same`).
 OPTION_WORDS = ("same", "valid", "nobias")
@@ -77,7 +72,7 @@ def _expected(terminal: str) -> str:
 
 def keywords() -> list[str]:
     """Every word that may start a statement."""
-    return [*registry.keywords(), *COMPOSITION]
+    return [*registry.keywords(), *COMPOSITION, *registry.merge_usages()]
 
 
 def _statement_bounds(line: str, column: int) -> tuple[int, int]:
@@ -197,7 +192,8 @@ def _label_error(line: str, line_no: int, start: int, end: int, rep: Reporter,
 
 
 def _usage_hint(keyword: str) -> str | None:
-    form = COMPOSITION.get(keyword) or CONTINUING.get(keyword) or registry.usage(keyword)
+    form = COMPOSITION.get(keyword) or registry.merge_usages().get(keyword) or \
+        CONTINUING.get(keyword) or registry.usage(keyword)
     return f"the form is `{form}`" if form else \
         f"`{keyword}` takes no arguments; put the next layer on its own line or after `;`"
 

@@ -129,7 +129,7 @@ class NumpyModel:
         thread and times each step. Later ones run in one of three ways, whichever a
         Tuner finds fastest on this machine under its current load: "one", all on one
         thread (when other processes hold the CPUs, a thread handed part of a step can
-        wait a whole time slice for one, and the step with it); "split", the long
+        wait a whole time slice for one, and the step with it); "shared", the long
         steps (SPLIT_SECONDS) sharing their work across the model's threads, BLAS on
         one; or "blas", every step whole and BLAS on the model's threads, tried last
         because its threads spin on after it."""
@@ -138,7 +138,7 @@ class NumpyModel:
             timing: dict[str, float] = {}
             out = finish(self.fast.run(prepared, timing=timing))
             self._alone[n] = frozenset(k for k, t in timing.items() if t < SPLIT_SECONDS)
-            self._tuners[n] = Tuner(("one", "split", "blas"))
+            self._tuners[n] = Tuner(("one", "shared", "blas"))
             return out
         tuner = self._tuners[n]
         way = tuner.next()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...kinds import registry
+from ...kinds import Add, Chunk, Concat, Multiply, registry
 from ...language.names import Names
 from ...syntax import expr as E
 from ...syntax.tree import Gate, Group, Labeled, LayerStmt, Merge, Residual
@@ -72,7 +72,7 @@ class Joins:
                 self.line(f"self.{flag} = {condition(same)}")
                 self.fline(f"if self.{flag}:")
                 self.fline(f"    x = x + {identity}")
-            names.take("add")
+            names.take(Add.kind)
             return
         label, group = (node.shortcut.label.text, node.shortcut.item) \
             if isinstance(node.shortcut, Labeled) else (None, node.shortcut)
@@ -98,7 +98,7 @@ class Joins:
         self.explicit = explicit
         self.cur = saved
         self.fline(f"x = x + {identity}")
-        names.take("add")
+        names.take(Add.kind)
 
     def gate(self: Writer, node: Gate, names: Names[Lin], target: str, label: str | None) -> None:
         """`x = inp * gate(inp)`: the gate's modules under its label, or in this scope."""
@@ -115,7 +115,7 @@ class Joins:
         self.gen.windows = outer
         self.fline(f"x = {inp} * x")
         self.cur, self.vector = c_in, vector
-        names.take("mul")
+        names.take(Multiply.kind)
 
     def merge(self: Writer, node: Merge, names: Names[Lin], target: str,
               merge_label: str | None = None) -> None:
@@ -124,7 +124,8 @@ class Joins:
             raise Unsupported("a concat inside a `[ ]` group or a loop (put it in a block)")
         c_in = self.local("c_in", self.cur)
         n = len(node.branches)
-        split = node.op == "split"
+        kind = registry.BY_MERGE_STATEMENT[node.op]
+        split = node.op == Chunk.MADE_BY
         inp = self.fresh("chunks" if split else "inp")
         starts = [inp] * n
         if not split:
@@ -177,17 +178,17 @@ class Joins:
             out = self.fresh("y")
             self.fline(f"{out} = x")
             outs.append(out)
-            if node.op in ("add", "mul"):   # the channels are the last branch's
+            if kind is not Concat:   # add, mul: the channels are the last branch's
                 chans.append(self.cur)
                 continue
             chans.append(self.local("c_out", self.cur))
-        if node.op in ("concat", "split"):
+        if kind is Concat:
             self.fline(f"x = torch.cat([{', '.join(outs)}], 1)")
             total = chans[0]
             for c in chans[1:]:
                 total = E.Bin("+", total, c)
             self.cur = total
         else:   # add / mul: torch broadcasts a 1×1×C branch over H×W
-            self.fline(f"x = {(' + ' if node.op == 'add' else ' * ').join(outs)}")
+            self.fline(f"x = {(' + ' if kind is Add else ' * ').join(outs)}")
             self.cur = chans[-1]
-        names.take("concat" if node.op == "split" else node.op)
+        names.take(kind.kind)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...ir import tree as ir
+from ...kinds import FC
 from ...kinds.base import Layer
 from ...source.diagnostics import Diagnostic, NetspecError
 from ...syntax import expr as E
@@ -56,7 +57,7 @@ class TorchGenerator:
         """in_features of an fc (or flatten) over a volume (C·H·W, which the module does not
         track): what the builder computed for every layer made from `stmt`, when they agree;
         None if they do not (the fc is then an `nn.LazyLinear`)."""
-        sizes = {layer.in_features if layer.kind == "fc" else layer.output_shape[0]
+        sizes = {layer.in_features if isinstance(layer, FC) else layer.output_shape[0]
                  for layer in ir.instances_of(self.net.tree, stmt)
                  if isinstance(layer, Layer) and len(layer.input_shape) == 3}
         return E.Num(sizes.pop()) if len(sizes) == 1 else None
