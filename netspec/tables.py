@@ -9,8 +9,8 @@ last layer's output and receptive field.
 
 from __future__ import annotations
 
-from collections import namedtuple
 import io
+from collections import namedtuple
 from collections.abc import Callable
 from math import prod
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from .analysis.memory import (
     training_memory,
     weight_counts,
 )
+from .analysis.groups import groups
 from .analysis.rf import Field, receptive_fields
 from .kinds import Layer, shape_str
 
@@ -29,18 +30,6 @@ if TYPE_CHECKING:
     from .network import Network
 
 FORMATS = ("table", "json", "markdown", "csv")
-
-
-def groups(net: Network, depth: int | None) -> list[tuple[str, list[Layer]]]:
-    """Consecutive layers whose names share their first `depth` parts, with that prefix."""
-    out: list[tuple[str, list[Layer]]] = []
-    for layer in net.layers:
-        key = layer.name if depth is None else ".".join(layer.name.split(".")[:depth])
-        if out and out[-1][0] == key and depth is not None:
-            out[-1][1].append(layer)
-        else:
-            out.append((key, [layer]))
-    return out
 
 
 class Row(namedtuple("Row", "key layers net fields batch dtype_bytes")):

@@ -13,6 +13,7 @@ from math import prod
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..kinds import shape_str
+from .groups import groups
 from .memory import human_bytes
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ class _Row(NamedTuple):
 
 
 def _rows(net: Network, depth: int | None) -> list[_Row]:
-    from ..tables import groups
     rows = []
     for key, layers in groups(net, depth):
         one = layers[0] if len(layers) == 1 and layers[0].name == key else None

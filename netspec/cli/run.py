@@ -116,7 +116,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          "`python bench/suite.py` in a checkout of netspec)")
     from ..backends.bench import run_bench
     from ..backends.numpy import sample_shape
-    from ..data.weights import available_memory, weight_bytes
+    from ..data.weights import weight_bytes
+    from ..source.limits import available_memory
     net = read_spec(args.spec)
     need = 4 * args.batch * prod(sample_shape(net)) + weight_bytes(net)
     have = available_memory()

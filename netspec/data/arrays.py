@@ -22,6 +22,8 @@ from typing import IO, Callable
 
 import numpy as np
 
+from ..source.limits import available_memory
+
 #: The largest .npy header read (NumPy writes a few hundred bytes).
 MAX_HEADER = 10_000
 #: What reading a damaged file may raise, besides the checks below.
@@ -106,7 +108,6 @@ def _read_data(f: IO[bytes], header: Header, what: str) -> np.ndarray:
 
 def fits_in_memory(nbytes: int) -> bool:
     """Whether `nbytes` more bytes are available now (True when unknown)."""
-    from .weights import available_memory
     have = available_memory()
     return have is None or nbytes <= have
 

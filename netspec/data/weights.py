@@ -9,7 +9,6 @@ loads as it is.
 
 from __future__ import annotations
 
-import os
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -18,27 +17,13 @@ import numpy as np
 
 from ..source.diagnostics import Diagnostic, Reporter, WeightsError
 from ..source.files import atomic_write
+from ..source.limits import available_memory
 
 if TYPE_CHECKING:
     from ..network import Network
 
 #: PyTorch state_dict entries that carry no weights netspec needs.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux `MemAvailable`), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def weight_bytes(net: Network) -> int:

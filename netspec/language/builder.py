@@ -6,33 +6,29 @@ layers, each group, block instance, residual and merge. Shapes are inferred as e
 layer is built, so that a `project` shortcut is used exactly when a residual body
 changes the shape, and `$params` / `{C // 2}` can read the incoming shape.
 
-Naming follows the structure (names.py); numbers are resolved in the scope of the
-block being expanded (values.py); the work a statement will do is counted before it
-is done (budget.py).
+Joins (residuals, branches, gates, aux heads) are built by joins.py, block
+definitions and calls by calls.py. Naming follows the structure (names.py); numbers
+are resolved in the scope of the block being expanded (values.py); the work a
+statement will do is counted before it is done (budget.py).
 """
 
 from __future__ import annotations
 
-import re
-
 from ..ir import tree as ir
 from ..kinds import registry
 from ..kinds.base import Input, Layer, shape_str
-from ..kinds.channels import Chunk
-from ..kinds.merges import Add, Merge, Multiply
 from ..kinds.resample import Upsample
-from ..source.diagnostics import Reporter, ShapeError, SpecError, did_you_mean
+from ..source.diagnostics import Reporter, ShapeError, SpecError
 from ..source.limits import MAX_VALUE, MAX_WORK
 from ..source.pos import Pos
 from ..syntax import tree as st
 from ..syntax.words import Word
 from .budget import MAX_NESTING, Budget
+from .calls import Calls
+from .joins import Joins
 from .names import Names, names
-from .syntax_errors import unknown_word_hint
 from .values import BuildReading, Unresolved, Values, resolve, resolve_label
 
-MAX_DEPTH = 32            # block calls within block calls
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 MAX_LAYERS = MAX_WORK     # layers made (MAX_WORK: statements expanded, see limits.py)
 
 
@@ -40,7 +36,7 @@ class _Abort(Exception):
     """The spec outgrew a limit (already reported): building stops."""
 
 
-class Builder:
+class Builder(Calls, Joins):
     """Builds the network of one spec, reporting errors to `rep`."""
 
     def __init__(self, rep: Reporter, input_dims: tuple[int, ...] | None = None) -> None:
@@ -94,48 +90,6 @@ class Builder:
                                  f"block `{block.name.text}` is defined but never used",
                                  hint=f"call it as a statement, e.g. `{block.name.text}({params})`")
         return self.layers
-
-    def define(self, nodes: list[st.Node]) -> list[tuple[str, str | None]]:
-        """Check a library's block definitions only; return (name, file) of each block."""
-        for node in nodes:
-            self._define(node)   # type: ignore[arg-type]
-        return [(name, block.pos.file) for name, block in self.blocks.items()]
-
-    def _define(self, block: st.BlockDef) -> None:
-        name = block.name.text
-        if name in self.blocks:
-            first = self.blocks[name].pos
-            where = f"line {first.line}" if first.file == block.pos.file else \
-                f"{first.file or self.rep.filename or 'the spec'}, line {first.line}"
-            self.rep.error(block.name.pos, f"block `{name}` is defined twice (first in "
-                                           f"{where})", SpecError,
-                           hint="rename one of them" if first.file == block.pos.file else
-                           "a spec and the libraries it uses share one set of block names")
-            return
-        seen: set[str] = set()
-        for param, _ in block.params:
-            if param.text in seen:
-                self.rep.error(param.pos, f"parameter `{param.text}` of `{name}` is named twice",
-                               SpecError)
-            else:
-                self._parameter_name(param, "a parameter", {})
-            seen.add(param.text)
-        self.blocks[name] = block
-
-    def _parameter_name(self, word: Word, what: str, env: dict[str, int]) -> bool:
-        """Whether `word` can name a parameter (or a repeat's counter); report why not."""
-        if word.text in ("C", "H", "W"):
-            self.rep.error(word.pos, f"`{word.text}` cannot name {what}: C, H and W "
-                                     f"are the incoming shape", SpecError)
-        elif not _IDENTIFIER.fullmatch(word.text):
-            self.rep.error(word.pos, f"`{word.text}` cannot name {what}: use letters, digits "
-                                     f"and `_` (no `-` or `$`)", SpecError)
-        elif word.text in env:
-            self.rep.error(word.pos, f"`{word.text}` cannot name {what}: it is already a "
-                                     f"parameter here", SpecError, hint="choose another name")
-        else:
-            return True
-        return False
 
     def _values(self, env: dict[str, int]) -> Values:
         """The scope numbers are evaluated in here."""
@@ -225,6 +179,10 @@ class Builder:
     def _into(self, seq: ir.Seq) -> _Into:
         """Build into `seq` (added to the current sequence) while inside the `with`."""
         self._seq.items.append(seq)
+        return _Into(self, seq)
+
+    def _inside(self, seq: ir.Seq) -> _Into:
+        """Build into `seq` (already placed) while inside the `with`."""
         return _Into(self, seq)
 
     def _repeat(self, node: st.Repeat, scope: Names[int], env: dict[str, int],
@@ -331,231 +289,6 @@ class Builder:
         self.layers.append(layer)
         self._seq.items.append(layer)
         self.current = layer
-
-    # ---- composition -------------------------------------------------------------
-    def _branch(self, node: st.Node, start: Layer | None, scope: Names[int],
-                env: dict[str, int]) -> tuple[Layer | None, ir.Seq]:
-        """Build `node` reading `start`; return what it ends with, and its sequence."""
-        self.current = start
-        self.branch_inputs.append(start)
-        seq = ir.Seq(prefix=scope.prefix, syntax=node, env=env)
-        outer, self._seq = self._seq, seq
-        try:
-            self.statement(node, scope, env)
-        finally:
-            self.branch_inputs.pop()
-            self._seq = outer
-        return self.current, seq
-
-    def _size_reference(self, layer: Upsample) -> None:
-        """The layer whose H×W `upsample ... to input|branch` takes."""
-        if layer.target == "input":
-            layer.reference = self.input
-        elif self.branch_inputs:
-            layer.reference = self.branch_inputs[-1]
-        else:
-            self.rep.error(layer.pos, "`upsample ... to branch` is outside any branch",
-                           SpecError, hint="use it inside `concat`, `split` or `residual`, "
-                                           "or write `to input` or `to HxW`")
-
-    def _merge(self, merge: Merge, inputs: list[Layer], scope: Names[int],
-               node: st.Node, env: dict[str, int]) -> None:
-        """End paths that met: `merge` (add, concat, mul) reads `inputs`, named in `scope`."""
-        merge.name = scope.name(merge.kind)
-        merge.syntax, merge.env = node, env
-        self.add(merge, inputs)
-        self._seq.items.pop()   # the merge belongs to its residual or branches node
-
-    def _residual(self, node: st.Residual, scope: Names[int], env: dict[str, int]) -> None:
-        x = self.current
-        built = ir.Residual(x, syntax=node, env=env)
-        self._seq.items.append(built)
-        body, built.body = self._branch(node.body, x, scope, env)
-        if x is None or body is None or body is x:
-            if body is x and x is not None:
-                self.rep.error(node.pos, "a residual body has no layers", SpecError)
-            return
-        differ = x.output_shape != body.output_shape
-        built.block_channels = self._block_inputs[-1] if self._block_inputs else None
-        built.projected = node.shortcut_kind == "shortcut" or \
-            node.shortcut_kind == "project" and differ
-        built.channels = tuple(v.output_shape[-1] if v.output_shape else None  # type: ignore[assignment]
-                               for v in (x, body))
-        if node.optional and differ:
-            built.skipped = True
-            return   # `residual?`: no skip connection where shapes differ
-        shortcut = x
-        if built.projected:
-            shortcut, built.shortcut = self._branch(node.shortcut, x, scope, env)
-            if shortcut is None:
-                return
-        add = Add(node.pos, "residual" + ("?" if node.optional else ""), shortcut is not x)
-        self._merge(add, [body, shortcut], scope, node, env)
-        built.add = add
-
-    def _branches(self, node: st.Merge, scope: Names[int], env: dict[str, int],
-                  outer: Names[int]) -> None:
-        """`concat`, `add`, `mul`, or `split` (each branch starting from its own chunk).
-
-        `scope` names the branches (a labelled concat's own, numbering `[...]`
-        branches), `outer` the merge and the chunks.
-        """
-        x = self.current
-        built = ir.Branches(node.op, x, syntax=node, env=env)
-        self._seq.items.append(built)
-        starts: list[Layer | None] = [x] * len(node.branches)
-        if node.op == Chunk.MADE_BY and x is not None:
-            starts = []
-            held, self._seq = self._seq, ir.Seq()
-            for i in range(len(node.branches)):
-                chunk = Chunk(node.pos, f"split {i + 1}/{len(node.branches)}", i,
-                              len(node.branches))
-                chunk.name = outer.name(Chunk.kind)
-                chunk.syntax, chunk.env = node, env
-                self.add(chunk, [x])
-                built.chunks.append(chunk)
-                starts.append(chunk if chunk.output_shape is not None else None)
-            self._seq = held
-        outputs = []
-        for branch, start in zip(node.branches, starts):
-            if start is None:
-                outputs.append(None)
-                continue
-            out, seq = self._branch(branch, start, scope, env)
-            outputs.append(out)
-            built.branches.append(seq)
-        if x is None or None in outputs:
-            self.current = None
-            return
-        kind = registry.BY_MERGE_STATEMENT[node.op]
-        if kind.branch_count is not None and len(outputs) != kind.branch_count:
-            self.rep.error(node.pos, f"`{node.op}` merges exactly two branches, not "
-                                     f"{len(outputs)}", SpecError,
-                           hint=f"nest them: `{node.op} {{ branch {{...}} branch {{ {node.op} "
-                                f"{{ branch {{...}} branch {{...}} }} }} }}`")
-            self.current = None
-            return
-        merge: Merge = kind.of_branches(node.pos, node.op)
-        self._merge(merge, outputs, outer, node, env)   # type: ignore[arg-type]
-        built.merge = merge
-
-    def _gate(self, node: st.Gate, scope: Names[int], env: dict[str, int],
-              label: str | None) -> None:
-        """x × gate(x); a label prefixes the gate's layers (`se: gate {…}` → `se.fc1`)."""
-        x = self.current
-        inner = scope.child(label, "", False) if label is not None else scope
-        built = ir.Gate(x, syntax=node, env=env)
-        self._seq.items.append(built)
-        gate, built.body = self._branch(node.body, x, inner, env)
-        if x is None or gate is None or gate is x:
-            if gate is x and x is not None:
-                self.rep.error(node.pos, "a gate has no layers", SpecError,
-                               hint="e.g. `gate { pool avg global; conv 1x1 x16 relu; "
-                                    "conv 1x1 x{C} sigmoid }`")
-            self.current = None
-            return
-        mul = Multiply(node.pos, "gate")
-        self._merge(mul, [x, gate], scope, node, env)
-        built.mul = mul
-
-    def _aux(self, node: st.Aux, scope: Names[int], env: dict[str, int],
-             label: str | None) -> None:
-        """A side head: built from the current value, marked aux, then flow resumes at x."""
-        x = self.current
-        first = len(self.layers)
-        inner = scope.child(label, "", node.body.indexed) if label is not None else scope
-        if node.body.indexed and label is None:
-            inner = scope.child(None, "seq", True)
-        built = ir.Aux(x, ir.Seq(prefix=inner.prefix, indexed=node.body.indexed),
-                       syntax=node, env=env)
-        self._seq.items.append(built)
-        self.current = x
-        with _Into(self, built.body):
-            for child in node.body.body:
-                self.statement(child, inner, env)
-        for layer in self.layers[first:]:
-            layer.aux = True
-        self.current = x
-
-    def _call(self, node: st.Call, scope: Names[int], env: dict[str, int],
-              label: str | None) -> None:
-        name = node.name.text
-        block = self.blocks.get(name)
-        if block is None:
-            self.rep.error(node.name.pos, f"unknown layer or block `{name}`", SpecError,
-                           hint=unknown_word_hint(name, list(self.blocks)))
-            self.current = None
-            return
-        block.uses += 1
-        if len(self.context) >= MAX_DEPTH:
-            self.rep.error(node.pos, f"blocks call each other more than {MAX_DEPTH} deep "
-                                     f"(is `{name}` recursive?)", SpecError)
-            self.current = None
-            return
-        params = self._bind(block, node, env)
-        if params is None:
-            self.current = None
-            return
-        self._afford(block.body, 1, params, f"the call `{name}(...)`", node.pos)
-        inner = scope.child(label, name, block.body.indexed)
-        built = ir.Instance(name, params, inner.prefix,
-                            ir.Seq(prefix=inner.prefix, indexed=block.body.indexed,
-                                   syntax=block.body, env=params),
-                            self.current, syntax=node, env=env)
-        self._seq.items.append(built)
-        where = f"{node.pos.file}, " if node.pos.file else ""
-        self.context.append(f"in `{inner.prefix}` = {built.call}, {where}line {node.pos.line}")
-        if block.pos.file not in self.rep.texts and block.source is not None:
-            self.rep.add_source(block.pos.file, block.source)   # a reporter made after `use`
-        shape = self.current.output_shape if self.current is not None else None
-        self._block_inputs.append(shape[-1] if shape else None)
-        try:
-            with _Into(self, built.body):
-                for child in block.body.body:
-                    self.statement(child, inner, params)
-        finally:
-            self.context.pop()
-            self._block_inputs.pop()
-
-    def _bind(self, block: st.BlockDef, call: st.Call,
-              env: dict[str, int]) -> dict[str, int] | None:
-        """The call's parameters by name, or None after reporting why not."""
-        names_ = [p.text for p, _ in block.params]
-        values: dict[str, int | None] = {}
-        ok = True
-        for i, (key, value) in enumerate(call.args):
-            target = key.text if key is not None else (names_[i] if i < len(names_) else None)
-            where = (key or value).pos
-            if target is None or target not in names_:
-                hint = did_you_mean(key.text, names_) if key is not None else None
-                count = f"{len(names_)} parameter{'s' if len(names_) != 1 else ''}"
-                self.rep.error(where, f"`{block.name.text}` takes {count} ({', '.join(names_)})"
-                               + (f", not `{key.text}`" if key is not None else
-                                  f", not {len(call.args)}"), SpecError, hint=hint)
-                ok = False
-                continue
-            if target in values:
-                self.rep.error(where, f"parameter `{target}` given twice", SpecError)
-                ok = False
-            values[target] = self._int(value, env)
-        for param, default in block.params if ok else ():
-            if param.text not in values:
-                if default is None:
-                    self.rep.error(call.pos, f"`{block.name.text}` needs a value for "
-                                             f"`{param.text}`", SpecError,
-                                   hint=f"e.g. `{block.name.text}({param.text}=64)`")
-                    ok = False
-                else:
-                    values[param.text] = self._int(default, {})
-        if not ok or None in values.values():
-            return None
-        return values  # type: ignore[return-value]
-
-    def _int(self, word: Word, env: dict[str, int]) -> int | None:
-        try:
-            return resolve(word, self._values(env), self.rep)[0]
-        except Unresolved:
-            return None
 
     # ---- the work a statement will do ---------------------------------------------
     def _afford(self, node: st.Node, times: int, env: dict[str, int], what: str = "",

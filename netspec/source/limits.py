@@ -6,11 +6,13 @@ characters, so no number meets Python's 4,300-digit conversion limit and no
 expression is deep enough for a RecursionError (the builder keeps values and
 sizes within `MAX_VALUE`, so every total stays exact and inside a float).
 Digits are ASCII: `x６` (a fullwidth 6) is refused rather than read as 6. Each
-violation is an error at its column.
+violation is an error at its column. `available_memory` bounds what reading weights
+and arrays may allocate.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from .diagnostics import Reporter, SpecSyntaxError
@@ -69,3 +71,18 @@ def check_text(text: str, rep: Reporter, file: str | None = None) -> None:
                 rep.error(Pos(line_no, m.start() + 1, len(m.group()), file),
                           f"a number of {len(m.group()):,} digits is larger than netspec reads "
                           f"(at most {MAX_DIGITS} digits)", SpecSyntaxError)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux `MemAvailable`), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

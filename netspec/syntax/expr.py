@@ -466,7 +466,7 @@ def _convert(node: ast.AST, source: str) -> Expr:
     return Bad(f"cannot evaluate `{source}`: {SUPPORTED}", shown=ast.unparse(node))
 
 
-# ---- building expressions (for the code generator) -------------------------------------
+# ---- for the code generator ----------------------------------------------------------
 
 def const(e: Expr) -> int | None:
     """The number `e` always is, or None when it reads a name (or cannot be evaluated)."""
@@ -476,55 +476,3 @@ def const(e: Expr) -> int | None:
         return e.value(Scope())
     except (EvalError, ValueError):
         return None
-
-
-def fold(e: Expr) -> Expr:
-    """`e` with every part that reads no name replaced by its number."""
-    v = const(e)
-    if v is not None:
-        return Num(v)
-    if isinstance(e, Bin):
-        return Bin(e.op, fold(e.a), fold(e.b))
-    if isinstance(e, Neg):
-        return Neg(fold(e.x), e.plus)
-    if isinstance(e, Compare):
-        return Compare(fold(e.first), tuple((op, fold(x)) for op, x in e.rest))
-    if isinstance(e, IfElse):
-        cond = fold(e.cond)
-        if isinstance(cond, Num):
-            return fold(e.yes if cond.n else e.no)
-        return IfElse(cond, fold(e.yes), fold(e.no))
-    if isinstance(e, Logic):
-        items = [fold(x) for x in e.items]
-        absorbing, neutral = (0, 1) if e.op == "and" else (1, 0)
-        if any(isinstance(x, Num) and bool(x.n) == bool(absorbing) for x in items):
-            return Num(absorbing)
-        items = [x for x in items if not (isinstance(x, Num) and bool(x.n) == bool(neutral))]
-        return items[0] if len(items) == 1 else Num(neutral) if not items else Logic(e.op, tuple(items))
-    if isinstance(e, Not):
-        x = fold(e.x)
-        if isinstance(x, Compare) and len(x.rest) == 1 and x.rest[0][0] in ("==", "!="):
-            op = "!=" if x.rest[0][0] == "==" else "=="
-            return Compare(x.first, ((op, x.rest[0][1]),))
-        return Num(int(not x.n)) if isinstance(x, Num) else Not(x)
-    return e
-
-
-def equal(a: Expr, b: Expr) -> Expr:
-    """a == b, folded."""
-    return fold(Compare(a, (("==", b),)))
-
-
-def both(*items: Expr) -> Expr:
-    """All of `items` (1 when there are none), folded."""
-    return fold(Logic("and", tuple(items))) if items else Num(1)
-
-
-def either(*items: Expr) -> Expr:
-    """Any of `items` (0 when there are none), folded."""
-    return fold(Logic("or", tuple(items))) if items else Num(0)
-
-
-def negate(e: Expr) -> Expr:
-    """not e, folded (`s == 1` becomes `s != 1`)."""
-    return fold(Not(e))
