@@ -21,6 +21,7 @@ from .statement import OnnxGraph, Reading, TorchWriter
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 #: The modules the generated PyTorch code defines for itself: torch's own, applied to each
@@ -108,6 +109,13 @@ class LayerNorm(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         from .channels_numpy import layernorm_step
         return layernorm_step(self, w)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import norm, steps
+        weight, bias = w["weight"], w["bias"]
+        return steps.unary(lambda x: norm.layer_norm_forward(x, weight, bias, self.epsilon),
+                           norm.layer_norm_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """LayerNormalization from opset 17 (between two Transposes on a volume: it
@@ -202,6 +210,13 @@ class LayerScale(Layer):
         gamma, _ = self.affine(w)
         return lambda x: x * gamma
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        gamma = w[""]
+        return steps.unary(lambda x: channels.layer_scale_forward(x, gamma),
+                           channels.layer_scale_backward)
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         # the state_dict key is the layer's own name, which names its output value here
         gamma = g.weight(self, "", name=f"{self.name}.scale")
@@ -288,6 +303,13 @@ class Linear(Layer):
         from .channels_numpy import linear_step
         return linear_step(self, w)
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import dense, steps
+        weight, bias = w["weight"], w.get("bias")
+        return steps.weighted(lambda x: dense.linear_forward(x, weight, bias),
+                              dense.linear_backward)
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         x, units, c = inputs[0], self.units, self.in_features
         bias = [g.weight(self, "bias")] if self.bias else []
@@ -345,6 +367,12 @@ class Chunk(Layer):
         import numpy as np
         start, stop = self.channels
         return lambda x: np.ascontiguousarray(x[..., start:stop])   # a copy: written in place
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        return steps.unary(lambda x: channels.chunk_forward(x, self.index, self.count),
+                           channels.chunk_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """One output of a Split into `count` equal parts; the others are left unused."""
@@ -406,6 +434,12 @@ class Shuffle(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         from .channels_numpy import shuffle_step
         return shuffle_step(self)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        return steps.unary(lambda x: channels.shuffle_forward(x, self.groups),
+                           channels.shuffle_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """Reshape to (N, G, C/G, H, W), swap the two channel axes, reshape back."""
