@@ -35,15 +35,27 @@ class TrainingModel:
     the caller (an optimizer updates them in place; the steps see every update).
 
     `training` selects the training forward (batch statistics, dropout masks drawn
-    from `rng`); `heads` also computes the `aux` heads (their outputs are then in
-    what `forward` returns). `weights` maps state-dict keys to float32 arrays.
+    from `rng`); `heads` also computes the `aux` heads. `ends` names the values
+    `forward` returns (default: the network's output and, with `heads`, each head's
+    last value); only the layers they depend on run (a loss on the logits before a
+    final softmax leaves the softmax out). `weights` maps state-dict keys to arrays.
     """
 
     def __init__(self, net: Network, weights: dict[str, np.ndarray], training: bool = False,
-                 rng: np.random.Generator | None = None, heads: bool = False) -> None:
+                 rng: np.random.Generator | None = None, heads: bool = False,
+                 ends: list[str] | None = None) -> None:
         self.net = net
         self.training = training
-        self.layers: list[Layer] = [layer for layer in net.layers if heads or not layer.aux]
+        computed = [layer for layer in net.layers if heads or not layer.aux]
+        read = {i.name for layer in computed for i in layer.inputs}
+        #: the values `forward` returns
+        self.ends = ends if ends is not None else [
+            layer.name for layer in computed if layer.name not in read]
+        needed = set(self.ends)
+        for layer in reversed(computed):
+            if layer.name in needed:
+                needed.update(i.name for i in layer.inputs)
+        self.layers: list[Layer] = [layer for layer in computed if layer.name in needed]
         self.input = net.layers[0].name
         self.steps: dict[str, TrainStep] = {}
         for layer in self.layers[1:]:
@@ -56,17 +68,15 @@ class TrainingModel:
         for layer in self.layers:
             for i in layer.inputs:
                 self.readers[i.name] = self.readers.get(i.name, 0) + 1
-        #: the values nobody reads: the network's output, and each aux head's end
-        self.outputs = [layer.name for layer in self.layers if layer.name not in self.readers]
         self.output = net.layers[-1].name
         self.trainable = {layer.name: [s for s in layer.weight_shapes() if s not in layer.buffers]
                           for layer in self.layers}
 
     def forward(self, x: np.ndarray, keep: bool = True,
                 update: bool = True) -> tuple[dict[str, np.ndarray], Tape]:
-        """Run the NHWC batch x; return the outputs (by layer name: the network's last
-        layer and, with `heads`, each aux head's last) and the tape for `backward`
-        (empty without `keep`: an evaluation pass holds only the values in flight).
+        """Run the NHWC batch x; return the values `ends` names (by layer name) and the
+        tape for `backward` (empty without `keep`: an evaluation pass holds only the
+        values in flight).
 
         In training, batch norms update their running statistics as they run (unless
         `update` is false).
@@ -84,9 +94,9 @@ class TrainingModel:
             values[layer.name] = y
             for i in layer.inputs:
                 left[i.name] -= 1
-                if not left[i.name]:
+                if not left[i.name] and i.name not in self.ends:
                     del values[i.name]   # the caches still hold what backward needs
-        return {name: values[name] for name in self.outputs}, Tape(caches)
+        return {name: values[name] for name in self.ends}, Tape(caches)
 
     def backward(self, tape: Tape, seeds: dict[str, np.ndarray],
                  want_dx: bool = False) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
