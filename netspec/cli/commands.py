@@ -50,6 +50,21 @@ positive_int, seed, repeats, depth = whole(1, 10**6), whole(0, 2**63 - 1), whole
     whole(1, 100)
 
 
+def real(least: float, below: float, strict: bool = False):
+    """A finite number from `least` (excluded with `strict`) to below `below`."""
+    def parse_real(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (least < value < below if strict else least <= value < below):
+            raise argparse.ArgumentTypeError(
+                f"expected a number {'>' if strict else '≥'} {least:g} and < {below:g}, "
+                f"not {text!r}")
+        return value
+    return parse_real
+
+
 def input_size_option(q: argparse.ArgumentParser, *, short: bool = True) -> None:
     names = ("--input", "--input-size") if short else ("--input-size",)
     q.add_argument(*names, dest="input_size", type=input_size, metavar="HxWxC",
@@ -206,6 +221,52 @@ def _import(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func="convert:cmd_import")
 
 
+def _train(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train the network on data (NumPy), writing its weights")
+    t.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
+    t.add_argument("--data", required=True, metavar="DATA", help="an .npz of `x` (N×C×H×W or "
+                   "N×H×W×C) and `y` (class indices), a folder with a subfolder of images per "
+                   "class (netspec[images]), or `digits`: scikit-learn's 8×8 digits, offline "
+                   "(netspec[train])")
+    t.add_argument("--epochs", type=positive_int, default=10, metavar="N",
+                   help="epochs in all (default 10)")
+    t.add_argument("--batch", type=positive_int, default=32, metavar="B",
+                   help="samples per step (default 32)")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam",
+                   help="the update rule, each as torch.optim's (default adam)")
+    t.add_argument("--lr", type=real(0, 1e6, strict=True), metavar="LR",
+                   help="learning rate (default 0.01 for sgd, 0.001 for adam and adamw)")
+    t.add_argument("--momentum", type=real(0, 1), default=0.9, metavar="M",
+                   help="sgd's momentum (default 0.9; 0 for none)")
+    t.add_argument("--nesterov", action="store_true", help="sgd with Nesterov momentum")
+    t.add_argument("--weight-decay", type=real(0, 1e6), metavar="WD",
+                   help="weight decay (default 0; adamw 0.01, decoupled as torch's AdamW)")
+    t.add_argument("--loss", choices=("cross-entropy", "mse"), default="cross-entropy",
+                   help="mean cross-entropy from the logits (default), or mean squared "
+                        "error against one-hot targets")
+    t.add_argument("--aux-weight", type=real(0, 1e6), default=0.3, metavar="W",
+                   help="each aux head's loss weight (default 0.3, GoogLeNet's)")
+    start = t.add_mutually_exclusive_group()
+    start.add_argument("--weights", metavar="W.npz", help="start from these weights (default: "
+                       "`netspec init`'s from --seed)")
+    start.add_argument("--resume", action="store_true", help="continue the run that wrote "
+                       "-o OUT.npz (from OUT.state.npz beside it) up to --epochs")
+    t.add_argument("--seed", type=seed, default=0, help="seed of the initial weights, the "
+                   "validation split, the batch order and dropout (default 0)")
+    t.add_argument("--no-shuffle", action="store_true", help="batches in file order, the last "
+                   "one smaller (as torch's DataLoader without shuffle)")
+    t.add_argument("--val-split", type=real(0, 1), default=0.2, metavar="F",
+                   help="fraction of DATA held out for validation, a seeded random choice "
+                        "(default 0.2; 0 for none)")
+    t.add_argument("-o", "--output", metavar="OUT.npz", help="the weights, written after "
+                   "every epoch (default: SPEC with .trained.npz; never over an input)")
+    t.add_argument("--log", metavar="LOG.jsonl", help="one JSON object per epoch: epoch, "
+                   "loss, accuracy, val_loss, val_accuracy, seconds")
+    t.add_argument("--plot", metavar="CURVE.svg", help="loss and accuracy per epoch, training "
+                   "and validation, as an SVG")
+    t.set_defaults(func="train:cmd_train")
+
+
 def _draw(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("draw", help="draw the network as an SVG picture")
     d.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
@@ -263,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=_ArgumentParser)
-    for declare in (_check, _explain, _sizes, _diff, _fmt, _run, _init, _bench, _export,
-                    _import, _draw, _report):
+    for declare in (_check, _explain, _sizes, _diff, _fmt, _run, _init, _bench, _train,
+                    _export, _import, _draw, _report):
         declare(sub)
     return p

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import onnx
 
     from ..numerics.elementwise import Activation as Function
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 
@@ -73,6 +74,19 @@ class Activation(Layer):
     def numpy_scratch(self, batch: int) -> int:
         from ..numerics.elementwise import CHUNK
         return self.temporaries * min(4 * CHUNK, 4 * batch * prod(self.output_shape))
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """Its function and torch's gradient of it (netspec.numerics.backward.activations,
+        `KIND_forward` and `KIND_backward`), with `arguments()` after the input."""
+        from ..numerics.backward import activations, steps
+        forward, args = getattr(activations, f"{self.kind}_forward"), self.arguments()
+        return steps.unary(lambda x: forward(x, *args),
+                           getattr(activations, f"{self.kind}_backward"))
+
+    def arguments(self) -> tuple[float, ...]:
+        """Its function's arguments beyond the input (leaky's slope)."""
+        return ()
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, self.onnx_op, [inputs[0]], self.name)
@@ -511,6 +525,9 @@ class Leaky(Activation):
 
     def numpy_scratch(self, batch: int) -> int:
         return 0
+
+    def arguments(self) -> tuple[float, ...]:
+        return (self.slope,)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "LeakyRelu", [inputs[0]], self.name, alpha=self.slope)

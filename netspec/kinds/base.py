@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.elementwise import Activation
     from ..numerics.windows import Step
     from ..syntax.tree import LayerStmt
@@ -51,6 +52,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "rf": ("window", "pointwise"),        # netspec.analysis.rf
     "memory": ("saves",),                 # what autograd keeps (training memory)
     "numpy": ("numpy",),                  # the NumPy model
+    "backward": ("training_step",),       # training: netspec.gradients, `netspec train`
     "onnx": ("onnx",),                    # ONNX export
     "onnx_import": ("onnx_ops",),         # ONNX import (netspec.interop)
     "torch": ("torch",),                  # PyTorch code
@@ -209,6 +211,15 @@ class Layer:
         """Bytes its NumPy step allocates while it runs, beyond its output (for the memory
         model, netspec.backends.numpy.memory: within tracemalloc's 10 %)."""
         return 0
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """Its forward keeping what its backward needs, and that backward (giving dx per
+        input and a gradient per trainable weight), on NHWC (or N×F) float32 arrays with its
+        weights `w` by suffix: see netspec.numerics.backward.steps. `training` selects the
+        training forward (batch statistics, dropout's mask drawn from `rng`); None for a
+        layer whose output is the batch itself (the input)."""
+        raise NotImplementedError(f"netspec cannot train a `{self.kind}` layer")
 
     def numpy_alias(self) -> bool:
         """Whether the NumPy model's step for it allocates nothing (its output is its input)."""
@@ -379,6 +390,10 @@ class Input(Layer):
     def numpy_scratch(self, batch: int) -> int:
         """The model copies the batch twice (to float32 NCHW, then to NHWC)."""
         return 4 * batch * prod(self.output_shape)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        return None   # the batch itself
 
     @classmethod
     def read(cls, r: Reading) -> list[Layer]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 #: The module the generated PyTorch code defines for itself: torch's own, applied to each
@@ -92,6 +93,13 @@ class LayerScale(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         gamma, _ = self.affine(w)
         return lambda x: x * gamma
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        gamma = w[""]
+        return steps.unary(lambda x: channels.layer_scale_forward(x, gamma),
+                           channels.layer_scale_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         # the state_dict key is the layer's own name, which names its output value here
@@ -196,6 +204,13 @@ class Linear(Layer):
         from .channels_numpy import linear_step
         return linear_step(self, w)
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import dense, steps
+        weight, bias = w["weight"], w.get("bias")
+        return steps.weighted(lambda x: dense.linear_forward(x, weight, bias),
+                              dense.linear_backward)
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         x, units, c = inputs[0], self.units, self.in_features
         bias = [g.weight(self, "bias")] if self.bias else []
@@ -276,6 +291,12 @@ class Chunk(Layer):
         import numpy as np
         start, stop = self.channels
         return lambda x: np.ascontiguousarray(x[..., start:stop])   # a copy: written in place
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        return steps.unary(lambda x: channels.chunk_forward(x, self.index, self.count),
+                           channels.chunk_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """One output of a Split into `count` equal parts; the others are left unused."""
@@ -362,6 +383,12 @@ class Shuffle(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         from .channels_numpy import shuffle_step
         return shuffle_step(self)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        return steps.unary(lambda x: channels.shuffle_forward(x, self.groups),
+                           channels.shuffle_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """Reshape to (N, G, C/G, H, W), swap the two channel axes, reshape back."""

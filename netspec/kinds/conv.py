@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 
@@ -85,6 +86,15 @@ class Conv(_Windowed):
     def numpy_scratch(self, batch: int) -> int:
         from .conv_numpy import scratch
         return scratch(self, batch)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """torch's conv2d and its backward (netspec.numerics.backward.conv)."""
+        from ..numerics.backward import conv, steps
+        weight, bias = w["weight"], w.get("bias")
+        return steps.weighted(lambda x: conv.conv2d_forward(
+            x, weight, bias, self.strides, self.pads, self.dilation, self.groups),
+            conv.conv2d_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         weights = [g.weight(self, "weight")] + ([g.weight(self, "bias")] if self.bias else [])

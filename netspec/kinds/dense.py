@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 #: An fc layer over at least this many input values gets a warning (the course's
@@ -113,6 +114,13 @@ class FC(Layer):
     def numpy_scratch(self, batch: int) -> int:
         """A volume's NCHW copy, flattened."""
         return 4 * batch * prod(self.input_shape) if len(self.input_shape) == 3 else 0
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """x·weightᵀ + bias, a volume flattened in NCHW order, and its backward."""
+        from ..numerics.backward import dense, steps
+        weight, bias = w["weight"], w["bias"]
+        return steps.weighted(lambda x: dense.fc_forward(x, weight, bias), dense.fc_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         x = inputs[0]
@@ -254,6 +262,14 @@ class Dropout(Layer):
                 f"in training each value is zeroed with probability {p:g} and the others "
                 f"scaled by 1/(1 − {p:g}) = {1 / (1 - p):.4g}, so the expected sum is kept"]
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """In training, each value kept with probability 1 − rate (the mask drawn from
+        `rng`) and scaled by 1/(1 − rate); otherwise the identity."""
+        from ..numerics.backward import dense, steps
+        return steps.unary(lambda x: dense.dropout_forward(x, self.rate, rng, training),
+                           dense.dropout_backward)
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         ratio = g.constant(f"{self.name}.ratio", self.rate)
         return g.node(self, "Dropout", [inputs[0], ratio], self.name)   # inference: identity
@@ -315,6 +331,11 @@ class Flatten(Layer):
     def numpy_alias(self) -> bool:
         """The NumPy model copies a volume to NCHW order."""
         return len(self.input_shape) == 1
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import dense, steps
+        return steps.unary(dense.flatten_forward, dense.flatten_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "Flatten", [inputs[0]], self.name, axis=1)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 
@@ -124,6 +125,11 @@ class Add(Merge):
             return out if act is None else act(out)
         return add
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        return steps.merge(channels.add_forward, channels.add_backward)
+
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         if len(set(shapes)) > 1 and self.text == "add":
             first, second = self.inputs
@@ -180,6 +186,11 @@ class Concat(Merge):
         import numpy as np
         return lambda *xs: np.concatenate(xs, axis=-1)   # NHWC's channels, or vectors' values
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import channels, steps
+        return steps.merge(channels.concat_forward, channels.concat_backward)
+
     def absorbs(self, after: Layer) -> bool:
         """A channel shuffle reading it alone: it writes its inputs straight into the
         shuffled order (ShuffleNetV2: one copy per unit instead of two)."""
@@ -233,6 +244,12 @@ class Multiply(Merge):
         one value per channel (a gate's 1×1×C), broadcast over H×W."""
         import numpy as np
         return lambda x, y: np.multiply(x, y, out=x)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """x·gate, a 1×1×C gate broadcast over H×W (its gradient summed back over H×W)."""
+        from ..numerics.backward import channels, steps
+        return steps.merge(channels.mul_forward, channels.mul_backward)
 
     def input_windows(self) -> list:
         """The input pixel by pixel; a 1×1×C gate broadcast to every pixel (stride 0)."""

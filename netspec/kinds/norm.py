@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 
@@ -105,6 +106,18 @@ class BatchNorm(Layer):
             x += shift
             return x if act is None else act(x)
         return bn
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """In training, the batch's statistics, and `update` moves the running ones toward
+        them as torch does (momentum 0.1, unbiased variance); otherwise the running ones."""
+        from ..numerics.backward import norm, steps
+        weight, bias, mean, var = (w[k] for k in ("weight", "bias", "running_mean",
+                                                  "running_var"))
+        return steps.unary(
+            lambda x: norm.batch_norm_forward(x, weight, bias, mean, var, self.eps, training),
+            norm.batch_norm_backward,
+            (lambda cache: norm.batch_norm_update_running(mean, var, cache)) if training else None)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         weights = [g.weight(self, s) for s in ("weight", "bias", "running_mean", "running_var")]
@@ -228,6 +241,12 @@ class LRN(Layer):
         out = 4 * batch * prod(self.output_shape)
         return out + out // self.output_shape[-1] + 2 * out + min(8192 * 4, out)
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import norm, steps
+        return steps.unary(lambda x: norm.lrn_forward(x, self.size, self.alpha, self.beta,
+                                                      self.k), norm.lrn_backward)
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         return g.node(self, "LRN", [inputs[0]], self.name, size=self.size, alpha=self.alpha,
                       beta=self.beta, bias=self.k)
@@ -322,6 +341,13 @@ class LayerNorm(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         from .channels_numpy import layernorm_step
         return layernorm_step(self, w)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import norm, steps
+        weight, bias = w["weight"], w["bias"]
+        return steps.unary(lambda x: norm.layer_norm_forward(x, weight, bias, self.epsilon),
+                           norm.layer_norm_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """LayerNormalization from opset 17 (between two Transposes on a volume: it

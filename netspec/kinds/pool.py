@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 
@@ -107,6 +108,22 @@ class Pool(_Windowed):
     def numpy_scratch(self, batch: int) -> int:
         from .pool_numpy import scratch
         return scratch(self, batch)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """torch's max_pool2d or avg_pool2d (a global one over the whole H×W) and its
+        backward (netspec.numerics.backward.pool)."""
+        from ..numerics.backward import pool, steps
+        if self.global_pool:
+            return steps.unary(*((pool.global_max_pool_forward, pool.global_max_pool_backward)
+                                 if self.mode == "max" else
+                                 (pool.global_avg_pool_forward, pool.global_avg_pool_backward)))
+        if self.mode == "max":
+            return steps.unary(lambda x: pool.max_pool2d_forward(
+                x, self.kernel, self.strides, self.pads, self.ceil_mode), pool.max_pool2d_backward)
+        return steps.unary(lambda x: pool.avg_pool2d_forward(
+            x, self.kernel, self.strides, self.pads, self.ceil_mode, self.count_pad),
+            pool.avg_pool2d_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         x = inputs[0]
@@ -275,6 +292,13 @@ class AdaptivePool(Layer):
     def numpy_scratch(self, batch: int) -> int:
         """The product over H, held while the one over W runs."""
         return 4 * batch * self.size[0] * prod(self.input_shape[1:])
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """torch's adaptive_avg_pool2d and its backward."""
+        from ..numerics.backward import pool, steps
+        return steps.unary(lambda x: pool.adaptive_avg_pool_forward(x, self.size),
+                           pool.adaptive_avg_pool_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """AveragePool where the output divides the input (equal windows); otherwise two

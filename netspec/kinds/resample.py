@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..numerics.backward.steps import TrainStep
     from ..numerics.windows import Step
 
 
@@ -200,6 +201,15 @@ class Deconv(Layer):
         from .resample_numpy import deconv_step
         return deconv_step(self, w)
 
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        """torch's conv_transpose2d and its backward (netspec.numerics.backward.deconv)."""
+        from ..numerics.backward import deconv, steps
+        weight, bias = w["weight"], w.get("bias")
+        return steps.weighted(lambda x: deconv.deconv2d_forward(
+            x, weight, bias, self.stride, self.padding, self.dilation, self.output_padding,
+            self.groups), deconv.deconv2d_backward)
+
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         weights = [g.weight(self, "weight")] + ([g.weight(self, "bias")] if self.bias else [])
         p, op = self.padding, self.output_padding
@@ -374,6 +384,13 @@ class Upsample(Layer):
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         from .resample_numpy import upsample_step
         return upsample_step(self)
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import resample, steps
+        size = self.output_shape[:2]
+        return steps.unary(lambda x: resample.upsample_forward(x, size, self.mode),
+                           resample.upsample_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
         """Resize to the size netspec decided: the batch and channels from x's shape, H×W fixed."""

@@ -34,6 +34,22 @@ from collections.abc import Iterator
 import numpy as np
 
 
+def channel_sum(a: np.ndarray) -> np.ndarray:
+    """Σ over every axis but the last (the channels), accumulated in float64 and given in
+    a's precision. NumPy adds the rows of an (M, C) array one after another, so a float32
+    sum's error grows with M: a batch norm's statistics over 4,608 values (MnasNet at
+    96×96, batch 2) came out 1e-5 off, where torch's are 5e-7; in float64 they are exact
+    to float32's rounding, for twice a float32 sum's time."""
+    return a.reshape(-1, a.shape[-1]).sum(axis=0, dtype=np.float64).astype(a.dtype)
+
+
+def channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ a·b over every axis but the last, accumulated in float64 (see channel_sum)."""
+    c = a.shape[-1]
+    return np.einsum("ij,ij->j", a.reshape(-1, c), b.reshape(-1, c),
+                     dtype=np.float64).astype(a.dtype)
+
+
 def saved_arrays(cache: object) -> Iterator[np.ndarray]:
     """Every array a cache holds (in its fields, tuples and lists), each once."""
     seen: set[int] = set()

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import channel_dot
+
 
 def _read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
@@ -38,7 +40,7 @@ def layer_scale_backward(dy: np.ndarray, cache: ScaleCache) -> tuple[np.ndarray,
     suffix for a layer scale, whose array is named by the layer alone."""
     x, gamma = cache
     c = x.shape[-1]
-    dgamma = np.einsum("ij,ij->j", dy.reshape(-1, c), x.reshape(-1, c))
+    dgamma = channel_dot(dy, x)
     return dy * gamma.reshape(-1), {"": dgamma.reshape(gamma.shape)}
 
 
@@ -126,5 +128,5 @@ def mul_backward(dy: np.ndarray, cache: MulCache) -> tuple[list[np.ndarray], dic
     x, gate = cache
     dgate = dy * x
     if gate.shape != x.shape:
-        dgate = dgate.sum(axis=(1, 2), keepdims=True)
+        dgate = dgate.sum(axis=(1, 2), keepdims=True, dtype=np.float64).astype(dy.dtype)
     return [dy * gate, dgate], {}

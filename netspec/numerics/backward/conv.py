@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import channel_sum
+
 from .im2col import Weights, channel_major, im2col_matmul, matmul_col2im, weight_grad
 from .windows import (
     NO_PADS,
@@ -106,7 +108,7 @@ def conv2d_backward(dy: np.ndarray, cache: ConvCache,
         else:
             dx = crop(matmul_col2im(dy, w, xp.shape, strides, dil), pads, hw)
     if has_bias:
-        grads["bias"] = dy.reshape(-1, k).sum(axis=0)
+        grads["bias"] = channel_sum(dy)
     return dx, grads
 
 

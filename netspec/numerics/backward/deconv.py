@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import channel_sum
+
 from .im2col import Weights, channel_major, im2col_matmul, matmul_col2im, weight_grad
 from .windows import Pair, pair
 
@@ -80,6 +82,6 @@ def deconv2d_backward(dy: np.ndarray, cache: DeconvCache,
     wts = Weights(weight, groups, channel_major(c, n * h * w))
     grads = {"weight": weight_grad(dfull, np.ascontiguousarray(x), strides, dil, wts)}
     if has_bias:
-        grads["bias"] = dy.reshape(-1, dy.shape[3]).sum(axis=0)
+        grads["bias"] = channel_sum(dy)
     dx = im2col_matmul(dfull, (h, w), strides, dil, wts) if need_dx else None
     return dx, grads

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import channel_sum
+
 
 class LinearCache(NamedTuple):
     """The input (as given: a volume stays NHWC) and the weight, as torch keeps."""
@@ -47,7 +49,7 @@ def fc_backward(dy: np.ndarray, cache: LinearCache,
     x, weight, has_bias = cache
     grads = {"weight": dy.T @ _nchw_rows(x)}
     if has_bias:
-        grads["bias"] = dy.sum(axis=0)
+        grads["bias"] = channel_sum(dy)
     if not need_dx:
         return None, grads
     dx = dy @ weight
@@ -74,7 +76,7 @@ def linear_backward(dy: np.ndarray, cache: LinearCache,
     d = dy.reshape(-1, weight.shape[0])
     grads = {"weight": d.T @ x.reshape(-1, x.shape[-1])}
     if has_bias:
-        grads["bias"] = d.sum(axis=0)
+        grads["bias"] = channel_sum(d)
     if not need_dx:
         return None, grads
     return (d @ weight).reshape(x.shape), grads

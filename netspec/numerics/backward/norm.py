@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import channel_dot, channel_sum
+
 #: torch's default batch-norm momentum for the running statistics.
 MOMENTUM = 0.1
 
@@ -42,9 +44,9 @@ def batch_norm_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
     if training:
         if rows.shape[0] < 2:   # torch refuses it too: the variance of one value is 0
             raise ValueError("batch norm in training needs more than one value per channel")
-        mean = rows.mean(axis=0)
+        mean = channel_sum(rows) / x.dtype.type(rows.shape[0])
         centred = rows - mean
-        var = np.einsum("ij,ij->j", centred, centred) / x.dtype.type(rows.shape[0])
+        var = channel_dot(centred, centred) / x.dtype.type(rows.shape[0])
         invstd = 1 / np.sqrt(var + x.dtype.type(eps))
     else:
         mean = running_mean
@@ -68,8 +70,8 @@ def batch_norm_backward(dy: np.ndarray, cache: BatchNormCache) -> tuple[np.ndarr
     rows, d = x.reshape(-1, c), dy.reshape(-1, c)
     m = x.dtype.type(rows.shape[0])
     centred = rows - mean
-    dot = np.einsum("ij,ij->j", centred, d)
-    db = d.sum(axis=0)
+    dot = channel_dot(centred, d)
+    db = channel_sum(d)
     scale = invstd * weight
     dx = d * scale
     if training:
@@ -132,7 +134,7 @@ def _normalise_backward(dy: np.ndarray, cache: NormCache) -> tuple[np.ndarray, d
     xhat = _grouped(x, groups) - mean
     xhat *= invstd
     flat_dy, flat_xhat = dy.reshape(-1, c), xhat.reshape(-1, c)
-    grads = {"weight": np.einsum("ij,ij->j", flat_dy, flat_xhat), "bias": flat_dy.sum(axis=0)}
+    grads = {"weight": channel_dot(flat_dy, flat_xhat), "bias": channel_sum(flat_dy)}
     g = _grouped(dy * weight, groups)
     count = x.dtype.type(g.shape[1] * g.shape[3])
     mean_g = g.sum(axis=(1, 3), keepdims=True) / count

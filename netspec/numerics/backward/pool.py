@@ -167,7 +167,8 @@ class GlobalPoolCache(NamedTuple):
 def global_avg_pool_forward(x: np.ndarray) -> tuple[np.ndarray, GlobalPoolCache]:
     """(N, 1, 1, C): the mean over H×W. Keeps nothing but the shape, as torch's mean."""
     n, h, w, c = x.shape
-    return x.reshape(n, h * w, c).mean(axis=1).reshape(n, 1, 1, c), GlobalPoolCache(x.shape, None)
+    mean = x.reshape(n, h * w, c).sum(axis=1, dtype=np.float64) / (h * w)
+    return mean.astype(x.dtype).reshape(n, 1, 1, c), GlobalPoolCache(x.shape, None)
 
 
 def global_avg_pool_backward(dy: np.ndarray, cache: GlobalPoolCache) -> tuple[np.ndarray, dict]:
