@@ -1,6 +1,7 @@
 """The `netspec` command: output, exit statuses, JSON, stdin and start-up cost."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,23 @@ def test_bad_numbers_and_unwritable_outputs_are_usage_errors(tmp_path):
     r = run("init", "specs/lenet5.ns", "-o", str(tmp_path / "missing" / "w.npz"))
     assert r.returncode == 2 and "No such file or directory" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`netspec explain specs/resnet50.ns | head -1`: once the reader has gone, netspec stops
+    with exit 0 and nothing on stderr, as Unix tools do. The pipe's reader is closed before
+    netspec writes, so its first write fails whatever the timing (head's case at its fastest);
+    then the real pipeline through head."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([sys.executable, "-m", "netspec", "explain", "specs/resnet50.ns"],
+                           stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    shell = subprocess.run(["bash", "-c", f"'{sys.executable}' -m netspec explain "
+                            "specs/resnet50.ns | head -1; exit ${PIPESTATUS[0]}"],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert shell.returncode == 0 and shell.stderr == "", shell.stderr
+    assert shell.stdout == "resnet50: input 224×224×3\n"
