@@ -124,19 +124,98 @@ def test_init_and_run_with_weights(tmp_path):
     np.testing.assert_array_equal(np.load(y), expected)
     assert "output: 3×10 float32" in r.stdout
     assert f"sample 1: argmax {expected[1].argmax()}" in r.stdout
-    # --seed gives the same weights as init --seed
+    assert "random" not in r.stdout
+    # --seed gives the same weights as init --seed, and says that they are random
     r2 = run("run", "specs/lenet5.ns", "--input", str(x), "--seed", "4")
-    assert r2.stdout.splitlines()[:4] == r.stdout.splitlines()[:4]
+    assert "weights: random (seed 4" in r2.stdout and "not a prediction" in r2.stdout
+    assert r2.stdout.split("output:")[1] == r.stdout.split("output:")[1].split("wrote")[0]
+
+
+def _printed_values(stdout: str) -> list[float]:
+    """The numbers on the indented value lines of `netspec run`'s output."""
+    return [float(v) for line in stdout.splitlines() if line.startswith("    ")
+            for v in line.split()]
+
+
+def test_run_prints_the_values_of_a_small_output(tmp_path):
+    """At most 64 numbers are printed whole (to 4 significant digits), as well as the argmax;
+    a larger output is summarised."""
+    import numpy as np
+    import netspec
+    net = netspec.load(ROOT / "specs/lenet5.ns")
+    x = tmp_path / "x.npy"
+    for n, shown in ((6, True), (7, False)):   # 60 numbers are printed, 70 are not
+        batch = np.random.default_rng(n).standard_normal((n, 3, 32, 32)).astype(np.float32)
+        np.save(x, batch)
+        r = run("run", "specs/lenet5.ns", "--input", str(x), "--seed", "1")
+        assert r.returncode == 0, r.stderr
+        values = _printed_values(r.stdout)
+        if shown:
+            expected = net.numpy_model(net.init_weights(1))(batch).reshape(-1)
+            np.testing.assert_allclose(values, expected, rtol=6e-4)
+        else:
+            assert values == [] and r.stdout.count("argmax") == 7
+    # a fully convolutional output is printed map by map: the course's vertical edge filter
+    # [1 0 -1] on a 6x6 image, light on the left half, gives 30 down the two middle columns
+    spec = tmp_path / "edge.ns"
+    spec.write_text("input 6x6x1\nedges: conv 3x3 x2 nobias\n")
+    image = np.zeros((1, 1, 6, 6), np.float32)
+    image[..., :3] = 10
+    np.save(x, image)
+    r = run("run", str(spec), "--input", str(x), "--weights", "specs/edges.npz")
+    assert r.returncode == 0, r.stderr
+    assert "sample 0, channel 0:" in r.stdout and "sample 0, channel 1:" in r.stdout
+    assert _printed_values(r.stdout) == [0, 30, 30, 0] * 4 + [0] * 16
+
+
+def test_run_reads_either_layout_and_one_sample(tmp_path):
+    """The spec says H×W×C, PyTorch N×C×H×W: `run --input` reads N×C×H×W, N×H×W×C and one
+    sample of either, says which layout it read, and gives the same output for each."""
+    import numpy as np
+    batch = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    arrays = {"N×C×H×W": batch, "N×H×W×C": batch.transpose(0, 2, 3, 1),
+              "one C×H×W sample": batch[0], "one H×W×C sample": batch[0].transpose(1, 2, 0)}
+    outs = {}
+    for layout, array in arrays.items():
+        x, y = tmp_path / "x.npy", tmp_path / f"{len(outs)}.npy"
+        np.save(x, array)
+        r = run("run", "specs/lenet5.ns", "--input", str(x), "-o", str(y))
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        assert f"read as {layout}" in r.stdout
+        outs[layout] = np.load(y)
+    np.testing.assert_array_equal(outs["N×H×W×C"], outs["N×C×H×W"])
+    np.testing.assert_array_equal(outs["one H×W×C sample"], outs["N×C×H×W"][:1])
+    np.testing.assert_array_equal(outs["one C×H×W sample"], outs["N×C×H×W"][:1])
+    # when H = W = C both layouts have the shape: read as N×C×H×W, with a warning that
+    # says how to transpose an N×H×W×C array
+    cube = tmp_path / "cube.ns"
+    cube.write_text("input 4x4x4\nfc 2\n")
+    np.save(x, np.ones((1, 4, 4, 4), np.float32))
+    r = run("run", str(cube), "--input", str(x))
+    assert r.returncode == 0 and "read as N×C×H×W" in r.stdout
+    assert "warning" in r.stderr and "x.transpose(0, 3, 1, 2)" in r.stderr
+    # a vector input: N×F, or one sample of F
+    vec = tmp_path / "vec.ns"
+    vec.write_text("input 5\nfc 2\n")
+    np.save(x, np.ones(5, np.float32))
+    r = run("run", str(vec), "--input", str(x))
+    assert r.returncode == 0 and "read as one sample of F" in r.stdout, r.stderr
 
 
 def test_run_errors(tmp_path):
     import numpy as np
     x = tmp_path / "x.npy"
-    np.save(x, np.zeros((1, 32, 32, 3), np.float32))
+    np.save(x, np.zeros((1, 32, 3, 32), np.float32))   # neither N×C×H×W nor N×H×W×C
     out = tmp_path / "y.npy"
     r = run("run", "specs/lenet5.ns", "--input", str(x), "-o", str(out))
-    assert r.returncode == 1 and "expects N×3×32×32 (N×C×H×W)" in r.stderr
+    assert r.returncode == 1 and "input has shape 1×32×3×32, but lenet5 takes N×C×H×W = " \
+        "N×3×32×32 or N×H×W×C = N×32×32×3" in r.stderr
+    assert "transpose it to N×C×H×W (x.transpose(0, 2, 1, 3) in NumPy)" in r.stderr
     assert not out.exists()
+    np.save(x, np.zeros((1, 32, 32, 1), np.float32))   # a grey image for an RGB network
+    r = run("run", "specs/lenet5.ns", "--input", str(x))
+    assert r.returncode == 1 and "input has shape 1×32×32×1" in r.stderr
+    assert "transpose" not in r.stderr
     assert run("run", "specs/lenet5.ns", "--input", str(tmp_path / "none.npy")).returncode == 2
     w = tmp_path / "w.npz"
     np.savez(w, nothing=np.zeros(1))

@@ -140,8 +140,9 @@ def _fmt(sub: argparse._SubParsersAction) -> None:
 def _run(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run a batch through the network")
     r.add_argument("spec", metavar="SPEC", help="a spec file, or an .onnx file exported by netspec")
-    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32, "
-                   "or a PNG/JPEG image (resized to the spec's input; needs netspec[images])")
+    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W or "
+                   "N×H×W×C float32 (or one sample of either), or a PNG/JPEG image (resized "
+                   "to the spec's input; needs netspec[images])")
     weights_options(r)
     input_size_option(r, short=False)
     r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy",

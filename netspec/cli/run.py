@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from math import prod
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Outputs of at most this many numbers are printed whole.
+SHOW_VALUES = 64
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """`netspec run`: one batch through the NumPy model, onnxruntime, or an .onnx file."""
     import numpy as np
@@ -45,9 +50,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.input):
         raise UsageError(f"no such input file: {args.input}")
     x = None if is_image(args.input) else load_input(args.input)
-    if x is not None and x.ndim and x.shape[0] == 0:
-        raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
-                                    args.input))
     if x is not None and x.dtype.kind in "fc" and not np.isfinite(x).all():
         bad = int(x.size - np.count_nonzero(np.isfinite(x)))
         print(f"{args.input}: warning: the batch holds {bad:,} NaN or infinite value"
@@ -62,26 +64,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError(Diagnostic("error", err.diagnostic.message, args.input,
                                     hint=err.diagnostic.hint)) from None
     print(f"output: {'×'.join(map(str, y.shape))} float32")
-    if y.ndim == 2:
-        for i, row in enumerate(np.argmax(y, axis=1)[:20]):
-            print(f"  sample {i}: argmax {row} ({y[i, row]:.4g})")
-        if y.shape[0] > 20:
-            print(f"  ... {y.shape[0] - 20} more")
+    _print_output(y)
     if args.output:
         atomic_write(args.output, lambda f: np.save(f, y))
         print(f"wrote {args.output}")
     return EXIT_OK
 
 
+def _arrange(args: argparse.Namespace, x: np.ndarray, sample: tuple[int, ...] | None,
+             name: str) -> np.ndarray:
+    """The `--input` array as the model's N×C×H×W (or N×F) batch, saying which layout was
+    read (N×C×H×W, N×H×W×C or one sample), with a warning when another fits as well."""
+    from ..backends.numpy import arrange_batch
+    if sample is not None:
+        x, layout = arrange_batch(x, sample, name)
+        if layout.doubt:
+            print(f"{args.input}: warning: {layout.doubt}", file=sys.stderr)
+        given = "N×C×H×W" if x.ndim == 4 else "N×F"
+        print(f"input: {args.input} read as {layout.name}"
+              + (f", given to the network as {given}" if layout.name != given else ""))
+    if x.ndim and x.shape[0] == 0:
+        raise InputError(Diagnostic("error", "the batch is empty (N = 0): nothing to run",
+                                    args.input))
+    return x
+
+
 def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
-    """The output of `netspec run`'s model on the batch x (None: the image `--input`)."""
+    """The output of `netspec run`'s model on the array x (None: the image `--input`)."""
     if args.spec.endswith(".onnx"):
         if not os.path.isfile(args.spec):
             raise UsageError(f"no such ONNX file: {args.spec}")
         if x is None or args.maps:
             raise UsageError("images and --maps need a spec, not an .onnx file")
-        from ..backends.onnx import run_onnx_file
-        return run_onnx_file(args.spec, x)
+        from ..backends.onnx import OnnxFile
+        model = OnnxFile(args.spec)
+        dims = model.dims
+        sample = tuple(dims[1:]) if dims is not None and len(dims) in (2, 4) and \
+            None not in dims[1:] else None
+        return model(_arrange(args, x, sample, args.spec))   # type: ignore[arg-type]
     net = read_spec(args.spec, input_shape=args.input_size)
     if args.input_size:
         print_warnings(net)
@@ -90,6 +110,9 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
         x, note = load_image(args.input, net.input_shape)
         if note:
             print(note)
+    else:
+        from ..backends.numpy import sample_shape
+        x = _arrange(args, x, sample_shape(net), net.name)
     if args.maps:
         from ..data.images import map_paths
         if os.path.exists(args.maps) and not os.path.isdir(args.maps):
@@ -99,6 +122,9 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
                 "SPEC": args.spec, "--input": args.input,
                 "--weights": getattr(args, "weights", None)})
     weights = weights_of(net, args)
+    if not getattr(args, "weights", None):
+        print(f"weights: random (seed {args.seed}, as `netspec init` makes them), as no "
+              f"--weights were given: the output is not a prediction")
     if args.maps:
         from ..data.images import write_maps
         written = write_maps(net, net.numpy_model(weights).activations(x), args.maps)
@@ -107,6 +133,44 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
         from ..backends.onnx import OnnxModel
         return OnnxModel(net, weights)(x)
     return net.numpy_model(weights)(x)
+
+
+def _print_output(y: np.ndarray) -> None:
+    """Each sample's argmax (N×K outputs, 20 samples at most), and the values themselves when
+    there are at most `SHOW_VALUES` of them: a row per sample, or each channel's H×W map."""
+    import numpy as np
+    small = y.size <= SHOW_VALUES
+    cells = [_number(v) for v in y.reshape(-1)] if small else []
+    width = max(map(len, cells), default=0)
+    values = np.array(cells, dtype=object).reshape(y.shape) if small else None
+    if y.ndim == 2:
+        for i, row in enumerate(np.argmax(y, axis=1)[:20]):
+            print(f"  sample {i}: argmax {row} ({y[i, row]:.4g})")
+            if values is not None:
+                _print_row(values[i], width)
+        if y.shape[0] > 20:
+            print(f"  ... {y.shape[0] - 20} more")
+    elif y.ndim == 4 and values is not None:
+        for i, sample in enumerate(values):
+            for c, plane in enumerate(sample):
+                print(f"  sample {i}, channel {c}:")
+                for row in plane:
+                    _print_row(row, width)
+    elif values is not None:
+        _print_row(values.reshape(-1), width)
+
+
+def _print_row(cells: Sequence[str], width: int) -> None:
+    """Numbers right-aligned in columns of `width`, indented, in lines of at most 88."""
+    per_line = max(1, (88 - 4) // (width + 2))
+    for start in range(0, len(cells), per_line):
+        print("    " + "  ".join(c.rjust(width) for c in cells[start:start + per_line]))
+
+
+def _number(v: float) -> str:
+    """A value as the output prints it: 4 significant digits, no `-0`."""
+    text = f"{v:.4g}"
+    return "0" if text == "-0" else text
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
