@@ -326,3 +326,45 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
                            capture_output=True, text=True, cwd=ROOT)
     assert shell.returncode == 0 and shell.stderr == "", shell.stderr
     assert shell.stdout == "resnet50: input 224×224×3\n"
+
+
+def test_outputs_are_written_in_the_format_their_suffix_names(tmp_path):
+    """`draw -o out.png` never writes SVG into a .png, nor `export --torch -o x.onnx` Python
+    into an .onnx: an output is in the format its suffix names where netspec writes that
+    format (with a note when a flag asked for another), and refused (exit 2) before anything
+    is written otherwise."""
+    spec = tmp_path / "lenet5.ns"
+    spec.write_text((ROOT / "specs/lenet5.ns").read_text())
+    refused = {
+        ("draw", "out.png"): "out.png names a PNG image, but netspec draw writes an SVG "
+                             "picture (.svg) or an HTML page (.html)",
+        ("report", "out.pdf"): "names a PDF document",
+        ("export", "out.pt"): "out.pt names a PyTorch checkpoint, but netspec export writes "
+                              "an ONNX model (.onnx) or Python code (.py)",
+        ("init", "w.npy"): "netspec init writes a NumPy archive (.npz)",
+        ("import", "model.py"): "netspec import writes a spec (.ns)",
+    }
+    for (command, out), message in refused.items():
+        source = str(tmp_path / "lenet5.onnx") if command == "import" else str(spec)
+        r = run(command, source, "-o", str(tmp_path / out))
+        assert r.returncode == 2 and message in r.stderr, (command, r.stderr)
+    x = tmp_path / "x.npy"
+    subprocess.run([sys.executable, "-c", "import numpy as np, sys; np.save(sys.argv[1], "
+                    "np.zeros((1, 3, 32, 32), np.float32))", str(x)], check=True)
+    r = run("run", str(spec), "--input", str(x), "-o", str(tmp_path / "y.txt"))
+    assert r.returncode == 2 and "netspec run writes a NumPy array (.npy)" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet5.ns", "x.npy"]  # none written
+
+    r = run("export", str(spec), "--torch", "-o", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0 and "so an ONNX model is written, not PyTorch code" in r.stderr
+    assert (tmp_path / "m.onnx").read_bytes()[:2] != b'""'   # protobuf, not a docstring
+    import onnx
+    onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"))
+    r = run("export", str(spec), "-o", str(tmp_path / "m.py"))
+    assert r.returncode == 0 and (tmp_path / "m.py").read_text().startswith('"""lenet5')
+    assert run("export", str(spec), "--onnx", "-o", "-").returncode == 2
+    r = run("draw", str(spec), "-o", str(tmp_path / "page.html"))
+    assert r.returncode == 0 and (tmp_path / "page.html").read_text().lstrip().lower() \
+        .startswith("<!doctype html")
+    r = run("report", str(spec), "-o", str(tmp_path / "pic.SVG"))
+    assert r.returncode == 0 and "<svg" in (tmp_path / "pic.SVG").read_text()[:300]

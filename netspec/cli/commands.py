@@ -185,9 +185,10 @@ def _export(sub: argparse._SubParsersAction) -> None:
     e.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     e.add_argument("--onnx", action="store_true", help="write an ONNX model (the default)")
     e.add_argument("--torch", action="store_true", help="write a PyTorch module (.py) instead")
-    e.add_argument("-o", "--output", metavar="OUT.onnx|OUT.py", help="the file to write "
-                   "(default: SPEC with the suffix .onnx or .py; - prints PyTorch code; "
-                   "never over an input)")
+    e.add_argument("-o", "--output", metavar="OUT.onnx|OUT.py", help="the file to write, "
+                   "in the format its suffix names (.onnx or .py, whichever flag is given); "
+                   "default: SPEC with the suffix .onnx or .py; - prints PyTorch code; "
+                   "never over an input")
     weights_options(e)
     input_size_option(e)
     e.add_argument("--opset", type=whole(1, 1000), default=None, metavar="N",
@@ -211,7 +212,8 @@ def _draw(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("draw", help="draw the network as an SVG picture")
     d.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     d.add_argument("-o", "--output", metavar="FILE.svg",
-                   help="default: the spec's name with .svg; - for stdout")
+                   help="default: the spec's name with .svg; - for stdout (FILE.html writes "
+                        "the report page instead)")
     picture_options(d)
     d.set_defaults(func="pictures:cmd_draw")
 
@@ -219,7 +221,8 @@ def _draw(sub: argparse._SubParsersAction) -> None:
 def _report(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
     rp.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
-    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout "
+                    "(FILE.svg writes the picture alone)")
     picture_options(rp)
     rp.set_defaults(func="pictures:cmd_report")
 

@@ -1,4 +1,9 @@
-"""The commands that draw a network: draw (SVG) and report (an HTML page)."""
+"""The commands that draw a network: draw (SVG) and report (an HTML page).
+
+Each writes the format its output's suffix names: `draw -o net.html` writes the report
+page, `report -o net.svg` the picture; any other suffix (`.png`) is refused before
+anything is written.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +11,49 @@ import argparse
 import sys
 
 from ..source.files import atomic_write, refuse_overwriting_inputs
-from .common import EXIT_OK, read_spec, with_suffix
+from .common import EXIT_OK, output_format, read_spec, with_suffix
+
+#: The suffixes draw and report write, and what they write there.
+PICTURE_FORMATS = {".svg": "svg", ".html": "html", ".htm": "html"}
+ADVICE = "name the output .svg and convert the picture (a browser, Inkscape or rsvg-convert)"
 
 
-def picture_output(args: argparse.Namespace, suffix: str) -> str:
-    """Where `draw`/`report` write: `-o`, else the spec's name with `suffix`; never the spec."""
+def picture_output(args: argparse.Namespace, suffix: str) -> tuple[str, str]:
+    """Where `draw`/`report` write (`-o`, else the spec's name with `suffix`; never the
+    spec), and the format its suffix names: svg or html (`-`: the command's own)."""
     out = args.output or with_suffix(args.spec, suffix)
     refuse_overwriting_inputs({"-o" if args.output else "the output": out}, {"SPEC": args.spec})
-    return out
+    if out == "-":
+        return out, PICTURE_FORMATS[suffix]
+    return out, output_format("-o", out, PICTURE_FORMATS, args.command, ADVICE)
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
     """`netspec draw`: the network as an SVG picture (volumes or graph)."""
-    from ..picture import draw
-    net = read_spec(args.spec)
-    out = picture_output(args, ".svg")
-    svg = draw(net, args.style, args.depth)
-    if out == "-":
-        sys.stdout.write(svg)
-        return EXIT_OK
-    atomic_write(out, lambda f: f.write(svg.encode("utf-8")))
-    print(f"wrote {out}")
-    return EXIT_OK
+    out, form = picture_output(args, ".svg")
+    return _write(args, out, form)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`netspec report`: one self-contained HTML page with the picture and the table."""
-    from ..picture.report import report
+    out, form = picture_output(args, ".html")
+    return _write(args, out, form)
+
+
+def _write(args: argparse.Namespace, out: str, form: str) -> int:
+    """Draw the spec as `form` (svg: the picture; html: the report page) into `out`."""
     net = read_spec(args.spec)
-    out = picture_output(args, ".html")
-    page = report(net, args.style, args.depth)
+    if form == "svg":
+        from ..picture import draw
+        text = draw(net, args.style, args.depth)
+    else:
+        from ..picture.report import report
+        text = report(net, args.style, args.depth)
     if out == "-":
-        sys.stdout.write(page)
+        sys.stdout.write(text)
         return EXIT_OK
-    atomic_write(out, lambda f: f.write(page.encode("utf-8")))
-    print(f"wrote {out}")
+    atomic_write(out, lambda f: f.write(text.encode("utf-8")))
+    print(f"wrote {out}" + ("" if (form == "svg") == (args.command == "draw") else
+                            f" ({'the report page' if form == 'html' else 'the picture'}, "
+                            f"as its suffix says)"))
     return EXIT_OK

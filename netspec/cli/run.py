@@ -14,6 +14,7 @@ from ..source.files import refuse_overwriting_inputs
 from .common import (
     EXIT_OK,
     UsageError,
+    output_format,
     print_warnings,
     read_spec,
     weights_of,
@@ -27,6 +28,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     """`netspec init`: write initial weights for a spec."""
     from ..data.weights import save_weights
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec})
+    output_format("-o", args.output, {".npz": "npz"}, "init")
     net = read_spec(args.spec)
     save_weights(args.output, net.init_weights(args.seed))
     print(f"wrote {args.output}: {len(net.weight_shapes())} arrays, "
@@ -47,6 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..backends.numpy import load_input
     refuse_overwriting_inputs({"-o": args.output}, {"SPEC": args.spec, "--input": args.input,
                                                    "--weights": getattr(args, "weights", None)})
+    if args.output:
+        output_format("-o", args.output, {".npy": "npy"}, "run")
     if not os.path.isfile(args.input):
         raise UsageError(f"no such input file: {args.input}")
     x = None if is_image(args.input) else load_input(args.input)
