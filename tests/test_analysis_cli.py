@@ -53,6 +53,24 @@ def test_explain_same_padding_and_the_flops_breakdown(capsys, tmp_path):
     assert rows["total"][3] == f"{conv + relu + pool + fc:,}"
 
 
+def test_explain_same_at_stride_one_gives_the_courses_formula(capsys, tmp_path):
+    """At stride 1 `same` pads p = (f − 1)/2 on each side, as the course writes it, beside
+    TensorFlow's formula; an even kernel leaves half a cell (padded after); a dilated one
+    spans d·(f − 1) + 1; at stride 2 the course's formula does not apply and is not shown."""
+    spec = tmp_path / "s.ns"
+    spec.write_text("input 9x9x1\nconv 5x5 same x1\nconv 4x4 same x1\nconv 3x3 d3 same x1\n"
+                    "conv 3x3 s2 same x1\n")
+    assert main(["explain", str(spec)]) == 0
+    out = capsys.readouterr().out
+    blocks = {b.split()[0]: b for b in out.split("\nconv")[1:]}   # "1": conv1's lines...
+    assert "at stride 1, the course's p = (f − 1)/2 = (5 − 1)/2 = 2 on each side" in \
+        blocks["1"]
+    assert "p = (f − 1)/2 = (4 − 1)/2 = 1.5 is not whole: 1 before + 2 after" in blocks["2"]
+    span = 3 * (3 - 1) + 1   # 7
+    assert f"p = (f − 1)/2 = ({span} − 1)/2 = {(span - 1) // 2} on each side" in blocks["3"]
+    assert "course" not in blocks["4"]
+
+
 def test_explain_an_unknown_layer_is_a_usage_error():
     r = run("explain", "specs/lenet5.ns", "cnov1")
     assert r.returncode == 2 and "did you mean `conv1`" in r.stderr
