@@ -146,6 +146,30 @@ def test_diff_of_resnet18_and_resnet34():
     assert "rows the same" in r.stdout
 
 
+def test_diff_says_when_only_the_spelling_differs(tmp_path):
+    """`conv 5x5 s1 x8` → `conv 5x5 x8` (stride 1 is the default), `pool 2` → `pool max 2 s2`,
+    `32x32x3` → `32×32×3`, `same` → `p1` where same pads 1: the same layers, written
+    differently, not changes; `same` → `p2` is a change."""
+    a, b = tmp_path / "a.ns", tmp_path / "b.ns"
+    a.write_text("input 32x32x3\nconv 5x5 s1 x8\npool 2\nconv 3x3 same x8\n"
+                 "conv 3x3 same x8\nfc 10\n")
+    b.write_text("input 32×32×3\nconv 5x5 x8\npool max 2 s2\nconv 3x3 p1 x8\n"
+                 "conv 3x3 p2 x8\nfc 10\n")
+    r = run("diff", str(a), str(b))
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[2:-2]}
+    for name, change in (("input", "input 32x32x3 → input 32×32×3"),
+                         ("conv1", "conv 5x5 s1 x8 → conv 5x5 x8"),
+                         ("pool1", "pool 2 → pool max 2 s2"),
+                         ("conv2", "conv 3x3 same x8 → conv 3x3 p1 x8")):
+        assert rows[name].split()[1] == "=", rows[name]
+        assert f"{change}  (same layer, written differently)" in rows[name]
+    # p2 on 14×14 (after the pool): (14 + 2·2 − 3)/1 + 1 = 16, a real change
+    assert rows["conv3"].split()[1] == "~" and "14×14×8 → 16×16×8" in rows["conv3"]
+    assert "written differently" not in rows["conv3"]
+    assert r.stdout.splitlines()[-1] == "0 rows the same, 4 written differently"
+
+
 def test_csv_markdown_columns_and_html():
     r = run("check", "specs/lenet5.ns", "--format", "csv", "--columns",
             "kernel,stride,padding,groups,params%,flops,memory", "--batch", "2")
