@@ -150,8 +150,11 @@ def _run(sub: argparse._SubParsersAction) -> None:
                         "(default numpy)")
     r.add_argument("-o", "--output", metavar="Y.npy", help="also write the output batch here "
                    "(never over an input)")
-    r.add_argument("--maps", metavar="DIR", help="write each layer's output for the first sample "
-                   "as a PNG grid, one tile per channel")
+    r.add_argument("--maps", metavar="DIR|FILE.svg", help="write each layer's output for one "
+                   "sample as a PNG grid per layer (one tile per channel) and DIR/maps.svg, "
+                   "a page of them all enlarged and labelled; FILE.svg writes only the page")
+    r.add_argument("--sample", type=whole(0, 10**9), default=0, metavar="N",
+                   help="the sample whose maps --maps draws (default 0, the first)")
     r.set_defaults(func="run:cmd_run")
 
 
@@ -212,9 +215,13 @@ def _draw(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("draw", help="draw the network as an SVG picture")
     d.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     d.add_argument("-o", "--output", metavar="FILE.svg",
-                   help="default: the spec's name with .svg; - for stdout (FILE.html writes "
-                        "the report page instead)")
+                   help="default: the spec's name with .svg (-filters.svg with --filters); - "
+                        "for stdout (FILE.html writes the report page instead)")
     picture_options(d)
+    d.add_argument("--filters", metavar="W.npz", help="draw a layer's filters with these "
+                   "weights instead: each filter enlarged, on one colour scale")
+    d.add_argument("--layer", metavar="NAME", help="the layer whose filters --filters draws "
+                   "(default: the first conv)")
     d.set_defaults(func="pictures:cmd_draw")
 
 

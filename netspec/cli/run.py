@@ -23,6 +23,9 @@ from .common import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..backends.numpy import NumpyModel
+    from ..network import Network
+
 
 def cmd_init(args: argparse.Namespace) -> int:
     """`netspec init`: write initial weights for a spec."""
@@ -117,26 +120,56 @@ def _run_batch(args: argparse.Namespace, x: np.ndarray | None) -> np.ndarray:
     else:
         from ..backends.numpy import sample_shape
         x = _arrange(args, x, sample_shape(net), net.name)
-    if args.maps:
-        from ..data.images import map_paths
-        if os.path.exists(args.maps) and not os.path.isdir(args.maps):
-            raise UsageError(f"--maps {args.maps} is a file, not a folder")
-        for path in map_paths(net, args.maps).values():
-            refuse_overwriting_inputs({"--maps": path}, {
-                "SPEC": args.spec, "--input": args.input,
-                "--weights": getattr(args, "weights", None)})
+    maps = _maps_paths(args, net) if args.maps else None
+    if args.sample and not args.maps:
+        raise UsageError("--sample chooses the sample whose maps --maps draws: give --maps too")
     weights = weights_of(net, args)
     if not getattr(args, "weights", None):
         print(f"weights: random (seed {args.seed}, as `netspec init` makes them), as no "
               f"--weights were given: the output is not a prediction")
-    if args.maps:
-        from ..data.images import write_maps
-        written = write_maps(net, net.numpy_model(weights).activations(x), args.maps)
-        print(f"wrote {len(written)} feature map grids to {args.maps}")
+    if maps is not None:
+        _write_maps(args, net, net.numpy_model(weights), x, maps)
     if args.backend == "onnx":
         from ..backends.onnx import OnnxModel
         return OnnxModel(net, weights)(x)
     return net.numpy_model(weights)(x)
+
+
+def _maps_paths(args: argparse.Namespace, net: Network) -> dict[str, str]:
+    """Where `--maps` writes: DIR's PNG grids (by layer name) and its labelled page
+    `maps.svg` (key ""), or only the page when --maps names an .svg; none over an input."""
+    from ..data.images import map_paths
+    if args.maps.lower().endswith(".svg"):
+        paths = {"": args.maps}
+    else:
+        if os.path.exists(args.maps) and not os.path.isdir(args.maps):
+            raise UsageError(f"--maps {args.maps} is a file, not a folder (or name an .svg "
+                             f"file for the page of maps alone)")
+        paths = {**{k: str(v) for k, v in map_paths(net, args.maps).items()},
+                 "": os.path.join(args.maps, "maps.svg")}
+    for path in paths.values():
+        refuse_overwriting_inputs({"--maps": path}, {
+            "SPEC": args.spec, "--input": args.input,
+            "--weights": getattr(args, "weights", None)})
+    return paths
+
+
+def _write_maps(args: argparse.Namespace, net: Network, model: NumpyModel, x: np.ndarray,
+                paths: dict[str, str]) -> None:
+    """Sample `--sample` of the batch x, layer by layer: the PNG grids and the page."""
+    from ..data.images import write_maps
+    from ..picture.maps import feature_maps
+    from ..source.files import atomic_write
+    if args.sample >= x.shape[0]:
+        raise UsageError(f"--sample {args.sample} is past the end of the batch of "
+                         f"{x.shape[0]} sample{'s' * (x.shape[0] > 1)} (they count from 0)")
+    activations = model.activations(x[args.sample:args.sample + 1])
+    if len(paths) > 1:
+        written = write_maps(net, activations, args.maps)
+        print(f"wrote {len(written)} feature map grids to {args.maps}")
+    page = feature_maps(net, activations, 0, f"sample {args.sample} of {args.input}")
+    atomic_write(paths[""], lambda f: f.write(page.encode("utf-8")))
+    print(f"wrote {paths['']}: the maps of sample {args.sample}, layer by layer, labelled")
 
 
 def _print_output(y: np.ndarray) -> None:
