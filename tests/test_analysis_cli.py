@@ -53,6 +53,24 @@ def test_explain_same_padding_and_the_flops_breakdown(capsys, tmp_path):
     assert rows["total"][3] == f"{conv + relu + pool + fc:,}"
 
 
+def test_explain_same_at_stride_one_gives_the_courses_formula(capsys, tmp_path):
+    """At stride 1 `same` pads p = (f − 1)/2 on each side, as the course writes it, beside
+    TensorFlow's formula; an even kernel leaves half a cell (padded after); a dilated one
+    spans d·(f − 1) + 1; at stride 2 the course's formula does not apply and is not shown."""
+    spec = tmp_path / "s.ns"
+    spec.write_text("input 9x9x1\nconv 5x5 same x1\nconv 4x4 same x1\nconv 3x3 d3 same x1\n"
+                    "conv 3x3 s2 same x1\n")
+    assert main(["explain", str(spec)]) == 0
+    out = capsys.readouterr().out
+    blocks = {b.split()[0]: b for b in out.split("\nconv")[1:]}   # "1": conv1's lines...
+    assert "at stride 1, the course's p = (f − 1)/2 = (5 − 1)/2 = 2 on each side" in \
+        blocks["1"]
+    assert "p = (f − 1)/2 = (4 − 1)/2 = 1.5 is not whole: 1 before + 2 after" in blocks["2"]
+    span = 3 * (3 - 1) + 1   # 7
+    assert f"p = (f − 1)/2 = ({span} − 1)/2 = {(span - 1) // 2} on each side" in blocks["3"]
+    assert "course" not in blocks["4"]
+
+
 def test_explain_an_unknown_layer_is_a_usage_error():
     r = run("explain", "specs/lenet5.ns", "cnov1")
     assert r.returncode == 2 and "did you mean `conv1`" in r.stderr
@@ -126,6 +144,30 @@ def test_diff_of_resnet18_and_resnet34():
     assert f"{2 * block:,} → {3 * block:,} (+{block:,})" in layer1
     assert "conv1" not in r.stdout   # unchanged rows are not shown
     assert "rows the same" in r.stdout
+
+
+def test_diff_says_when_only_the_spelling_differs(tmp_path):
+    """`conv 5x5 s1 x8` → `conv 5x5 x8` (stride 1 is the default), `pool 2` → `pool max 2 s2`,
+    `32x32x3` → `32×32×3`, `same` → `p1` where same pads 1: the same layers, written
+    differently, not changes; `same` → `p2` is a change."""
+    a, b = tmp_path / "a.ns", tmp_path / "b.ns"
+    a.write_text("input 32x32x3\nconv 5x5 s1 x8\npool 2\nconv 3x3 same x8\n"
+                 "conv 3x3 same x8\nfc 10\n")
+    b.write_text("input 32×32×3\nconv 5x5 x8\npool max 2 s2\nconv 3x3 p1 x8\n"
+                 "conv 3x3 p2 x8\nfc 10\n")
+    r = run("diff", str(a), str(b))
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[2:-2]}
+    for name, change in (("input", "input 32x32x3 → input 32×32×3"),
+                         ("conv1", "conv 5x5 s1 x8 → conv 5x5 x8"),
+                         ("pool1", "pool 2 → pool max 2 s2"),
+                         ("conv2", "conv 3x3 same x8 → conv 3x3 p1 x8")):
+        assert rows[name].split()[1] == "=", rows[name]
+        assert f"{change}  (same layer, written differently)" in rows[name]
+    # p2 on 14×14 (after the pool): (14 + 2·2 − 3)/1 + 1 = 16, a real change
+    assert rows["conv3"].split()[1] == "~" and "14×14×8 → 16×16×8" in rows["conv3"]
+    assert "written differently" not in rows["conv3"]
+    assert r.stdout.splitlines()[-1] == "0 rows the same, 4 written differently"
 
 
 def test_csv_markdown_columns_and_html():

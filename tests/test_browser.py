@@ -157,3 +157,34 @@ def test_report_click_highlights(browser: Browser, tmp_path: Path) -> None:
     params = browser.js("Array.from(document.querySelectorAll('tbody tr')).map("
                         "r => parseFloat(r.cells[6].dataset.v))")
     assert params == sorted(params, reverse=True) and params[0] == 2_359_296
+
+
+def test_filters_and_feature_maps_render(browser: Browser, tmp_path: Path) -> None:
+    """The filters picture and the page of maps in a real browser: every tile is there,
+    and the maps' PNG tiles are drawn (the edge map's white columns show on screen)."""
+    import numpy as np
+    from PIL import Image
+
+    from netspec.picture.filters import filters
+    from netspec.picture.maps import feature_maps
+    net = netspec.load(ROOT / "specs/mnist_cnn.ns")
+    svg = tmp_path / "filters.svg"
+    svg.write_text(filters(net, net.init_weights(0)))
+    browser.open(svg)
+    assert browser.js("document.querySelectorAll('g.tile').length") == 32
+    assert_not_blank(browser.screenshot(tmp_path / "filters.png"))
+
+    edges = netspec.parse("input 6x6x1\nedges: conv 3x3 x2 nobias\n", "edges.ns")
+    image = np.zeros((1, 1, 6, 6), np.float32)
+    image[..., :3] = 10
+    weights = dict(np.load(ROOT / "specs/edges.npz"))
+    page = tmp_path / "maps.svg"
+    page.write_text(feature_maps(edges, edges.numpy_model(weights).activations(image)))
+    browser.open(page)
+    box = browser.js("(function(){var r = document.querySelector('g.maps[data-layer=edges] "
+                     "image').getBoundingClientRect(); return [r.x, r.y, r.width, r.height];})()")
+    assert round(box[2]) == 96 and round(box[3]) == 96
+    shot = Image.open(io.BytesIO(browser.screenshot(tmp_path / "maps.png"))).convert("L")
+    x, y = int(box[0]), int(box[1])
+    row = [shot.getpixel((x + i, y + 48)) for i in range(4, 92)]
+    assert min(row[:16]) < 30 and max(row[30:58]) > 225   # black edge, white middle columns

@@ -1,6 +1,7 @@
 """The `netspec` command: output, exit statuses, JSON, stdin and start-up cost."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,19 +124,98 @@ def test_init_and_run_with_weights(tmp_path):
     np.testing.assert_array_equal(np.load(y), expected)
     assert "output: 3×10 float32" in r.stdout
     assert f"sample 1: argmax {expected[1].argmax()}" in r.stdout
-    # --seed gives the same weights as init --seed
+    assert "random" not in r.stdout
+    # --seed gives the same weights as init --seed, and says that they are random
     r2 = run("run", "specs/lenet5.ns", "--input", str(x), "--seed", "4")
-    assert r2.stdout.splitlines()[:4] == r.stdout.splitlines()[:4]
+    assert "weights: random (seed 4" in r2.stdout and "not a prediction" in r2.stdout
+    assert r2.stdout.split("output:")[1] == r.stdout.split("output:")[1].split("wrote")[0]
+
+
+def _printed_values(stdout: str) -> list[float]:
+    """The numbers on the indented value lines of `netspec run`'s output."""
+    return [float(v) for line in stdout.splitlines() if line.startswith("    ")
+            for v in line.split()]
+
+
+def test_run_prints_the_values_of_a_small_output(tmp_path):
+    """At most 64 numbers are printed whole (to 4 significant digits), as well as the argmax;
+    a larger output is summarised."""
+    import numpy as np
+    import netspec
+    net = netspec.load(ROOT / "specs/lenet5.ns")
+    x = tmp_path / "x.npy"
+    for n, shown in ((6, True), (7, False)):   # 60 numbers are printed, 70 are not
+        batch = np.random.default_rng(n).standard_normal((n, 3, 32, 32)).astype(np.float32)
+        np.save(x, batch)
+        r = run("run", "specs/lenet5.ns", "--input", str(x), "--seed", "1")
+        assert r.returncode == 0, r.stderr
+        values = _printed_values(r.stdout)
+        if shown:
+            expected = net.numpy_model(net.init_weights(1))(batch).reshape(-1)
+            np.testing.assert_allclose(values, expected, rtol=6e-4)
+        else:
+            assert values == [] and r.stdout.count("argmax") == 7
+    # a fully convolutional output is printed map by map: the course's vertical edge filter
+    # [1 0 -1] on a 6x6 image, light on the left half, gives 30 down the two middle columns
+    spec = tmp_path / "edge.ns"
+    spec.write_text("input 6x6x1\nedges: conv 3x3 x2 nobias\n")
+    image = np.zeros((1, 1, 6, 6), np.float32)
+    image[..., :3] = 10
+    np.save(x, image)
+    r = run("run", str(spec), "--input", str(x), "--weights", "specs/edges.npz")
+    assert r.returncode == 0, r.stderr
+    assert "sample 0, channel 0:" in r.stdout and "sample 0, channel 1:" in r.stdout
+    assert _printed_values(r.stdout) == [0, 30, 30, 0] * 4 + [0] * 16
+
+
+def test_run_reads_either_layout_and_one_sample(tmp_path):
+    """The spec says H×W×C, PyTorch N×C×H×W: `run --input` reads N×C×H×W, N×H×W×C and one
+    sample of either, says which layout it read, and gives the same output for each."""
+    import numpy as np
+    batch = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    arrays = {"N×C×H×W": batch, "N×H×W×C": batch.transpose(0, 2, 3, 1),
+              "one C×H×W sample": batch[0], "one H×W×C sample": batch[0].transpose(1, 2, 0)}
+    outs = {}
+    for layout, array in arrays.items():
+        x, y = tmp_path / "x.npy", tmp_path / f"{len(outs)}.npy"
+        np.save(x, array)
+        r = run("run", "specs/lenet5.ns", "--input", str(x), "-o", str(y))
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        assert f"read as {layout}" in r.stdout
+        outs[layout] = np.load(y)
+    np.testing.assert_array_equal(outs["N×H×W×C"], outs["N×C×H×W"])
+    np.testing.assert_array_equal(outs["one H×W×C sample"], outs["N×C×H×W"][:1])
+    np.testing.assert_array_equal(outs["one C×H×W sample"], outs["N×C×H×W"][:1])
+    # when H = W = C both layouts have the shape: read as N×C×H×W, with a warning that
+    # says how to transpose an N×H×W×C array
+    cube = tmp_path / "cube.ns"
+    cube.write_text("input 4x4x4\nfc 2\n")
+    np.save(x, np.ones((1, 4, 4, 4), np.float32))
+    r = run("run", str(cube), "--input", str(x))
+    assert r.returncode == 0 and "read as N×C×H×W" in r.stdout
+    assert "warning" in r.stderr and "x.transpose(0, 3, 1, 2)" in r.stderr
+    # a vector input: N×F, or one sample of F
+    vec = tmp_path / "vec.ns"
+    vec.write_text("input 5\nfc 2\n")
+    np.save(x, np.ones(5, np.float32))
+    r = run("run", str(vec), "--input", str(x))
+    assert r.returncode == 0 and "read as one sample of F" in r.stdout, r.stderr
 
 
 def test_run_errors(tmp_path):
     import numpy as np
     x = tmp_path / "x.npy"
-    np.save(x, np.zeros((1, 32, 32, 3), np.float32))
+    np.save(x, np.zeros((1, 32, 3, 32), np.float32))   # neither N×C×H×W nor N×H×W×C
     out = tmp_path / "y.npy"
     r = run("run", "specs/lenet5.ns", "--input", str(x), "-o", str(out))
-    assert r.returncode == 1 and "expects N×3×32×32 (N×C×H×W)" in r.stderr
+    assert r.returncode == 1 and "input has shape 1×32×3×32, but lenet5 takes N×C×H×W = " \
+        "N×3×32×32 or N×H×W×C = N×32×32×3" in r.stderr
+    assert "transpose it to N×C×H×W (x.transpose(0, 2, 1, 3) in NumPy)" in r.stderr
     assert not out.exists()
+    np.save(x, np.zeros((1, 32, 32, 1), np.float32))   # a grey image for an RGB network
+    r = run("run", "specs/lenet5.ns", "--input", str(x))
+    assert r.returncode == 1 and "input has shape 1×32×32×1" in r.stderr
+    assert "transpose" not in r.stderr
     assert run("run", "specs/lenet5.ns", "--input", str(tmp_path / "none.npy")).returncode == 2
     w = tmp_path / "w.npz"
     np.savez(w, nothing=np.zeros(1))
@@ -226,3 +306,65 @@ def test_bad_numbers_and_unwritable_outputs_are_usage_errors(tmp_path):
     r = run("init", "specs/lenet5.ns", "-o", str(tmp_path / "missing" / "w.npz"))
     assert r.returncode == 2 and "No such file or directory" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`netspec explain specs/resnet50.ns | head -1`: once the reader has gone, netspec stops
+    with exit 0 and nothing on stderr, as Unix tools do. The pipe's reader is closed before
+    netspec writes, so its first write fails whatever the timing (head's case at its fastest);
+    then the real pipeline through head."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([sys.executable, "-m", "netspec", "explain", "specs/resnet50.ns"],
+                           stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    shell = subprocess.run(["bash", "-c", f"'{sys.executable}' -m netspec explain "
+                            "specs/resnet50.ns | head -1; exit ${PIPESTATUS[0]}"],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert shell.returncode == 0 and shell.stderr == "", shell.stderr
+    assert shell.stdout == "resnet50: input 224×224×3\n"
+
+
+def test_outputs_are_written_in_the_format_their_suffix_names(tmp_path):
+    """`draw -o out.png` never writes SVG into a .png, nor `export --torch -o x.onnx` Python
+    into an .onnx: an output is in the format its suffix names where netspec writes that
+    format (with a note when a flag asked for another), and refused (exit 2) before anything
+    is written otherwise."""
+    spec = tmp_path / "lenet5.ns"
+    spec.write_text((ROOT / "specs/lenet5.ns").read_text())
+    refused = {
+        ("draw", "out.png"): "out.png names a PNG image, but netspec draw writes an SVG "
+                             "picture (.svg) or an HTML page (.html)",
+        ("report", "out.pdf"): "names a PDF document",
+        ("export", "out.pt"): "out.pt names a PyTorch checkpoint, but netspec export writes "
+                              "an ONNX model (.onnx) or Python code (.py)",
+        ("init", "w.npy"): "netspec init writes a NumPy archive (.npz)",
+        ("import", "model.py"): "netspec import writes a spec (.ns)",
+    }
+    for (command, out), message in refused.items():
+        source = str(tmp_path / "lenet5.onnx") if command == "import" else str(spec)
+        r = run(command, source, "-o", str(tmp_path / out))
+        assert r.returncode == 2 and message in r.stderr, (command, r.stderr)
+    x = tmp_path / "x.npy"
+    subprocess.run([sys.executable, "-c", "import numpy as np, sys; np.save(sys.argv[1], "
+                    "np.zeros((1, 3, 32, 32), np.float32))", str(x)], check=True)
+    r = run("run", str(spec), "--input", str(x), "-o", str(tmp_path / "y.txt"))
+    assert r.returncode == 2 and "netspec run writes a NumPy array (.npy)" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet5.ns", "x.npy"]  # none written
+
+    r = run("export", str(spec), "--torch", "-o", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0 and "so an ONNX model is written, not PyTorch code" in r.stderr
+    assert (tmp_path / "m.onnx").read_bytes()[:2] != b'""'   # protobuf, not a docstring
+    import onnx
+    onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"))
+    r = run("export", str(spec), "-o", str(tmp_path / "m.py"))
+    assert r.returncode == 0 and (tmp_path / "m.py").read_text().startswith('"""lenet5')
+    assert run("export", str(spec), "--onnx", "-o", "-").returncode == 2
+    r = run("draw", str(spec), "-o", str(tmp_path / "page.html"))
+    assert r.returncode == 0 and (tmp_path / "page.html").read_text().lstrip().lower() \
+        .startswith("<!doctype html")
+    r = run("report", str(spec), "-o", str(tmp_path / "pic.SVG"))
+    assert r.returncode == 0 and "<svg" in (tmp_path / "pic.SVG").read_text()[:300]

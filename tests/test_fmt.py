@@ -142,3 +142,19 @@ def test_nesting_too_deep_to_build_is_an_error_not_a_crash():
     r = _fmt("-", stdin="input 8x8x3\n" + "{ " * 150 + "relu" + " }" * 150 + "\n")
     assert r.returncode == 1 and "nested more than 100 deep" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_times_sign_builds_the_same_network_and_fmt_writes_x():
+    """`×` is accepted wherever `x` is (sizes, kernels, filter counts, inside blocks), builds
+    the same network, and `netspec fmt` writes the one canonical `x`."""
+    times = ("input 32×32×3\nblock b(c) { conv 3×3 p1 ×$c; conv 1×1 x{2*c} }\n"
+             "conv 5×5 s1 ×6 relu\nb(8)\npool avg to 2×2\nfc 10\n")
+    plain = times.replace("×", "x")
+    assert _network(Path("t.ns"), times) == _network(Path("t.ns"), plain)
+    assert format_spec(times) == plain and format_spec(plain) == plain
+    r = _fmt("--check", "-", stdin=times)
+    assert r.returncode == 1
+    # an error after a `×` still points at its column (characters, not bytes)
+    r = subprocess.run([sys.executable, "-m", "netspec", "check", "-"], capture_output=True,
+                       text=True, input="input 8×8×3\nconv 3×3 ×0\n")
+    assert r.returncode == 1 and "<stdin>:2:10: error" in r.stderr, r.stderr

@@ -41,7 +41,7 @@ def test_vertical_edge_band(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     expected[:, 126:128] = 3.0            # columns j where x[j] = 1 and x[j + 2] = 0
     np.testing.assert_allclose(y[0, 0], expected, atol=1e-6)
     np.testing.assert_allclose(y[0, 1], 0, atol=1e-6)   # no horizontal edge anywhere
-    assert sorted(p.name for p in maps.iterdir()) == ["000_input.png", "001_edges.png"]
+    assert sorted(p.name for p in maps.iterdir()) == ["000_input.png", "001_edges.png", "maps.svg"]
     tiles = np.asarray(Image.open(maps / "001_edges.png"))
     assert tiles.shape == (254, 254 * 2 + 2)             # two tiles side by side, a 2-pixel gap
     band = tiles[:, :254]
@@ -101,7 +101,9 @@ def test_maps_skip_an_aux_head_and_never_overwrite_an_input(tmp_path: Path,
     maps = tmp_path / "maps"
     assert main(["run", str(spec), "--input", str(x), "--maps", str(maps)]) == 0
     names = sorted(p.name for p in maps.iterdir())
-    assert names == ["000_input.png", "001_conv1.png", "005_conv2.png"], names
+    assert names == ["000_input.png", "001_conv1.png", "005_conv2.png", "maps.svg"], names
+    page = (maps / "maps.svg").read_text()
+    assert 'data-layer="conv2"' in page and 'data-layer="pool1"' not in page   # the aux pool
     # the folder already holds a file named as a map would be, and it is the spec
     clash = maps / "001_conv1.png"
     clash.write_text(spec.read_text())

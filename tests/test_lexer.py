@@ -134,3 +134,13 @@ def test_html_spans_carry_pygments_classes() -> None:
                  '<span class="m">3x3</span>', '<span class="na">s</span>',
                  '<span class="nv">$c</span>', '<span class="c1"># c</span>'):
         assert span in html
+
+
+def test_the_times_sign_reads_as_x() -> None:
+    """`×`, as netspec prints sizes, is the grammar's `x` too: the same tokens as `x`."""
+    assert tokens("input 32×32×3") == [(Keyword, "input"), (Number, "32×32×3")]
+    assert tokens("conv 5×5 s1 ×6") == [
+        (Keyword, "conv"), (Number, "5×5"), (Name.Attribute, "s"), (Number.Integer, "1"),
+        (Name.Attribute, "×"), (Number.Integer, "6")]
+    assert [t for t, _ in tokens("conv 3×{k} ×$c")] == \
+        [t for t, _ in tokens("conv 3x{k} x$c")]

@@ -138,8 +138,8 @@ def test_lenet_volumes_as_in_the_course(capsys: pytest.CaptureFixture[str]) -> N
     assert list(gs) == ["input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3",
                         "softmax1"]
     texts = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
-    for label in ("32×32×3", "28×28×6", "14×14×6", "10×10×16", "5×5×16", "5×5, s1",
-                  "max 2×2, s2"):
+    for label in ("32×32×3", "28×28×6", "14×14×6", "10×10×16", "5×5×16", "5×5, s1, p0",
+                  "max 2×2, s2, p0"):
         assert label in texts
     xs = [body_box(g)[0] for g in gs.values()]
     assert xs == sorted(xs)
@@ -150,6 +150,32 @@ def test_lenet_volumes_as_in_the_course(capsys: pytest.CaptureFixture[str]) -> N
         return {e.get("fill") for e in gs[name].iter() if e.get("class") == "face"}
     assert len({frozenset(fills(n)) for n in ("conv1", "pool1", "fc1", "softmax1")}) == 4
     assert fills("conv1") == fills("conv2")
+
+
+def test_padding_is_labelled_and_drawn_as_a_border() -> None:
+    """`p1`, `same` and `valid` are told apart in the kernel labels (volumes) and the layer
+    labels (graph), and the padding a window adds is a border around the H×W face of the
+    volume it reads, as wide as its cells: p2 on a 28-high face of side(28) = 10·√28 + 6
+    pixels is 2/28 of it."""
+    net = netspec.parse("input 28x28x3\nconv 3x3 p2 x8\nconv 3x3 same x8\n"
+                        "conv 4x4 valid x8\nconv 4x4 s2 same x8\n", "pad.ns")
+    svg = draw(net, "volumes")
+    texts = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
+    for label in ("3×3, s1, p2", "3×3, s1, same (p1)", "4×4, s1, valid (p0)",
+                  "4×4, s2, same (p1,1,2,2)"):   # 27 → 14: 3 padded cells, 1 before, 2 after
+        assert label in texts, texts
+    gs = {g.get("data-layers"): g for g in groups(svg)}
+
+    def padding(name: str) -> list[list[tuple[float, float]]]:
+        return [[tuple(map(float, xy.split(","))) for xy in e.get("points").split()]
+                for e in gs[name].iter(f"{SVG}polygon") if e.get("class") == "padding"]
+    assert len(padding("conv1")) == 4 and len(padding("conv2")) == 4
+    assert padding("conv3") == []   # valid: nothing added
+    top = padding("conv1")[0]        # its first and last corners: the strip's height along H
+    assert top[0][0] == top[3][0]
+    assert abs((top[3][1] - top[0][1]) - 2 / 28 * (10 * 28 ** 0.5 + 6)) < 0.15
+    graph = [t.text for t in ET.fromstring(draw(net, "graph")).iter(f"{SVG}text")]
+    assert "conv 3×3 s1 same (p1) ×8" in graph and "conv 3×3 s1 p2 ×8" in graph
 
 
 def test_residual_and_concat_are_drawn_as_merges() -> None:

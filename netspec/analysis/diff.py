@@ -1,9 +1,10 @@
 """`netspec diff A B`: what changed, per layer or per group, between two networks.
 
 Rows (layers, or groups with `depth`) are aligned as `diff` aligns lines: by
-what they are (as written, and their output shape), so that a layer inserted
-into a numbered sequence shows as one insertion rather than every later layer
-as changed. Aligned rows that differ in anything are shown side by side.
+what they compute (kind, resolved attributes, output shape), so
+that a layer inserted into a numbered sequence shows as one insertion rather than
+every later layer as changed. Aligned rows that differ in anything are shown side
+by side; rows that differ only in how they are written are marked as such.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .groups import groups
 from .memory import human_bytes
 
 if TYPE_CHECKING:
+    from ..kinds import Layer
     from ..network import Network
 
 
@@ -27,6 +29,20 @@ class _Row(NamedTuple):
     params: int
     macs: int
     values: int      # activation values of the row's layers, per sample
+    meaning: tuple   # what the row's layers compute, however written (`_meaning`)
+
+
+def _meaning(layer: Layer) -> tuple:
+    """What a layer computes, whatever its spelling: kind, resolved attributes, weights,
+    number of inputs and output. `conv 5x5 s1 x8` and `conv 5x5 x8` mean the same, and so do
+    `conv 3x3 same x8` and `conv 3x3 p1 x8` where `same` pads 1 on each side (the
+    written `padding` counts only where no resolved `pads` say what it does)."""
+    attrs = layer.attrs()
+    if "pads" in attrs:
+        attrs = {k: v for k, v in attrs.items() if k != "padding"}
+    return (layer.kind, layer.op, repr(sorted(attrs.items())),
+            tuple(sorted(layer.weight_shapes().items())),
+            len(layer.inputs), layer.output_shape)
 
 
 def _rows(net: Network, depth: int | None) -> list[_Row]:
@@ -36,7 +52,8 @@ def _rows(net: Network, depth: int | None) -> list[_Row]:
         text = one.text if one is not None else net.instances.get(key, f"{len(layers)} layers")
         rows.append(_Row(key, text, shape_str(layers[-1].output_shape),
                          sum(lay.params for lay in layers), sum(lay.macs for lay in layers),
-                         sum(prod(lay.output_shape) for lay in layers)))
+                         sum(prod(lay.output_shape) for lay in layers),
+                         tuple(_meaning(lay) for lay in layers)))
     return rows
 
 
@@ -52,9 +69,14 @@ def _change(a: object, b: object, number: bool = False) -> str:
 
 
 def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4) -> str:
-    """A table of the rows that differ in name, shape, parameters, MACs or activation memory."""
+    """A table of the rows that differ in name, shape, parameters, MACs or activation memory.
+
+    Rows are aligned by what they compute; a row whose layers compute the same under the
+    same name but are written differently (`conv 5x5 s1 x8` → `conv 5x5 x8`) is marked
+    `=`, "same layer, written differently", rather than changed.
+    """
     ra, rb = _rows(a, depth), _rows(b, depth)
-    sig = lambda r: (r.text, r.shape)
+    sig = lambda r: (tuple(m[:3] for m in r.meaning), r.shape)   # kind, op, attributes
     pairs: list[tuple[_Row | None, _Row | None]] = []
     for op, i1, i2, j1, j2 in SequenceMatcher(None, [sig(r) for r in ra], [sig(r) for r in rb],
                                               autojunk=False).get_opcodes():
@@ -63,15 +85,21 @@ def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4)
         pairs += [(left[k] if k < len(left) else None, right[k] if k < len(right) else None)
                   for k in range(n)]
     header = ("layer", "", "as written", "output", "params", "MACs", "activation memory")
-    rows, same = [header], 0
+    rows, same, respelt = [header], 0, 0
     mem = lambda r: human_bytes(r.values * dtype_bytes) if r else None
+    fields = _Row._fields[:-1]   # what is shown: all but the meaning
     for x, y in pairs:
         if x == y:
             same += 1
             continue
-        mark = "-" if y is None else "+" if x is None else "~"
-        pair = [(getattr(x, f) if x else None, getattr(y, f) if y else None) for f in _Row._fields]
-        rows.append((_change(*pair[0]), mark, _change(*pair[1]), _change(*pair[2]),
+        pair = [(getattr(x, f) if x else None, getattr(y, f) if y else None) for f in fields]
+        written = _change(*pair[1])
+        if x is not None and y is not None and x._replace(text="") == y._replace(text=""):
+            mark, respelt = "=", respelt + 1
+            written += "  (same layer, written differently)"
+        else:
+            mark = "-" if y is None else "+" if x is None else "~"
+        rows.append((_change(*pair[0]), mark, written, _change(*pair[2]),
                      _change(*pair[3], number=True), _change(*pair[4], number=True),
                      _change(mem(x), mem(y))))
     rows.append(("total", "", "", _change(shape_str(a.output_shape), shape_str(b.output_shape)),
@@ -81,7 +109,9 @@ def diff(a: Network, b: Network, depth: int | None = None, dtype_bytes: int = 4)
                          human_bytes(b.total_activations * dtype_bytes))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [(f"{a.name} ({a.filename}) → {b.name} ({b.filename}): "
-              f"- only in the first, + only in the second, ~ changed")]
+              f"- only in the first, + only in the second, ~ changed, "
+              f"= the same layer written differently")]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.append(f"{same} {'row' if same == 1 else 'rows'} the same")
+    lines.append(f"{same} {'row' if same == 1 else 'rows'} the same"
+                 + (f", {respelt} written differently" if respelt else ""))
     return "\n".join(lines)

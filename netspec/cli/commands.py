@@ -155,8 +155,9 @@ def _fmt(sub: argparse._SubParsersAction) -> None:
 def _run(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run a batch through the network")
     r.add_argument("spec", metavar="SPEC", help="a spec file, or an .onnx file exported by netspec")
-    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W float32, "
-                   "or a PNG/JPEG image (resized to the spec's input; needs netspec[images])")
+    r.add_argument("--input", required=True, metavar="X.npy", help="input batch, N×C×H×W or "
+                   "N×H×W×C float32 (or one sample of either), or a PNG/JPEG image (resized "
+                   "to the spec's input; needs netspec[images])")
     weights_options(r)
     input_size_option(r, short=False)
     r.add_argument("--backend", choices=("numpy", "onnx"), default="numpy",
@@ -164,8 +165,11 @@ def _run(sub: argparse._SubParsersAction) -> None:
                         "(default numpy)")
     r.add_argument("-o", "--output", metavar="Y.npy", help="also write the output batch here "
                    "(never over an input)")
-    r.add_argument("--maps", metavar="DIR", help="write each layer's output for the first sample "
-                   "as a PNG grid, one tile per channel")
+    r.add_argument("--maps", metavar="DIR|FILE.svg", help="write each layer's output for one "
+                   "sample as a PNG grid per layer (one tile per channel) and DIR/maps.svg, "
+                   "a page of them all enlarged and labelled; FILE.svg writes only the page")
+    r.add_argument("--sample", type=whole(0, 10**9), default=0, metavar="N",
+                   help="the sample whose maps --maps draws (default 0, the first)")
     r.set_defaults(func="run:cmd_run")
 
 
@@ -199,9 +203,10 @@ def _export(sub: argparse._SubParsersAction) -> None:
     e.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     e.add_argument("--onnx", action="store_true", help="write an ONNX model (the default)")
     e.add_argument("--torch", action="store_true", help="write a PyTorch module (.py) instead")
-    e.add_argument("-o", "--output", metavar="OUT.onnx|OUT.py", help="the file to write "
-                   "(default: SPEC with the suffix .onnx or .py; - prints PyTorch code; "
-                   "never over an input)")
+    e.add_argument("-o", "--output", metavar="OUT.onnx|OUT.py", help="the file to write, "
+                   "in the format its suffix names (.onnx or .py, whichever flag is given); "
+                   "default: SPEC with the suffix .onnx or .py; - prints PyTorch code; "
+                   "never over an input")
     weights_options(e)
     input_size_option(e)
     e.add_argument("--opset", type=whole(1, 1000), default=None, metavar="N",
@@ -271,15 +276,21 @@ def _draw(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("draw", help="draw the network as an SVG picture")
     d.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
     d.add_argument("-o", "--output", metavar="FILE.svg",
-                   help="default: the spec's name with .svg; - for stdout")
+                   help="default: the spec's name with .svg (-filters.svg with --filters); - "
+                        "for stdout (FILE.html writes the report page instead)")
     picture_options(d)
+    d.add_argument("--filters", metavar="W.npz", help="draw a layer's filters with these "
+                   "weights instead: each filter enlarged, on one colour scale")
+    d.add_argument("--layer", metavar="NAME", help="the layer whose filters --filters draws "
+                   "(default: the first conv)")
     d.set_defaults(func="pictures:cmd_draw")
 
 
 def _report(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("report", help="write an HTML page: picture, table, warnings")
     rp.add_argument("spec", metavar="SPEC", help="a spec file, or - for stdin")
-    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE.html", help="- for stdout "
+                    "(FILE.svg writes the picture alone)")
     picture_options(rp)
     rp.set_defaults(func="pictures:cmd_report")
 

@@ -69,6 +69,37 @@ def with_suffix(spec: str, suffix: str) -> str:
     return os.path.splitext(spec if spec != "-" else "network")[0] + suffix
 
 
+#: What a file's suffix names, for the message that refuses it.
+SUFFIX_NAMES = {
+    ".svg": "an SVG picture", ".html": "an HTML page", ".htm": "an HTML page",
+    ".png": "a PNG image", ".jpg": "a JPEG image", ".jpeg": "a JPEG image",
+    ".pdf": "a PDF document", ".onnx": "an ONNX model", ".py": "Python code",
+    ".npy": "a NumPy array", ".npz": "a NumPy archive", ".ns": "a spec",
+    ".pt": "a PyTorch checkpoint", ".pth": "a PyTorch checkpoint", ".json": "JSON",
+}
+
+
+def output_format(option: str, path: str, formats: dict[str, str], command: str,
+                  advice: str = "") -> str:
+    """The format an output's suffix names (`formats`: suffix → format), checked before
+    anything is written, so that `draw -o out.png` never writes SVG into a `.png`.
+
+    A suffix the command cannot write is a UsageError naming what it can write, with
+    `advice` after it.
+    """
+    suffix = os.path.splitext(os.path.basename(path))[1].lower()
+    if suffix in formats:
+        return formats[suffix]
+    named = SUFFIX_NAMES.get(suffix, f"a `{suffix}` file" if suffix else "a file without a "
+                             "suffix")
+    writes = {}
+    for s, f in formats.items():
+        writes.setdefault(f, s)
+    can = " or ".join(f"{SUFFIX_NAMES.get(s, s)} ({s})" for s in writes.values())
+    raise UsageError(f"{option} {path} names {named}, but netspec {command} writes {can}"
+                     + (f": {advice}" if advice else ""))
+
+
 def print_warnings(net: Network) -> None:
     for warning in net.warnings:
         print(warning.render(), file=sys.stderr)

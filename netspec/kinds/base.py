@@ -156,6 +156,12 @@ class Layer:
         """Its one-line label in a graph picture, when the generic one does not suit it."""
         return None
 
+    def filter_bank(self, weights: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Its weights (`weights`: its arrays by suffix) as filters over its input, an array
+        K×C×FH×FW (filter, input channel it reads, window), for `netspec draw --filters`;
+        None for a kind whose weights are not filters over an H×W×C input."""
+        return None
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "kind" in cls.__dict__:

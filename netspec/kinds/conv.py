@@ -199,3 +199,7 @@ class Conv(_Windowed):
     def attrs(self) -> dict:
         return {**super().attrs(), "filters": self.filters, "groups": self.groups,
                 "bias": self.bias}
+
+    def filter_bank(self, weights: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Its weight as it is: K filters, each over the C_in/groups channels of its group."""
+        return weights["weight"]

@@ -208,6 +208,14 @@ class FC(Layer):
     def picture_label(self) -> str | None:
         return f"fc {shape_str(self.output_shape)}"
 
+    def filter_bank(self, weights: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Over a volume H×W×C, each unit's weights are one filter as large as the input
+        (flattened in C-major order, as torch flattens N×C×H×W)."""
+        if len(self.input_shape) != 3:
+            return None
+        h, w, c = self.input_shape
+        return weights["weight"].reshape(self.units, c, h, w)
+
 
 class Dropout(Layer):
     """`dropout P`: identity at inference, so no parameters and no shape change."""

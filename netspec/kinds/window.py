@@ -25,6 +25,18 @@ OPTION_SPELLINGS = (
 )
 
 
+def _course_same(axis: str, f: int, d: int, before: int, after: int) -> str:
+    """`same` at stride 1 as the course writes it: p = (f − 1)/2 on each side (f the
+    dilated kernel's span); an even kernel leaves half a cell, padded after."""
+    e = effective_kernel(f, d)
+    span = f" (f = {d}·({f}−1)+1 = {e}, the dilated span)" if d > 1 else ""
+    if (e - 1) % 2 == 0:
+        return (f"  at stride 1, the course's p = (f − 1)/2 = ({e} − 1)/2 = {(e - 1) // 2} "
+                f"on each side{span}")
+    return (f"  at stride 1, the course's p = (f − 1)/2 = ({e} − 1)/2 = {(e - 1) / 2:g}{span}"
+            f" is not whole: {before} before + {after} after")
+
+
 class _Windowed(Layer):
     """Shared by conv and pool: a kernel slid with stride, padding and dilation."""
 
@@ -177,6 +189,8 @@ class _Windowed(Layer):
                 lines.append(f"same {axis}: out = ceil({n}/{s}) = {out}, padding "
                              f"max(({out}−1)·{s} + {effective_kernel(f, d)} − {n}, 0) = {pb + pa}"
                              f" = {pb} before + {pa} after")
+                if s == 1:
+                    lines.append(_course_same(axis, f, d, pb, pa))
             pad = f"2·{pb}" if pb == pa else f"{pb} + {pa}"
             rnd = "ceil" if self.ceil_mode else "floor"
             lines.append(f"{axis}: out = {rnd}(({n} + {pad} − {e})/{s}) + 1 = {out}")

@@ -13,8 +13,8 @@ only when a netspec lexer is asked for, never on `netspec check`'s path.
 Token classes (the CSS class Pygments gives each in brackets):
 
 - keywords, layer and composition alike (``conv``, ``residual``, ``same``): Keyword [k];
-- sizes and numbers (``5x5``, ``32x32x3``, ``0.5``): Number [m, mi, mf];
-- options (``s2``, ``p1``, ``x64``, ``d2``, ``g4``, ``op1``, ``eps1e-3``, ``a0.0001``):
+- sizes and numbers (``5x5``, ``32x32x3``, ``0.5``; ``5×5`` too): Number [m, mi, mf];
+- options (``s2``, ``p1``, ``x64`` or ``×64``, ``d2``, ``g4``, ``op1``, ``eps1e-3``, ``a0.0001``):
   Name.Attribute [na];
 - labels (``stem:``): Name.Label [nl];
 - ``$params``: Name.Variable [nv]; ``{expressions}``: String.Interpol braces [si] around
@@ -77,7 +77,7 @@ class NetspecLexer(RegexLexer):
             (rf"(block)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Function)),
             (words(grammar_keywords(), suffix=r"\b"), Keyword),
             # options: the letter or letters, then a number, $param or {expression}
-            (rf"(?:op|eps|[spdgx])(?=(?:{_REAL}|{_PARAM}|\{{[^{{}}\n]*\}})(?![\w$]))",
+            (rf"(?:op|eps|[spdgx×])(?=(?:{_REAL}|{_PARAM}|\{{[^{{}}\n]*\}})(?![\w$]))",
              Name.Attribute, "option"),
             (rf"([abk])({_REAL})\b", bygroups(Name.Attribute, Number.Float)),   # lrn's α, β, k
             include("value"),
@@ -99,9 +99,9 @@ class NetspecLexer(RegexLexer):
         ],
         # a size or a number: `5x5`, `32x32x3`, `{k}x{k}`, `0.5`, `-1`
         "value": [
-            (r"-?\d+(?:x\d+)+\b", Number),
+            (r"-?\d+(?:[x×]\d+)+\b", Number),
             (_FLOAT, Number.Float),
-            (r"-?\d+(?:\b|(?=x[{$]))", Number.Integer),   # `3x{k}`: the x{k} is read next
+            (r"-?\d+(?:\b|(?=[x×][{$]))", Number.Integer),   # `3x{k}`: the x{k} is read next
             (_PARAM, Name.Variable),
         ],
         "expression-body": [

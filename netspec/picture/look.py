@@ -11,8 +11,9 @@ draws without a change here. The rules:
   (activations, norms, dropout), drawn with the volume before it
   (except the network's last layer, its output: LeNet's softmax);
 - a vector output: a thin bar (fc, flatten...);
-- anything else: a 3-D volume; `kernel`/`stride`/`dilation`/`groups` in attrs
-  put a kernel on the volume it reads, labelled `5×5, s1`.
+- anything else: a 3-D volume; `kernel`/`stride`/`pads`/`dilation`/`groups` in attrs
+  put a kernel on the volume it reads, labelled `5×5, s1, p0` (`3×3, s1, same (p1)`), and
+  the padding as a border around that volume's H×W face.
 
 A layer kind may override these by declaring, as class attributes, `draw_as` (one of
 "volume", "vector", "inplace", "merge"), `draw_colour` (a CSS colour), `draw_sign` (a
@@ -65,8 +66,21 @@ def _pair(v: object, mark: str = "×") -> str:
     return str(v)
 
 
+def padding_label(attrs: dict) -> str | None:
+    """The padding as written and as it pads: `p1`, `same (p1)`, `valid (p0)`, or
+    `p0,1,1,0` (top, left, bottom, right) where the sides differ; None without padding."""
+    pads = attrs.get("pads")
+    if pads is None:
+        pad = attrs.get("padding")
+        return f"p{pad}" if isinstance(pad, int) else None
+    amount = f"p{pads[0]}" if len(set(pads)) == 1 else "p" + ",".join(map(str, pads))
+    word = attrs.get("padding")
+    return f"{word} ({amount})" if word in ("same", "valid") else amount
+
+
 def kernel_label(layer: Layer) -> str | None:
-    """`5×5, s1` (with `d2`, `g32` where they apply, `max` for a pool), or None."""
+    """`5×5, s1, p0` (with `same (p1)`, `d2`, `g32` where they apply, `max` for a pool),
+    or None."""
     a = layer.attrs()
     if "kernel" not in a:
         return None
@@ -75,6 +89,9 @@ def kernel_label(layer: Layer) -> str | None:
     parts = [f"{a.get('mode', '')} {_pair(a['kernel'])}".strip()]
     if "stride" in a:
         parts.append(f"s{_pair(a['stride'], ',')}")
+    padding = padding_label(a)
+    if padding:
+        parts.append(padding)
     if a.get("dilation", 1) != 1:
         parts.append(f"d{a['dilation']}")
     if a.get("groups", 1) != 1:
@@ -95,9 +112,9 @@ def spec_label(layer: Layer) -> str:
     parts = [f"{a.get('mode', '')}{layer.op} {_pair(a['kernel'])}".strip()]
     if "stride" in a:
         parts.append(f"s{_pair(a['stride'], ',')}")
-    if "pads" in a:
-        pads = a["pads"]
-        parts.append(f"p{pads[0]}" if len(set(pads)) == 1 else "p" + ",".join(map(str, pads)))
+    padding = padding_label(a)
+    if padding:
+        parts.append(padding)
     if a.get("dilation", 1) != 1:
         parts.append(f"d{a['dilation']}")
     if a.get("groups", 1) != 1:

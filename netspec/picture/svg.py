@@ -25,6 +25,8 @@ text{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;fill:#222}
 .kern{stroke:#1f4e79;stroke-width:0.8;fill-opacity:0.75}
 .kern.pool{stroke-dasharray:2 1.5}
 .pyramid{fill:#f7c6c6;fill-opacity:0.35;stroke:#a33;stroke-width:0.5}
+.padding{fill:#8fb8de;fill-opacity:0.55;stroke:none}
+.padding-edge{fill:none;stroke:#1f4e79;stroke-width:0.7;stroke-dasharray:2 1.5}
 .edge{fill:none;stroke:#555;stroke-width:1.2}.edge.skip{stroke:#2a6fb0}
 .arrowhead{fill:#555}
 g.layer{cursor:pointer}g.layer:hover .face,g.layer:hover .node-box,g.layer:hover .merge{stroke:#d35400;stroke-width:2}

@@ -4,7 +4,8 @@ A volume H×W×C is a box whose height grows with H, whose oblique depth grows w
 W (both on a square-root scale, so 224 and 7 both read well) and whose thickness
 along the row grows with C (on a log scale: 3 to 2048 channels). A layer with a
 kernel draws it on the side of the volume it reads, with lines to the point of
-the next volume it produces (as NN-SVG's AlexNet style does), labelled `5×5, s1`.
+the next volume it produces (as NN-SVG's AlexNet style does), labelled `5×5, s1, p0`;
+the padding it adds is a border around that side (`same` is labelled `same (p1)`).
 Vectors are thin bars, merges small circles (⊕ add, ‖ concat); in-place layers
 (relu, bn, dropout) are folded into the box before them. Parallel branches are
 stacked above the row: the first non-empty branch stays in the row, and the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from math import log2, sqrt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..kinds import shape_str
 from . import look
@@ -32,6 +33,7 @@ FORK = 26             # inside a parallel item, before the branches and before t
 BRANCH_GAP = 14       # between stacked branches
 LINE = 13             # label line height
 MERGE_R = 10
+MIN_PAD = 2.5       # the narrowest padding border drawn, in pixels
 ROW_WIDTH = 2600      # a longer network wraps onto more rows
 ROW_GAP = 40
 
@@ -283,11 +285,36 @@ class _Layout:
         g = self.geo[id(u)]
         apex = (left + 1, y - g.h / 2 + 0.45 * g.h)
         cls = layer.draw_kernel
-        shapes: list = [Poly(corners, cls, look.colour(layer))]
+        shapes: list = _padding_border(a.get("pads"), (h_in, w_in), (pg.h, pg.dx), on_side)
+        shapes.append(Poly(corners, cls, look.colour(layer)))
         shapes += [Poly((corners[i], corners[(i + 1) % 4], apex), "pyramid") for i in range(4)]
         top = y - max(pg.h / 2 + pg.dy, g.h / 2 + g.dy) - 10
         shapes.append(Text((pleft + pg.body + left) / 2, top, g.kernel or "", "kernel"))
         return shapes
+
+
+def _padding_border(pads: list[int] | None, size: tuple[int, int], pixels: tuple[float, float],
+                    on_side: Callable[[float, float], tuple[float, float]]) -> list:
+    """The padding a window adds, as a border around the H×W face of the volume it reads:
+    a strip per padded side, as wide as its cells (at least `MIN_PAD` pixels), and a
+    dashed outline of the padded input. `pads` is [top, left, bottom, right]; `size` the
+    input's H and W; `pixels` the face's height and oblique depth; `on_side` maps face
+    fractions (along W, along H) to the picture."""
+    if not pads or not any(pads):
+        return []
+    (h, w), (ph, pw) = size, pixels
+    top, left, bottom, right = (
+        0.0 if not n else max(n / cells, MIN_PAD / max(px, 1.0))
+        for n, cells, px in zip(pads, (h, w, h, w), (ph, pw, ph, pw)))
+    u0, u1, v0, v1 = -left, 1 + right, -top, 1 + bottom
+
+    def quad(ua: float, ub: float, va: float, vb: float) -> Poly:
+        return Poly((on_side(ua, va), on_side(ub, va), on_side(ub, vb), on_side(ua, vb)),
+                    "padding")
+    strips = [quad(u0, u1, v0, 0.0) if top else None, quad(u0, u1, 1.0, v1) if bottom else None,
+              quad(u0, 0.0, 0.0, 1.0) if left else None, quad(1.0, u1, 0.0, 1.0) if right else None]
+    outline = quad(u0, u1, v0, v1)
+    return [s for s in strips if s is not None] + [Poly(outline.points, "padding-edge")]
 
 
 def _box(x: float, y: float, h: float, t: float, dx: float, dy: float, fill: str,

@@ -6,7 +6,8 @@
     memory  what it allocates, for the memory analysis (`NumpyRuntime`)
 """
 
-from .inputs import load_input, prepare_input, sample_shape
+from .inputs import Layout, arrange_batch, load_input, prepare_input, sample_shape
 from .model import NumpyModel, usable_cpus
 
-__all__ = ["NumpyModel", "load_input", "prepare_input", "sample_shape", "usable_cpus"]
+__all__ = ["Layout", "NumpyModel", "arrange_batch", "load_input", "prepare_input", "sample_shape",
+           "usable_cpus"]

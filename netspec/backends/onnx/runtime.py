@@ -55,31 +55,49 @@ class OnnxModel:
         return self.session.run(None, {self.net.layers[0].name: prepare_input(self.net, x)})[0]
 
 
+class OnnxFile:
+    """An .onnx file (as exported by netspec: one float input) loaded into onnxruntime."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.session = _session(self.path)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+            raise NetspecError(Diagnostic("error", "netspec runs models with one float input; "
+                                          "this one takes "
+                                          f"{', '.join(i.type for i in inputs) or 'none'}",
+                                          self.path))
+        outputs = self.session.get_outputs()
+        if not outputs or outputs[0].type not in ("tensor(float)", "tensor(double)",
+                                                  "tensor(float16)"):
+            raise NetspecError(Diagnostic("error", "netspec runs models whose first output is "
+                                          "a float tensor; this one gives "
+                                          f"{outputs[0].type if outputs else 'no output'}",
+                                          self.path))
+        self.input = inputs[0]
+        #: the input's dimensions, None where the model leaves one open (N); None when the
+        #: model leaves its input's shape unsaid (onnxruntime checks it then)
+        self.dims: tuple[int | None, ...] | None = tuple(
+            d if isinstance(d, int) else None for d in self.input.shape) \
+            if self.input.shape else None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Run a batch (in the model's own layout); returns float32."""
+        x = np.asarray(x, dtype=np.float32)
+        want = self.dims
+        if want is not None and (x.ndim != len(want) or any(
+                w is not None and w != d for w, d in zip(want, x.shape))):
+            dims = "×".join("N" if w is None else str(w) for w in want) or "a scalar"
+            raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but "
+                             f"{self.path} expects {dims}")
+        try:
+            y = self.session.run(None, {self.input.name: x})[0]
+        except Exception as err:  # onnxruntime raises its own untyped errors
+            raise NetspecError(Diagnostic("error", f"onnxruntime failed: {err}",
+                                          self.path)) from None
+        return np.asarray(y, dtype=np.float32)
+
+
 def run_onnx_file(path: str | Path, x: np.ndarray) -> np.ndarray:
     """Run an .onnx file (as exported by netspec: one float input) on the batch x."""
-    session = _session(str(path))
-    inputs = session.get_inputs()
-    if len(inputs) != 1 or inputs[0].type != "tensor(float)":
-        raise NetspecError(Diagnostic("error", "netspec runs models with one float input; this "
-                                      f"one takes {', '.join(i.type for i in inputs) or 'none'}",
-                                      str(path)))
-    outputs = session.get_outputs()
-    if not outputs or outputs[0].type not in ("tensor(float)", "tensor(double)",
-                                              "tensor(float16)"):
-        raise NetspecError(Diagnostic("error", "netspec runs models whose first output is a "
-                                      "float tensor; this one gives "
-                                      f"{outputs[0].type if outputs else 'no output'}",
-                                      str(path)))
-    x = np.asarray(x, dtype=np.float32)
-    shape = inputs[0].shape
-    if shape:   # a model may leave its input's shape unsaid: onnxruntime checks it then
-        want = [d if isinstance(d, int) else None for d in shape]
-        if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
-            dims = "×".join("N" if w is None else str(w) for w in want) or "a scalar"
-            raise InputError(f"input has shape {'×'.join(map(str, x.shape))}, but {path} "
-                             f"expects {dims}")
-    try:
-        y = session.run(None, {inputs[0].name: x})[0]
-    except Exception as err:  # onnxruntime raises its own untyped errors
-        raise NetspecError(Diagnostic("error", f"onnxruntime failed: {err}", str(path))) from None
-    return np.asarray(y, dtype=np.float32)
+    return OnnxFile(path)(x)
