@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from ..kinds.activations import Softmax
 from . import losses
 from .model import TrainingModel
 from .optim import SGD, Adam, AdamW, Optimizer
@@ -91,7 +92,7 @@ def _logits_of(net: Network, name: str, loss: str) -> str:
     """The value the loss reads for the output `name`: a final softmax's input under
     cross-entropy (see the module's docstring), else the output itself."""
     layer = net[name]
-    if loss == "cross-entropy" and layer.kind == "softmax":
+    if loss == "cross-entropy" and isinstance(layer, Softmax):
         return layer.inputs[0].name
     return name
 
