@@ -122,6 +122,15 @@ def test_small_specs_round_trip(text: str) -> None:
                                net.numpy_model(weights)(x), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("act,opset", [("silu", 21), ("gelu", 17), ("hswish", 13)])
+def test_a_self_gated_activation_written_as_a_mul_imports_as_itself(act: str, opset: int) -> None:
+    # x·gate(x) is a Mul of two computed values, which a `mul` merge also reads: the
+    # activation's own pattern must be asked first, or the import becomes a gate
+    net = netspec.parse(f"input 6x6x3\nconv 3x3 x4 {act}\nfc 3", "act.ns")
+    imported = import_onnx(net.to_onnx(net.init_weights(seed=1), opset=opset), name="act")
+    assert [lay.kind for lay in imported.network.layers] == [lay.kind for lay in net.layers]
+
+
 def test_dashed_names_and_number_labels_come_back() -> None:
     net = netspec.parse(NAMING, "naming.ns")
     imported = import_onnx(net.to_onnx(seed=0), name="naming")

@@ -30,6 +30,7 @@ from .pool import AdaptivePool, Pool
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
 from .activations import Activation
+from . import gating  # noqa: F401  (the self-gated activations come next in every list)
 from .merges import Add, Concat, Merge, Multiply
 from .channels import Chunk, LayerScale, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
