@@ -50,6 +50,7 @@ linear 6 nobias
 dropout 0.5
 fc 5 silu
 layernorm
+mish
 fc 4 hswish
 fc 3 hsigmoid
 softmax

@@ -80,7 +80,7 @@ def _layer(layer, w, ins):
               "add": lambda: ins[0] + ins[1], "concat": lambda: torch.cat(ins, dim=1),
               "mul": lambda: ins[0] * ins[1], "silu": lambda: F.silu(t),
               "gelu": lambda: F.gelu(t), "hswish": lambda: F.hardswish(t),
-              "hsigmoid": lambda: F.hardsigmoid(t),
+              "hsigmoid": lambda: F.hardsigmoid(t), "mish": lambda: F.mish(t),
               "leaky": lambda: F.leaky_relu(t, layer.slope)}
     return simple[op]()
 

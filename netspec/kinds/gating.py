@@ -1,6 +1,6 @@
 """Self-gated activations, x·g(x) for a smooth or hard gate g: silu (g = sigmoid), gelu
-(g = the normal CDF), hswish (g = hsigmoid), and hsigmoid itself; the activations of
-EfficientNet, MobileNetV3 and the transformers' MLPs.
+(g = the normal CDF), hswish (g = hsigmoid), mish (g = tanh∘softplus), and hsigmoid
+itself; the activations of EfficientNet, MobileNetV3, CSPDarknet and the transformers' MLPs.
 
 They are element-wise activations like those of activations.py (see there for what each
 states); in ONNX most are a Mul of x by its gate, which the importer reads back as one
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .activations import Activation, Sigmoid, times_own
+from .activations import Activation, Sigmoid, Tanh, times_own
 from .statement import OnnxGraph, OnnxReader
 
 if TYPE_CHECKING:
@@ -242,3 +242,77 @@ class HSwish(Activation):
             return "`hswish` (x·hsigmoid(x))"
         r.emit(node, cls, [cls.keywords[0]], [x])
         return None
+
+
+class Mish(Activation):
+    """`mish`: x·tanh(softplus(x)) (CSPDarknet, YOLOv4), torch's Mish; its gate is smooth,
+    unbounded above and slightly negative below, like silu's."""
+
+    kind = "mish"
+    keywords = ("mish",)
+    module = "nn.Mish()"
+    flops_per_value = 3   # softplus, tanh and a multiply (a named function counts 1)
+    temporaries = 2
+    saves = ("input",)
+    #: tanh(softplus(x)) is 1 in float32 from here on (torch's softplus also turns linear at 20).
+    LINEAR_FROM = 20.0
+
+    def explain(self) -> list[str]:
+        return [*super().explain(), "per value: softplus(x) = ln(1 + eˣ), its tanh, "
+                "and the multiply by x"]
+
+    def elementwise(self) -> Function:
+        """x·n/(n + 2) with n = eˣ·(eˣ + 2): tanh(softplus(x)) = ((1 + eˣ)² − 1)/((1 + eˣ)² + 1),
+        with eˣ taken at min(x, 20) so that nothing overflows (six passes)."""
+        import numpy as np
+        top, two = np.float32(self.LINEAR_FROM), np.float32(2)
+
+        def mish(x: np.ndarray) -> np.ndarray:
+            e = np.minimum(x, top)
+            np.exp(e, out=e)
+            n = e + two
+            e *= n            # n = eˣ·(eˣ + 2)
+            np.add(e, two, out=n)
+            e /= n
+            x *= e
+            return x
+        return mish
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """Mish from opset 18; before it, x·Tanh(Softplus(x)), as torch writes it there."""
+        x = inputs[0]
+        if g.opset >= 18:
+            return g.node(self, "Mish", [x], self.name)
+        soft = g.node(self, "Softplus", [x], f"{self.name}.softplus",
+                      name=f"{self.name}.softplus")
+        g.record(soft, self.output_shape)
+        gate = g.node(self, "Tanh", [soft], f"{self.name}.tanh", name=f"{self.name}.tanh")
+        g.record(gate, self.output_shape)
+        return g.node(self, "Mul", [x, gate], self.name)
+
+    onnx_ops = ("Mish", "Softplus", "Mul")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Mish itself, or x·Tanh(Softplus(x)): the Softplus is remembered, the Tanh read as
+        a tanh layer, and the Mul that closes the pattern replaces both with one mish. A
+        Softplus the pattern does not close leaves its tanh reading a value nothing makes,
+        and the import stops there."""
+        softplus = r.pending("mish")   # Softplus output → its input
+        if node.op_type == "Mish":
+            r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
+            return None
+        if node.op_type == "Softplus":
+            if r.uses(node.output[0]) != 1:
+                return "the softplus of `mish` (x·tanh(softplus(x)))"
+            softplus[node.output[0]] = r.resolve(node.input[0])
+            return None
+        a, b = (r.resolve(i) for i in node.input)
+        for x, t in ((a, b), (b, a)):
+            gate = r.producer(t)
+            if gate is not None and gate.kind == Tanh.kind and r.uses(t) == 1 and \
+                    len(gate.inputs) == 1 and softplus.get(gate.inputs[0]) == x:
+                r.drop(gate)
+                r.emit(node, cls, [cls.keywords[0]], [x])
+                return None
+        return "`mish` (x·tanh(softplus(x)))"
