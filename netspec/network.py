@@ -236,14 +236,8 @@ def _parse(text: str, filename: str | None, library: bool,
     net = Network(name, layers, rep.warnings, filename, text, builder.tree,
                   (builder.blocks, builder.statements))
     net.sources = rep.texts
-    from .analysis.rf import receptive_fields
-    try:
-        receptive_fields(net, rep)   # warns where merged windows are not aligned
-    except NotImplementedError:
-        pass   # a kind without a declared window: the receptive field column says so
-    if input_shape is not None:
-        from .analysis.sizes import warn_fixed_size
-        warn_fixed_size(net, nodes, rep)
+    from .analysis.lint import lint
+    lint(net, nodes, rep, resized=input_shape is not None)
     return net
 
 

@@ -157,4 +157,5 @@ def test_a_softplus_that_is_not_mish_is_refused_by_name() -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(OnnxImportError) as err:
         import_onnx(model)
-    assert "soft" in str(err.value) or "Softplus" in str(err.value) or "act" in str(err.value)
+    message = str(err.value)
+    assert '"act" (Relu' in message and '"soft" (Softplus)' in message   # both nodes named

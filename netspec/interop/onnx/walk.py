@@ -154,7 +154,11 @@ def _reachable(layers: list[Imported], out: str, source: str, r: Reader) -> list
         layer.inputs = ["input" if i == source else i for i in layer.inputs]
         for i in layer.inputs:
             if i != "input" and i not in by_out:
-                r.fail(f"`{layer.where}` reads `{i}`, which no layer computes")
+                maker = next((n for n in r.model.graph.node if i in n.output), None)
+                why = "" if maker is None else \
+                    f" (node \"{maker.name}\" ({maker.op_type}) makes it, and netspec reads " \
+                    f"{maker.op_type} only as part of a larger pattern, which does not follow)"
+                r.fail(f"`{layer.where}` reads `{i}`, which no layer computes{why}")
     return kept
 
 
