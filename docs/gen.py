@@ -1,9 +1,10 @@
 """Regenerates everything the documentation shows that netspec computes.
 
-    python docs/gen.py            rewrite the generated parts of docs/*.md and docs/img/
+    python docs/gen.py            rewrite the generated parts of docs/*.md, README.md
+                                  and the pictures in docs/
     python docs/gen.py --check    change nothing; exit 1 naming each part that differs
 
-A page marks each generated part as a region:
+A page (README.md is one too) marks each generated part as a region:
 
     <!-- gen: WHAT -->
     ...what WHAT makes, rewritten on every run...
@@ -20,6 +21,7 @@ where WHAT is one of
     spec PATH[:FIRST-LAST]      the spec file PATH (or its lines FIRST to LAST) as a
                                 ```netspec block
     picture NAME SPEC [ARGS]    `netspec draw SPEC ARGS` into docs/NAME, and the image
+                                (linked from the page's own folder)
     image NAME FILE $ netspec … the command and what it prints, then the image FILE it
                                 wrote, kept as docs/NAME (a PNG compared by its pixels)
     error NAME                  `netspec check NAME` of the ```netspec-error block just
@@ -101,7 +103,18 @@ def fences(page: Path, text: str | None = None) -> list[Fence]:
 
 
 def pages() -> list[Path]:
+    """The site's pages."""
     return sorted(DOCS.glob("**/*.md"))
+
+
+def sources() -> list[Path]:
+    """Every file with generated regions: README.md and the site's pages."""
+    return [ROOT / "README.md", *pages()]
+
+
+def link(page: Path, target: Path) -> str:
+    """`target` as a relative link from `page` (docs/lenet5.svg from README.md)."""
+    return Path(os.path.relpath(target, page.parent)).as_posix()
 
 
 # ---- running netspec ------------------------------------------------------------------
@@ -208,7 +221,7 @@ def gen_error(what: str, before: str) -> str:
         return block("text", netspec(f"netspec check {name}", cwd))
 
 
-def gen_picture(what: str, made: dict[Path, bytes]) -> str:
+def gen_picture(what: str, made: dict[Path, bytes], page: Path) -> str:
     """`netspec draw` into docs/NAME (recorded in `made`), and the image."""
     name, spec, *args = shlex.split(what)
     words = ["netspec", "draw", spec, "-o", "picture.svg", *args]
@@ -217,16 +230,16 @@ def gen_picture(what: str, made: dict[Path, bytes]) -> str:
         if not (cwd / "picture.svg").is_file():
             raise RuntimeError(shown)
         made[DOCS / name] = (cwd / "picture.svg").read_bytes()
-    return f"![{shlex.join(words[:3] + words[5:])}]({name})\n"
+    return f"![{shlex.join(words[:3] + words[5:])}]({link(page, DOCS / name)})\n"
 
 
-def gen_image(what: str, made: dict[Path, bytes]) -> str:
+def gen_image(what: str, made: dict[Path, bytes], page: Path) -> str:
     """The commands and what they print, then the image FILE they wrote, as docs/NAME."""
     name, written, _ = what.split(None, 2)
     with workdir() as cwd:
         shown = "".join(netspec(c, cwd) for c in commands(what))
         made[DOCS / name] = (cwd / written).read_bytes()
-    return block("text", shown) + f"\n![{written}]({name})\n"
+    return block("text", shown) + f"\n![{written}]({link(page, DOCS / name)})\n"
 
 
 def gen_grammar(what: str) -> str:
@@ -395,15 +408,16 @@ def gen_zoo(what: str) -> str:
 
 # ---- pages ---------------------------------------------------------------------------
 
-def generate(what: str, before: str, made: dict[Path, bytes]) -> str:
-    """What a region's directive makes (`before`: the page up to the region); the files it
-    makes go into `made`."""
+def generate(what: str, before: str, made: dict[Path, bytes],
+             page: Path = DOCS / "page.md") -> str:
+    """What a region's directive makes (`before`: the page up to the region, `page` the
+    file it is in); the files it makes go into `made`."""
     kind = what.split(None, 1)[0]
     rest = what[len(kind):].strip()
     makers: dict[str, Callable[[], str]] = {
         "$": lambda: gen_commands(what), "file": lambda: gen_file(rest),
-        "spec": lambda: gen_spec(rest), "picture": lambda: gen_picture(rest, made),
-        "image": lambda: gen_image(rest, made),
+        "spec": lambda: gen_spec(rest), "picture": lambda: gen_picture(rest, made, page),
+        "image": lambda: gen_image(rest, made, page),
         "error": lambda: gen_error(rest, before), "grammar": lambda: gen_grammar(rest),
         "cli": lambda: gen_cli(rest), "zoo": lambda: gen_zoo(rest)}
     if kind not in makers:
@@ -422,7 +436,7 @@ def regenerate(page: Path, made: dict[Path, bytes],
     own = pool is None
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if own else pool
     running = [None if m["what"] == "pycon" else
-               pool.submit(generate, m["what"], text[:m.start()], made) for m in regions]
+               pool.submit(generate, m["what"], text[:m.start()], made, page) for m in regions]
 
     def finish() -> str:
         namespace: dict[str, object] = {}
@@ -475,7 +489,7 @@ def run(check: bool) -> int:
     stale = []
     made: dict[Path, bytes] = {}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        started = [(page, regenerate(page, made, pool)) for page in pages()]
+        started = [(page, regenerate(page, made, pool)) for page in sources()]
         for page, finish in started:
             text = finish()
             old = page.read_text(encoding="utf-8")

@@ -1,6 +1,7 @@
 """The documentation cannot drift from netspec: every spec it shows checks, every error it
 shows is the one netspec prints, every output it shows is what `python docs/gen.py`
-makes today. (tests/test_docs_site.py builds the site and opens it in a browser.)
+makes today; README.md is held to the same, and stays short. (tests/test_docs_site.py
+builds the site and opens it in a browser.)
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ def _load_gen():
 
 gen = _load_gen()
 PAGES = gen.pages()
+#: What docs/gen.py regenerates: README.md and the site's pages.
+SOURCES = gen.sources()
+README = ROOT / "README.md"
 
 
 def blocks(lang: str) -> list:
-    """Every ```LANG block of the documentation, with the region it stands in."""
+    """Every ```LANG block of the documentation and README.md, with the region it stands in."""
     found = []
-    for page in PAGES:
+    for page in SOURCES:
         text = page.read_text(encoding="utf-8")
         regions = [(m.start(), m.end(), m["what"]) for m in gen.REGION.finditer(text)]
         for fence in gen.fences(page, text):
@@ -170,7 +174,7 @@ WORK_LOG = [r"\bthis stop\b", r"\bstop's\b", r"\bissue #?\d+", r"\bissues? \d+",
             r"\bPR #?\d+", r"\bthe lead\b"]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_work_log_language(page: Path) -> None:
     """User-facing pages speak of netspec, not of how it was made: no "this stop", no
     issue numbers, and a commit hash only to say which code a measurement is of."""
@@ -180,3 +184,52 @@ def test_no_work_log_language(page: Path) -> None:
     for m in re.finditer(r"`?\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b`?", text):
         before = text[max(0, m.start() - 7):m.start()]
         assert before == "commit ", f"{page.name}: {m[0]!r} is not `commit HASH`"
+
+
+# ---- README.md -----------------------------------------------------------------------
+
+def readme_block(marker: str) -> str:
+    """The command .ci/run reads from README.md after the line matching `marker`, found by
+    .ci/run's own `readme_block` function."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    function = re.search(r"^readme_block\(\) \{.*?^\}$", ci, re.MULTILINE | re.DOTALL)
+    assert function, ".ci/run no longer defines readme_block"
+    run = subprocess.run(["bash", "-c", f'{function[0]}\nreadme_block "$1"', "_", marker],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return run.stdout.strip()
+
+
+def test_readme_is_short_and_keeps_the_set_up_commands_ci_runs() -> None:
+    """At most 200 lines, and the two commands .ci/run extracts are there: installing
+    netspec and checking a spec, then installing the test extras and running the tests."""
+    assert len(README.read_text(encoding="utf-8").splitlines()) <= 200
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    markers = re.findall(r'readme_block "([^"]+)"', ci)
+    assert len(markers) == 2
+    main_job, test_job = (readme_block(m) for m in markers)
+    assert main_job == "python -m pip install . && netspec check specs/lenet5.ns"
+    assert "pip install -e '.[test,docs]'" in test_job and "pytest" in test_job
+
+
+def test_readme_lists_every_command() -> None:
+    """The commands table names each command the argument parser declares, once."""
+    import argparse
+    parser = gen.cli_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## Commands"):text.index("\n## ", text.index("## Commands"))]
+    listed = re.findall(r"^\| `netspec (\w+)", table, re.MULTILINE)
+    assert sorted(listed) == sorted(sub.choices)
+
+
+def test_readme_links_lead_to_the_pages() -> None:
+    """Every relative link of README.md leads to a file, and every page of the site's
+    navigation but the tutorial's own steps is linked."""
+    text = README.read_text(encoding="utf-8")
+    links = [m[1].split("#")[0] for m in re.finditer(r"\]\(([^)\s]+)\)", text)
+             if "://" not in m[1]]
+    assert links and all((ROOT / link).is_file() for link in links), links
+    config = (ROOT / "mkdocs.yml").read_text()
+    nav = re.findall(r"^  - [^:\n]+: (\S+\.md)$", config, re.MULTILINE)   # top level
+    assert len(nav) >= 10
+    assert {f"docs/{page}" for page in nav} <= set(links)

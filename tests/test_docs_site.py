@@ -142,9 +142,13 @@ def test_tutorial_renders_highlighted_from_disk(site: Path, browser, tmp_path: P
     })()""")
     assert spans["blocks"] >= 8
     colours = spans["colours"]
-    for token in ("k", "m", "na", "c1", "mi"):    # keyword, size, option, comment, number
+    # keyword, size, option, label, comment, string: six colours (docs/stylesheets/
+    # netspec.css gives options and labels theirs); a number is a size's colour
+    tokens = ("k", "m", "na", "nl", "c1", "s2")
+    for token in (*tokens, "mi"):
         assert token in colours, (token, sorted(colours))
-    assert len({colours[t] for t in ("k", "m", "na", "c1")}) >= 3
+    assert len({colours[t] for t in tokens}) == len(tokens), colours
+    assert colours["mi"] == colours["m"]
     # the pictures have drawn: an <img> of an SVG with its natural size
     assert wait_for(browser, "Array.from(document.images).filter(i => i.src.endsWith('.svg')"
                              " && i.complete && i.naturalWidth > 0).length") >= 8
