@@ -2,7 +2,7 @@
 
 Every line comes from the layer itself (`Layer.explain`: output size, `same`
 padding, parameters, MACs, FLOPs) and from the receptive field's recurrence
-(netspec.analysis.rf); the notation is README's Arithmetic section.
+(netspec.analysis.rf); the notation is the Analyses page of the docs (docs/analyses.md).
 """
 
 from __future__ import annotations
