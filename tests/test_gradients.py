@@ -45,6 +45,7 @@ lrn 3
 dropout 0.25
 flatten
 fc 12 leaky 0.2
+elu 0.7
 bn
 linear 6 nobias
 dropout 0.5

@@ -81,7 +81,8 @@ def _layer(layer, w, ins):
               "mul": lambda: ins[0] * ins[1], "silu": lambda: F.silu(t),
               "gelu": lambda: F.gelu(t), "hswish": lambda: F.hardswish(t),
               "hsigmoid": lambda: F.hardsigmoid(t), "mish": lambda: F.mish(t),
-              "leaky": lambda: F.leaky_relu(t, layer.slope)}
+              "leaky": lambda: F.leaky_relu(t, layer.slope),
+              "elu": lambda: F.elu(t, layer.alpha)}
     return simple[op]()
 
 

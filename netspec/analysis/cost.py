@@ -4,7 +4,8 @@ A MAC is one multiply-add: conv and fc layers count H_out·W_out·K·FH·FW·C_i
 inputs·units (`Layer.macs`). FLOPs count every floating-point operation of
 inference (`Layer.flops`): two per multiply-add, one add per output for a bias,
 two per value for batch norm (folded into a scale and a shift), one per value for
-relu, tanh and sigmoid, two for relu6, three for softmax (exp, sum, divide), one
+relu, tanh and sigmoid, two for relu6, three for softmax (exp, sum, divide), four
+for elu (compare, exp, subtract, multiply), one
 per value for a residual add, FH·FW − 1 comparisons per output for max pooling and
 FH·FW − 1 adds and a multiply for average pooling (adaptive pooling: its window's
 cells), 2·N + 3 per value for an N-wide

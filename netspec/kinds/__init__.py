@@ -15,7 +15,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
     norm         batch norm, local response norm, layer norm
-    activations  relu, relu6, tanh, sigmoid, softmax, leaky
+    activations  relu, relu6, tanh, sigmoid, softmax, leaky, elu
     gating       the self-gated activations: silu, gelu, hswish, and hsigmoid
     merges       add (residual), concat, mul (gate): one family
     channels     layer scale, linear per pixel, split chunk, channel shuffle

@@ -14,6 +14,7 @@ temporaries of their argument's size, on pieces (numerics.elementwise.chunked).
 
 from __future__ import annotations
 
+import math
 from math import prod
 from typing import TYPE_CHECKING, ClassVar
 
@@ -316,5 +317,74 @@ class Leaky(Activation):
     def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
         slope = float(r.attrs(node).get("alpha", 0.01))
         words = [cls.keywords[0]] + ([] if abs(slope - cls.SLOPE) < 1e-9 else [r.short(slope)])
+        r.emit(node, cls, words, [node.input[0]])
+        return None
+
+
+class Elu(Activation):
+    """`elu [ALPHA]`: x for x > 0, else α·(e^x − 1); α 1 unless written (torch's ELU, as
+    DPN's head). A comparison, an exp, a subtract and a multiply."""
+
+    kind = "elu"
+    keywords = ("elu",)
+    usage = "elu [ALPHA], e.g. `elu 0.5` (default 1)"
+    flops_per_value = 4
+    temporaries = 1
+    saves = ("input",)   # torch's elu_backward reads its input
+    ALPHA: ClassVar[float] = 1.0
+
+    def __init__(self, pos: Pos, text: str, alpha: float | None = None) -> None:
+        super().__init__(pos, text)
+        self.alpha = self.ALPHA if alpha is None else alpha
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        return f"nn.ELU({r.words[0].number!r})" if r.words else "nn.ELU()"
+
+    def read_options(self, r: Reading) -> None:
+        if r.words:
+            self.alpha = r.words[0].number
+            self.options = {"alpha": r.words[0].pos}
+
+    def check_options(self, rep: Reporter) -> None:
+        if not math.isfinite(self.alpha):   # `elu 1e999` reads as infinity
+            rep.error(self.where("alpha"), f"the α of `elu` must be a finite number, not "
+                                           f"{self.alpha:g}", ShapeError,
+                      hint="torch's default is 1 (`elu`)")
+
+    def attrs(self) -> dict:
+        return {"alpha": self.alpha}
+
+    def explain(self) -> list[str]:
+        return [*super().explain()[:1], f"y = x for x > 0, else {self.alpha:g}·(e^x − 1)",
+                *super().explain()[1:]]
+
+    def elementwise(self) -> Function:
+        """max(x, 0) + α·expm1(min(x, 0)), in place through one temporary (torch computes
+        expm1 too, so small negative x keep their digits)."""
+        import numpy as np
+        alpha, zero = np.float32(self.alpha), np.float32(0)
+
+        def elu(x: np.ndarray) -> np.ndarray:
+            negative = np.minimum(x, zero)
+            np.expm1(negative, out=negative)
+            negative *= alpha
+            np.maximum(x, zero, out=x)
+            x += negative
+            return x
+        return elu
+
+    def arguments(self) -> tuple[float, ...]:
+        return (self.alpha,)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        return g.node(self, "Elu", [inputs[0]], self.name, alpha=self.alpha)
+
+    onnx_ops = ("Elu",)
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        alpha = float(r.attrs(node).get("alpha", 1.0))
+        words = [cls.keywords[0]] + ([] if abs(alpha - cls.ALPHA) < 1e-9 else [r.short(alpha)])
         r.emit(node, cls, words, [node.input[0]])
         return None
