@@ -31,6 +31,7 @@ conv 3x3 p1 x8 relu
 deconv 3x3 s2 p1 op1 g2 x6
 upsample bilinear to 12x10
 layernorm eps1e-6
+groupnorm 3 eps1e-6
 layer_scale: scale
 linear 8 gelu
 split { branch {} branch b: [ conv 1x1 x4; relu6 ] }
@@ -46,6 +47,7 @@ dropout 0.25
 flatten
 fc 12 leaky 0.2
 elu 0.7
+groupnorm 4
 bn
 linear 6 nobias
 dropout 0.5

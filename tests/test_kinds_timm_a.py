@@ -48,13 +48,13 @@ def _torch_saved(fn, x: np.ndarray, params: list) -> int:
     return sum(n for ptr, n in storages.items() if ptr not in skip)
 
 
-def _roundtrip(spec: str, seed: int = 5):
+def _roundtrip(spec: str, seed: int = 5, opset: int = 21):
     """The spec exported to ONNX and imported back: the same statements and shapes, and the
     same outputs from the imported weights."""
     from netspec.importer import import_onnx
     net = netspec.parse(spec, "kinds.ns")
     w = random_weights(net, seed)
-    imported = import_onnx(net.to_onnx(w), name="kinds")
+    imported = import_onnx(to_onnx(net, w, opset), name="kinds")
     got = imported.network
     assert [(layer.text, layer.output_shape) for layer in got.layers] == \
         [(layer.text, layer.output_shape) for layer in net.layers]
@@ -139,3 +139,145 @@ def test_elu_imports_back_from_netspecs_onnx():
 def test_elu_in_pytorch_code(tmp_path):
     source = _torch_code("input 6x6x3\nconv 3x3 p1 x4 elu\nelu 0.25\nfc 3", tmp_path, "elus")
     assert "nn.ELU()" in source and "nn.ELU(0.25)" in source
+
+
+# ---- group norm -----------------------------------------------------------------------
+
+def _affine(net, seed=3):
+    """Random weights, group norms' scales and shifts included (not the identity they start as)."""
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(v.shape).astype(np.float32)
+            for k, v in net.init_weights().items()}
+
+
+@pytest.mark.parametrize("spec, groups, eps", [
+    ("input 7x5x12\ngroupnorm 3", 3, 1e-5),
+    ("input 7x5x12\ngroupnorm 1 eps1e-6", 1, 1e-6),      # PoolFormer's GroupNorm1
+    ("input 4x6x8\ngroupnorm 8", 8, 1e-5),               # one channel per group
+    ("input 12\ngroupnorm 4", 4, 1e-5),                  # a vector, as torch takes (N, C)
+])
+def test_groupnorm_equals_torchs_group_norm(spec, groups, eps):
+    net = netspec.parse(spec)
+    w = _affine(net)
+    s = net.input_shape
+    x = np.random.default_rng(1).standard_normal((3, s[-1], *s[:-1])).astype(np.float32)
+    gn = torch.nn.GroupNorm(groups, s[-1], eps)
+    gn.load_state_dict({k.split(".")[-1]: torch.from_numpy(v) for k, v in w.items()})
+    with torch.no_grad():
+        want = gn(torch.from_numpy(x)).numpy()
+        far = gn.double()(torch.from_numpy(x + np.float32(20)).double()).numpy()
+    _outputs_agree(net, w, x, want, {"rtol": 1e-4, "atol": 1e-5})
+    # a mean far from 0 (against float64): statistics as E[x²] − E[x]² in float32 lose
+    # digits (onnxruntime's InstanceNormalization is 5e-5 off here); netspec sums in float64
+    np.testing.assert_allclose(net.numpy_model(w)(x + np.float32(20)), far, rtol=1e-4, atol=1e-5)
+
+
+def test_groupnorm_onnx_is_groupnormalization_from_opset_21():
+    net = netspec.parse("input 4x4x6\ngroupnorm 2 eps1e-6\nflatten\ngroupnorm 3")
+    w = _affine(net)
+    ops = lambda opset: [n.op_type for n in to_onnx(net, w, opset).graph.node  # noqa: E731
+                         if n.op_type != "Constant"]
+    assert ops(21)[0] == "GroupNormalization"
+    # opsets 18 to 20 scale each group, not each channel: the decomposition, as torch writes
+    assert ops(20)[:5] == ["Reshape", "InstanceNormalization", "Reshape", "Mul", "Add"]
+    assert ops(21)[-5:] == ops(20)[-5:]   # a vector: the decomposition at every opset
+
+
+def test_groupnorm_counts_and_names_as_timm():
+    timm = pytest.importorskip("timm")
+    net = netspec.parse("input 6x6x8\nnorm: groupnorm 4\nrelu")
+    layer = net["norm"]
+    assert layer.params == 2 * 8 and layer.flops() == 7 * 6 * 6 * 8
+    assert "normalised in 4 groups of 2 channels × 6·6 pixels each, ε = 1e-05" in \
+        layer.explain()[0]
+    block = torch.nn.Module()
+    block.norm = timm.layers.GroupNormAct(8, 4)   # BiT's group norm + relu
+    assert net.weight_shapes() == {k: tuple(v.shape) for k, v in block.state_dict().items()}
+    w = _affine(net)
+    block.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()})
+    x = _x(net)
+    with torch.no_grad():
+        want = block.norm(torch.from_numpy(x)).numpy()
+    _outputs_agree(net, w, x, want, {"rtol": 1e-4, "atol": 1e-5})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input 4x4x6\ngroupnorm 4", "4 groups do not divide the 6 channels"),
+    ("input 4x4x6\ngroupnorm 0", "groups must be at least 1, not 0"),
+    ("input 4x4x6\ngroupnorm 2 eps0", "group-norm epsilon must be positive"),
+])
+def test_groupnorm_errors_point_at_the_layer(text, message):
+    err = one_error(text)
+    assert message in str(err) and err.line == 2
+
+
+def test_groupnorm_statistics_make_the_receptive_field_the_whole_input():
+    from netspec.analysis.rf import receptive_fields
+    spec = "input 16x12x4\nconv 3x3 p1 x4\ngroupnorm 2\nconv 3x3 p1 x4"
+    net = netspec.parse(spec)
+    field = receptive_fields(net)["conv2"]
+    # the oracle: autograd says output pixel (0, 0) depends on the far corner of the input
+    x = torch.tensor(_x(net, 1), requires_grad=True)
+    w = _affine(net)
+    t = {k: torch.from_numpy(v) for k, v in w.items()}
+    y = F.conv2d(F.group_norm(F.conv2d(x, t["conv1.weight"], t["conv1.bias"], padding=1), 2,
+                              t["groupnorm1.weight"], t["groupnorm1.bias"]),
+                 t["conv2.weight"], t["conv2.bias"], padding=1)
+    y[0, :, 0, 0].sum().backward()
+    assert x.grad[0, :, 15, 11].abs().sum() > 0
+    # conv1's window (3, jump 1, from −1) and the statistics' (the whole input, as seen
+    # through conv1: −1 … 16 and −1 … 12); conv2 adds its own 3×3 around the pixel
+    assert field.span(0, 0) == (-2, 16) and field.span(0, 1) == (-2, 12)
+    assert field.span(15, 0) == (-1, 17)   # conv2's window, 13 … 17, beside the statistics'
+    assert field.size == (19, 15) and field.jump == (1, 1)   # per-pixel jumps are kept
+    plain = receptive_fields(netspec.parse(spec.replace("groupnorm 2", "bn")))["conv2"]
+    assert plain.size == (5, 5) and plain.jump == field.jump
+
+
+def test_groupnorm_keeps_its_input_and_two_numbers_per_group_as_torch_does():
+    net = netspec.parse("input 6x6x3\nconv 1x1 x4\ngroupnorm 2")
+    w, gw, gb = (torch.randn(*s, requires_grad=True) for s in ((4, 3, 1, 1), (4,), (4,)))
+    want = _torch_saved(lambda t: F.group_norm(F.conv2d(t, w), 2, gw, gb), _x(net, 3), [w, gw, gb])
+    # the conv's input, group norm's input, and per sample and group a mean and 1/std
+    assert saved_bytes(net, 3) == want == 3 * 4 * 6 * 6 * (3 + 4) + 3 * 2 * 2 * 4
+
+
+def test_groupnorm_gradients_equal_autograds():
+    _gradients("input 6x5x6\nconv 3x3 p1 x6\ngroupnorm 3 eps1e-4\nrelu\nflatten\nfc 8\n"
+               "groupnorm 2")
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+def test_groupnorm_imports_back_from_netspecs_onnx(opset):
+    _roundtrip("input 6x6x3\nconv 3x3 p1 x8\ngroupnorm 4\nrelu\ngroupnorm 2 eps1e-6\n"
+               "flatten\nfc 6\ngroupnorm 3", opset=opset)
+
+
+def test_groupnorm_of_opset_18_scales_each_group():
+    """GroupNormalization-18 has one scale and shift per group: read as each group's value
+    for each of its channels."""
+    import onnx
+    from onnx import helper
+
+    from netspec.importer import import_onnx
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 6, 4, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 6, 4, 4])
+    scale = np.array([2.0, -1.0, 0.5], np.float32)
+    shift = np.array([0.1, 0.2, 0.3], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], name="gn",
+                          num_groups=3, epsilon=1e-5)], "g", [x], [y],
+        [onnx.numpy_helper.from_array(scale, "s"), onnx.numpy_helper.from_array(shift, "b")])
+    imported = import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]),
+                           name="gn18")
+    weights = imported.weights()
+    assert imported.network.layers[1].text == "groupnorm 3"
+    np.testing.assert_array_equal(weights["gn.weight"], np.repeat(scale, 2))
+    np.testing.assert_array_equal(weights["gn.bias"], np.repeat(shift, 2))
+
+
+def test_groupnorm_in_pytorch_code(tmp_path):
+    source = _torch_code("input 6x6x3\nconv 3x3 p1 x8\ngroupnorm 4\nrelu\n"
+                         "groupnorm 2 eps1e-6\nflatten\nfc 6\ngroupnorm 3", tmp_path, "gns")
+    assert "nn.GroupNorm(4, 8)" in source and "nn.GroupNorm(2, 8, eps=1e-06)" in source
+    assert "nn.GroupNorm(3, 6)" in source

@@ -116,6 +116,8 @@ _CHANNEL_OPS = {
     "linear": lambda layer, w, t: _channels_last(lambda v: F.linear(
         v, w[f"{layer.name}.weight"], w.get(f"{layer.name}.bias")), t),
     "chunk": _chunk, "shuffle": _shuffle, "deconv": _deconv,
+    "groupnorm": lambda layer, w, t: F.group_norm(t, layer.groups, w[f"{layer.name}.weight"],
+                                                  w[f"{layer.name}.bias"], layer.eps),
 }
 
 

@@ -15,7 +15,9 @@ its arithmetic); none switches on a layer's kind. None of them imports NumPy.
 A new layer kind declares, in its class (netspec/layers/), what these ask:
 
 - `pointwise = True`, or `window()` (span, stride, padding before, per axis), or
-  `input_windows()` where its inputs are read differently (stride 0: broadcast);
+  `input_windows()` where its inputs are read differently (stride 0: broadcast), or
+  `input_reads()` where it reads an input twice (group norm: the pixel and, for its
+  statistics, the whole H×W);
   None where no one window describes it. Undeclared, the receptive field refuses.
 - `saves` ("input" and/or "output": what PyTorch's backward keeps) and
   `saved_extra_bytes()` for anything more (indices, masks, statistics).

@@ -154,23 +154,23 @@ def _field(layer: Layer, fields: dict[str, Field], rep: Reporter | None) -> Fiel
         return Field((1, 1), (1, 1), (0, 0), out=out)
     if any(i.name not in fields for i in layer.inputs):
         return None   # after a vector: no spatial field (reported as a shape error)
-    windows = layer.input_windows()
-    if any(w is None for w in windows):
+    reads = layer.input_reads()
+    if any(w is None for _, w in reads):
         return None   # windows of different sizes: no one field describes the layer
-    if windows == _POINTWISE:
+    if [w for _, w in reads] == _POINTWISE:
         field = fields[layer.inputs[0].name]
         if field.out == out and 0 not in field.jump:
             return field   # what the general case below would work out, without the work
     axes, bad = [], False
     upstream = any(fields[i.name].misaligned for i in layer.inputs)
     for a in (0, 1):
-        paths = [_through(_axis(fields[i.name], a), w[a]) for i, w in zip(layer.inputs, windows)]
+        paths = [_through(_axis(fields[i.name], a), w[a]) for i, w in reads]
         axis, wrong = _union(paths, out[a])
         axes.append(axis)
         bad |= wrong
     if bad and rep is not None:
         spans = []
-        for i, w in zip(layer.inputs, windows):
+        for i, w in reads:
             f = _make([_through(_axis(fields[i.name], a), w[a]) for a in (0, 1)], False, out)
             (r0, r1), (c0, c1) = f.span(0, 0), f.span(0, 1)
             spans.append(f"`{i.name}` reads rows {r0}…{r1}, columns {c0}…{c1}")
@@ -189,12 +189,12 @@ def rf_lines(layer: Layer, fields: dict[str, Field]) -> list[str]:
         return []
     if not layer.inputs:
         return ["rf = 1×1, jump 1 (the input itself)"]
-    windows = layer.input_windows()
+    reads = layer.input_reads()
     lines = []
     for a, axis in enumerate(("H", "W")):
-        s = windows[0][a][1]
+        s = reads[0][1][a][1]
         parts = []
-        for i, window in zip(layer.inputs, windows):
+        for i, window in reads:
             f = fields[i.name]
             rf, j, e = f.rf[a], f.jump[a], window[a][0]
             parts.append(f"{rf} + ({e}−1)·{j} = {rf + (e - 1) * j}")

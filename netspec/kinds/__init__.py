@@ -15,6 +15,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
     norm         batch norm, local response norm, layer norm
+    groupnorm    group norm
     activations  relu, relu6, tanh, sigmoid, softmax, leaky, elu
     gating       the self-gated activations: silu, gelu, hswish, and hsigmoid
     merges       add (residual), concat, mul (gate): one family
@@ -29,6 +30,7 @@ from .conv import Conv
 from .pool import AdaptivePool, Pool
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
+from .groupnorm import GroupNorm
 from .activations import Activation
 from . import gating  # noqa: F401  (the self-gated activations come next in every list)
 from .merges import Add, Concat, Merge, Multiply
@@ -36,6 +38,6 @@ from .channels import Chunk, LayerScale, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",
-           "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
+           "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "GroupNorm", "Input", "Layer",
            "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape", "Shuffle",
            "Upsample", "shape_str", "transposed_output_size"]

@@ -320,6 +320,12 @@ class Layer:
         """
         return [self.window()] * len(self.inputs)
 
+    def input_reads(self) -> list[tuple[Layer, tuple[AxisWindow, AxisWindow] | None]]:
+        """Each value the layer reads, with the window it reads it through: its inputs with
+        `input_windows()`. A layer may read an input twice: group norm reads each pixel,
+        and the whole H×W of its input for its statistics (a broadcast window, stride 0)."""
+        return list(zip(self.inputs, self.input_windows()))
+
     @property
     def non_trainable(self) -> int:
         """Values in this layer's buffers (running statistics); `params` are the trainable."""

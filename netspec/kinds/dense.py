@@ -358,7 +358,8 @@ class Flatten(Layer):
                 r.fail("Flatten keeps the batch axis only with axis=1")
         else:
             x, out = r.shape(node.input[0]), r.shape(node.output[0])
-            if not (len(out) == 2 and len(x) >= 2 and out[1] == prod(x[1:])):
-                return "N×C×H×W → N×(C·H·W) (`flatten`)"
+            if not (len(out) == 2 and len(x) >= 2 and out[1] == prod(x[1:])) or \
+                    not r.computed(node.input[0]):
+                return "N×C×H×W → N×(C·H·W) (`flatten`) of a value a layer computes"
         r.emit(node, cls, [cls.keywords[0]], [node.input[0]])
         return None

@@ -213,6 +213,8 @@ class OnnxReader(Protocol):
     shapes: dict[str, tuple[Any, ...]]
     #: The graph's input value.
     input_name: str
+    #: The model's opset (of the standard domain).
+    opset: int
 
     def attrs(self, node: Any) -> dict[str, Any]:
         """The node's attributes by name (strings decoded)."""
@@ -274,6 +276,14 @@ class OnnxReader(Protocol):
 
     def short(self, value: float) -> str:
         """A float attribute as people write it (`1e-3`, not 0.0010000000474974513)."""
+
+    def computed(self, value: str) -> bool:
+        """Whether `value` is the graph's input or a layer's output (not a step of a pattern
+        still being read, such as group norm's reshape back before its Mul and Add)."""
+
+    def consumers(self, value: str) -> list[Any]:
+        """The nodes that read `value` (for a pattern that must see the node after it before
+        it claims a node another kind may read)."""
 
     def pending(self, pattern: str) -> dict[str, Any]:
         """The partial matches of a pattern of several nodes (`gelu`), by the value each

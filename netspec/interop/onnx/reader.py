@@ -161,9 +161,13 @@ class Reader:
         #: a model netspec exported names every layer; keep even the names of those
         #: without weights (a torch export's `relu_1` is better replaced by netspec's own)
         self.all_names = model.producer_name == "netspec"
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                          0)
+        self._consumers: dict[str, list[onnx.NodeProto]] = {}
         for node in graph.node:
             for name in node.input:
                 self.readers[name] = self.readers.get(name, 0) + 1
+                self._consumers.setdefault(name, []).append(node)
 
     # ---- errors ------------------------------------------------------------
     def where(self, node: onnx.NodeProto) -> str:
@@ -248,6 +252,13 @@ class Reader:
 
     def uses(self, value: str) -> int:
         return self.readers.get(value, 0)
+
+    def computed(self, value: str) -> bool:
+        value = self.resolve(value)
+        return value == self.input_name or value in self.producers
+
+    def consumers(self, value: str) -> list[onnx.NodeProto]:
+        return self._consumers.get(value, [])
 
     def pending(self, pattern: str) -> dict[str, Any]:
         return self.patterns.setdefault(pattern, {})

@@ -61,8 +61,16 @@ def _read_node(r: Reader, node: onnx.NodeProto, table: dict[str, list[Handler]])
     r.fail(f"netspec reads {node.op_type} only as {'; or as '.join(reasons)}{seen}")
 
 
+#: Operators whose output has their first input's shape, which onnx's shape inference
+#: gives only the element type of (GroupNormalization is defined by a function).
+_SHAPE_KEEPING = ("GroupNormalization",)
+
+
 def _infer_shapes(model: onnx.ModelProto, r: Reader) -> dict[str, tuple[Any, ...]]:
-    """Every value's shape, from ONNX shape inference on a copy without the big weights."""
+    """Every value's shape, from ONNX shape inference on a copy without the big weights,
+    starting from the shapes the exporter recorded (value_info); where inference stops at
+    a shape-keeping operator that it cannot see through, the operator's input shape is
+    given to its output and inference runs again."""
     import onnx
     from onnx import helper
     graph = model.graph
@@ -71,20 +79,36 @@ def _infer_shapes(model: onnx.ModelProto, r: Reader) -> dict[str, tuple[Any, ...
     big = [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
            for t in graph.initializer if t not in small]
     inputs = [i for i in graph.input if i.name not in r.consts]
-    light = helper.make_model(helper.make_graph(list(graph.node), graph.name, inputs + big,
-                                                list(graph.output), small),
-                              opset_imports=list(model.opset_import))
-    light.ir_version = model.ir_version
-    try:
-        light = onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
-    except Exception as err:  # noqa: BLE001 (onnx raises its own error types)
-        r.fail(f"ONNX shape inference failed: {str(err).strip().splitlines()[-1]}")
+    known = list(graph.value_info)
+    strict = not any(node.op_type in _SHAPE_KEEPING for node in graph.node)
+    while True:   # lenient passes until no shape-keeping operator is left unseen, then strict
+        light = helper.make_model(helper.make_graph(list(graph.node), graph.name, inputs + big,
+                                                    list(graph.output), small,
+                                                    value_info=known),
+                                  opset_imports=list(model.opset_import))
+        light.ir_version = model.ir_version
+        try:
+            light = onnx.shape_inference.infer_shapes(light, strict_mode=strict, data_prop=True)
+        except Exception as err:  # noqa: BLE001 (onnx raises its own error types)
+            r.fail(f"ONNX shape inference failed: {str(err).strip().splitlines()[-1]}")
+        infos = {info.name: info for info in
+                 [*light.graph.input, *light.graph.value_info, *light.graph.output]
+                 if info.type.tensor_type.HasField("shape")}
+        if strict:
+            break
+        kept = [helper.make_tensor_value_info(node.output[0], infos[node.input[0]].type
+                                              .tensor_type.elem_type,
+                                              [d.dim_value if d.HasField("dim_value") else
+                                               d.dim_param or "N" for d in
+                                               infos[node.input[0]].type.tensor_type.shape.dim])
+                for node in graph.node if node.op_type in _SHAPE_KEEPING and
+                node.input[0] in infos and node.output[0] not in infos]
+        strict = not kept
+        known = [*known, *kept]
     shapes = {}
-    for info in [*light.graph.input, *light.graph.value_info, *light.graph.output]:
-        t = info.type.tensor_type
-        if t.HasField("shape"):
-            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else "N"
-                                      for d in t.shape.dim)
+    for name, info in infos.items():
+        shapes[name] = tuple(d.dim_value if d.HasField("dim_value") else "N"
+                             for d in info.type.tensor_type.shape.dim)
     return shapes
 
 
