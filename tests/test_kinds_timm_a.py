@@ -281,3 +281,108 @@ def test_groupnorm_in_pytorch_code(tmp_path):
                          "groupnorm 2 eps1e-6\nflatten\nfc 6\ngroupnorm 3", tmp_path, "gns")
     assert "nn.GroupNorm(4, 8)" in source and "nn.GroupNorm(2, 8, eps=1e-06)" in source
     assert "nn.GroupNorm(3, 6)" in source
+
+
+# ---- blur -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, size, stride", [
+    ("input 9x8x4\nblur", 3, 2), ("input 7x7x3\nblur 3 s1", 3, 1), ("input 8x9x2\nblur 4", 4, 2),
+    ("input 11x6x2\nblur 5 s2", 5, 2), ("input 9x10x2\nblur 2 s3", 2, 3)])
+def test_blur_equals_timms_blurpool(spec, size, stride):
+    timm = pytest.importorskip("timm")
+    net = netspec.parse(spec)
+    x = _x(net)
+    pool = timm.layers.BlurPool2d(x.shape[1], size, stride)
+    assert not pool.state_dict() and net.weight_shapes() == {}   # a buffer, not a weight
+    with torch.no_grad():
+        want = pool(torch.from_numpy(x)).numpy()
+    assert net.output_shape == (want.shape[2], want.shape[3], want.shape[1])
+    _outputs_agree(net, {}, x, want, TOL)
+
+
+def test_blur_arithmetic_by_hand():
+    net = netspec.parse("input 9x8x4\nblur\nblur 4 s1")
+    b1, b2 = net["blur1"], net["blur2"]
+    # padding floor((s − 1 + F − 1)/2): 1 for 3 s2, 1 for 4 s1; out floor((n + 2p − F)/s) + 1
+    assert b1.pads == ((1, 1), (1, 1)) and b1.output_shape == (5, 4, 4)
+    assert b2.pads == ((1, 1), (1, 1)) and b2.output_shape == (4, 3, 4)
+    assert b1.macs == 5 * 4 * 4 * 9 and b1.flops() == 2 * b1.macs and b1.params == 0
+    assert b2.macs == 4 * 3 * 4 * 16
+    assert "filter = binomial row C(2, k)/2^2, its outer product; params = 0" in b1.explain()
+
+
+def test_blur_receptive_field_is_its_window():
+    from netspec.analysis.rf import receptive_fields
+    fields = receptive_fields(netspec.parse("input 16x16x2\nconv 3x3 p1 x2\nblur\nblur 5 s1"))
+    # conv: 3, jump 1; blur 3 s2 p1: 3 + 2·1 = 5, jump 2; blur 5 s1 p2: 5 + 4·2 = 13
+    assert [fields[n].rf for n in ("conv1", "blur1", "blur2")] == [(3, 3), (5, 5), (13, 13)]
+    assert fields["blur2"].jump == (2, 2) and fields["blur2"].start == (-6, -6)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input 4x4x6\nblur 1", "the blur filter must be at least 2 wide, not 1"),
+    ("input 4x4x6\nblur 3 s0", "stride must be at least 1, not 0"),
+    ("input 1x4x6\nblur", "mirrors 1 pixels on each side, which needs an input larger than 1×1"),
+    ("input 4x4x6\nflatten\nblur", "`blur` needs an H×W×C volume"),
+])
+def test_blur_errors_point_at_the_layer(text, message):
+    err = one_error(text)
+    assert message in str(err) and err.line == text.count("\n") + 1
+
+
+def test_blur_keeps_its_input_the_padded_copy_and_the_filter_as_torch_does():
+    timm = pytest.importorskip("timm")
+    net = netspec.parse("input 6x7x3\nconv 1x1 x4\nblur")
+    w = torch.randn(4, 3, 1, 1, requires_grad=True)
+    pool = timm.layers.BlurPool2d(4, 3, 2)
+    want = _torch_saved(lambda t: pool(F.conv2d(t, w)), _x(net, 1), [w])
+    # the conv's input; blur's input, its 8×9 padded copy and its 4 filters of 3×3
+    assert saved_bytes(net, 1) == want == 4 * (6 * 7 * 3 + 6 * 7 * 4 + 8 * 9 * 4 + 4 * 9)
+
+
+def test_blur_gradients_equal_autograds():
+    _gradients("input 15x14x3\nconv 3x3 p1 x4\nblur\nblur 4 s1\nblur 5 s3\nflatten\nfc 3")
+
+
+def test_blur_imports_back_from_netspecs_onnx():
+    _roundtrip("input 15x14x3\nconv 3x3 p1 x4 relu\nblur\nblur 4 s1\nblur 5 s3\nfc 3")
+
+
+def test_blur_in_pytorch_code(tmp_path):
+    source = _torch_code("block body(s) { blur 3 s$s }\ninput 9x8x3\nconv 3x3 p1 x4\n"
+                         "residual { body(1) }\nblur\nblur 4 s1\nflatten\nfc 3", tmp_path, "blurs")
+    assert "BlurPool2d(4, filt_size=4, stride=1)" in source and "BlurPool2d(4)" in source
+
+
+def test_blur_numpy_memory_is_what_tracemalloc_sees():
+    from test_memory import _allocated
+
+    from netspec.analysis.memory import forward_peak
+    from netspec.backends.numpy.memory import NumpyRuntime
+    net = netspec.parse("input 32x32x8\nblur\nblur 5 s1\nblur 4")
+    assert forward_peak(net, 16, runtime=NumpyRuntime()).bytes == \
+        pytest.approx(_allocated(net, 16), rel=0.10)
+
+
+def test_timms_blurpool_exported_by_torchs_dynamo_exporter_imports_as_blur(tmp_path):
+    """torch.onnx.export(dynamo=True) writes BlurPool2d as Pad (reflect) and a depthwise Conv
+    by the filter (the legacy exporter computes the Pad's sizes in the graph: not read)."""
+    timm = pytest.importorskip("timm")
+    import warnings
+
+    from netspec.importer import import_onnx
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1),
+                                timm.layers.BlurPool2d(4, 3, 2)).eval()
+    x = torch.randn(2, 3, 9, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x[:1],), str(tmp_path / "blur.onnx"), dynamo=True,
+                          opset_version=18, verbose=False)
+    import onnx
+    imported = import_onnx(onnx.load(str(tmp_path / "blur.onnx")), name="blur")
+    assert [layer.text for layer in imported.network.layers][1:] == ["conv 3x3 p1 x4", "blur"]
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = imported.network.numpy_model(imported.weights())(x.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -53,6 +53,13 @@ def _pool(layer, t):
     return total / (F.avg_pool2d(ones, layer.kernel, layer.strides) * area)
 
 
+def _blur(layer, w, t):
+    """timm's BlurPool2d (its filter a buffer, no weights)."""
+    from timm.layers import BlurPool2d
+    pool = BlurPool2d(t.shape[1], layer.kernel[0], layer.strides[0]).to(t.dtype)
+    return pool(t)
+
+
 def _layer(layer, w, ins):
     t = ins[0] if ins else None
     op, name = layer.op, layer.name
@@ -115,7 +122,7 @@ _CHANNEL_OPS = {
     "scale": lambda layer, w, t: w[layer.name] * t,
     "linear": lambda layer, w, t: _channels_last(lambda v: F.linear(
         v, w[f"{layer.name}.weight"], w.get(f"{layer.name}.bias")), t),
-    "chunk": _chunk, "shuffle": _shuffle, "deconv": _deconv,
+    "chunk": _chunk, "shuffle": _shuffle, "deconv": _deconv, "blur": _blur,
     "groupnorm": lambda layer, w, t: F.group_norm(t, layer.groups, w[f"{layer.name}.weight"],
                                                   w[f"{layer.name}.bias"], layer.eps),
 }

@@ -13,6 +13,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     arith        convolution arithmetic: output sizes, `same` padding
     window       what conv and pool share: kernel, stride, padding, dilation
     conv, pool   convolution; max, average, global and adaptive average pooling
+    blur         blur pooling: anti-aliased downsampling by a fixed binomial filter
     dense        fc, flatten, dropout
     norm         batch norm, local response norm, layer norm
     groupnorm    group norm
@@ -28,6 +29,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
 from .base import Input, Layer, Shape, shape_str  # noqa: I001
 from .conv import Conv
 from .pool import AdaptivePool, Pool
+from .blur import Blur
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
 from .groupnorm import GroupNorm
@@ -37,7 +39,7 @@ from .merges import Add, Concat, Merge, Multiply
 from .channels import Chunk, LayerScale, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
 
-__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",
-           "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "GroupNorm", "Input", "Layer",
-           "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape", "Shuffle",
-           "Upsample", "shape_str", "transposed_output_size"]
+__all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Blur",
+           "Chunk", "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "GroupNorm", "Input",
+           "Layer", "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape",
+           "Shuffle", "Upsample", "shape_str", "transposed_output_size"]

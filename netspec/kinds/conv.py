@@ -112,6 +112,8 @@ class Conv(_Windowed):
             return "a convolution (this one netspec exported from another statement)"
         a = r.attrs(node)
         x, w = node.input[0], node.input[1]
+        if not r.computed(x):   # a step of another kind's pattern (blur's reflect padding)
+            return "a convolution of a value a layer computes"
         k, _, *kernel = r.dims(w)
         if len(kernel) != 2:
             r.fail(f"a {len(kernel)}-D convolution: netspec convolves over height and width only")

@@ -7,7 +7,7 @@ this module imports every kind module, so that asking it is asking all of them.
 from __future__ import annotations
 
 # every kind module, in the order their kinds are listed (in hints, in `--help`)
-from . import (base, conv, pool, dense, norm, groupnorm,  # noqa: F401, I001
+from . import (base, conv, pool, blur, dense, norm, groupnorm,  # noqa: F401, I001
                activations, gating, merges, channels, resample)
 from .base import KINDS, Layer
 
