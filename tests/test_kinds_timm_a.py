@@ -354,14 +354,6 @@ def test_blur_in_pytorch_code(tmp_path):
     assert "BlurPool2d(4, filt_size=4, stride=1)" in source and "BlurPool2d(4)" in source
 
 
-def test_blur_numpy_memory_is_what_tracemalloc_sees():
-    from test_memory import _allocated
-
-    from netspec.analysis.memory import forward_peak
-    from netspec.backends.numpy.memory import NumpyRuntime
-    net = netspec.parse("input 32x32x8\nblur\nblur 5 s1\nblur 4")
-    assert forward_peak(net, 16, runtime=NumpyRuntime()).bytes == \
-        pytest.approx(_allocated(net, 16), rel=0.10)
 
 
 def test_timms_blurpool_exported_by_torchs_dynamo_exporter_imports_as_blur(tmp_path):
@@ -386,3 +378,259 @@ def test_timms_blurpool_exported_by_torchs_dynamo_exporter_imports_as_blur(tmp_p
         want = model(x).numpy()
     got = imported.network.numpy_model(imported.weights())(x.numpy())
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+# ---- weight-standardised conv ---------------------------------------------------------
+
+def _timm_module(spec_line: str, c_in: int):
+    """timm's module for one `ws` conv statement (the oracle), with random parameters."""
+    timm = pytest.importorskip("timm")
+    from timm.layers import ScaledStdConv2d, ScaledStdConv2dSame, StdConv2d, StdConv2dSame
+    layer = netspec.parse(f"input 9x8x{c_in}\n{spec_line}")["conv1"]
+    ws, same = layer.ws, layer.padding == "same"
+    pad = {} if same else {"padding": layer.padding}
+    common = dict(stride=layer.strides[0], dilation=layer.dilation, groups=layer.groups,
+                  bias=layer.bias, eps=ws.eps)
+    if ws.gain:
+        cls = ScaledStdConv2dSame if same else ScaledStdConv2d
+        module = cls(c_in, layer.filters, layer.kernel[0], gamma=ws.gamma, **pad, **common)
+    else:
+        cls = StdConv2dSame if same else StdConv2d
+        module = cls(c_in, layer.filters, layer.kernel[0], **pad, **common)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn_like(p) * 0.5 + (1 if p.shape[1:] == (1, 1, 1) else 0))
+    return timm, module
+
+
+WS_CONVS = ["conv 3x3 p1 x6 ws eps1e-8 nobias",                    # BiT's StdConv2d
+            "conv 3x3 s2 x8 ws gain gamma1.7139588594436646 eps1e-5",   # NFNet's ScaledStdConv2d
+            "conv 3x3 s2 same x8 ws gain eps1e-5",                      # dm_nfnet's …Same
+            "conv 5x5 s2 same g2 x4 ws nobias",                         # StdConv2dSame, groups
+            "conv 1x1 x5 ws gain gamma2"]
+
+
+@pytest.mark.parametrize("line", WS_CONVS)
+def test_ws_conv_equals_timms_std_convs(line):
+    _, module = _timm_module(line, 4)
+    net = netspec.parse(f"input 9x8x4\n{line}")
+    weights = {f"conv1.{k}": v.detach().numpy() for k, v in module.state_dict().items()}
+    assert net.weight_shapes() == {k: v.shape for k, v in weights.items()}   # names, order too
+    assert list(net.weight_shapes()) == list(weights)
+    assert net.total_params == sum(p.numel() for p in module.parameters())
+    x = _x(net)
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    _outputs_agree(net, weights, x, want, {"rtol": 1e-4, "atol": 1e-5})
+
+
+def test_ws_conv_arithmetic_by_hand():
+    net = netspec.parse("input 8x8x3\nconv 3x3 p1 x8 ws\nconv 3x3 x4 ws gain nobias")
+    c1, c2 = net["conv1"], net["conv2"]
+    assert c1.params == (27 + 1) * 8 and c2.params == (72 + 1) * 4   # the gain replaces the bias
+    assert c1.macs == 8 * 8 * 8 * 27 and c2.flops() == 2 * 6 * 6 * 4 * 72
+    assert net.weight_shapes()["conv2.gain"] == (4, 1, 1, 1)
+    assert "ŵ = (w − mean)/√(var + 1e-06) per filter, over its 72 weights, times gain·1/√72" \
+        in c2.explain()[1]
+    assert np.all(net.init_weights()["conv2.gain"] == 1)   # timm's gain_init
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input 4x4x6\nconv 3x3 x4 gain", "`gain` (a learnable gain per filter) applies to a "
+                                      "weight-standardised conv only"),
+    ("input 4x4x6\nconv 3x3 x4 eps1e-5", "`eps` (the standardisation's ε) applies to a weight"),
+    ("input 4x4x6\nconv 3x3 x4 ws gamma1.7", "`gamma` scales the gain: it needs `ws gain`"),
+    ("input 4x4x6\nconv 3x3 x4 ws eps0", "the standardisation's epsilon must be positive"),
+])
+def test_ws_errors_point_at_the_option(text, message):
+    err = one_error(text)
+    option = message.split("`")[1] if message.startswith("`") else "eps"
+    assert message in str(err) and err.line == 2
+    assert err.column == text.splitlines()[1].index(option) + 1
+
+
+@pytest.mark.parametrize("line", [WS_CONVS[0], WS_CONVS[1]])
+def test_ws_conv_keeps_what_torch_keeps(line):
+    _, module = _timm_module(line, 3)
+    net = netspec.parse(f"input 9x8x3\n{line}")
+    want = _torch_saved(module, _x(net, 1), list(module.parameters()))
+    assert saved_bytes(net, 1) == want
+
+
+def test_ws_conv_gradients_equal_autograds():
+    _gradients("input 9x8x3\nconv 3x3 p1 x6 ws eps1e-8 nobias relu\n"
+               "conv 3x3 s2 x8 ws gain gamma1.7139588594436646 eps1e-5\nbn\n"
+               "conv 3x3 s2 same g2 x4 ws gain\nflatten\nfc 3")
+
+
+def test_ws_conv_is_not_folded_with_the_batch_norm_after_it():
+    # the NumPy model folds a bn into a plain conv's weight; a ws conv would standardise the
+    # scale away, so its bn runs on its own
+    from netspec.backends.numpy.plan import fusions
+    net = netspec.parse("input 6x6x3\nconv 3x3 p1 x4 ws\nbn\nconv 3x3 p1 x4\nbn")
+    assert "conv1" not in fusions(net) and fusions(net)["conv2"].affine is net["bn2"]
+    from torch_reference import torch_forward
+    w = random_weights(net, 2)
+    x = _x(net)
+    np.testing.assert_allclose(net.numpy_model(w)(x), torch_forward(net, w, x), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_ws_onnx_standardises_the_state_dict_weights_in_the_graph():
+    net = netspec.parse("input 6x6x3\nconv 3x3 x4 ws gain gamma2")
+    w = random_weights(net, 1)
+    model = to_onnx(net, w)
+    ops = [n.op_type for n in model.graph.node if n.op_type != "Constant"]
+    assert ops == ["Reshape", "InstanceNormalization", "Reshape", "Mul", "Mul", "Conv"]
+    inits = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    assert inits["conv1.weight"] == (4, 3, 3, 3) and inits["conv1.gain"] == (4, 1, 1, 1)
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_ws_conv_imports_back_from_netspecs_onnx(opset):
+    imported = _roundtrip("input 9x8x3\nconv 3x3 p1 nobias x6 ws eps1e-8 relu\n"
+                          "conv 3x3 s2 x8 ws gain gamma1.7139588594436646 eps1e-5\n"
+                          "conv 1x1 x4 ws gain\nconv 1x1 x4 ws", opset=opset)
+    assert set(imported.weights()) >= {"conv2.gain", "conv3.gain", "conv1.weight"}
+
+
+def test_ws_conv_in_pytorch_code(tmp_path):
+    source = _torch_code("input 9x8x3\nconv 3x3 p1 nobias x6 ws eps1e-8 relu\n"
+                         "conv 3x3 s2 x8 ws gain gamma1.7139588594436646 eps1e-5\n"
+                         "conv 3x3 s2 same x8 ws gain\nconv 3x3 p1 x4 ws\nflatten\nfc 3",
+                         tmp_path, "stdconvs")
+    assert "StdConv2d(3, 6, 3, padding=1, eps=1e-08)" in source
+    assert "ScaledStdConv2d(6, 8, 3, stride=2, gamma=1.7139588594436646, eps=1e-05)" in source
+    assert "ScaledStdConv2d(8, 8, 3, stride=2, same=True)" in source
+    assert "StdConv2d(8, 4, 3, padding=1, bias=True)" in source
+
+
+# ---- TensorFlow's `same` at a stride (timm's `tf_` models) ------------------------------
+
+def _same_module(line: str, c: int):
+    """timm's dynamic-padding module for one `same` statement at a stride (the oracle)."""
+    pytest.importorskip("timm")
+    from timm.layers.conv2d_same import Conv2dSame
+    from timm.layers.pool2d_same import AvgPool2dSame, MaxPool2dSame
+    layer = netspec.parse(f"input 9x9x{c}\n{line}").layers[1]
+    if layer.op == "conv":
+        torch.manual_seed(1)
+        return Conv2dSame(c, layer.filters, layer.kernel, layer.strides, dilation=layer.dilation,
+                          groups=layer.groups)
+    if layer.mode == "max":
+        return MaxPool2dSame(layer.kernel, layer.strides)
+    # the zeros pad_same adds are counted whatever count_include_pad says: `countpad`
+    return AvgPool2dSame(layer.kernel, layer.strides, count_include_pad=False)
+
+
+@pytest.mark.parametrize("h, w", [(9, 8), (7, 7), (10, 13)])
+@pytest.mark.parametrize("line", ["conv 3x3 s2 same x4", "conv 5x5 s2 same x4",
+                                  "conv 4x4 s2 same d2 g2 x4", "conv 3x3 s3 same x2",
+                                  "pool max 3 s2 same", "pool max 2 same", "pool max 3x5 s2 same",
+                                  "pool avg 3 s2 same countpad", "pool avg 2 same countpad"])
+def test_same_at_a_stride_equals_timms_dynamic_same_modules(line, h, w):
+    module = _same_module(line, 2).eval()
+    net = netspec.parse(f"input {h}x{w}x2\n{line}")
+    weights = {f"conv1.{k}": v.detach().numpy() for k, v in module.state_dict().items()}
+    x = _x(net)
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    assert net.output_shape == (want.shape[2], want.shape[3], want.shape[1])
+    _outputs_agree(net, weights, x, want, {"rtol": 1e-5, "atol": 1e-5})
+
+
+def test_same_average_without_countpad_divides_by_the_input_cells():
+    # TensorFlow's average pooling: 7 → 4 at stride 2 pads 1 after; the last window of
+    # row 0 holds columns 6 and the padding, so it is x[0, 6]·(1/2) + … over real cells
+    net = netspec.parse("input 7x7x1\npool avg 2 s2 same")
+    x = np.arange(49, dtype=np.float32).reshape(1, 1, 7, 7)
+    y = net.numpy_model({})(x)[0, 0]
+    assert y[0, 3] == pytest.approx((6 + 13) / 2) and y[3, 3] == pytest.approx(48)
+    assert y[0, 0] == pytest.approx((0 + 1 + 7 + 8) / 4)
+    np.testing.assert_allclose(OnnxModel(net, {})(x)[0, 0], y)
+
+
+SAME_SPEC = """block down(s) { conv 3x3 s$s same x4 }
+input 9x8x3
+conv 3x3 s2 same x4
+residual { down(1) }
+down(2)
+pool max 3 s2 same
+conv 4x4 same x4
+pool avg 2 same countpad
+pool avg 3 s2 same
+conv 3x3 s2 same x4 ws gain
+flatten
+fc 3
+"""
+
+
+def test_same_at_a_stride_in_pytorch_code(tmp_path):
+    """The generated code pads in forward where the padding depends on the input's size (as
+    timm's Conv2dSame, MaxPool2dSame, AvgPool2dSame), and scripts with TorchScript."""
+    source = _torch_code(SAME_SPEC, tmp_path, "same")
+    assert "Conv2dSame(3, 4, 3, stride=2)" in source and "def pad_same(" in source
+    assert "Conv2dSame(in_channels, 4, 3, stride=s)" in source   # a block's parameter stride
+    assert "MaxPool2dSame(3, 2)" in source and "AvgPool2dSame(2, 2)" in source
+    assert "AvgPool2dSame(3, 2, count_include_pad=False)" in source
+    assert "nn.Conv2d(4, 4, 4, padding='same')" in source   # stride 1: torch pads itself
+    assert "ScaledStdConv2d(4, 4, 3, stride=2, same=True)" in source
+
+
+# ---- every new kind together ----------------------------------------------------------
+
+ALL = """input 32x32x3
+stem: conv 3x3 s2 same x16 ws gain gamma1.7139588594436646 eps1e-5
+groupnorm 4
+elu
+blur
+conv 3x3 p1 nobias x16 ws eps1e-8
+groupnorm 1 eps1e-6
+pool max 3 s2 same
+pool avg 2 same countpad
+flatten
+fc 10 elu 0.5
+"""
+
+
+@pytest.mark.parametrize("style", ["volumes", "graph"])
+def test_the_new_kinds_are_drawn(style):
+    from netspec.picture import draw
+    svg = draw(netspec.parse(ALL, "all.ns"), style)
+    assert "<svg" in svg and "groupnorm" in svg and "blur" in svg
+
+
+def test_a_ws_convs_filters_are_drawn_standardised():
+    # `draw --filters` shows what the conv convolves with: each filter at mean 0, variance 1
+    net = netspec.parse("input 8x8x3\nconv 3x3 x4 ws")
+    w = random_weights(net, 1)
+    bank = net["conv1"].filter_bank({"weight": w["conv1.weight"], "bias": w["conv1.bias"]})
+    np.testing.assert_allclose(bank.reshape(4, -1).mean(axis=1), 0, atol=1e-6)
+    np.testing.assert_allclose(bank.reshape(4, -1).var(axis=1), 1, rtol=1e-4)
+
+
+def test_the_new_kinds_round_trip_together(tmp_path):
+    # (pooling's `same` imports as the padding that gives the same windows at this size, as
+    # every pooling does: `pool 3 s2 ceil`, and no padding at all for the 2×2 average)
+    imported = ALL.replace("pool max 3 s2 same", "pool 3 s2 ceil").replace(
+        "pool avg 2 same countpad", "pool avg 2")
+    for opset in (17, 21):
+        got = _roundtrip(imported, opset=opset).network
+        np.testing.assert_allclose(got.numpy_model(random_weights(got, 5))(_x(got)),
+                                   netspec.parse(ALL).numpy_model(random_weights(got, 5))(_x(got)),
+                                   **TOL)
+    _torch_code(ALL, tmp_path, "all")
+
+
+@pytest.mark.parametrize("spec", ["input 32x32x8\nblur\nblur 5 s1\nblur 4",
+                                  "input 32x32x16\ngroupnorm 4\nelu\ngroupnorm 1",
+                                  "input 32x32x8\nconv 3x3 p1 x16 ws\nconv 3x3 s2 same x8 ws gain"])
+def test_numpy_memory_of_the_new_kinds_is_what_tracemalloc_sees(spec):
+    from test_memory import _allocated
+
+    from netspec.analysis.memory import forward_peak
+    from netspec.backends.numpy.memory import NumpyRuntime
+    net = netspec.parse(spec)
+    assert forward_peak(net, 16, runtime=NumpyRuntime()).bytes == \
+        pytest.approx(_allocated(net, 16), rel=0.10)

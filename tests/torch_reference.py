@@ -60,12 +60,25 @@ def _blur(layer, w, t):
     return pool(t)
 
 
+def _standardised(layer, weight, gain):
+    """The conv's weight standardised as timm's StdConv2d and ScaledStdConv2d compute it: a
+    batch norm in training mode over each filter's weights, scaled by gain·γ/√fan_in."""
+    ws, k = layer.ws, weight.shape[0]
+    scale = ws.gamma * weight[0].numel() ** -0.5
+    return F.batch_norm(weight.reshape(1, k, -1), None, None,
+                        weight=(gain * scale).view(-1) if ws.gain else None, training=True,
+                        momentum=0.0, eps=ws.eps).reshape_as(weight)
+
+
 def _layer(layer, w, ins):
     t = ins[0] if ins else None
     op, name = layer.op, layer.name
     if op == "conv":
         t = F.pad(t, _pads(layer, t.shape[2:]))
-        return F.conv2d(t, w[f"{name}.weight"], w.get(f"{name}.bias"), stride=layer.strides,
+        weight = w[f"{name}.weight"]
+        if layer.ws is not None:
+            weight = _standardised(layer, weight, w.get(f"{name}.gain"))
+        return F.conv2d(t, weight, w.get(f"{name}.bias"), stride=layer.strides,
                         dilation=layer.dilation, groups=layer.groups)
     if op == "pool":
         return _pool(layer, t)

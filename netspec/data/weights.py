@@ -58,12 +58,14 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...]) -> np.ndarray:
-    """One array's initial value: He-normal weights, ones for scales, zeros otherwise."""
+    """One array's initial value: He-normal weights, ones for scales and gains, zeros
+    otherwise."""
     if suffix == "weight" and len(shape) > 1:
         w = rng.standard_normal(shape, dtype=np.float32)
         w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
         return w
-    if suffix in ("weight", "running_var", ""):   # "": a layer scale starts at 1
+    # "": a layer scale starts at 1; "gain": a weight-standardised conv's (timm's gain_init)
+    if suffix in ("weight", "running_var", "", "gain"):
         return np.ones(shape, np.float32)
     return np.zeros(shape, np.float32)
 

@@ -133,9 +133,6 @@ class Blur(_Windowed):
                 f"MACs = {oh}·{ow}·{c}·{f}·{f} = {self.macs:,}",
                 f"FLOPs = 2·MACs = {self.flops():,}"]
 
-    def attrs(self) -> dict:
-        return {"kernel": self.kernel[0], "stride": self.strides[0], "pads": self.padding}
-
     # ---- backends ------------------------------------------------------------------------
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         from ..numerics.backward.blur import blur_forward

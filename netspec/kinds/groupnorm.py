@@ -113,8 +113,9 @@ class GroupNorm(Layer):
         c, n = self.output_shape[-1], prod(self.output_shape)
         pixels = "" if len(self.output_shape) == 1 else \
             f" × {self.output_shape[0]}·{self.output_shape[1]} pixels"
-        return [f"out = in = {shape_str(self.output_shape)}, normalised in {self.groups} groups "
-                f"of {c // self.groups} channels{pixels} each, ε = {self.eps:g}",
+        groups = f"{self.groups} group{'s' if self.groups > 1 else ''}"
+        return [f"out = in = {shape_str(self.output_shape)}, normalised in {groups} of "
+                f"{c // self.groups} channels{pixels} each, ε = {self.eps:g}",
                 f"params = 2·{c} = {self.params:,}",
                 f"FLOPs = {self.FLOPS_PER_VALUE}·{n:,} = {self.flops():,}"]
 

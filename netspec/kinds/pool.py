@@ -89,9 +89,15 @@ class Pool(_Windowed):
         opts = r.options(opt_words)
         kernel, _ = r.kernel(size)
         args = [t.py(kernel)]
-        window = cls.torch_window(t, kernel, opts["stride"][1] if "stride" in opts else None,
-                                  opts["padding"][1] if "padding" in opts else E.Num(0),
-                                  E.Num(1), kernel)
+        stride = opts["stride"][1] if "stride" in opts else None
+        padding = opts["padding"][1] if "padding" in opts else E.Num(0)
+        window = cls.torch_window(t, kernel, stride, padding, E.Num(1), kernel)
+        if padding == "same" and cls.same_in_forward(t, kernel, stride or kernel[0], False):
+            step = t.py(stride if stride is not None else kernel)
+            if mode == "max":
+                return f"{cls.torch_same_module(t, 'MaxPool2dSame')}({t.py(kernel)}, {step})"
+            counted = "" if "countpad" in opts else ", count_include_pad=False"
+            return f"{cls.torch_same_module(t, 'AvgPool2dSame')}({t.py(kernel)}, {step}{counted})"
         if window:
             args.append(window)
         if "ceil" in opts:

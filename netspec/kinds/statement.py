@@ -26,9 +26,12 @@ V = TypeVar("V")
 OPTION_NAMES = {"STRIDE": "stride", "PADDING": "padding", "DILATION": "dilation",
                 "GROUPS": "groups", "FILTERS": "filters", "SAME": "padding", "VALID": "padding",
                 "CEIL": "ceil", "NOBIAS": "nobias", "COUNTPAD": "countpad",
-                "OUTPUT_PADDING": "output_padding"}
+                "OUTPUT_PADDING": "output_padding", "WS": "ws", "GAIN": "gain",
+                "GAMMA": "gamma", "EPS": "eps"}
 #: Option words that are flags (present or not).
-FLAGS = {"CEIL", "NOBIAS", "COUNTPAD"}
+FLAGS = {"CEIL", "NOBIAS", "COUNTPAD", "WS", "GAIN"}
+#: Option words whose value is a decimal number (`eps1e-5`, `gamma1.7`).
+DECIMALS = {"GAMMA", "EPS"}
 #: Option words whose value is the word itself.
 WORD_VALUES = {"SAME", "VALID"}
 
@@ -106,7 +109,7 @@ class Reading(Generic[V]):
         for w in words:
             name = OPTION_NAMES[w.type]
             value: Any = (w.text if w.type in WORD_VALUES else True if w.type in FLAGS
-                          else self.number(w))
+                          else w.number if w.type in DECIMALS else self.number(w))
             if name in seen:
                 first = seen[name][0]
                 where = f" at column {first.pos.column}" if first.pos else ""

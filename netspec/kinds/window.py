@@ -37,6 +37,61 @@ def _course_same(axis: str, f: int, d: int, before: int, after: int) -> str:
             f" is not whole: {before} before + {after} after")
 
 
+#: TensorFlow's SAME padding worked out in forward from the input's own size (timm's
+#: pad_same), for the `same` windows torch's modules cannot pad themselves.
+PAD_SAME = '''def pad_same(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int],
+             value: float = 0.0) -> torch.Tensor:
+    """x padded for an output of ceil(n/s) along H and W, the odd pixel after (TensorFlow's
+    SAME, as timm's pad_same)."""
+    ih, iw = x.shape[-2], x.shape[-1]
+    pad_h = max(((ih + stride[0] - 1) // stride[0] - 1) * stride[0]
+                + (kernel[0] - 1) * dilation[0] + 1 - ih, 0)
+    pad_w = max(((iw + stride[1] - 1) // stride[1] - 1) * stride[1]
+                + (kernel[1] - 1) * dilation[1] + 1 - iw, 0)
+    return nn.functional.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2],
+                             value=value)'''
+#: The modules the generated code defines for `same` at a stride (timm's Conv2dSame,
+#: MaxPool2dSame and AvgPool2dSame; the average may also leave the padding uncounted).
+SAME_MODULES = {
+    "Conv2dSame": '''class Conv2dSame(nn.Conv2d):
+    """nn.Conv2d padded in forward for TensorFlow's SAME (timm's Conv2dSame)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pad_same(x, [self.kernel_size[0], self.kernel_size[1]],
+                     [self.stride[0], self.stride[1]], [self.dilation[0], self.dilation[1]])
+        return self._conv_forward(x, self.weight, self.bias)''',
+    "MaxPool2dSame": '''class MaxPool2dSame(nn.Module):
+    """Max pooling padded in forward for TensorFlow's SAME, by −∞ (timm's MaxPool2dSame)."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int]) -> None:
+        super().__init__()
+        self.kernel_size = [kernel_size] * 2 if isinstance(kernel_size, int) else list(kernel_size)
+        self.stride = [stride] * 2 if isinstance(stride, int) else list(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pad_same(x, self.kernel_size, self.stride, [1, 1], float("-inf"))
+        return nn.functional.max_pool2d(x, self.kernel_size, self.stride)''',
+    "AvgPool2dSame": '''class AvgPool2dSame(nn.Module):
+    """Average pooling padded in forward for TensorFlow's SAME: the zeros counted (timm's
+    AvgPool2dSame), or with count_include_pad False, each window divided by its input cells."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int],
+                 count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kernel_size = [kernel_size] * 2 if isinstance(kernel_size, int) else list(kernel_size)
+        self.stride = [stride] * 2 if isinstance(stride, int) else list(stride)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.avg_pool2d(pad_same(x, self.kernel_size, self.stride, [1, 1]),
+                                     self.kernel_size, self.stride)
+        if self.count_include_pad:
+            return y
+        ones = pad_same(torch.ones_like(x[:1, :1]), self.kernel_size, self.stride, [1, 1])
+        return y / nn.functional.avg_pool2d(ones, self.kernel_size, self.stride)''',
+}
+
+
 class _Windowed(Layer):
     """Shared by conv and pool: a kernel slid with stride, padding and dilation."""
 
@@ -44,22 +99,39 @@ class _Windowed(Layer):
     option_spellings: tuple[tuple[str, str, str], ...] = OPTION_SPELLINGS
 
     @staticmethod
-    def torch_window(t: TorchWriter, kernel: tuple[E.Expr, E.Expr], stride: E.Expr | None,
+    def same_in_forward(t: TorchWriter, kernel: tuple[E.Expr, E.Expr], stride: E.Expr,
+                        conv: bool) -> bool:
+        """Whether `same` padding must be worked out in forward from the input's size: at a
+        stride other than 1, and for pooling with an even or parameter kernel too (torch's
+        pools pad both sides alike)."""
+        if t.py(stride) != "1":
+            return True
+        return not conv and any(E.const(f) is None or E.const(f) % 2 == 0 for f in kernel)
+
+    @staticmethod
+    def torch_same_module(t: TorchWriter, name: str) -> str:
+        """Define one of SAME_MODULES (and pad_same) in the generated code; its name."""
+        t.helper("pad_same", PAD_SAME)
+        t.helper(name, SAME_MODULES[name])
+        return name
+
+    @classmethod
+    def torch_window(cls, t: TorchWriter, kernel: tuple[E.Expr, E.Expr], stride: E.Expr | None,
                      padding: E.Expr | str, dilation: E.Expr, default_stride: tuple[E.Expr, ...],
                      conv: bool = False) -> str:
         """`stride=…, padding=…, dilation=…` for torch's conv and pool modules; inside a
-        residual body, tells `t` whether the window keeps H×W."""
+        residual body, tells `t` whether the window keeps H×W. A `same` padding that must
+        be worked out in forward (`same_in_forward`) is left to the module (no `padding=`)."""
         s = "1" if stride is None else t.py(stride)
         d = t.py(dilation)
-        if padding == "same" and s != "1":
-            t.unsupported("`same` padding with a stride (the padding depends on the input size)")
-        if padding == "same" and conv:
+        in_forward = padding == "same" and cls.same_in_forward(
+            t, kernel, stride if stride is not None else default_stride[0], conv)
+        if in_forward:
+            p = "0"
+        elif padding == "same" and conv:
             p = "'same'"   # torch pads as netspec does: the odd pixel at the end
         elif padding == "same":
-            sizes = [E.const(f) for f in kernel]
-            if any(f is None or f % 2 == 0 for f in sizes):
-                t.unsupported("`same` pooling with an even or parameter kernel")
-            p = t.py(tuple(E.Num((f - 1) // 2) for f in sizes))   # type: ignore[operator]
+            p = t.py(tuple(E.Num((E.const(f) - 1) // 2) for f in kernel))   # type: ignore[operator]
         else:
             pad = E.Num(0) if padding == "valid" else padding
             p = t.py(pad)   # type: ignore[arg-type]

@@ -14,7 +14,8 @@ Token classes (the CSS class Pygments gives each in brackets):
 
 - keywords, layer and composition alike (``conv``, ``residual``, ``same``): Keyword [k];
 - sizes and numbers (``5x5``, ``32x32x3``, ``0.5``; ``5×5`` too): Number [m, mi, mf];
-- options (``s2``, ``p1``, ``x64`` or ``×64``, ``d2``, ``g4``, ``op1``, ``eps1e-3``, ``a0.0001``):
+- options (``s2``, ``p1``, ``x64`` or ``×64``, ``d2``, ``g4``, ``op1``, ``eps1e-3``, ``gamma1.7``,
+  ``a0.0001``):
   Name.Attribute [na];
 - labels (``stem:``): Name.Label [nl];
 - ``$params``: Name.Variable [nv]; ``{expressions}``: String.Interpol braces [si] around
@@ -77,7 +78,7 @@ class NetspecLexer(RegexLexer):
             (rf"(block)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Function)),
             (words(grammar_keywords(), suffix=r"\b"), Keyword),
             # options: the letter or letters, then a number, $param or {expression}
-            (rf"(?:op|eps|[spdgx×])(?=(?:{_REAL}|{_PARAM}|\{{[^{{}}\n]*\}})(?![\w$]))",
+            (rf"(?:op|eps|gamma|[spdgx×])(?=(?:{_REAL}|{_PARAM}|\{{[^{{}}\n]*\}})(?![\w$]))",
              Name.Attribute, "option"),
             (rf"([abk])({_REAL})\b", bygroups(Name.Attribute, Number.Float)),   # lrn's α, β, k
             include("value"),

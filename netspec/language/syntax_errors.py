@@ -56,6 +56,8 @@ _EXPECTED = {
     "STRING": "a file name in quotes, `\"lib/resnet.ns\"`",
     "OUTPUT_PADDING": "`opN` (output padding)", "EPSILON": "`epsE` (epsilon)",
     "NEAREST": "`nearest`", "BILINEAR": "`bilinear`", "INPUT": "`input`",
+    "WS": "`ws` (weight standardisation)", "GAIN": "`gain` (after `ws`)",
+    "GAMMA": "`gammaG` (the gain's γ, e.g. `gamma1.7`)",
     "_NEWLINE": "the end of the statement", "SEMICOLON": "the end of the statement",
     "$END": "the end of the statement",
 }

@@ -18,9 +18,9 @@ from . import expr as E
 
 #: The letters before an option's number (`s2`, `x64`, `op1`, `eps1e-3`).
 PREFIXES = {"STRIDE": "s", "PADDING": "p", "DILATION": "d", "GROUPS": "g", "FILTERS": "x",
-            "OUTPUT_PADDING": "op", "EPS": "eps"}
+            "OUTPUT_PADDING": "op", "EPS": "eps", "GAMMA": "gamma"}
 #: Terminals whose text is whole numbers: `$param`, `{expression}` or digits, `x`-separated.
-NUMERIC = {"SIZE", "VALUE", *PREFIXES} - {"EPS"}
+NUMERIC = {"SIZE", "VALUE", *PREFIXES} - {"EPS", "GAMMA"}
 #: One number: digits, `$param` or `{expression}` (the grammar's `_N`; greedy, as it reads).
 _PART = re.compile(r"(-?\d+)|\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 #: A `$param` part of a label (`block$i-$j`).
@@ -124,7 +124,7 @@ class Word:
 
     @property
     def number(self) -> float:
-        """A decimal number: `dropout 0.5`, `leaky 0.1`, `eps1e-3`, `a0.0001`."""
+        """A decimal number: `dropout 0.5`, `leaky 0.1`, `eps1e-3`, `gamma1.7`, `a0.0001`."""
         return float(self.text[len(self.prefix):])
 
 

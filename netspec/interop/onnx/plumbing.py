@@ -97,7 +97,10 @@ def concat_sizes(r: Reader, node: onnx.NodeProto) -> str | None:
 
 def reshape(r: Reader, node: onnx.NodeProto) -> str | None:
     """A reshape to the same shape computes nothing. A reshape to `[x.size(0), -1]` keeps
-    the batch: its shape is known here, for the kind that reads it (`flatten`)."""
+    the batch: its shape is known here, for the kind that reads it (`flatten`). A reshape of
+    a constant is a kind's (a weight standardised in the graph: conv's `ws`)."""
+    if r.const(node.input[0]):
+        return "a reshape of a value computed from the input"
     x = r.shape(node.input[0])
     target = r.sizes.get(r.resolve(node.input[1]))
     if target is None and r.const(node.input[1]):
