@@ -634,3 +634,34 @@ def test_numpy_memory_of_the_new_kinds_is_what_tracemalloc_sees(spec):
     net = netspec.parse(spec)
     assert forward_peak(net, 16, runtime=NumpyRuntime()).bytes == \
         pytest.approx(_allocated(net, 16), rel=0.10)
+
+
+def test_tf_efficientnet_b0s_stem_equals_timms_at_odd_sizes():
+    """A `tf_` model's stride-2 stem (timm's Conv2dSame, TF's batch-norm ε) is netspec's
+    `same`, at input sizes where the padding differs (even: 0 before, 1 after; odd: 1, 1)."""
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("tf_efficientnet_b0", pretrained=False).eval()
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for p in (model.bn1.running_mean, model.bn1.running_var, model.bn1.weight):
+            p.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, p.shape).astype(np.float32)))
+    weights = {k: v.numpy() for k, v in model.state_dict().items()
+               if k.split(".")[0] in ("conv_stem", "bn1") and "num_batches" not in k}
+    for size in (32, 33):
+        net = netspec.parse(f"input {size}x{size}x3\nconv_stem: conv 3x3 s2 same nobias x32\n"
+                            "bn1: bn eps1e-3\nsilu")
+        x = _x(net)
+        with torch.no_grad():
+            want = model.bn1(model.conv_stem(torch.from_numpy(x))).numpy()
+        _outputs_agree(net, weights, x, want, {"rtol": 1e-4, "atol": 1e-5})
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("input 8x8x3\nconv 3x3 x8 ws gian", "did you mean `gain`?"),
+    ("input 8x8x3\nconv 3x3 x8 wz", "[ws [gain] [gammaG] [epsE]]"),
+    ("input 8x8x3\ngroupnorm", "the form is `groupnorm G [epsE]"),
+    ("input 8x8x3\nblur 3 s2 p1", "the form is `blur [F] [sN]"),
+])
+def test_syntax_errors_in_the_new_statements_teach_their_form(text, hint):
+    err = one_error(text)
+    assert hint in err.render() and err.line == 2

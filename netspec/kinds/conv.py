@@ -36,6 +36,8 @@ class Conv(_Windowed):
     option_spellings = (*OPTION_SPELLINGS,
                         (r"(?:filters|k|out|channels)=?(-?\d+)$", "x{}", "the filter count"),
                         (r"(-?\d+)$", "x{}", "a filter count"))
+    #: Words that may follow `conv`, for a near miss (`conv 3x3 x8 wz`).
+    option_words = ("ws", "gain")
     GROUPS_HINT: ClassVar[str] = "groups must divide both the input channels and the filters"
 
     def __init__(self, pos: Pos, text: str, kernel: tuple[int, int], depth: int | None,
