@@ -12,7 +12,7 @@ from .base import Layer, Shape, shape_str
 from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 from . import stdconv
 from .stdconv import Standardised
-from .window import OPTION_SPELLINGS, PAD_SAME, _Windowed, onnx_pads
+from .window import OPTION_SPELLINGS, _Windowed, onnx_pads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +84,7 @@ class Conv(_Windowed):
         in_forward = get("padding", None) == "same" and \
             cls.same_in_forward(t, kernel, get("stride", E.Num(1)), True)
         if "ws" in opts:
-            return stdconv.torch_module(t, opts, args, in_forward, PAD_SAME)
+            return stdconv.torch_module(t, opts, args, in_forward)
         module = cls.torch_same_module(t, "Conv2dSame") if in_forward else "nn.Conv2d"
         return f"{module}({', '.join(args)})"
 

@@ -22,13 +22,14 @@ from math import prod
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..source.diagnostics import Reporter, SpecError
+from .window import PAD_SAME
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
     from .conv import Conv
-    from .statement import OnnxGraph, OnnxReader
+    from .statement import OnnxGraph, OnnxReader, TorchWriter
 
 #: timm's StdConv2d and ScaledStdConv2d default ε.
 EPSILON = 1e-6
@@ -233,8 +234,8 @@ MODULES = {
 }
 
 
-def torch_module(t: Any, ws_opts: dict[str, tuple[Any, Any]], args: list[str],
-                 same_in_forward: bool, pad_same: str) -> str:
+def torch_module(t: TorchWriter, ws_opts: dict[str, tuple[Any, Any]], args: list[str],
+                 same_in_forward: bool) -> str:
     """The module of a `ws` conv: its class (defined in the generated code) and arguments,
     `args` being nn.Conv2d's as the conv writes them."""
     ws = Standardised.of(ws_opts)
@@ -250,6 +251,6 @@ def torch_module(t: Any, ws_opts: dict[str, tuple[Any, Any]], args: list[str],
     if ws.eps != EPSILON:
         extra.append(f"eps={ws.eps!r}")
     if same_in_forward:
-        t.helper("pad_same", pad_same)
+        t.helper("pad_same", PAD_SAME)
         extra.append("same=True")
     return f"{name}({', '.join(args + extra)})"
