@@ -77,7 +77,7 @@ def _layer(layer, w, ins):
               "relu6": lambda: F.relu6(t), "tanh": lambda: torch.tanh(t),
               "sigmoid": lambda: torch.sigmoid(t), "softmax": lambda: F.softmax(t, dim=1),
               "dropout": lambda: F.dropout(t, layer.rate, training=False),
-              "add": lambda: ins[0] + ins[1], "concat": lambda: torch.cat(ins, dim=1),
+              "add": lambda: sum(ins[1:], ins[0]), "concat": lambda: torch.cat(ins, dim=1),
               "mul": lambda: ins[0] * ins[1], "silu": lambda: F.silu(t),
               "gelu": lambda: F.gelu(t), "hswish": lambda: F.hardswish(t),
               "hsigmoid": lambda: F.hardsigmoid(t),

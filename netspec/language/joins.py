@@ -122,11 +122,15 @@ class Joins:
             self.current = None
             return
         kind = registry.BY_MERGE_STATEMENT[node.op]
-        if kind.branch_count is not None and len(outputs) != kind.branch_count:
-            self.rep.error(node.pos, f"`{node.op}` merges exactly two branches, not "
+        least, most = kind.branch_counts
+        if len(outputs) < least or most is not None and len(outputs) > most:
+            words = {1: "one", 2: "two"}
+            exactly = ("exactly " if least == most else "at least ") + words.get(least, str(least))
+            self.rep.error(node.pos, f"`{node.op}` merges {exactly} branches, not "
                                      f"{len(outputs)}", SpecError,
                            hint=f"nest them: `{node.op} {{ branch {{...}} branch {{ {node.op} "
-                                f"{{ branch {{...}} branch {{...}} }} }} }}`")
+                                f"{{ branch {{...}} branch {{...}} }} }} }}`" if most else
+                           f"give it a second branch (`branch {{}}` is the input itself)")
             self.current = None
             return
         merge: Merge = kind.of_branches(node.pos, node.op)
