@@ -91,6 +91,8 @@ def _channels_last(f, t):
 
 
 def _chunk(layer, w, t):
+    if layer.runs is not None:   # `split N,N,… { … }`: the runs as written
+        return torch.split(t, list(layer.runs), 1)[layer.index]
     return t.chunk(layer.count, dim=1)[layer.index]
 
 

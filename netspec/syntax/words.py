@@ -19,8 +19,11 @@ from . import expr as E
 #: The letters before an option's number (`s2`, `x64`, `op1`, `eps1e-3`).
 PREFIXES = {"STRIDE": "s", "PADDING": "p", "DILATION": "d", "GROUPS": "g", "FILTERS": "x",
             "OUTPUT_PADDING": "op", "EPS": "eps"}
-#: Terminals whose text is whole numbers: `$param`, `{expression}` or digits, `x`-separated.
-NUMERIC = {"SIZE", "VALUE", *PREFIXES} - {"EPS"}
+#: Terminals whose text is whole numbers: `$param`, `{expression}` or digits, `x`-separated
+#: (a split's RUNS `,`-separated).
+NUMERIC = {"SIZE", "VALUE", "RUNS", *PREFIXES} - {"EPS"}
+#: What separates the numbers of a numeric word, where it is not `x`.
+SEPARATORS = {"RUNS": ","}
 #: One number: digits, `$param` or `{expression}` (the grammar's `_N`; greedy, as it reads).
 _PART = re.compile(r"(-?\d+)|\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 #: A `$param` part of a label (`block$i-$j`).
@@ -113,14 +116,15 @@ class Word:
 
     def with_values(self, values: tuple[int, ...]) -> Word:
         """The same word with its numbers written out (`x{4*c}` → `x256`)."""
-        return Word(self.type, self.prefix + "x".join(map(str, values)), self.pos,
+        sep = SEPARATORS.get(self.type, "x")
+        return Word(self.type, self.prefix + sep.join(map(str, values)), self.pos,
                     self.start, self.end)
 
     def canonical(self) -> str:
         """The printer's spelling: expressions spaced the one way `netspec fmt` writes them."""
         if not self.parts:
             return self.text
-        return self.prefix + "x".join(p.canonical() for p in self.parts)
+        return self.prefix + SEPARATORS.get(self.type, "x").join(p.canonical() for p in self.parts)
 
     @property
     def number(self) -> float:

@@ -84,6 +84,7 @@ class Imported:
         self.exact = exact              # named by netspec: `path` is the scope it was written in
         self.node = node                # the ONNX node's name
         self.chunk: tuple[int, int] | None = None   # a `chunk`: (which run, of how many)
+        self.runs: tuple[int, ...] = ()   # ... and every run's size, where they differ
         self.text = ""                  # netspec's statement (`residual`, `add`), from doc_string
         #: a Resize to the H×W of this value (`to branch` where it is the branch's input)
         self.size_of = ""

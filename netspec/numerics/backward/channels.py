@@ -56,21 +56,29 @@ def shuffle_backward(dy: np.ndarray, groups: int) -> tuple[np.ndarray, dict]:
     return shuffle_forward(dy, dy.shape[-1] // groups)[0], {}
 
 
-def chunk_forward(x: np.ndarray, index: int, count: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Chunk `index` of `count` equal channel chunks (torch's chunk), a copy. The cache
-    is (the input's shape, index, count)."""
-    c = x.shape[-1] // count
-    return np.ascontiguousarray(x[..., index * c:(index + 1) * c]), (*x.shape, index, count)
+def run_forward(x: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Channels [start, stop) (torch's `x[:, start:stop]`, a `split`'s run, a `slice`), a
+    copy. The cache is (the input's shape, start, stop)."""
+    return np.ascontiguousarray(x[..., start:stop]), (*x.shape, start, stop)
 
 
-def chunk_backward(dy: np.ndarray, cache: tuple[int, ...]) -> tuple[np.ndarray, dict]:
-    """dy in its chunk's channels, zero elsewhere. (The chunks of one split together
-    are a concat's inverse: `split_backward` joins their gradients without the zeros.)"""
-    *shape, index, count = cache
+def run_backward(dy: np.ndarray, cache: tuple[int, ...]) -> tuple[np.ndarray, dict]:
+    """dy in its run's channels, zero elsewhere. (The runs of one split together are a
+    concat's inverse: `split_backward` joins their gradients without the zeros.)"""
+    *shape, start, stop = cache
     dx = np.zeros(shape, dy.dtype)
-    c = shape[-1] // count
-    dx[..., index * c:(index + 1) * c] = dy
+    dx[..., start:stop] = dy
     return dx, {}
+
+
+def chunk_forward(x: np.ndarray, index: int, count: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Chunk `index` of `count` equal channel chunks (torch's chunk), a copy; its cache as
+    `run_forward`'s."""
+    c = x.shape[-1] // count
+    return run_forward(x, index * c, (index + 1) * c)
+
+
+chunk_backward = run_backward
 
 
 def split_forward(x: np.ndarray, count: int) -> tuple[list[np.ndarray], int]:
