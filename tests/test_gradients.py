@@ -49,6 +49,7 @@ bn
 linear 6 nobias
 dropout 0.5
 fc 5 silu
+slice 1:
 layernorm
 fc 4 hswish
 fc 3 hsigmoid

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 #: A spec per kind, each with the kind where it is used (its whole statement syntax).
 SPECS = {
+    "slice": "input 5x4x12\nslice 2:10\nconv 1x1 x8\nslice :6\nslice -4:\nrelu\nslice 1:-1\n"
+             "flatten\nslice 3:7",
     "split": "input 6x5x16\nsplit 4,12 { branch [ conv 3x3 p1 x4 ] branch b: [ conv 1x1 x6 ] }\n"
              "split 2,3,5 { branch { conv 1x1 x2 } branch {} branch { relu } }\n"
              "split {C//4},{C - C//4} { branch { conv 3x3 p1 x{C} nobias } branch {} }",
@@ -249,3 +251,53 @@ def test_a_torch_export_of_an_unequal_split_imports(tmp_path) -> None:
     from timm.layers import MixedConv2d
     module = MixedConv2d(20, 20, [3, 5, 7], dilation=1, depthwise=True)
     _torch_export_imports(module, (1, 20, 9, 9), tmp_path, "split 8,6,6 {", state_names=False)
+
+
+# ---- slice ---------------------------------------------------------------------------
+def test_slice_takes_the_channels_python_would() -> None:
+    net = netspec.parse(SPECS["slice"])
+    slices = [layer for layer in net.layers if layer.kind == "slice"]
+    assert [s.channels for s in slices] == [(2, 10), (0, 6), (2, 6), (1, 3), (3, 7)]
+    assert [s.output_shape for s in slices] == [(5, 4, 8), (5, 4, 6), (5, 4, 4), (5, 4, 2), (4,)]
+    assert all(s.params == 0 and s.flops() == 0 for s in slices)
+    assert slices[0].explain()[0] == "channels 2…9 of 12, out = 5×4×8"
+
+
+def test_dpn_dual_path_reads_as_slices() -> None:
+    """DPN's DualPathBlock: resid = x_s1 + out[:, :n]; dense = cat(x_s2, out[:, n:])."""
+    net = netspec.parse("input 4x4x24\nconv 1x1 x40\n"
+                        "concat { branch { slice :16 } branch { slice 16: } }")
+    assert net.output_shape == (4, 4, 40)
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("input 4x4x8\nslice 4:12", "`slice 4:12` takes channels 4 to 11, but its input has 8 "
+     "(4×4×8)", "the channels are numbered 0 to 7"),
+    ("input 4x4x8\nslice 6:2", "`slice 6:2` takes no channels, but its input has 8", None),
+    ("input 4x4x8\nslice -9:", "takes channels -1 to 7", None),
+])
+def test_slice_errors_point_at_the_range(text: str, message: str, hint: str | None) -> None:
+    err = one_error(text)
+    assert message in str(err)
+    assert (err.line, err.column) == (2, 7)
+    if hint:
+        assert hint in err.hint
+
+
+def test_slice_is_still_a_label() -> None:
+    net = netspec.parse("input 4x4x8\nslice: slice :4\nrelu")
+    assert net["slice"].output_shape == (4, 4, 4)
+    err = one_error("input 4x4x8\nslice 1-3")   # a syntax error, with the statement's form
+    assert "unexpected `1-3` in `slice`" in str(err) and "slice :64" in err.hint
+
+
+def test_a_torch_export_of_channel_slices_imports(tmp_path) -> None:
+    class Dual(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 12, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return torch.cat([y[:, :4] + y[:, 4:8], y[:, 8:]], 1)
+    _torch_export_imports(Dual(), (1, 3, 6, 6), tmp_path, "slice 8:12")

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch_twins_b import TIMM_B_TWINS
 
 
 def tf_same_pads(n: int, f: int, s: int, d: int) -> tuple[int, int]:
@@ -118,6 +119,7 @@ _CHANNEL_OPS = {
         v, w[f"{layer.name}.weight"], w.get(f"{layer.name}.bias")), t),
     "chunk": _chunk, "shuffle": _shuffle, "deconv": _deconv,
 }
+_CHANNEL_OPS.update(TIMM_B_TWINS)
 
 
 def _upsample(layer, t, values):

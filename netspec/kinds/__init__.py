@@ -20,6 +20,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     merges       add (residual), concat, mul (gate): one family
     channels     layer scale, linear per pixel, split chunk, channel shuffle
     resample     transposed convolution, upsampling
+    slicing      a run of channels (slice), space to depth
     registry     every kind, and the lists derived from them
 """
 
@@ -33,8 +34,9 @@ from .activations import Activation
 from .merges import Add, Concat, Merge, Multiply
 from .channels import Chunk, LayerScale, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
+from .slicing import Slice
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",
            "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
            "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape", "Shuffle",
-           "Upsample", "shape_str", "transposed_output_size"]
+           "Slice", "Upsample", "shape_str", "transposed_output_size"]
