@@ -32,6 +32,8 @@ deconv 3x3 s2 p1 op1 g2 x6
 upsample bilinear to 12x10
 layernorm eps1e-6
 layer_scale: scale
+lab: scale (1,) bias
+mul 0.5
 linear 8 gelu
 split { branch {} branch b: [ conv 1x1 x4; relu6 ] }
 shuffle 2

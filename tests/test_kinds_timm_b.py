@@ -23,6 +23,11 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 #: A spec per kind, each with the kind where it is used (its whole statement syntax).
 SPECS = {
+    "scale": "input 5x4x6\nconv 1x1 x6\ngamma: scale (C,)\nlab: scale (1,) bias\n"
+             "gain: scale ()\nlayer_scale: scale\nsc: scale (C,) bias\nscale (C,1,1) bias\n"
+             "flatten\nfc 4\nv: scale (C,)\nscale (1,) bias",
+    "mul": "input 5x4x6\nconv 1x1 x6\nmul 0.17\nrelu\nresidual { conv 3x3 p1 x6; mul 0.2 }\n"
+           "mul -2\nflatten\nfc 3\nmul 1e-1",
     "slice": "input 5x4x12\nslice 2:10\nconv 1x1 x8\nslice :6\nslice -4:\nrelu\nslice 1:-1\n"
              "flatten\nslice 3:7",
     "split": "input 6x5x16\nsplit 4,12 { branch [ conv 3x3 p1 x4 ] branch b: [ conv 1x1 x6 ] }\n"
@@ -301,3 +306,90 @@ def test_a_torch_export_of_channel_slices_imports(tmp_path) -> None:
             y = self.conv(x)
             return torch.cat([y[:, :4] + y[:, 4:8], y[:, 8:]], 1)
     _torch_export_imports(Dual(), (1, 3, 6, 6), tmp_path, "slice 8:12")
+
+
+# ---- scale and mul -------------------------------------------------------------------
+def test_scales_store_the_shapes_written() -> None:
+    net = netspec.parse(SPECS["scale"])
+    shapes = net.weight_shapes()
+    assert shapes["gamma"] == (6,) and shapes["gain"] == () and shapes["layer_scale"] == (6, 1, 1)
+    assert shapes["lab.scale"] == shapes["lab.bias"] == (1,)
+    assert shapes["sc.scale"] == shapes["sc.bias"] == (6,)
+    assert shapes["v"] == (4,)
+    # parameters: C, 2·1, 1, C, 2·C, 2·C; FLOPs one (and one more with a bias) per value
+    assert [net[n].params for n in ("gamma", "lab", "gain", "layer_scale", "sc")] == \
+        [6, 2, 1, 6, 12]
+    assert net["gamma"].flops() == 5 * 4 * 6 and net["lab"].flops() == 2 * 5 * 4 * 6
+    init = net.init_weights()
+    assert init["lab.scale"] == 1 and init["lab.bias"] == 0 and init["gain"] == 1
+
+
+def test_constant_multiply_counts_one_flop_per_value() -> None:
+    net = netspec.parse(SPECS["mul"])
+    muls = [layer for layer in net.layers if layer.kind == "const_mul"]
+    assert [m.factor for m in muls] == [0.17, 0.2, -2.0, 0.1]
+    assert [m.flops() for m in muls] == [120, 120, 120, 3] and net.total_params == 42 + 330 + 363
+    assert muls[0].explain()[0] == "out = in × 0.17 = 5×4×6"
+
+
+def test_learnable_affine_block_of_timm() -> None:
+    """HGNetV2's LearnableAffineBlock: scale·x + bias, both of shape (1,)."""
+    from timm.models.hgnet import LearnableAffineBlock
+
+    class Stem(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.lab = LearnableAffineBlock()
+
+        def forward(self, x):
+            return self.lab(self.conv(x))
+    net = netspec.parse("input 8x8x3\nconv: conv 3x3 p1 x8 nobias\nlab: scale (1,) bias")
+    _same_as_timm(Stem().eval(), net)
+
+
+def test_convnext_block_of_timm_has_a_gamma_of_c() -> None:
+    """timm's ConvNeXtBlock: its layer scale is a bare `gamma` of shape (C,)."""
+    from timm.models.convnext import ConvNeXtBlock
+    block = ConvNeXtBlock(16, ls_init_value=1e-6).eval()
+    net = netspec.parse("input 7x7x16\nresidual {\n    conv_dw: conv 7x7 p3 g16 x16\n"
+                        "    norm: layernorm eps1e-6\n"
+                        "    mlp: { fc1: linear 64 gelu; fc2: linear 16 }\n"
+                        "    gamma: scale (C,)\n}")
+    _same_as_timm(block, net)
+
+
+def test_inception_resnet_block35_of_timm_scales_its_residual() -> None:
+    """timm's Block35: out = conv2d(cat(branches)) · 0.17 + x, then relu."""
+    from timm.models.inception_resnet_v2 import Block35
+    cbr = "{{ conv: conv {k}x{k} p{p} x{c} nobias; bn: bn; relu }}"
+    seq = lambda *convs: "[ " + "; ".join(f"{i}: " + cbr.format(k=k, p=k // 2, c=c)  # noqa: E731
+                                          for i, (k, c) in enumerate(convs)) + " ]"
+    spec = ("input 6x6x320\nresidual {\n    concat {\n"
+            f"        branch {{ branch0: {cbr.format(k=1, p=0, c=32)} }}\n"
+            f"        branch branch1: {seq((1, 32), (3, 32))}\n"
+            f"        branch branch2: {seq((1, 32), (3, 48), (3, 64))}\n    }}\n"
+            "    conv2d: conv 1x1 x320\n    mul 0.17\n}\nrelu")
+    _same_as_timm(Block35(scale=0.17).eval(), netspec.parse(spec))
+
+
+@pytest.mark.parametrize("text, message, column", [
+    ("input 4x4x8\nfc 3\nscale", "`scale` needs an H×W×C volume", 1),
+    ("input 4x4x8\nscale (C,2)", "unexpected", 7),
+    ("input 4x4x8\nmul x", "unexpected", 5),
+])
+def test_scale_and_mul_errors(text: str, message: str, column: int) -> None:
+    err = one_error(text)
+    assert message in str(err)
+    assert (err.line, err.column) == (text.count("\n") + 1, column)
+
+
+def test_a_torch_export_of_constant_multiplies_imports(tmp_path) -> None:
+    class Scaled(torch.nn.Module):   # Inception-ResNet's `out * self.scale + x`
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x) * 0.17 + x)
+    _torch_export_imports(Scaled(), (1, 4, 6, 6), tmp_path, "mul 0.17")

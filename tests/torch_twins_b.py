@@ -12,4 +12,14 @@ def _slice(layer, w, t):
     return t[:, layer.start:layer.stop]
 
 
-TIMM_B_TWINS = {"slice": _slice}
+def _scale(layer, w, t):
+    """x·scale (+ bias): a stored (C,) viewed as C×1×1 on a volume, as timm's ConvNeXt."""
+    scale, bias = (w[f"{layer.name}.scale"], w[f"{layer.name}.bias"]) if layer.bias \
+        else (w[layer.name], None)
+    if layer.stored == "(C,)" and t.dim() == 4:
+        scale, bias = scale.view(-1, 1, 1), (bias.view(-1, 1, 1) if bias is not None else None)
+    return t * scale + bias if bias is not None else t * scale
+
+
+TIMM_B_TWINS = {"slice": _slice, "scale": _scale,
+                "const_mul": lambda layer, w, t: t * layer.factor}

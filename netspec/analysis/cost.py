@@ -10,7 +10,8 @@ FH·FW − 1 adds and a multiply for average pooling (adaptive pooling: its wind
 cells), 2·N + 3 per value for an N-wide
 LRN; input, dropout, flatten and concatenation move data and count none. Per-pixel
 linear and transposed conv layers count as conv does (two per multiply-add, one per
-output for a bias), layer norm 7 per value, layer scale 1, bilinear upsampling 7 per
+output for a bias), layer norm 7 per value, layer scale 1 (2 with a bias), a constant
+multiply 1, bilinear upsampling 7 per
 output value (four neighbours weighed); split chunks, channel slices, channel shuffle
 and nearest upsampling move data and count none.
 """

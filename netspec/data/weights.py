@@ -53,17 +53,20 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     weights: dict[str, np.ndarray] = {}
     for layer in net.layers:
         for suffix, shape in layer.weight_shapes().items():
-            weights[layer.weight_key(suffix)] = _initial(rng, suffix, shape)
+            weights[layer.weight_key(suffix)] = _initial(rng, suffix, shape,
+                                                         suffix in layer.starts_at_one)
     return weights
 
 
-def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...]) -> np.ndarray:
-    """One array's initial value: He-normal weights, ones for scales, zeros otherwise."""
+def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...],
+             one: bool = False) -> np.ndarray:
+    """One array's initial value: He-normal weights, ones for scales (and where the kind
+    says, `one`), zeros otherwise."""
     if suffix == "weight" and len(shape) > 1:
         w = rng.standard_normal(shape, dtype=np.float32)
         w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
         return w
-    if suffix in ("weight", "running_var", ""):   # "": a layer scale starts at 1
+    if one or suffix in ("weight", "running_var", ""):   # "": a layer scale starts at 1
         return np.ones(shape, np.float32)
     return np.zeros(shape, np.float32)
 
@@ -83,7 +86,8 @@ def check_weights(net: Network, weights: Mapping[str, Any],
     rep = _reporter(net, source)
     out: dict[str, np.ndarray] = {}
     for name in net.weight_shapes():
-        array = np.ascontiguousarray(arrays[name], dtype=np.float32)
+        # (ascontiguousarray makes a 0-d array 1-d: NFNet's `skipinit_gain` is 0-d)
+        array = np.ascontiguousarray(arrays[name], dtype=np.float32).reshape(arrays[name].shape)
         if not np.isfinite(array).all():
             bad = int(array.size - np.count_nonzero(np.isfinite(array)))
             rep.report(name.rsplit(".", 1)[0], f"`{name}` holds {bad:,} NaN or infinite "

@@ -18,9 +18,10 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     activations  relu, relu6, tanh, sigmoid, softmax, leaky
     gating       the self-gated activations: silu, gelu, hswish, and hsigmoid
     merges       add (residual), concat, mul (gate): one family
-    channels     layer scale, linear per pixel, split chunk, channel shuffle
+    channels     linear per pixel, split chunk, channel shuffle
     resample     transposed convolution, upsampling
     slicing      a run of channels (slice), space to depth
+    scaling      a learnable scale (with a bias), a constant factor
     registry     every kind, and the lists derived from them
 """
 
@@ -32,11 +33,12 @@ from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
 from .activations import Activation
 from .merges import Add, Concat, Merge, Multiply
-from .channels import Chunk, LayerScale, Linear, Shuffle
+from .channels import Chunk, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
 from .slicing import Slice
+from .scaling import ConstMul, LayerScale
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",
-           "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
+           "Concat", "ConstMul", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
            "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape", "Shuffle",
            "Slice", "Upsample", "shape_str", "transposed_output_size"]

@@ -1,5 +1,5 @@
-"""Layers that work on the channels of each pixel: layer scale, linear, a channel chunk
-(one branch of `split`) and channel shuffle.
+"""Layers that work on the channels of each pixel: linear, a channel chunk (one branch
+of `split`) and channel shuffle. (The layer scale is in scaling.py.)
 
 ConvNeXt applies its two linear layers (and its layer norm, norm.py) to every pixel's
 channel vector (torch permutes to channels last and back; netspec's volumes have no
@@ -33,95 +33,6 @@ PIXEL_LINEAR = '''class PixelLinear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
         return y.permute(0, 3, 1, 2)'''
-
-
-class LayerScale(Layer):
-    """`scale`: a learnable multiplier per channel (ConvNeXt's `layer_scale`, C parameters).
-
-    Like torch's bare `nn.Parameter` of shape (C, 1, 1), its one array is keyed by
-    the layer's own name (`features.1.0.layer_scale`), not `NAME.weight`.
-    """
-
-    kind = "scale"
-    rule = "scale"
-    keywords = ("scale",)
-    pointwise = True
-    saves = ("input",)   # and its scale
-
-    @classmethod
-    def read(cls, r: Reading) -> list[Layer]:
-        return [cls(r.span(), r.keyword.text)]
-
-    @classmethod
-    def writes_forward(cls, stmt: LayerStmt) -> bool:
-        return True
-
-    @classmethod
-    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
-        """A bare parameter of the module, multiplied in forward (as torch's CNBlock)."""
-        ref = t.parameter(f"torch.ones({t.py(t.c_in)}, 1, 1)")
-        t.forward(f"x = x * {ref}")
-        return None
-
-    def flops(self) -> int:
-        """One multiply per value."""
-        return prod(self.output_shape)
-
-    def explain(self) -> list[str]:
-        return [f"out = in = {shape_str(self.output_shape)}, each channel times its own factor",
-                f"params = {self.params:,}", f"FLOPs = {self.flops():,} (one multiply per value)"]
-
-    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
-        self.input_shape = shape
-        if not self._volume(shape, rep):
-            return None
-        self.output_shape = shape
-        self.params = shape[-1]
-        return shape
-
-    def weight_shapes(self) -> dict[str, Shape]:
-        return {"": (self.output_shape[-1], 1, 1)}
-
-    per_channel_affine = True
-
-    def affine(self, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-        """x·gamma + 0, per channel, for folding into the layer before it."""
-        import numpy as np
-        gamma = w[""].reshape(-1)   # (C, 1, 1) as torch keeps it → one factor per channel
-        return gamma, np.zeros_like(gamma)
-
-    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
-        gamma, _ = self.affine(w)
-        return lambda x: x * gamma
-
-    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
-                      rng: np.random.Generator | None = None) -> TrainStep | None:
-        from ..numerics.backward import channels, steps
-        gamma = w[""]
-        return steps.unary(lambda x: channels.layer_scale_forward(x, gamma),
-                           channels.layer_scale_backward)
-
-    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
-        # the state_dict key is the layer's own name, which names its output value here
-        gamma = g.weight(self, "", name=f"{self.name}.scale")
-        return g.node(self, "Mul", [inputs[0], gamma], self.name)   # (C, 1, 1) over H×W
-
-    onnx_ops = ("Mul",)
-
-    @classmethod
-    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
-        """x times a constant with one number per channel, shaped (C, 1, 1) or (C,)."""
-        const = [i for i in node.input if r.const(i)]
-        flowing = [i for i in node.input if not r.const(i)]
-        why = "`scale` (a multiplier per channel, a constant shaped (C, 1, 1) or (C,))"
-        if len(const) != 1 or len(flowing) != 1 or len(r.shape(flowing[0])) != 4:
-            return why
-        channels, dims = r.shape(flowing[0])[1], r.dims(const[0])
-        if prod(dims) != channels or len(dims) > 1 and dims[0] != channels:
-            return why
-        r.emit(node, cls, [cls.keywords[0]], flowing,
-               {"": r.lazy(const[0], lambda g: g.reshape(-1, 1, 1))})
-        return None
 
 
 class Linear(Layer):

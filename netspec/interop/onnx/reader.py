@@ -214,8 +214,11 @@ class Reader:
         import numpy as np
         name = self.resolve(name)
         self.dims(name)
-        return lambda: np.ascontiguousarray(
-            (transform or (lambda a: a))(self.array(name)), dtype=np.float32)
+
+        def read() -> np.ndarray:
+            a = (transform or (lambda v: v))(self.array(name))
+            return np.ascontiguousarray(a, dtype=np.float32).reshape(a.shape)   # () stays ()
+        return read
 
     def dims(self, name: str) -> tuple[int, ...]:
         name = self.resolve(name)
