@@ -28,6 +28,7 @@ from zoo_oracle import at_input  # noqa: E402
 EVERY_KIND = """
 input 12x10x4
 conv 3x3 p1 x8 relu
+s2d 2
 deconv 3x3 s2 p1 op1 g2 x6
 upsample bilinear to 12x10
 layernorm eps1e-6

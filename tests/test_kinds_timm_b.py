@@ -23,6 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 #: A spec per kind, each with the kind where it is used (its whole statement syntax).
 SPECS = {
+    "s2d": "input 8x16x3\ns2d 4\nconv 1x1 x8\ns2d 2\nrelu\nconv 1x1 x4",
     "scale": "input 5x4x6\nconv 1x1 x6\ngamma: scale (C,)\nlab: scale (1,) bias\n"
              "gain: scale ()\nlayer_scale: scale\nsc: scale (C,) bias\nscale (C,1,1) bias\n"
              "flatten\nfc 4\nv: scale (C,)\nscale (1,) bias",
@@ -240,12 +241,13 @@ def test_split_runs_print_and_parse_back() -> None:
 
 
 def _torch_export_imports(module, shape: tuple[int, ...], tmp_path, text: str,
-                          state_names: bool = True) -> str:
+                          state_names: bool = True, dynamic: bool = True) -> str:
     """`module` exported by torch.onnx.export (opset 17) imports to a NumPy model computing
     what torch computes (with its weights under their state_dict names where
     `state_names`); `text` is in the imported spec."""
     from test_onnx_import import _export, _same_as_torch
-    imported = _same_as_torch(module, _export(module, shape, tmp_path), shape, state_names)
+    imported = _same_as_torch(module, _export(module, shape, tmp_path, dynamic=dynamic),
+                              shape, state_names)
     assert text in imported.text, imported.text
     return imported.text
 
@@ -393,3 +395,64 @@ def test_a_torch_export_of_constant_multiplies_imports(tmp_path) -> None:
         def forward(self, x):
             return torch.relu(self.conv(x) * 0.17 + x)
     _torch_export_imports(Scaled(), (1, 4, 6, 6), tmp_path, "mul 0.17")
+
+
+# ---- s2d -----------------------------------------------------------------------------
+def test_space_to_depth_is_timms_not_pixel_unshuffle() -> None:
+    """timm's SpaceToDepth (TResNet's stem): channel (i·4 + j)·C + c; torch's PixelUnshuffle
+    orders the same values c·16 + i·4 + j."""
+    from timm.layers import SpaceToDepth
+
+    class Stem(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.s2d = SpaceToDepth()
+            self.conv = torch.nn.Conv2d(48, 8, 1)
+
+        def forward(self, x):
+            return self.conv(self.s2d(x))
+    net = netspec.parse("input 8x12x3\ns2d: s2d 4\nconv: conv 1x1 x8")
+    _same_as_timm(Stem().eval(), net)
+    x = _input(netspec.parse("input 8x12x3\ns2d 4"))
+    got = netspec.parse("input 8x12x3\ns2d 4").numpy_model()(x)
+    np.testing.assert_array_equal(got, SpaceToDepth()(torch.from_numpy(x)).numpy())
+    assert not np.array_equal(got, torch.nn.functional.pixel_unshuffle(torch.from_numpy(x), 4))
+
+
+def test_space_to_depth_shape_and_receptive_field() -> None:
+    from netspec.analysis.rf import receptive_fields
+    net = netspec.parse("input 224x224x3\ns2d 4\nconv 3x3 p1 x64")
+    s2d, conv = net.layers[1:]
+    assert s2d.output_shape == (56, 56, 48) and s2d.params == 0 and s2d.flops() == 0
+    fields = receptive_fields(net)
+    assert fields[s2d.name].rf == (4, 4) and fields[s2d.name].jump == (4, 4)
+    assert fields[conv.name].rf == (4 + 2 * 4, 4 + 2 * 4)   # a 3×3 window at stride 4
+    assert s2d.explain()[0].startswith("out = 224/4 × 224/4 × 4²·3 = 56×56×48")
+
+
+@pytest.mark.parametrize("text, message, column", [
+    ("input 6x8x3\ns2d 4", "`s2d 4` needs a height and width divisible by 4, but its input "
+     "is 6×8×3", 5),
+    ("input 8x8x3\ns2d 0", "space-to-depth block must be at least 1, not 0", 5),
+    ("input 8x8x3\nfc 4\ns2d 2", "`s2d` needs an H×W×C volume", 1),
+])
+def test_space_to_depth_errors(text: str, message: str, column: int) -> None:
+    err = one_error(text)
+    assert message in str(err)
+    assert (err.line, err.column) == (text.count("\n") + 1, column)
+
+
+def test_a_torch_export_of_timms_space_to_depth_imports(tmp_path) -> None:
+    """torch writes it as Reshape (6-D), Transpose (0, 3, 5, 1, 2, 4), Reshape (exported
+    for a fixed batch: the sizes timm computes from `x.size()` are then constants)."""
+    from timm.layers import SpaceToDepth
+
+    class Stem(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.s2d = SpaceToDepth()
+            self.conv = torch.nn.Conv2d(48, 8, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(self.s2d(x))
+    _torch_export_imports(Stem(), (1, 3, 8, 12), tmp_path, "s2d 4", dynamic=False)

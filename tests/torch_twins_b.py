@@ -21,5 +21,16 @@ def _scale(layer, w, t):
     return t * scale + bias if bias is not None else t * scale
 
 
-TIMM_B_TWINS = {"slice": _slice, "scale": _scale,
+def _s2d(layer, w, t):
+    """timm's SpaceToDepth (which takes only block 4); its view/permute/view otherwise."""
+    from timm.layers import SpaceToDepth
+    if layer.block == 4:
+        return SpaceToDepth()(t)
+    n, c, h, wd = t.shape
+    b = layer.block
+    t = t.view(n, c, h // b, b, wd // b, b).permute(0, 3, 5, 1, 2, 4).contiguous()
+    return t.view(n, c * b * b, h // b, wd // b)
+
+
+TIMM_B_TWINS = {"slice": _slice, "scale": _scale, "s2d": _s2d,
                 "const_mul": lambda layer, w, t: t * layer.factor}

@@ -12,8 +12,8 @@ LRN; input, dropout, flatten and concatenation move data and count none. Per-pix
 linear and transposed conv layers count as conv does (two per multiply-add, one per
 output for a bias), layer norm 7 per value, layer scale 1 (2 with a bias), a constant
 multiply 1, bilinear upsampling 7 per
-output value (four neighbours weighed); split chunks, channel slices, channel shuffle
-and nearest upsampling move data and count none.
+output value (four neighbours weighed); split chunks, channel slices, channel shuffle,
+space to depth and nearest upsampling move data and count none.
 """
 
 from __future__ import annotations

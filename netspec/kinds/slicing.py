@@ -46,6 +46,22 @@ def _fold(op: str, a: E.Expr, b: E.Expr) -> E.Expr:
 _END = 2**63 - 1
 
 
+#: The module the generated PyTorch code defines for space to depth: timm's SpaceToDepth.
+SPACE_TO_DEPTH = '''class SpaceToDepth(nn.Module):
+    """Each block×block patch of pixels into the channels, channel (i·block + j)·C + c for
+    pixel (i, j) of the patch and channel c (timm's SpaceToDepth, ONNX's SpaceToDepth)."""
+
+    def __init__(self, block: int) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        b = self.block
+        x = x.view(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return x.view(n, c * b * b, h // b, w // b)'''
+
+
 class Slice(Layer):
     """`slice A:B`: channels A to B − 1 of a volume (or values of a vector), as torch's
     `x[:, A:B]`; an end left out is the first or the last channel, a negative end counts
@@ -161,3 +177,122 @@ class Slice(Layer):
         r.emit(node, cls, [cls.keywords[0], f"{a}:{b}"], [node.input[0]])
         return None
 
+
+
+class SpaceToDepth(Layer):
+    """`s2d B`: each B×B patch of pixels into the channels (TResNet's stem, timm's
+    SpaceToDepth): H×W×C becomes H/B × W/B × B²·C, pixel (i, j) of a patch and channel c
+    going to channel (i·B + j)·C + c, as ONNX's SpaceToDepth (not torch's PixelUnshuffle,
+    whose order is c·B² + i·B + j). No weights, no FLOPs: a permutation."""
+
+    kind = "s2d"
+    rule = "s2d"
+    keywords = ("s2d",)
+    usage = "s2d B`, e.g. `s2d 4"
+    foreign = {"space_to_depth": "s2d 4", "pixel_unshuffle": "s2d 4 (channels in another order)"}
+    saves = ()   # a permutation: its backward needs nothing
+    draw_kernel = "kern pool"
+    draw_colour = "#e8f0e0"
+
+    def __init__(self, pos: Pos, text: str, block: int) -> None:
+        super().__init__(pos, text)
+        self.block = block
+
+    @classmethod
+    def read(cls, r: Reading) -> list[Layer]:
+        word = r.words[0]
+        layer = cls(r.span(), r.text(), r.number(word))
+        layer.options = {"block": word.pos} if word.pos else {}
+        return [layer]
+
+    @classmethod
+    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
+        block = r.number(r.words[0])
+        t.out(E.Bin("*", t.c_in, E.Num(block.n * block.n)) if isinstance(block, E.Num) else
+              E.Bin("*", t.c_in, E.Bin("*", block, block)))
+        t.keeps_size(E.Compare(block, (("==", E.Num(1)),)))
+        t.helper("SpaceToDepth", SPACE_TO_DEPTH)
+        return f"SpaceToDepth({t.py(block)})"
+
+    def check_options(self, rep: Reporter) -> None:
+        self._positive(rep, "block", "space-to-depth block", self.block)
+
+    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
+        self.input_shape = shape
+        b = self.block
+        if not self._volume(shape, rep) or b < 1:
+            return None
+        h, w, c = shape
+        if h % b or w % b:
+            rep.error(self.where("block"), f"`s2d {b}` needs a height and width divisible by "
+                                           f"{b}, but its input is {shape_str(shape)}",
+                      ShapeError, hint=f"each {b}×{b} patch of pixels becomes one pixel: "
+                                       f"give it a multiple of {b} (TResNet reads 224×224)")
+            return None
+        self.output_shape = (h // b, w // b, c * b * b)
+        return self.output_shape
+
+    def window(self) -> tuple:
+        """Each output pixel reads one B×B patch: a B×B window at stride B."""
+        b = self.block
+        return (b, b, 0), (b, b, 0)
+
+    def flops(self) -> int:
+        return 0
+
+    def explain(self) -> list[str]:
+        (h, w, c), b = self.input_shape, self.block
+        return [f"out = {h}/{b} × {w}/{b} × {b}²·{c} = {shape_str(self.output_shape)} "
+                f"(pixel (i, j) of each {b}×{b} patch, channel c → channel (i·{b} + j)·{c} + c)",
+                "params = 0, FLOPs = 0 (a permutation)"]
+
+    def attrs(self) -> dict:
+        return {"kernel": [self.block] * 2, "stride": [self.block] * 2}
+
+    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        import numpy as np
+
+        from ..numerics.backward.resample import space_to_depth_forward
+        return lambda x: np.ascontiguousarray(space_to_depth_forward(x, self.block)[0])
+
+    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
+                      rng: np.random.Generator | None = None) -> TrainStep | None:
+        from ..numerics.backward import resample, steps
+        return steps.unary(lambda x: resample.space_to_depth_forward(x, self.block),
+                           resample.space_to_depth_backward)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        return g.node(self, "SpaceToDepth", [inputs[0]], self.name, blocksize=self.block)
+
+    onnx_ops = ("SpaceToDepth", "Reshape", "Transpose")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """ONNX's SpaceToDepth, or the three steps torch writes for timm's: a Reshape to
+        N×C×(H/B)×B×(W/B)×B, a Transpose (0, 3, 5, 1, 2, 4), a Reshape to N×B²C×(H/B)×(W/B)."""
+        why = "`s2d B` (SpaceToDepth, or its Reshape–Transpose–Reshape)"
+        if node.op_type == "SpaceToDepth":
+            block = int(r.attrs(node)["blocksize"])
+            r.emit(node, cls, [cls.keywords[0], r.num("", block, None, "b")], [node.input[0]])
+            return None
+        steps = r.pending("s2d")   # value → (step, x, B)
+        step = steps.get(r.resolve(node.input[0]))
+        known = tuple(r.shapes.get(node.output[0], ()))
+        if node.op_type == "Transpose":
+            if step is None or step[0] != "patches" or \
+                    list(r.attrs(node).get("perm", [])) != [0, 3, 5, 1, 2, 4]:
+                return why
+            steps[node.output[0]] = ("moved", step[1], step[2])
+            return None
+        x = r.shape(node.input[0])
+        if step is not None and step[0] == "moved":
+            src, b = r.shape(step[1]), step[2]
+            if known[1:] != (src[1] * b * b, src[2] // b, src[3] // b):
+                return why
+            r.emit(node, cls, [cls.keywords[0], r.num("", b, None, "b")], [step[1]])
+        elif len(x) == 4 and len(known) == 6 and known[3] == known[5] and known[1] == x[1] \
+                and (known[2] * known[3], known[4] * known[5]) == tuple(x[2:]):
+            steps[node.output[0]] = ("patches", r.resolve(node.input[0]), int(known[3]))
+        else:
+            return why
+        return None
