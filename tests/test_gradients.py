@@ -40,7 +40,10 @@ split { branch {} branch b: [ conv 1x1 x4; relu6 ] }
 shuffle 2
 add { branch { conv 3x3 p1 x8 } branch { pool max 3 s1 p1 } }
 mul { branch { conv 1x1 x8 tanh } branch { pool avg global; conv 1x1 x8 sigmoid } }
+gate { pool avg global; eca; sigmoid }
+rsoftmax 2 g2
 concat { branch [ conv 1x1 x2 ] branch [ pool avg 2; upsample nearest to branch ] }
+chunksum 2
 upsample nearest to input
 pool avg to 3x4
 bn

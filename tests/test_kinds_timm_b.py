@@ -23,6 +23,12 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 #: A spec per kind, each with the kind where it is used (its whole statement syntax).
 SPECS = {
+    "eca": "input 6x6x16\nconv 3x3 p1 x16\nse: gate { pool avg global; conv: eca; sigmoid }\n"
+           "pool avg global\nflatten\neca 5\nfc 3",
+    "rsoftmax": "input 4x4x16\nconv 1x1 x16\nrsoftmax 2\nconv 1x1 x16\nrsoftmax 2 g4\n"
+                "rsoftmax 4 g2\nrsoftmax 1\npool avg global\nflatten\nrsoftmax 2 g2",
+    "chunksum": "input 4x4x12\nconv 1x1 x12\nchunksum 2\nchunksum 3\nconv 1x1 x8\n"
+                "pool avg global\nflatten\nchunksum 4",
     "s2d": "input 8x16x3\ns2d 4\nconv 1x1 x8\ns2d 2\nrelu\nconv 1x1 x4",
     "scale": "input 5x4x6\nconv 1x1 x6\ngamma: scale (C,)\nlab: scale (1,) bias\n"
              "gain: scale ()\nlayer_scale: scale\nsc: scale (C,) bias\nscale (C,1,1) bias\n"
@@ -456,3 +462,144 @@ def test_a_torch_export_of_timms_space_to_depth_imports(tmp_path) -> None:
         def forward(self, x):
             return self.conv(self.s2d(x))
     _torch_export_imports(Stem(), (1, 3, 8, 12), tmp_path, "s2d 4", dynamic=False)
+
+
+# ---- eca, rsoftmax, chunksum ---------------------------------------------------------
+def test_eca_kernel_from_the_channels_is_timms() -> None:
+    """ECA-Net's k from C (γ = 2, β = 1), the numbers the survey checked against timm."""
+    from timm.layers import EcaModule
+
+    from netspec.kinds.attention import eca_kernel
+    for c in (16, 64, 100, 128, 256, 512, 1000, 1024, 2048, 4096):
+        assert eca_kernel(c) == EcaModule(c).conv.kernel_size[0], c
+    assert [eca_kernel(c) for c in (64, 128, 2048)] == [3, 5, 7]
+
+
+def test_eca_counts_k_weights_and_c_k_macs() -> None:
+    net = netspec.parse("input 4x4x256\nse: gate { pool avg global; conv: eca; sigmoid }")
+    eca = net["se.conv"]
+    assert eca.kernel == 5 and eca.params == 5 and net.weight_shapes()["se.conv.weight"] == (1, 1, 5)
+    assert eca.macs == 256 * 5 and eca.flops() == 2 * 256 * 5
+    assert eca.explain()[0] == "K = 5 from C = 256: t = int((log₂ 256 + 1)/2) = 4, made odd, " \
+                               "at least 3"
+
+
+def test_eca_resnet_gate_of_timm() -> None:
+    """timm's EcaModule: x · sigmoid(conv1d(mean over H×W)), its conv keyed `se.conv.weight`."""
+    from timm.layers import EcaModule
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 128, 3, padding=1)
+            self.se = EcaModule(128)
+
+        def forward(self, x):
+            return self.se(self.conv(x))
+    net = netspec.parse("input 6x6x3\nconv: conv 3x3 p1 x128\n"
+                        "se: gate { pool avg global; conv: eca; sigmoid }")
+    _same_as_timm(Block().eval(), net)
+
+
+def test_resnest_split_attention_of_timm() -> None:
+    """timm's SplitAttn (ResNeSt), radix 2, cardinality 2: conv (groups G·R), bn0, relu; the
+    attention reads the radix's sum, ends in a radix softmax of cardinality G; multiplied,
+    the paths are summed."""
+    from timm.layers.split_attn import SplitAttn
+    module = SplitAttn(64, 64, groups=2, radix=2, norm_layer=torch.nn.BatchNorm2d).eval()
+    net = netspec.parse(
+        "input 8x8x64\nconv: conv 3x3 p1 g4 nobias x128\nbn0: bn\nrelu\n"
+        "gate { chunksum 2; pool avg global; fc1: conv 1x1 g2 x32; bn1: bn; relu\n"
+        "       fc2: conv 1x1 g2 x128; rsoftmax 2 g2 }\nchunksum 2")
+    _same_as_timm(module, net)
+    rs = next(layer for layer in net.layers if layer.kind == "rsoftmax")
+    assert rs.flops() == 3 * 128 and rs.params == 0
+
+
+def test_sknet_selective_kernel_of_timm() -> None:
+    """timm's SelectiveKernel (skresnet18's): the input split between a 3×3 and a dilated 3×3
+    path, stacked (concatenated), weighed by a softmax over the two paths, summed."""
+    from timm.layers import SelectiveKernel
+    module = SelectiveKernel(32, 32, split_input=True, rd_ratio=1 / 8, rd_divisor=16).eval()
+    net = netspec.parse(
+        "input 8x8x32\npaths: split {\n"
+        "    branch [ conv: conv 3x3 p1 nobias x32; bn: bn; relu ]\n"
+        "    branch [ conv: conv 3x3 p2 d2 nobias x32; bn: bn; relu ]\n}\n"
+        "attn: gate { chunksum 2; pool avg global; fc_reduce: conv 1x1 nobias x16; bn: bn\n"
+        "             relu; fc_select: conv 1x1 nobias x64; rsoftmax 2 }\nchunksum 2")
+    _same_as_timm(module, net)
+    s = net.layers[-1]
+    assert s.output_shape == (8, 8, 32) and s.flops() == 8 * 8 * 32   # one add per value
+
+
+@pytest.mark.parametrize("text, message, column", [
+    ("input 4x4x8\neca", "`eca` convolves across the channels of one value per channel "
+     "(1×1×C, or a vector), but its input is 4×4×8", 1),
+    ("input 4x4x8\npool avg global\neca 4", "ECA's kernel size must be odd, not 4", 5),
+    ("input 4x4x12\nrsoftmax 2 g4", "`rsoftmax 2 g4` needs channels divisible by 2·4 = 8", 1),
+    ("input 4x4x12\nrsoftmax 0", "radix must be at least 1, not 0", 10),
+    ("input 4x4x9\nchunksum 2", "`chunksum 2` needs channels divisible by 2, but its input "
+     "is 4×4×9", 10),
+])
+def test_attention_errors(text: str, message: str, column: int) -> None:
+    err = one_error(text)
+    assert message in str(err)
+    assert (err.line, err.column) == (text.count("\n") + 1, column)
+
+
+# ---- memory: what autograd keeps -------------------------------------------------------
+MEMORY = {
+    "slice": "input 4x4x8\nconv 1x1 x8\nslice 2:6\nconv 1x1 x4",
+    "split": "input 4x4x8\nconv 1x1 x8\nsplit 2,6 { branch { conv 1x1 x2 } branch {} }",
+    "add": "input 4x4x8\nconv 1x1 x8\nadd { branch { conv 1x1 x8 } branch {} branch { tanh } }",
+    "scale": "input 4x4x8\nconv 1x1 x8\ngamma: scale (C,)\nlab: scale (1,) bias\ngain: scale ()",
+    "mul": "input 4x4x8\nconv 1x1 x8\nmul 0.5\nconv 1x1 x4",
+    "s2d": "input 8x8x3\nconv 1x1 x4\ns2d 2\nconv 1x1 x4",
+    "eca": "input 4x4x8\nconv 1x1 x8\ngate { pool avg global; eca; sigmoid }",
+    "rsoftmax": "input 4x4x8\nconv 1x1 x8\nrsoftmax 2 g2\nconv 1x1 x8\nrsoftmax 2\n"
+                "conv 1x1 x4\nrsoftmax 1",
+    "chunksum": "input 4x4x8\nconv 1x1 x8\nchunksum 2\nconv 1x1 x4",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MEMORY))
+def test_saved_for_backward_is_what_autograd_keeps(kind: str) -> None:
+    """netspec's `saves` facts against the tensors torch's autograd keeps (saved-tensor
+    hooks) running the torch twin with trainable weights: the same bytes."""
+    from torch_reference import _layer
+
+    from netspec.analysis.memory import saved_bytes
+    net = netspec.parse(MEMORY[kind])
+    params = {k: torch.tensor(v).requires_grad_() for k, v in _weights(net).items()}
+    kept: list = []
+    values = {"input": torch.from_numpy(_input(net))}
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        for layer in net.layers[1:]:
+            values[layer.name] = _layer(layer, params, [values[i.name] for i in layer.inputs])
+    weights = {p.untyped_storage().data_ptr() for p in params.values()}
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in kept
+                if t.untyped_storage().data_ptr() not in weights}
+    assert saved_bytes(net, 2) == sum(storages.values())
+
+
+#: Each kind on an array much larger than the network's input, for the forward peak.
+PEAK = {
+    "slice": "slice 8:40", "split": "split 16,48 { branch { relu } branch {} }",
+    "add": "add { branch { relu } branch {} branch { tanh } }",
+    "scale": "gamma: scale (C,)\nlab: scale (1,) bias", "mul": "mul 0.5", "s2d": "s2d 2",
+    "eca": "pool avg global\neca", "rsoftmax": "rsoftmax 2 g2\nrsoftmax 4\nrsoftmax 1\nrsoftmax 2",
+    "chunksum": "chunksum 2\nchunksum 4",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PEAK))
+def test_forward_peak_is_within_10_percent_of_tracemalloc(kind: str) -> None:
+    """The NumPy model's forward peak (each kind's output and `numpy_scratch`, its in-place
+    steps) against what tracemalloc sees."""
+    from test_memory import _allocated
+
+    from netspec.analysis import forward_peak
+    from netspec.backends.numpy.memory import NumpyRuntime
+    net = netspec.parse("input 32x32x4\nconv 1x1 x64\n" + PEAK[kind] + "\npool avg global")
+    assert forward_peak(net, 8, runtime=NumpyRuntime()).bytes == \
+        pytest.approx(_allocated(net, 8), rel=0.10)

@@ -32,5 +32,24 @@ def _s2d(layer, w, t):
     return t.view(n, c * b * b, h // b, wd // b)
 
 
-TIMM_B_TWINS = {"slice": _slice, "scale": _scale, "s2d": _s2d,
+def _eca(layer, w, t):
+    """torch's conv1d across the channels of (N, C, 1, 1) or (N, C), as timm's EcaModule."""
+    k = w[f"{layer.name}.weight"].shape[-1]
+    y = torch.nn.functional.conv1d(t.reshape(t.shape[0], 1, -1), w[f"{layer.name}.weight"],
+                                   padding=(k - 1) // 2)
+    return y.reshape(t.shape)
+
+
+def _rsoftmax(layer, w, t):
+    """timm's RadixSoftmax (which flattens to (B, C) for R > 1), back to t's shape."""
+    from timm.layers.split_attn import RadixSoftmax
+    return RadixSoftmax(layer.radix, layer.groups)(t).reshape(t.shape)
+
+
+def _chunksum(layer, w, t):
+    return t.reshape(t.shape[0], layer.radix, -1, *t.shape[2:]).sum(1)
+
+
+TIMM_B_TWINS = {"slice": _slice, "scale": _scale, "s2d": _s2d, "eca": _eca,
+                "rsoftmax": _rsoftmax, "chunksum": _chunksum,
                 "const_mul": lambda layer, w, t: t * layer.factor}

@@ -15,6 +15,7 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
     norm         batch norm, local response norm, layer norm
+    attention    across the channels: ECA's conv (eca), radix softmax, sum of runs (chunksum)
     activations  relu, relu6, tanh, sigmoid, softmax, leaky
     gating       the self-gated activations: silu, gelu, hswish, and hsigmoid
     merges       add (residual), concat, mul (gate): one family
@@ -31,6 +32,7 @@ from .conv import Conv
 from .pool import AdaptivePool, Pool
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
+from .attention import ChunkSum, Eca, RadixSoftmax
 from .activations import Activation
 from .merges import Add, Concat, Merge, Multiply
 from .channels import Chunk, Linear, Shuffle
@@ -39,6 +41,6 @@ from .slicing import Slice
 from .scaling import ConstMul, LayerScale
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Chunk",
-           "Concat", "ConstMul", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
+           "ChunkSum", "Concat", "ConstMul", "Eca", "RadixSoftmax", "Conv", "Deconv", "Dropout", "FC", "Flatten", "Input", "Layer",
            "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape", "Shuffle",
            "Slice", "Upsample", "shape_str", "transposed_output_size"]

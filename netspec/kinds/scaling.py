@@ -71,6 +71,7 @@ class LayerScale(Layer):
     pointwise = True
     saves = ("input",)   # and its scale
     per_channel_affine = True
+    numpy_in_place = True
     starts_at_one = ("scale",)
 
     def __init__(self, pos: Pos, text: str, stored: str = STORED[0], bias: bool = False) -> None:
@@ -158,10 +159,16 @@ class LayerScale(Layer):
                 .astype(np.float32))
 
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
+        """x·scale (+ bias), written over x (the model copies an x another layer reads)."""
+        import numpy as np
         scale, bias = self._factors(w)
-        if bias is None:
-            return lambda x: x * scale
-        return lambda x: x * scale + bias
+
+        def step(x: np.ndarray) -> np.ndarray:
+            np.multiply(x, scale, out=x)
+            if bias is not None:
+                x += bias
+            return x
+        return step
 
     def training_step(self, w: dict[str, np.ndarray], training: bool = False,
                       rng: np.random.Generator | None = None) -> TrainStep | None:
