@@ -371,7 +371,7 @@ def test_inception_resnet_block35_of_timm_scales_its_residual() -> None:
     """timm's Block35: out = conv2d(cat(branches)) · 0.17 + x, then relu."""
     from timm.models.inception_resnet_v2 import Block35
     cbr = "{{ conv: conv {k}x{k} p{p} x{c} nobias; bn: bn; relu }}"
-    seq = lambda *convs: "[ " + "; ".join(f"{i}: " + cbr.format(k=k, p=k // 2, c=c)  # noqa: E731
+    seq = lambda *convs: "[ " + "; ".join(f"{i}: " + cbr.format(k=k, p=k // 2, c=c)
                                           for i, (k, c) in enumerate(convs)) + " ]"
     spec = ("input 6x6x320\nresidual {\n    concat {\n"
             f"        branch {{ branch0: {cbr.format(k=1, p=0, c=32)} }}\n"
@@ -603,3 +603,103 @@ def test_forward_peak_is_within_10_percent_of_tracemalloc(kind: str) -> None:
     net = netspec.parse("input 32x32x4\nconv 1x1 x64\n" + PEAK[kind] + "\npool avg global")
     assert forward_peak(net, 8, runtime=NumpyRuntime()).bytes == \
         pytest.approx(_allocated(net, 8), rel=0.10)
+
+
+# ---- whole networks: skresnet18 and resnest14d, as timm builds them ---------------------
+SKRESNET18 = """
+block selective_kernel(w, s) {
+    paths: split {
+        branch [ conv: conv 3x3 s$s p1 nobias x$w; bn: bn; relu ]
+        branch [ conv: conv 3x3 s$s p2 d2 nobias x$w; bn: bn; relu ]
+    }
+    attn: gate {
+        chunksum 2; pool avg global
+        fc_reduce: conv 1x1 nobias x{w // 8 if w > 128 else 16}; bn: bn; relu
+        fc_select: conv 1x1 nobias x{2 * w}; rsoftmax 2
+    }
+    chunksum 2
+}
+block sk(w, s=1) {
+    residual {
+        conv1: selective_kernel($w, $s)
+        conv2: { conv: conv 3x3 p1 nobias x$w; bn: bn }
+    } project downsample: [ conv 1x1 s$s nobias x$w; bn ]
+    relu
+}
+input 64x64x3
+conv1: conv 7x7 s2 p3 nobias x64; bn1: bn; relu; pool 3 s2 p1
+layer1: [ sk(64); sk(64) ]
+layer2: [ sk(128, s=2); sk(128) ]
+layer3: [ sk(256, s=2); sk(256) ]
+layer4: [ sk(512, s=2); sk(512) ]
+pool avg global; flatten; fc: fc 1000
+"""
+
+RESNEST14D = """
+block split_attn(w) {
+    conv: conv 3x3 p1 g2 nobias x{2 * w}; bn0: bn; relu
+    gate {
+        chunksum 2; pool avg global
+        fc1: conv 1x1 x{w // 2}; bn1: bn; relu
+        fc2: conv 1x1 x{2 * w}; rsoftmax 2
+    }
+    chunksum 2
+}
+block first(w) {
+    residual {
+        conv1: conv 1x1 nobias x$w; bn1: bn; relu
+        conv2: split_attn($w)
+        conv3: conv 1x1 nobias x{4 * w}; bn3: bn
+    } shortcut downsample: [ 1: conv 1x1 nobias x{4 * w}; bn ]
+    relu
+}
+block down(w) {
+    residual {
+        conv1: conv 1x1 nobias x$w; bn1: bn; relu
+        conv2: split_attn($w)
+        avd_last: pool avg 3 s2 p1 countpad
+        conv3: conv 1x1 nobias x{4 * w}; bn3: bn
+    } shortcut downsample: [ pool avg 2 s2; conv 1x1 nobias x{4 * w}; bn ]
+    relu
+}
+input 64x64x3
+conv1: [ conv 3x3 s2 p1 nobias x32; bn; relu; conv 3x3 p1 nobias x32; bn; relu
+         conv 3x3 p1 nobias x64 ]
+bn1: bn; relu; pool 3 s2 p1
+layer1: [ first(64) ]
+layer2: [ down(128) ]
+layer3: [ down(256) ]
+layer4: [ down(512) ]
+pool avg global; flatten; fc: fc 1000
+"""
+
+
+@pytest.mark.parametrize("name, text", [("skresnet18", SKRESNET18),
+                                        ("resnest14d", RESNEST14D)])
+def test_whole_timm_networks_are_written_exactly(name: str, text: str) -> None:
+    """timm's skresnet18 and resnest14d: parameter count, state_dict names and shapes, and
+    outputs (64×64 inputs, batch statistics randomised) equal to timm's."""
+    import timm
+    model = timm.create_model(name, pretrained=False).eval()
+    net = netspec.parse(text, f"{name}.ns")
+    assert net.total_params == sum(p.numel() for p in model.parameters())
+    _same_as_timm(model, net, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name, text", [("skresnet18", SKRESNET18),
+                                        ("resnest14d", RESNEST14D)])
+def test_whole_timm_networks_export_and_import(name: str, text: str, tmp_path) -> None:
+    """Their PyTorch code loads netspec's weights and agrees; their ONNX comes back as the
+    same layers and outputs."""
+    from test_onnx_import import _rows
+    from test_torch_codegen import _check
+
+    from netspec.importer import import_onnx
+    net = netspec.parse(text, f"{name}.ns")
+    _check(net, tmp_path, script=True)
+    weights = _weights(net)
+    imported = import_onnx(net.to_onnx(weights), name=name)
+    assert imported.names_kept and _rows(imported.network) == _rows(net)
+    x = _input(net, 1)
+    np.testing.assert_array_equal(imported.network.numpy_model(imported.weights(), threads=1)(x),
+                                  net.numpy_model(weights, threads=1)(x))

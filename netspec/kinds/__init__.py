@@ -15,7 +15,8 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     conv, pool   convolution; max, average, global and adaptive average pooling
     dense        fc, flatten, dropout
     norm         batch norm, local response norm, layer norm
-    attention    across the channels: ECA's conv (eca), radix softmax, sum of runs (chunksum)
+    attention    ECA's convolution across the channels (eca)
+    radix        split attention: softmax across a radix (rsoftmax), sum of its runs (chunksum)
     activations  relu, relu6, tanh, sigmoid, softmax, leaky
     gating       the self-gated activations: silu, gelu, hswish, and hsigmoid
     merges       add (residual), concat, mul (gate): one family
@@ -32,8 +33,10 @@ from .conv import Conv
 from .pool import AdaptivePool, Pool
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
-from .attention import ChunkSum, Eca, RadixSoftmax
+from .attention import Eca
+from .radix import ChunkSum, RadixSoftmax
 from .activations import Activation
+from . import gating  # noqa: F401  (the self-gated activations come next in every list)
 from .merges import Add, Concat, Merge, Multiply
 from .channels import Chunk, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size

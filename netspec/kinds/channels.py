@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, ClassVar
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
-from ..syntax.tree import LayerStmt
 from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ this module imports every kind module, so that asking it is asking all of them.
 from __future__ import annotations
 
 # every kind module, in the order their kinds are listed (in hints, in `--help`)
-# (attention's ONNX patterns end in a Softmax or a Sigmoid: it reads them before the activations)
-from . import base, conv, pool, dense, norm, attention, activations, gating, merges, channels, resample, slicing, scaling  # noqa: F401, E501, I001
+# (radix's ONNX patterns end in a Softmax or a Sigmoid: it reads them before the activations)
+from . import base, conv, pool, dense, norm, attention, radix, activations, gating, merges, channels, resample, slicing, scaling  # noqa: F401, E501, I001
 from .base import KINDS, Layer
 
 #: The grammar rules that are layer statements (`conv`, `activation`...).
