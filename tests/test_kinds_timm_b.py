@@ -703,3 +703,18 @@ def test_whole_timm_networks_export_and_import(name: str, text: str, tmp_path) -
     x = _input(net, 1)
     np.testing.assert_array_equal(imported.network.numpy_model(imported.weights(), threads=1)(x),
                                   net.numpy_model(weights, threads=1)(x))
+
+
+def test_the_lexer_reads_a_slice_as_numbers_and_a_label_as_a_label() -> None:
+    pytest.importorskip("pygments")
+    from pygments.token import Error, Name, Number
+
+    from netspec.language.lexer import NetspecLexer
+    text = ("split 4,12 { branch {} branch {} }\nslice :4\nslice 2:10\nslice -2:\n"
+            "3: fc 8\nstem: conv 3x3 x4\ngamma: scale (C,)\nlab: scale (1,) bias\nmul 0.17\n"
+            "s2d 4\neca 5\nrsoftmax 2 g2\nchunksum 2\n")
+    tokens = [(t, v) for t, v in NetspecLexer().get_tokens(text) if v.strip()]
+    assert not [v for t, v in tokens if t is Error]
+    labels = [v for t, v in tokens if t is Name.Label]
+    assert labels == ["3", "stem", "gamma", "lab"]
+    assert ("4" in [v for t, v in tokens if t in Number]) and "slice" not in labels
