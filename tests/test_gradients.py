@@ -28,6 +28,7 @@ from zoo_oracle import at_input  # noqa: E402
 EVERY_KIND = """
 input 12x10x4
 conv 3x3 p1 x8 relu
+s2d 2
 blur 4
 blur 3 s1
 deconv 3x3 s2 p1 op1 g2 x6
@@ -35,12 +36,17 @@ upsample bilinear to 12x10
 layernorm eps1e-6
 groupnorm 3 eps1e-6
 layer_scale: scale
+lab: scale (1,) bias
+mul 0.5
 linear 8 gelu
 split { branch {} branch b: [ conv 1x1 x4; relu6 ] }
 shuffle 2
 add { branch { conv 3x3 p1 x8 } branch { pool max 3 s1 p1 } }
 mul { branch { conv 1x1 x8 tanh } branch { pool avg global; conv 1x1 x8 sigmoid } }
+gate { pool avg global; eca; sigmoid }
+rsoftmax 2 g2
 concat { branch [ conv 1x1 x2 ] branch [ pool avg 2; upsample nearest to branch ] }
+chunksum 2
 upsample nearest to input
 pool avg to 3x4
 bn
@@ -54,6 +60,7 @@ bn
 linear 6 nobias
 dropout 0.5
 fc 5 silu
+slice 1:
 layernorm
 mish
 fc 4 hswish

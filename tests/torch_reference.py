@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch_twins_b import TIMM_B_TWINS
 
 
 def tf_same_pads(n: int, f: int, s: int, d: int) -> tuple[int, int]:
@@ -97,7 +98,7 @@ def _layer(layer, w, ins):
               "relu6": lambda: F.relu6(t), "tanh": lambda: torch.tanh(t),
               "sigmoid": lambda: torch.sigmoid(t), "softmax": lambda: F.softmax(t, dim=1),
               "dropout": lambda: F.dropout(t, layer.rate, training=False),
-              "add": lambda: ins[0] + ins[1], "concat": lambda: torch.cat(ins, dim=1),
+              "add": lambda: sum(ins[1:], ins[0]), "concat": lambda: torch.cat(ins, dim=1),
               "mul": lambda: ins[0] * ins[1], "silu": lambda: F.silu(t),
               "gelu": lambda: F.gelu(t), "hswish": lambda: F.hardswish(t),
               "hsigmoid": lambda: F.hardsigmoid(t), "mish": lambda: F.mish(t),
@@ -112,6 +113,8 @@ def _channels_last(f, t):
 
 
 def _chunk(layer, w, t):
+    if layer.runs is not None:   # `split N,N,… { … }`: the runs as written
+        return torch.split(t, list(layer.runs), 1)[layer.index]
     return t.chunk(layer.count, dim=1)[layer.index]
 
 
@@ -139,6 +142,7 @@ _CHANNEL_OPS = {
     "groupnorm": lambda layer, w, t: F.group_norm(t, layer.groups, w[f"{layer.name}.weight"],
                                                   w[f"{layer.name}.bias"], layer.eps),
 }
+_CHANNEL_OPS.update(TIMM_B_TWINS)
 
 
 def _upsample(layer, t, values):

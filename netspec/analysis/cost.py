@@ -11,9 +11,11 @@ FH·FW − 1 adds and a multiply for average pooling (adaptive pooling: its wind
 cells), 2·N + 3 per value for an N-wide
 LRN; input, dropout, flatten and concatenation move data and count none. Per-pixel
 linear and transposed conv layers count as conv does (two per multiply-add, one per
-output for a bias), layer norm 7 per value, layer scale 1, bilinear upsampling 7 per
-output value (four neighbours weighed); split chunks, channel shuffle and nearest
-upsampling move data and count none.
+output for a bias), layer norm 7 per value, layer scale 1 (2 with a bias), a constant
+multiply 1, ECA's convolution 2 per multiply-add (C·K), a radix softmax 3 per value (1
+for a radix of 1, a sigmoid), the sum of R runs R − 1 per output, bilinear upsampling 7 per
+output value (four neighbours weighed); split chunks, channel slices, channel shuffle,
+space to depth and nearest upsampling move data and count none.
 """
 
 from __future__ import annotations

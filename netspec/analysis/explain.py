@@ -22,8 +22,9 @@ CONVENTION = ("MACs count multiply-adds of conv and fc layers; FLOPs count every
               "its window's cells), "
               "2·N + 3 per value for LRN; input, dropout, flatten and concat count 0. "
               "Linear and deconv layers count as conv does, layer norm 7 per value, layer "
-              "scale 1, bilinear upsampling 7 per output value; split, shuffle and nearest "
-              "upsampling move data and count 0.")
+              "scale 1 (2 with a bias), mul by a constant 1, eca 2·C·K, rsoftmax 3 (a sigmoid 1), "
+              "chunksum R − 1 per output value, bilinear upsampling 7 per output value; split, slice, shuffle, s2d "
+              "and nearest upsampling move data and count 0.")
 
 
 def explain(net: Network, names: list[str] | None = None) -> str:

@@ -53,19 +53,21 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     weights: dict[str, np.ndarray] = {}
     for layer in net.layers:
         for suffix, shape in layer.weight_shapes().items():
-            weights[layer.weight_key(suffix)] = _initial(rng, suffix, shape)
+            weights[layer.weight_key(suffix)] = _initial(rng, suffix, shape,
+                                                         suffix in layer.starts_at_one)
     return weights
 
 
-def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...]) -> np.ndarray:
-    """One array's initial value: He-normal weights, ones for scales and gains, zeros
-    otherwise."""
+def _initial(rng: np.random.Generator, suffix: str, shape: tuple[int, ...],
+             one: bool = False) -> np.ndarray:
+    """One array's initial value: He-normal weights, ones for scales and gains (and where
+    the kind says, `one`), zeros otherwise."""
     if suffix == "weight" and len(shape) > 1:
         w = rng.standard_normal(shape, dtype=np.float32)
         w *= np.float32(np.sqrt(2.0 / prod(shape[1:])))   # in place: no second copy
         return w
     # "": a layer scale starts at 1; "gain": a weight-standardised conv's (timm's gain_init)
-    if suffix in ("weight", "running_var", "", "gain"):
+    if one or suffix in ("weight", "running_var", "", "gain"):
         return np.ones(shape, np.float32)
     return np.zeros(shape, np.float32)
 
@@ -85,7 +87,8 @@ def check_weights(net: Network, weights: Mapping[str, Any],
     rep = _reporter(net, source)
     out: dict[str, np.ndarray] = {}
     for name in net.weight_shapes():
-        array = np.ascontiguousarray(arrays[name], dtype=np.float32)
+        # (ascontiguousarray makes a 0-d array 1-d: NFNet's `skipinit_gain` is 0-d)
+        array = np.ascontiguousarray(arrays[name], dtype=np.float32).reshape(arrays[name].shape)
         if not np.isfinite(array).all():
             bad = int(array.size - np.count_nonzero(np.isfinite(array)))
             rep.report(name.rsplit(".", 1)[0], f"`{name}` holds {bad:,} NaN or infinite "

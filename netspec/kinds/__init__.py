@@ -17,11 +17,15 @@ Shapes are tuples: (H, W, C) for a volume, (N,) for a vector.
     dense        fc, flatten, dropout
     norm         batch norm, local response norm, layer norm
     groupnorm    group norm
+    attention    ECA's convolution across the channels (eca)
+    radix        split attention: softmax across a radix (rsoftmax), sum of its runs (chunksum)
     activations  relu, relu6, tanh, sigmoid, softmax, leaky, elu
     gating       the self-gated activations: silu, gelu, hswish, and hsigmoid
     merges       add (residual), concat, mul (gate): one family
-    channels     layer scale, linear per pixel, split chunk, channel shuffle
+    channels     linear per pixel, split chunk, channel shuffle
     resample     transposed convolution, upsampling
+    slicing      a run of channels (slice), space to depth
+    scaling      a learnable scale (with a bias), a constant factor
     registry     every kind, and the lists derived from them
 """
 
@@ -33,13 +37,18 @@ from .blur import Blur
 from .dense import FC, LARGE_FC_INPUTS, Dropout, Flatten
 from .norm import LRN, BatchNorm, LayerNorm
 from .groupnorm import GroupNorm
+from .attention import Eca
+from .radix import ChunkSum, RadixSoftmax
 from .activations import Activation
 from . import gating  # noqa: F401  (the self-gated activations come next in every list)
 from .merges import Add, Concat, Merge, Multiply
-from .channels import Chunk, LayerScale, Linear, Shuffle
+from .channels import Chunk, Linear, Shuffle
 from .resample import Deconv, Upsample, transposed_output_size
+from .slicing import Slice
+from .scaling import ConstMul, LayerScale
 
 __all__ = ["LARGE_FC_INPUTS", "LRN", "Activation", "AdaptivePool", "Add", "BatchNorm", "Blur",
-           "Chunk", "Concat", "Conv", "Deconv", "Dropout", "FC", "Flatten", "GroupNorm", "Input",
-           "Layer", "LayerNorm", "LayerScale", "Linear", "Merge", "Multiply", "Pool", "Shape",
-           "Shuffle", "Upsample", "shape_str", "transposed_output_size"]
+           "Chunk", "ChunkSum", "Concat", "ConstMul", "Conv", "Deconv", "Dropout", "Eca", "FC",
+           "Flatten", "GroupNorm", "Input", "Layer", "LayerNorm", "LayerScale", "Linear", "Merge",
+           "Multiply", "Pool", "RadixSoftmax", "Shape", "Shuffle", "Slice", "Upsample",
+           "shape_str", "transposed_output_size"]

@@ -95,6 +95,10 @@ class Layer:
     #: Suffixes of `weight_shapes` that are buffers, not trained (batch norm's
     #: running statistics); the rest are trainable.
     buffers: ClassVar[tuple[str, ...]] = ()
+    #: Suffixes of `weight_shapes` that start at 1 (a scale named `scale`), besides those
+    #: netspec.data.weights starts at 1 for every kind (a one-dimensional `weight`,
+    #: `running_var`, and "": a bare layer scale).
+    starts_at_one: ClassVar[tuple[str, ...]] = ()
     #: Runs over its input's memory instead of allocating an output (relu), when
     #: no other layer still reads that input.
     in_place: ClassVar[bool] = False

@@ -1,5 +1,5 @@
-"""Layers that work on the channels of each pixel: layer scale, linear, a channel chunk
-(one branch of `split`) and channel shuffle.
+"""Layers that work on the channels of each pixel: linear, a channel chunk (one branch
+of `split`) and channel shuffle. (The layer scale is in scaling.py.)
 
 ConvNeXt applies its two linear layers (and its layer norm, norm.py) to every pixel's
 channel vector (torch permutes to channels last and back; netspec's volumes have no
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, ClassVar
 from ..source.diagnostics import Reporter, ShapeError
 from ..source.pos import Pos
 from .base import Layer, Shape, shape_str
-from ..syntax.tree import LayerStmt
 from .statement import OnnxGraph, OnnxReader, Reading, TorchWriter
 
 if TYPE_CHECKING:
@@ -33,95 +32,6 @@ PIXEL_LINEAR = '''class PixelLinear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
         return y.permute(0, 3, 1, 2)'''
-
-
-class LayerScale(Layer):
-    """`scale`: a learnable multiplier per channel (ConvNeXt's `layer_scale`, C parameters).
-
-    Like torch's bare `nn.Parameter` of shape (C, 1, 1), its one array is keyed by
-    the layer's own name (`features.1.0.layer_scale`), not `NAME.weight`.
-    """
-
-    kind = "scale"
-    rule = "scale"
-    keywords = ("scale",)
-    pointwise = True
-    saves = ("input",)   # and its scale
-
-    @classmethod
-    def read(cls, r: Reading) -> list[Layer]:
-        return [cls(r.span(), r.keyword.text)]
-
-    @classmethod
-    def writes_forward(cls, stmt: LayerStmt) -> bool:
-        return True
-
-    @classmethod
-    def torch(cls, r: Reading, t: TorchWriter) -> str | None:
-        """A bare parameter of the module, multiplied in forward (as torch's CNBlock)."""
-        ref = t.parameter(f"torch.ones({t.py(t.c_in)}, 1, 1)")
-        t.forward(f"x = x * {ref}")
-        return None
-
-    def flops(self) -> int:
-        """One multiply per value."""
-        return prod(self.output_shape)
-
-    def explain(self) -> list[str]:
-        return [f"out = in = {shape_str(self.output_shape)}, each channel times its own factor",
-                f"params = {self.params:,}", f"FLOPs = {self.flops():,} (one multiply per value)"]
-
-    def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
-        self.input_shape = shape
-        if not self._volume(shape, rep):
-            return None
-        self.output_shape = shape
-        self.params = shape[-1]
-        return shape
-
-    def weight_shapes(self) -> dict[str, Shape]:
-        return {"": (self.output_shape[-1], 1, 1)}
-
-    per_channel_affine = True
-
-    def affine(self, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-        """x·gamma + 0, per channel, for folding into the layer before it."""
-        import numpy as np
-        gamma = w[""].reshape(-1)   # (C, 1, 1) as torch keeps it → one factor per channel
-        return gamma, np.zeros_like(gamma)
-
-    def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
-        gamma, _ = self.affine(w)
-        return lambda x: x * gamma
-
-    def training_step(self, w: dict[str, np.ndarray], training: bool = False,
-                      rng: np.random.Generator | None = None) -> TrainStep | None:
-        from ..numerics.backward import channels, steps
-        gamma = w[""]
-        return steps.unary(lambda x: channels.layer_scale_forward(x, gamma),
-                           channels.layer_scale_backward)
-
-    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
-        # the state_dict key is the layer's own name, which names its output value here
-        gamma = g.weight(self, "", name=f"{self.name}.scale")
-        return g.node(self, "Mul", [inputs[0], gamma], self.name)   # (C, 1, 1) over H×W
-
-    onnx_ops = ("Mul",)
-
-    @classmethod
-    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
-        """x times a constant with one number per channel, shaped (C, 1, 1) or (C,)."""
-        const = [i for i in node.input if r.const(i)]
-        flowing = [i for i in node.input if not r.const(i)]
-        why = "`scale` (a multiplier per channel, a constant shaped (C, 1, 1) or (C,))"
-        if len(const) != 1 or len(flowing) != 1 or len(r.shape(flowing[0])) != 4:
-            return why
-        channels, dims = r.shape(flowing[0])[1], r.dims(const[0])
-        if prod(dims) != channels or len(dims) > 1 and dims[0] != channels:
-            return why
-        r.emit(node, cls, [cls.keywords[0]], flowing,
-               {"": r.lazy(const[0], lambda g: g.reshape(-1, 1, 1))})
-        return None
 
 
 class Linear(Layer):
@@ -240,12 +150,14 @@ class Linear(Layer):
 
 class Chunk(Layer):
     """Branch `index` (from 0) of a `split { ... }`: the index-th of `count` equal
-    runs of channels, which that branch reads (torch's `x.chunk(count, dim=1)`)."""
+    runs of channels, which that branch reads (torch's `x.chunk(count, dim=1)`); or of
+    `split N,N,… { ... }`, the index-th of runs of those sizes (`runs`, adding up to the
+    input's channels: torch's `torch.split(x, [N, N, …], 1)`)."""
 
     kind = "chunk"
     #: The statement whose branches read chunks, one each, and its form.
     MADE_BY: ClassVar[str] = "split"
-    MADE_BY_USAGE: ClassVar[str] = "split { branch { ... } branch { ... } }"
+    MADE_BY_USAGE: ClassVar[str] = "split [N,N,...] { branch { ... } branch { ... } }"
     foreign = {"chunk": "split { branch {...} branch {...} }"}
     delegated = {"read": "`split { … }` (netspec.language.builder)",
                  "torch": "`split { … }` (netspec.backends.torch.joins)"}
@@ -260,28 +172,63 @@ class Chunk(Layer):
         return [f"channels {a}…{b - 1} of {self.input_shape[-1]}, "
                 f"out = {shape_str(self.output_shape)}"]
 
-    def __init__(self, pos: Pos, text: str, index: int, count: int) -> None:
+    def __init__(self, pos: Pos, text: str, index: int, count: int,
+                 runs: tuple[int, ...] | None = None) -> None:
         super().__init__(pos, text)
         self.index = index
         self.count = count
+        self.runs = runs   # the sizes written, or None for equal runs
+
+    @property
+    def sizes(self) -> list[int]:
+        """Every run's size (its input known)."""
+        if self.runs is not None:
+            return list(self.runs)
+        return [self.input_shape[-1] // self.count] * self.count
 
     @property
     def channels(self) -> tuple[int, int]:
         """The [start, stop) channels this chunk takes."""
-        size = self.input_shape[-1] // self.count
-        return self.index * size, (self.index + 1) * size
+        start = sum(self.sizes[:self.index])
+        return start, start + self.sizes[self.index]
+
+    def check_options(self, rep: Reporter) -> None:
+        """The runs written: one per branch, each at least 1 (said once, by the first)."""
+        if self.runs is None or self.index:
+            return
+        if len(self.runs) != self.count:
+            rep.error(self.where("runs"), f"`split` into {len(self.runs)} runs has "
+                                          f"{self.count} branches", ShapeError,
+                      hint="write one run size per branch")
+        elif min(self.runs) < 1:
+            rep.error(self.where("runs"), f"a run of `split` must be at least 1 channel, "
+                                          f"not {min(self.runs)}", ShapeError)
+
+    def _runs_fit(self) -> bool:
+        return self.runs is None or len(self.runs) == self.count and min(self.runs) >= 1
 
     def infer(self, shape: Shape, rep: Reporter) -> Shape | None:
         self.input_shape = shape
         c = shape[-1]
-        if c % self.count:
+        if not self._runs_fit():
+            return None
+        if self.runs is not None and sum(self.runs) != c:
+            if self.index == 0:
+                rep.error(self.where("runs"), f"the runs of `split` add up to {sum(self.runs)} "
+                                              f"channels, but its input is {shape_str(shape)}",
+                          ShapeError, hint=f"make them add up to {c} (`C` is the input's "
+                                           f"channels: `{{C - 16}},16`)")
+            return None
+        if self.runs is None and c % self.count:
             if self.index == 0:   # one error per split, not one per branch
                 rep.error(self.pos, f"`split` into {self.count} branches needs channels "
                                     f"divisible by {self.count}, but its input is "
                                     f"{shape_str(shape)}", ShapeError,
-                          hint=f"give the layer before it a multiple of {self.count} channels")
+                          hint=f"give the layer before it a multiple of {self.count} channels,"
+                               f" or write the runs' sizes (`split N,N,... {{`)")
             return None
-        self.output_shape = (*shape[:-1], c // self.count)
+        a, b = self.channels
+        self.output_shape = (*shape[:-1], b - a)
         return self.output_shape
 
     def attrs(self) -> dict:
@@ -295,34 +242,38 @@ class Chunk(Layer):
     def training_step(self, w: dict[str, np.ndarray], training: bool = False,
                       rng: np.random.Generator | None = None) -> TrainStep | None:
         from ..numerics.backward import channels, steps
-        return steps.unary(lambda x: channels.chunk_forward(x, self.index, self.count),
-                           channels.chunk_backward)
+        start, stop = self.channels
+        return steps.unary(lambda x: channels.run_forward(x, start, stop),
+                           channels.run_backward)
 
     def onnx(self, g: OnnxGraph, *inputs: str) -> str:
-        """One output of a Split into `count` equal parts; the others are left unused."""
-        size = self.output_shape[-1]
+        """One output of a Split into the runs; the others are left unused."""
         outputs = [self.name if i == self.index else f"{self.name}.unused{i}"
                    for i in range(self.count)]
-        split = g.int64s(self, f"{self.name}.sizes", [size] * self.count)
+        split = g.int64s(self, f"{self.name}.sizes", self.sizes)
         return g.node(self, "Split", [inputs[0], split], outputs, axis=1)
 
     onnx_ops = ("Split",)
 
     @classmethod
     def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
-        """x.chunk(n, dim=1): one chunk per output read (netspec's `split { … }`)."""
+        """x.chunk(n, dim=1) or torch.split(x, [N, …], 1): one chunk per output read
+        (netspec's `split { … }`, with the runs' sizes where they differ)."""
         a = r.attrs(node)
         x = r.shape(node.input[0])
         n = len(node.output)
         if a.get("axis", 0) % len(x) != 1:
             r.fail("Split along an axis other than the channels (axis 1)")
         sizes = [int(v) for v in r.array(node.input[1]).reshape(-1)] if len(node.input) > 1 \
-            and node.input[1] else list(a.get("split", [])) or [x[1] // n] * n
-        if len(set(sizes)) != 1 or sum(sizes) != x[1]:
-            r.fail(f"a Split into channel runs {sizes}: netspec's split cuts equal runs")
+            and node.input[1] else list(a.get("split", [])) or [-(-x[1] // n)] * (n - 1) + \
+            [x[1] - -(-x[1] // n) * (n - 1)]   # opset 18's num_outputs: ceil, the rest last
+        if sum(sizes) != x[1] or min(sizes) < 1:
+            r.fail(f"a Split into channel runs {sizes} of {x[1]} channels")
         for i, out in enumerate(node.output):
             if r.uses(out):
-                r.emit(node, cls, [], [node.input[0]], output=i).chunk = (i, n)
+                layer = r.emit(node, cls, [], [node.input[0]], output=i)
+                layer.chunk = (i, n)
+                layer.runs = tuple(sizes) if len(set(sizes)) > 1 else ()
         return None
 
 

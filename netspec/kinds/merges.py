@@ -11,7 +11,7 @@ same way (`Builder._merge`), and each backend lowers each to one operator:
 
 and, for any of them, `add { branch ... branch ... }`, `mul { ... }` and
 `concat { ... }` merge branches that read the same input (`text` is then the
-merge's keyword; add and mul take exactly two branches).
+merge's keyword; add takes two or more branches, mul exactly two).
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ class Merge(Layer):
     """A layer that combines the values of several paths into one; no weights."""
 
     #: The composition statement whose branches it merges (`concat { branch … }`), the
-    #: statement's form, and how many branches it takes (None: any number).
+    #: statement's form, and how many branches it takes: (at least, at most), None for
+    #: no upper bound.
     statement: ClassVar[str] = ""
     statement_usage: ClassVar[str] = ""
-    branch_count: ClassVar[int | None] = None
+    branch_counts: ClassVar[tuple[int, int | None]] = (1, None)
     #: Made by composition statements (builder), written by the code generator's joins.
     delegated = {"read": "composition statements (`residual`, `gate`, `concat`, `split`, "
                          "`add`, `mul`: netspec.language.builder)",
@@ -81,12 +82,14 @@ class Merge(Layer):
 
 
 class Add(Merge):
-    """The end of a residual connection: the sum of the body and the shortcut."""
+    """The end of a residual connection: the sum of the body and the shortcut; or the sum of
+    two or more branches (`add { branch … branch … branch … }`: RepVGG, MobileOne), added
+    left to right in the order written, as timm's `a + b + c`."""
 
     kind = "add"
     statement = "add"
-    statement_usage = "add { branch { ... } branch { ... } }"
-    branch_count = 2
+    statement_usage = "add { branch { ... } branch { ... } ... }"
+    branch_counts = (2, None)
     foreign = {"sum": "add { branch {...} branch {...} }"}
     draw_sign = "+"
     draw_colour = "#ffffff"
@@ -94,12 +97,15 @@ class Add(Merge):
     saves = ()
 
     def flops(self) -> int:
-        return prod(self.output_shape)
+        """One add per value for each input after the first."""
+        return (len(self.inputs) - 1) * prod(self.output_shape)
 
     def explain(self) -> list[str]:
-        n = prod(self.output_shape)
+        n, adds = prod(self.output_shape), len(self.inputs) - 1
+        count = f"{n:,} (one add per value)" if adds == 1 else \
+            f"{adds}·{n:,} = {self.flops():,} ({adds} adds per value)"
         return [f"out = {' + '.join(shape_str(i.output_shape) for i in self.inputs)} "
-                f"= {shape_str(self.output_shape)}", f"FLOPs = {n:,} (one add per value)"]
+                f"= {shape_str(self.output_shape)}", f"FLOPs = {count}"]
 
     def __init__(self, pos: Pos, text: str, projected: bool) -> None:
         super().__init__(pos, text)
@@ -112,7 +118,20 @@ class Add(Merge):
     fuses_activation = True
     numpy_in_place = True
     onnx_op = "Add"
-    onnx_ops = ("Add",)
+    onnx_ops = ("Add", "Sum")
+
+    @classmethod
+    def from_onnx(cls, r: OnnxReader, node: onnx.NodeProto) -> str | None:
+        """Add, or Sum of any number of values (a Sum of one is that value)."""
+        if len(node.input) == 1:
+            r.alias(node.output[0], node.input[0])
+            return None
+        return super().from_onnx(r, node)
+
+    def onnx(self, g: OnnxGraph, *inputs: str) -> str:
+        """Add for two inputs; Sum for more (one node, so that import reads one layer;
+        onnxruntime adds them in order, as the chain torch writes)."""
+        return g.node(self, "Add" if len(inputs) == 2 else "Sum", list(inputs), self.name)
 
     def numpy(self, w: dict[str, np.ndarray]) -> Step | None:
         import numpy as np
@@ -132,12 +151,12 @@ class Add(Merge):
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         if len(set(shapes)) > 1 and self.text == "add":
-            first, second = self.inputs
-            rep.error(self.pos, f"branches of `add` differ: {shape_str(shapes[0])} and "
-                                f"{shape_str(shapes[1])}", ShapeError,
-                      notes=(f"branch 1: {shape_str(shapes[0])} from {_origin(first)}",
-                             f"branch 2: {shape_str(shapes[1])} from {_origin(second)}"),
-                      hint=f"make both branches give {shape_str(shapes[0])} (add sums "
+            listed = [shape_str(s) for s in shapes]
+            rep.error(self.pos, "branches of `add` differ: " + ", ".join(listed[:-1])
+                      + f" and {listed[-1]}", ShapeError,
+                      notes=tuple(f"branch {i + 1}: {shape_str(s)} from {_origin(layer)}"
+                                  for i, (s, layer) in enumerate(zip(shapes, self.inputs))),
+                      hint=f"make every branch give {shape_str(shapes[0])} (add sums "
                            f"value by value)")
             return None
         if len(set(shapes)) > 1:
@@ -228,7 +247,7 @@ class Multiply(Merge):
     kind = "mul"
     statement = "mul"
     statement_usage = "mul { branch { ... } branch { ... } }"
-    branch_count = 2
+    branch_counts = (2, 2)
     foreign = {"multiply": "mul { branch {...} branch {...} }"}
     draw_sign = "×"
     draw_colour = "#ffffff"

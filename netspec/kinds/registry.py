@@ -7,8 +7,9 @@ this module imports every kind module, so that asking it is asking all of them.
 from __future__ import annotations
 
 # every kind module, in the order their kinds are listed (in hints, in `--help`)
-from . import (base, conv, pool, blur, dense, norm, groupnorm,  # noqa: F401, I001
-               activations, gating, merges, channels, resample)
+# (radix's ONNX patterns end in a Softmax or a Sigmoid: it reads them before the activations)
+from . import (base, conv, pool, blur, dense, norm, groupnorm, attention, radix,  # noqa: F401, I001
+               activations, gating, merges, channels, resample, slicing, scaling)
 from .base import KINDS, Layer
 
 #: The grammar rules that are layer statements (`conv`, `activation`...).

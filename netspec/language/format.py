@@ -65,7 +65,7 @@ def shape(node: st.Node | st.SpecFile) -> tuple:
     elif isinstance(node, st.Residual):
         out += [node.optional, node.shortcut_kind]
     elif isinstance(node, st.Merge):
-        out.append(node.op)
+        out += [node.op, node.runs.canonical() if node.runs is not None else None]
     elif isinstance(node, st.Call):
         out += [node.name.text, [(k.text if k else None, v.canonical()) for k, v in node.args]]
     elif isinstance(node, st.BlockDef):

@@ -19,6 +19,7 @@ from ..kinds.resample import Upsample
 from ..source.diagnostics import SpecError
 from ..syntax import tree as st
 from .names import Names
+from .values import Unresolved, resolve
 
 if TYPE_CHECKING:
     from .builder import Builder
@@ -89,7 +90,8 @@ class Joins:
 
     def _branches(self: Builder, node: st.Merge, scope: Names[int], env: dict[str, int],
                   outer: Names[int]) -> None:
-        """`concat`, `add`, `mul`, or `split` (each branch starting from its own chunk).
+        """`concat`, `add`, `mul`, or `split` (each branch starting from its own chunk:
+        equal runs, or `split N,N,… { … }`'s sizes, evaluated with C the input's channels).
 
         `scope` names the branches (a labelled concat's own, numbering `[...]`
         branches), `outer` the merge and the chunks.
@@ -99,11 +101,19 @@ class Joins:
         self._seq.items.append(built)
         starts: list[Layer | None] = [x] * len(node.branches)
         if node.op == Chunk.MADE_BY and x is not None:
+            try:
+                runs = resolve(node.runs, self._values(env), self.rep) \
+                    if node.runs is not None else None
+            except Unresolved:
+                self.current = None
+                return
             starts = []
             held, self._seq = self._seq, ir.Seq()
             for i in range(len(node.branches)):
                 chunk = Chunk(node.pos, f"split {i + 1}/{len(node.branches)}", i,
-                              len(node.branches))
+                              len(node.branches), runs)
+                if node.runs is not None and node.runs.pos is not None:
+                    chunk.options = {"runs": node.runs.pos}
                 chunk.name = outer.name(Chunk.kind)
                 chunk.syntax, chunk.env = node, env
                 self.add(chunk, [x])
@@ -122,11 +132,15 @@ class Joins:
             self.current = None
             return
         kind = registry.BY_MERGE_STATEMENT[node.op]
-        if kind.branch_count is not None and len(outputs) != kind.branch_count:
-            self.rep.error(node.pos, f"`{node.op}` merges exactly two branches, not "
+        least, most = kind.branch_counts
+        if len(outputs) < least or most is not None and len(outputs) > most:
+            words = {1: "one", 2: "two"}
+            exactly = ("exactly " if least == most else "at least ") + words.get(least, str(least))
+            self.rep.error(node.pos, f"`{node.op}` merges {exactly} branches, not "
                                      f"{len(outputs)}", SpecError,
                            hint=f"nest them: `{node.op} {{ branch {{...}} branch {{ {node.op} "
-                                f"{{ branch {{...}} branch {{...}} }} }} }}`")
+                                f"{{ branch {{...}} branch {{...}} }} }} }}`" if most else
+                           f"give it a second branch (`branch {{}}` is the input itself)")
             self.current = None
             return
         merge: Merge = kind.of_branches(node.pos, node.op)

@@ -72,8 +72,12 @@ class NetspecLexer(RegexLexer):
             (r"#\s*netspec:\s*ignore(?:\[[^\]\n]*\])?[^\n]*", Comment.Special),
             (r"#[^\n]*", Comment.Single),
             (r'"[^"\n]*"', String.Double),
-            # a label, which may be a keyword (`fc: fc 1000`) or a number (`2: bn`)
-            (rf"({_NAME}|\d+)(\s*)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
+            # a label, which may be a keyword (`fc: fc 1000`) or a number (`2: bn`); not a
+            # slice's run of channels (`16:48`, `:16`, `16:` at the end of its statement)
+            (rf"({_NAME}|\d+)(\s*)(:)(?![-\d$])(?![ \t]*(?:[;#]|$))",
+             bygroups(Name.Label, Whitespace, Punctuation)),
+            (rf"(-?\d+|{_PARAM})?(:)(-?\d+|{_PARAM})?(?=[\s;#]|$)",
+             bygroups(Number.Integer, Punctuation, Number.Integer)),
             # `block NAME(`: the definition's name
             (rf"(block)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Function)),
             (words(grammar_keywords(), suffix=r"\b"), Keyword),

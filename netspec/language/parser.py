@@ -121,10 +121,13 @@ class _ToTree(Transformer):
         return items[0]
 
     def merge(self, items: list) -> Merge:
-        """`concat`, `split`, `add` or `mul { branch … }`: the keyword names the merge."""
-        kw, opening, *branches, closing = self.words(items)
+        """`concat`, `split`, `add` or `mul { branch … }`: the keyword names the merge;
+        `split N,N { … }`'s run sizes are a word."""
+        kw, *rest, closing = self.words(items)
+        runs = rest.pop(0) if isinstance(rest[0], Word) and rest[0].type == "RUNS" else None
+        opening, *branches = rest
         return Merge(kw.pos, kw.text, branches, inline=opening.pos.line == closing.pos.line,
-                     end=closing.pos)
+                     end=closing.pos, runs=runs)
 
     concat = split = add = mul = merge
 

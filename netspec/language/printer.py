@@ -182,11 +182,12 @@ class Printer:
     def merge(self, node: Merge, level: int) -> list[_Line]:
         """`concat { branch … branch … }` on one line, or a branch per line."""
         branches = [_prefixed("branch ", self.statement(b, level + 1)) for b in node.branches]
+        head = node.op if node.runs is None else f"{node.op} {node.runs.canonical()}"
         if node.inline and not any(_commented(b) for b in node.branches) and \
                 not node.closing and all(len(x) == 1 for x in branches):
-            return [_Line(level, f"{node.op} {{ " + " ".join(x[0].text for x in branches)
+            return [_Line(level, f"{head} {{ " + " ".join(x[0].text for x in branches)
                           + " }")]
-        out = [_Line(level, f"{node.op} {{", [node.open_comment] if node.open_comment else [])]
+        out = [_Line(level, f"{head} {{", [node.open_comment] if node.open_comment else [])]
         for branch, lines in zip(node.branches, branches):
             for entry in branch.layout.leading:
                 out.append(_Line(level + 1, entry) if entry else _Line(0, ""))

@@ -124,15 +124,17 @@ class Residual(Node):
 
 
 class Merge(Node):
-    """`concat|split|add|mul { branch GROUP ... }`: each branch a Group or a Labeled Group.
+    """`concat|split|add|mul { branch GROUP ... }`: each branch a Group or a Labeled Group;
+    `split N,N,... { ... }`'s run sizes are the word `runs` (None: equal runs).
 
     `inline`: written on one line; `open_comment`/`closing` as for a Group; each branch's
     own layout says whether it shares a line with the branch before."""
 
     def __init__(self, pos: Pos | None, op: str, branches: list[Node], inline: bool = True, *,
-                 end: Pos | None = None) -> None:
+                 end: Pos | None = None, runs: Word | None = None) -> None:
         super().__init__(pos, end)
         self.op, self.branches, self.inline = op, branches, inline
+        self.runs = runs
         self.open_comment: str | None = None
         self.closing: list[str] = []
 

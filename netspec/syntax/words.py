@@ -19,8 +19,11 @@ from . import expr as E
 #: The letters before an option's number (`s2`, `x64`, `op1`, `eps1e-3`).
 PREFIXES = {"STRIDE": "s", "PADDING": "p", "DILATION": "d", "GROUPS": "g", "FILTERS": "x",
             "OUTPUT_PADDING": "op", "EPS": "eps", "GAMMA": "gamma"}
-#: Terminals whose text is whole numbers: `$param`, `{expression}` or digits, `x`-separated.
-NUMERIC = {"SIZE", "VALUE", *PREFIXES} - {"EPS", "GAMMA"}
+#: Terminals whose text is whole numbers: `$param`, `{expression}` or digits, `x`-separated
+#: (a split's RUNS `,`-separated; a slice's RANGE `A:B`, either end left out or not).
+NUMERIC = {"SIZE", "VALUE", "RUNS", "RANGE", *PREFIXES} - {"EPS", "GAMMA"}
+#: What separates the numbers of a numeric word, where it is not `x`.
+SEPARATORS = {"RUNS": ",", "RANGE": ":"}
 #: One number: digits, `$param` or `{expression}` (the grammar's `_N`; greedy, as it reads).
 _PART = re.compile(r"(-?\d+)|\$([A-Za-z_]\w*)|\{([^{}\n]*)\}")
 #: A `$param` part of a label (`block$i-$j`).
@@ -113,14 +116,26 @@ class Word:
 
     def with_values(self, values: tuple[int, ...]) -> Word:
         """The same word with its numbers written out (`x{4*c}` → `x256`)."""
-        return Word(self.type, self.prefix + "x".join(map(str, values)), self.pos,
+        return Word(self.type, self._joined([str(v) for v in values]), self.pos,
                     self.start, self.end)
 
     def canonical(self) -> str:
         """The printer's spelling: expressions spaced the one way `netspec fmt` writes them."""
         if not self.parts:
             return self.text
-        return self.prefix + "x".join(p.canonical() for p in self.parts)
+        return self._joined([p.canonical() for p in self.parts])
+
+    @property
+    def range_ends(self) -> tuple[bool, bool]:
+        """A RANGE's ends as written: (start written, stop written); `:8` is (False, True)."""
+        body = self.text[len(self.prefix):]
+        return not body.startswith(":"), not body.endswith(":")
+
+    def _joined(self, numbers: list[str]) -> str:
+        """The word's text with `numbers` for its numbers, separated as its type is."""
+        if self.type == "RANGE" and len(numbers) == 1:   # `:B` or `A:`
+            return f":{numbers[0]}" if not self.range_ends[0] else f"{numbers[0]}:"
+        return self.prefix + SEPARATORS.get(self.type, "x").join(numbers)
 
     @property
     def number(self) -> float:

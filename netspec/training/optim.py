@@ -70,7 +70,7 @@ class Optimizer:
                 continue
             if g.shape != p.shape:
                 raise ValueError(f"gradient of {name!r} is {g.shape}, the parameter {p.shape}")
-            self._update(name, p, np.ascontiguousarray(g, dtype=_F32))
+            self._update(name, p, np.ascontiguousarray(g, dtype=_F32).reshape(g.shape))
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError

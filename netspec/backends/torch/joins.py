@@ -128,8 +128,19 @@ class Joins:
         split = node.op == Chunk.MADE_BY
         inp = self.fresh("chunks" if split else "inp")
         starts = [inp] * n
+        runs: list[E.Expr] = [c_in] * n   # the channels each branch reads
         if not split:
             self.fline(f"{inp} = x")
+        elif node.runs is not None:   # runs of the sizes written (C: the input's channels)
+            runs = [self.symbolic(e) for e in node.runs.exprs]
+            sizes = f"[{', '.join(self.py(r) for r in runs)}]"
+            if not all(isinstance(r, E.Num) for r in runs):   # forward reads them from self
+                attribute = self.fresh("runs")
+                self.line(f"self.{attribute} = {sizes}")
+                sizes = f"self.{attribute}"
+            self.fline(f"{inp} = torch.split(x, {sizes}, 1)")
+            starts = [f"{inp}[{i}]" for i in range(n)]
+            runs = [self.local("c_run", r) for r in runs]
         else:   # each branch reads its own run of channels
             self.fline(f"{inp} = torch.chunk(x, {n}, 1)")
             starts = [f"{inp}[{i}]" for i in range(n)]
@@ -140,14 +151,14 @@ class Joins:
             self.line(f"self.{merge_label[1:-1]} = nn.ModuleList()")
         outs: list[str] = []
         chans: list[E.Expr] = []
-        for i, (branch, start) in enumerate(zip(node.branches, starts)):
+        for i, (branch, start, run) in enumerate(zip(node.branches, starts, runs)):
             label = None
             if isinstance(branch, Labeled):
                 label, branch = self.label(branch.label.text, names), branch.item
-            self.cur = c_in
+            self.cur = run
             if not branch.body:
                 outs.append(start)
-                chans.append(c_in)
+                chans.append(run)
                 continue
             if outs or self.cls.forward[-1].strip() != f"{start} = x":
                 self.fline(f"x = {start}")

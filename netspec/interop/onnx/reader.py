@@ -84,6 +84,7 @@ class Imported:
         self.exact = exact              # named by netspec: `path` is the scope it was written in
         self.node = node                # the ONNX node's name
         self.chunk: tuple[int, int] | None = None   # a `chunk`: (which run, of how many)
+        self.runs: tuple[int, ...] = ()   # ... and every run's size, where they differ
         self.text = ""                  # netspec's statement (`residual`, `add`), from doc_string
         #: a Resize to the H×W of this value (`to branch` where it is the branch's input)
         self.size_of = ""
@@ -217,8 +218,11 @@ class Reader:
         import numpy as np
         name = self.resolve(name)
         self.dims(name)
-        return lambda: np.ascontiguousarray(
-            (transform or (lambda a: a))(self.array(name)), dtype=np.float32)
+
+        def read() -> np.ndarray:
+            a = (transform or (lambda v: v))(self.array(name))
+            return np.ascontiguousarray(a, dtype=np.float32).reshape(a.shape)   # () stays ()
+        return read
 
     def dims(self, name: str) -> tuple[int, ...]:
         name = self.resolve(name)

@@ -69,7 +69,8 @@ def stmt_tokens(node: Any) -> list[Any]:
         return [*label, _GATE, *_braces(node.body.body, False)]
     if isinstance(node, CatS):
         out = ([f"{node.label}:"] if node.label else []) + \
-            [("merge", bool(node.chunks), node.concat.kind), "{"]
+            [("merge", bool(node.chunks), node.concat.kind,
+              node.chunks[0].runs if node.chunks else ()), "{"]
         for n, b in enumerate(node.branches):
             out += [*([SEP] if n else []), _BRANCH, *stmt_tokens(b)]
         return [*out, "}"]

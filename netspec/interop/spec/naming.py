@@ -169,10 +169,11 @@ class Namer:
 
     def _labelled_concat(self, items: list[Item], prefix: list[str], part: str, indexed: bool,
                          state: dict[str, Any]) -> CatS | None:
-        """`part: concat { branch [ … ] … }`: a concat made in this scope whose branches are
-        the numbered children of `part` (torch's ModuleList of branches, ASPP's `convs`)."""
+        """`part: concat { branch [ … ] … }` (or `split`): a concat made in this scope whose
+        branches are the numbered children of `part` (torch's ModuleList of branches, ASPP's
+        `convs`, SKNet's `paths`)."""
         cat = items[0] if len(items) == 1 else None
-        if not isinstance(cat, Cat) or cat.chunks or part.isdigit() or \
+        if not isinstance(cat, Cat) or part.isdigit() or \
                 cat.concat.kind != Concat.kind or \
                 [*cat.concat.path] != prefix and cat.concat.exact:
             return None
@@ -184,13 +185,16 @@ class Namer:
         branches = []
         for i, branch in enumerate(cat.branches):
             where = [*sub, str(i)]
-            inner = self._child_indexed(branch, where)
+            # a split's branches may hold named modules (SKNet's `paths.0.conv`)
+            inner = self._child_indexed(branch, where) or bool(cat.chunks)
             branches.append(GroupS(None, True, self.scope(branch, where, inner)) if inner
                             else GroupS(None, True, []))
             if not inner:
                 return None
+        for chunk in cat.chunks or []:
+            self._consume(chunk, indexed, state)
         self._consume(cat.concat, indexed, state)
-        return CatS(branches, cat.concat, label=part)
+        return CatS(branches, cat.concat, cat.chunks, label=part)
 
     def _child_indexed(self, items: list[Item], prefix: list[str]) -> bool:
         parts = []

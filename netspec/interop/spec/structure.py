@@ -31,8 +31,8 @@ class Res:
 
 @dataclass
 class Cat:
-    """Parallel branches merged by `concat` (or by an `add` or `mul` of two branches:
-    the same family of merges); an empty branch is the input."""
+    """Parallel branches merged by `concat` (or by an `add` of two or more branches or a
+    `mul` of two: the same family of merges); an empty branch is the input."""
 
     branches: list[list[Any]]
     concat: Imported
@@ -137,7 +137,8 @@ def structure(layers: list[Imported], output: str, input_shape: tuple[int, ...])
             a, b = (branches[u] for u in merge.inputs[:2])
             if merge.kind == Multiply.kind and not (a and b):   # x × gate(x), in either order
                 items.append(Gt(a or b, merge))
-            elif merge.kind == Add.kind and (not (a and b) or _residual(merge, a, b, shape_of[v])):
+            elif merge.kind == Add.kind and len(merge.inputs) == 2 and \
+                    (not (a and b) or _residual(merge, a, b, shape_of[v])):
                 items.append(Res(a or b, (b or None) if a else None, merge, shape_of[v]))
             else:
                 inputs = list(merge.inputs)

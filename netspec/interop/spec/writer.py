@@ -135,7 +135,9 @@ class _Writer:
         branches = [self._labelled(b.label, self.group(b.body, b.indexed, level + 1,
                                                        "branch " + _prefix(b.label)))
                     for b in node.branches]
-        merge = Merge(None, op, branches)
+        runs = node.chunks[0].runs if node.chunks else ()
+        merge = Merge(None, op, branches,
+                      runs=Word("RUNS", ",".join(map(str, runs))) if runs else None)
         self._fit(merge, level, len(_prefix(node.label)))
         return merge
 

@@ -23,8 +23,10 @@ so copy before writing into a gradient.
 
 Modules: conv (conv2d, depthwise), deconv (conv_transpose2d), im2col (their
 matrix products), pool, dense (fc, linear, flatten, dropout), norm (batch, layer,
-group, local response), activations, channels (layer scale, shuffle, chunk,
-split, add, concat, mul), resample (upsampling), windows (shared views).
+group, local response), activations, channels (layer scale, constant multiply,
+shuffle, chunk and channel runs, split, add, concat, mul), resample (upsampling, space
+to depth), attention (ECA's convolution across channels, radix softmax, sum of runs),
+windows (shared views).
 """
 
 from __future__ import annotations

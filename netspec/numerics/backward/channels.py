@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import channel_dot
+from . import channel_dot, channel_sum
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -23,25 +23,55 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 class ScaleCache(NamedTuple):
-    """The input and the scale, as torch keeps for a product."""
+    """The input and the scale, as torch keeps for a product; the suffixes of the scale
+    (and of the bias, if any), and the bias's shape."""
 
     x: np.ndarray
     gamma: np.ndarray
+    keys: tuple[str, ...]
+    bias_shape: tuple[int, ...] | None
 
 
-def layer_scale_forward(x: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, ScaleCache]:
-    """x times one factor per channel; gamma (C, 1, 1), torch's layout for ConvNeXt's
-    bare parameter."""
-    return x * gamma.reshape(-1), ScaleCache(x, gamma)
+def _broadcast(a: np.ndarray) -> np.ndarray:
+    """A scale as it multiplies NHWC or N×F: one factor per channel (any shape of C
+    values: (C, 1, 1), (C,)), or one for all ((1,), ())."""
+    return a.reshape(-1) if a.size > 1 else a.reshape(())
+
+
+def layer_scale_forward(x: np.ndarray, gamma: np.ndarray, bias: np.ndarray | None = None,
+                        keys: tuple[str, ...] = ("",)) -> tuple[np.ndarray, ScaleCache]:
+    """x·gamma (+ bias), gamma and bias in any shape of C values or of one (torch's
+    layouts: ConvNeXt's (C, 1, 1) or (C,), HGNetV2's (1,), NFNet's ()); `keys` are their
+    weight suffixes ("" for a bare parameter named by the layer alone)."""
+    y = x * _broadcast(gamma)
+    if bias is not None:
+        y += _broadcast(bias)
+    return y, ScaleCache(x, gamma, keys, None if bias is None else bias.shape)
 
 
 def layer_scale_backward(dy: np.ndarray, cache: ScaleCache) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(dy·gamma, {"": Σ dy·x per channel, shaped as gamma}); the key is netspec's weight
-    suffix for a layer scale, whose array is named by the layer alone."""
-    x, gamma = cache
-    c = x.shape[-1]
-    dgamma = channel_dot(dy, x)
-    return dy * gamma.reshape(-1), {"": dgamma.reshape(gamma.shape)}
+    """(dy·gamma, {gamma's key: Σ dy·x per channel (or over all) in gamma's shape, and
+    the bias's: Σ dy likewise})."""
+    x, gamma, keys, bias_shape = cache
+    if gamma.size > 1:
+        dgamma = channel_dot(dy, x)
+    else:
+        dgamma = np.einsum("i,i->", dy.reshape(-1), x.reshape(-1), dtype=np.float64)
+    grads = {keys[0]: dgamma.astype(dy.dtype).reshape(gamma.shape)}
+    if bias_shape is not None:
+        dbias = channel_sum(dy) if gamma.size > 1 else dy.sum(dtype=np.float64)
+        grads[keys[1]] = np.asarray(dbias, dy.dtype).reshape(bias_shape)
+    return dy * _broadcast(gamma), grads
+
+
+def const_mul_forward(x: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """x times a constant (in x's precision); the cache is the factor, as x's dtype."""
+    f = np.asarray(factor, x.dtype)
+    return x * f, f
+
+
+def const_mul_backward(dy: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, dict]:
+    return dy * factor, {}
 
 
 def shuffle_forward(x: np.ndarray, groups: int) -> tuple[np.ndarray, int]:
@@ -56,21 +86,29 @@ def shuffle_backward(dy: np.ndarray, groups: int) -> tuple[np.ndarray, dict]:
     return shuffle_forward(dy, dy.shape[-1] // groups)[0], {}
 
 
-def chunk_forward(x: np.ndarray, index: int, count: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Chunk `index` of `count` equal channel chunks (torch's chunk), a copy. The cache
-    is (the input's shape, index, count)."""
-    c = x.shape[-1] // count
-    return np.ascontiguousarray(x[..., index * c:(index + 1) * c]), (*x.shape, index, count)
+def run_forward(x: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Channels [start, stop) (torch's `x[:, start:stop]`, a `split`'s run, a `slice`), a
+    copy. The cache is (the input's shape, start, stop)."""
+    return np.ascontiguousarray(x[..., start:stop]), (*x.shape, start, stop)
 
 
-def chunk_backward(dy: np.ndarray, cache: tuple[int, ...]) -> tuple[np.ndarray, dict]:
-    """dy in its chunk's channels, zero elsewhere. (The chunks of one split together
-    are a concat's inverse: `split_backward` joins their gradients without the zeros.)"""
-    *shape, index, count = cache
+def run_backward(dy: np.ndarray, cache: tuple[int, ...]) -> tuple[np.ndarray, dict]:
+    """dy in its run's channels, zero elsewhere. (The runs of one split together are a
+    concat's inverse: `split_backward` joins their gradients without the zeros.)"""
+    *shape, start, stop = cache
     dx = np.zeros(shape, dy.dtype)
-    c = shape[-1] // count
-    dx[..., index * c:(index + 1) * c] = dy
+    dx[..., start:stop] = dy
     return dx, {}
+
+
+def chunk_forward(x: np.ndarray, index: int, count: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Chunk `index` of `count` equal channel chunks (torch's chunk), a copy; its cache as
+    `run_forward`'s."""
+    c = x.shape[-1] // count
+    return run_forward(x, index * c, (index + 1) * c)
+
+
+chunk_backward = run_backward
 
 
 def split_forward(x: np.ndarray, count: int) -> tuple[list[np.ndarray], int]:

@@ -5,6 +5,9 @@ Both are separable: along H, then along W. Each output row (column) reads one
 source row (nearest) or two, weighted (bilinear), whose indices never decrease
 along the output; the backward adds each output's gradient back into its
 sources, by `np.add.reduceat` over the runs of outputs that share a source.
+
+Space to depth (TResNet's stem) moves each block of pixels into the channels: a
+permutation, whose backward is the inverse permutation.
 """
 
 from __future__ import annotations
@@ -78,3 +81,20 @@ def upsample_backward(dy: np.ndarray, cache: UpsampleCache) -> tuple[np.ndarray,
     rl, cl = rl.astype(dy.dtype)[:, None, None], cl.astype(dy.dtype)[:, None]
     t = _scatter(dy * (1 - cl), c0, w, axis=2) + _scatter(dy * cl, c1, w, axis=2)
     return _scatter(t * (1 - rl), r0, h, axis=1) + _scatter(t * rl, r1, h, axis=1), {}
+
+
+def space_to_depth_forward(x: np.ndarray, block: int) -> tuple[np.ndarray, int]:
+    """Each block×block patch of pixels into the channels (timm's SpaceToDepth, ONNX's
+    SpaceToDepth): y[n, h, w, (i·block + j)·C + c] = x[n, h·block + i, w·block + j, c].
+    The cache is `block`."""
+    n, h, w, c = x.shape
+    patches = x.reshape(n, h // block, block, w // block, block, c).transpose(0, 1, 3, 2, 4, 5)
+    return patches.reshape(n, h // block, w // block, block * block * c), block
+
+
+def space_to_depth_backward(dy: np.ndarray, block: int) -> tuple[np.ndarray, dict]:
+    """The inverse permutation: depth back to space."""
+    n, h, w, cc = dy.shape
+    c = cc // (block * block)
+    patches = dy.reshape(n, h, w, block, block, c).transpose(0, 1, 3, 2, 4, 5)
+    return patches.reshape(n, h * block, w * block, c), {}
