@@ -33,9 +33,13 @@ where WHAT is one of
     cli                         the command-line reference, from netspec's argparse parser
     zoo                         the table of every spec under specs/, parameters from
                                 `netspec.load`
+    @NAME WHAT                  WHAT (one of those that run netspec) in the folder of the
+                                page's regions named NAME: they run one after the other in
+                                page order, each seeing the files the ones before it wrote
+                                (a tutorial whose steps build on each other)
 
 Commands run `netspec` as a fresh process (`python -m netspec`, this checkout's netspec
-first on the path) in an empty temporary folder where `specs`, `docs` and `grammar` lead
+first on the path) in an empty temporary folder (one per region, or per `@NAME`) where `specs`, `docs` and `grammar` lead
 to this checkout's, so that a page's paths are those of a checkout's root and nothing a
 command writes lands in the checkout.
 """
@@ -56,7 +60,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -182,16 +186,14 @@ def block(lang: str, body: str, attrs: str = "") -> str:
     return f"```{lang}{' ' + attrs if attrs else ''}\n{body}```\n"
 
 
-def gen_commands(what: str) -> str:
-    with workdir() as cwd:
-        return block("text", "".join(netspec(c, cwd) for c in commands(what)))
+def gen_commands(what: str, cwd: Path) -> str:
+    return block("text", "".join(netspec(c, cwd) for c in commands(what)))
 
 
-def gen_file(what: str) -> str:
+def gen_file(what: str, cwd: Path) -> str:
     lang, name, _ = what.split(None, 2)
-    with workdir() as cwd:
-        shown = "".join(netspec(c, cwd) for c in commands(what))
-        written = (cwd / name).read_text(encoding="utf-8")
+    shown = "".join(netspec(c, cwd) for c in commands(what))
+    written = (cwd / name).read_text(encoding="utf-8")
     return block("text", shown) + "\n" + block(lang, written, f'title="{name}"')
 
 
@@ -211,34 +213,33 @@ def gen_spec(what: str) -> str:
     return block("netspec", text, f'title="{title}"')
 
 
-def gen_error(what: str, before: str) -> str:
+def gen_error(what: str, before: str, cwd: Path) -> str:
     name = what.strip()
     shown = [f for f in FENCE.finditer(before)]
     if not shown or shown[-1]["lang"] != "netspec-error":
         raise ValueError(f"`error {name}` must follow a ```netspec-error block")
-    with workdir() as cwd:
-        (cwd / name).write_text(shown[-1]["body"], encoding="utf-8")
-        return block("text", netspec(f"netspec check {name}", cwd))
+    (cwd / name).write_text(shown[-1]["body"], encoding="utf-8")
+    return block("text", netspec(f"netspec check {name}", cwd))
 
 
-def gen_picture(what: str, made: dict[Path, bytes], page: Path) -> str:
+def gen_picture(what: str, made: dict[Path, bytes], page: Path, cwd: Path) -> str:
     """`netspec draw` into docs/NAME (recorded in `made`), and the image."""
     name, spec, *args = shlex.split(what)
     words = ["netspec", "draw", spec, "-o", "picture.svg", *args]
-    with workdir() as cwd:
-        shown = netspec(shlex.join(words), cwd)
-        if not (cwd / "picture.svg").is_file():
-            raise RuntimeError(shown)
-        made[DOCS / name] = (cwd / "picture.svg").read_bytes()
+    shown = netspec(shlex.join(words), cwd)
+    if not (cwd / "picture.svg").is_file():
+        raise RuntimeError(shown)
+    made[DOCS / name] = (cwd / "picture.svg").read_bytes()
     return f"![{shlex.join(words[:3] + words[5:])}]({link(page, DOCS / name)})\n"
 
 
-def gen_image(what: str, made: dict[Path, bytes], page: Path) -> str:
+def gen_image(what: str, made: dict[Path, bytes], page: Path, cwd: Path) -> str:
     """The commands and what they print, then the image FILE they wrote, as docs/NAME."""
     name, written, _ = what.split(None, 2)
-    with workdir() as cwd:
-        shown = "".join(netspec(c, cwd) for c in commands(what))
-        made[DOCS / name] = (cwd / written).read_bytes()
+    shown = "".join(netspec(c, cwd) for c in commands(what))
+    if not (cwd / written).is_file():
+        raise RuntimeError(f"{written} was not written:\n{shown}")
+    made[DOCS / name] = (cwd / written).read_bytes()
     return block("text", shown) + f"\n![{written}]({link(page, DOCS / name)})\n"
 
 
@@ -408,21 +409,44 @@ def gen_zoo(what: str) -> str:
 
 # ---- pages ---------------------------------------------------------------------------
 
+#: The directives that run netspec in a folder.
+IN_A_FOLDER = ("$", "file", "picture", "image", "error")
+
+
+def session_of(what: str) -> tuple[str | None, str]:
+    """(NAME, the directive) for `@NAME WHAT`, (None, WHAT) otherwise."""
+    if what.startswith("@"):
+        name, _, rest = what.partition(" ")
+        return name[1:], rest.strip()
+    return None, what
+
+
 def generate(what: str, before: str, made: dict[Path, bytes],
-             page: Path = DOCS / "page.md") -> str:
+             page: Path = DOCS / "page.md", cwd: Path | None = None) -> str:
     """What a region's directive makes (`before`: the page up to the region, `page` the
-    file it is in); the files it makes go into `made`."""
+    file it is in); the files it makes go into `made`. Commands run in `cwd`, or in a
+    folder of their own if None."""
     kind = what.split(None, 1)[0]
     rest = what[len(kind):].strip()
+    if cwd is None and kind in IN_A_FOLDER:
+        with workdir() as tmp:
+            return generate(what, before, made, page, tmp)
     makers: dict[str, Callable[[], str]] = {
-        "$": lambda: gen_commands(what), "file": lambda: gen_file(rest),
-        "spec": lambda: gen_spec(rest), "picture": lambda: gen_picture(rest, made, page),
-        "image": lambda: gen_image(rest, made, page),
-        "error": lambda: gen_error(rest, before), "grammar": lambda: gen_grammar(rest),
+        "$": lambda: gen_commands(what, cwd), "file": lambda: gen_file(rest, cwd),
+        "spec": lambda: gen_spec(rest), "picture": lambda: gen_picture(rest, made, page, cwd),
+        "image": lambda: gen_image(rest, made, page, cwd),
+        "error": lambda: gen_error(rest, before, cwd), "grammar": lambda: gen_grammar(rest),
         "cli": lambda: gen_cli(rest), "zoo": lambda: gen_zoo(rest)}
     if kind not in makers:
         raise ValueError(f"unknown generated region {what!r}")
     return makers[kind]()
+
+
+def generate_session(regions: list[tuple[str, str]], made: dict[Path, bytes],
+                     page: Path) -> list[str]:
+    """The regions (directive, page before it) of one `@NAME`, in order in one folder."""
+    with workdir() as cwd:
+        return [generate(what, before, made, page, cwd) for what, before in regions]
 
 
 def regenerate(page: Path, made: dict[Path, bytes],
@@ -435,13 +459,28 @@ def regenerate(page: Path, made: dict[Path, bytes],
     regions = list(REGION.finditer(text))
     own = pool is None
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if own else pool
-    running = [None if m["what"] == "pycon" else
-               pool.submit(generate, m["what"], text[:m.start()], made, page) for m in regions]
+    sessions: dict[str, list[int]] = {}
+    running: list[Future | tuple[Future, int] | None] = [None] * len(regions)
+    for i, m in enumerate(regions):
+        name, _ = session_of(m["what"])
+        if name is not None:
+            sessions.setdefault(name, []).append(i)
+        elif m["what"] != "pycon":
+            running[i] = pool.submit(generate, m["what"], text[:m.start()], made, page)
+    for members in sessions.values():
+        job = pool.submit(generate_session, [(session_of(regions[i]["what"])[1],
+                                              text[:regions[i].start()]) for i in members],
+                          made, page)
+        for n, i in enumerate(members):
+            running[i] = (job, n)
+
+    def result(job: Future | tuple[Future, int]) -> str:
+        return job[0].result()[job[1]] if isinstance(job, tuple) else job.result()
 
     def finish() -> str:
         namespace: dict[str, object] = {}
         try:
-            new = [gen_pycon(m["body"], namespace) if job is None else job.result()
+            new = [gen_pycon(m["body"], namespace) if job is None else result(job)
                    for m, job in zip(regions, running)]
         finally:
             if own:

@@ -171,7 +171,7 @@ def footer(net: Network, batch: int = 1, dtype: str = "float32", optimizer: str 
              f"(at `{peak.layer}`); training with {optimizer} {human_bytes(train.total)} = "
              f"weights {human_bytes(train.weights)} + gradients {human_bytes(train.gradients)} + "
              f"{optimizer} state {human_bytes(train.optimizer)} + saved for backward "
-             f"{human_bytes(train.saved)}")]
+             f"{human_bytes(train.saved)} + in flight {human_bytes(train.in_flight)}")]
 
 
 def table(net: Network, depth: int | None = None, columns: tuple[str, ...] = DEFAULT_COLUMNS,
@@ -278,6 +278,8 @@ def as_dict(net: Network, batch: int = 1, dtype: str = "float32",
                    "training": {"optimizer": optimizer, "weights_bytes": train.weights,
                                 "gradients_bytes": train.gradients,
                                 "optimizer_bytes": train.optimizer,
-                                "saved_bytes": train.saved, "total_bytes": train.total}},
+                                "saved_bytes": train.saved,
+                                "in_flight_bytes": train.in_flight,
+                                "total_bytes": train.total}},
         "warnings": [w.as_dict() for w in net.warnings],
     }

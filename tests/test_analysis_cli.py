@@ -199,7 +199,8 @@ def test_json_rf_on_every_spatial_layer_and_the_memory_object():
     t = d["memory"]["training"]
     assert t["gradients_bytes"] == 4 * trainable and t["optimizer_bytes"] == 4 * trainable
     assert t["total_bytes"] == sum(t[k] for k in ("weights_bytes", "gradients_bytes",
-                                                  "optimizer_bytes", "saved_bytes"))
+                                                  "optimizer_bytes", "saved_bytes",
+                                                  "in_flight_bytes"))
 
 
 def test_misaligned_merge_warns_and_can_be_silenced():

@@ -150,6 +150,21 @@ def test_gen_check_fails_on_a_stale_region(tmp_path: Path) -> None:
     assert "edited" not in text and "62,006 parameters" in text
 
 
+def test_regions_of_one_session_share_their_folder(tmp_path: Path) -> None:
+    """`@NAME` regions run in order in one folder: the second reads the weights the first
+    wrote; a region of its own does not see them."""
+    run = "netspec run docs/tutorial/edge.ns --weights w.npz --input docs/tutorial/edge.png"
+    page = tmp_path / "page.md"
+    page.write_text(f"<!-- gen: @s $ netspec init docs/tutorial/edge.ns -o w.npz -->\n"
+                    f"<!-- /gen -->\n<!-- gen: @s $ {run} -->\n<!-- /gen -->\n"
+                    f"<!-- gen: $ {run} -->\n<!-- /gen -->\n", encoding="utf-8")
+    text = gen.regenerate(page, {})()
+    together, alone = text.split(f"$ {run}\n")[1:]
+    assert "wrote w.npz" in text
+    assert "output: 1×1×4×4 float32" in together and "error" not in together
+    assert "no such weights file: w.npz" in alone
+
+
 def test_onnx_operator_table_lists_what_the_importer_reads(tmp_path: Path) -> None:
     """The coverage table's operators are those `netspec import` names in its hint for an
     operator it does not read."""

@@ -222,7 +222,63 @@ def test_training_memory_against_a_real_optimizer_step(optimizer, torch_name, op
     assert m.gradients == grads
     assert m.optimizer == state
     assert m.saved == pytest.approx(saved, rel=0.10)
-    assert m.total == m.weights + m.gradients + m.optimizer + m.saved
+    assert m.total == m.weights + m.gradients + m.optimizer + m.saved + m.in_flight
+
+
+def test_training_holds_what_the_forward_pass_holds():
+    # The 1000×1000×3 image through 1,000 3×3 filters, batch 1: the conv's output is
+    # 998·998·1000 values (3.71 GiB), which its backward does not keep (it keeps its
+    # input, 1000·1000·3 values). The step holds that output to the loss, and the
+    # output's gradient beside it: twice 998·998·1000·4 bytes in flight.
+    net = netspec.parse("input 1000x1000x3\nconv 3x3 x1000")
+    m = training_memory(net, 1, "adam")
+    params = 3 * 3 * 3 * 1000 + 1000
+    out = 998 * 998 * 1000 * 4
+    assert (m.weights, m.gradients, m.optimizer) == (4 * params, 4 * params, 8 * params)
+    assert m.saved == 1000 * 1000 * 3 * 4
+    assert m.in_flight == 2 * out
+    assert m.total == 16 * params + 1000 * 1000 * 3 * 4 + 2 * out
+    assert m.total > forward_peak(net, 1).bytes == 1000 * 1000 * 3 * 4 + out
+
+
+def test_in_flight_of_a_chain_by_hand():
+    # input 8×8×1 (256 B), conv → 8×8×4 (1 KiB), relu in place (it keeps its output,
+    # which conv2 keeps as its input too), conv → 8×8×4. Kept: the input and conv1's
+    # memory, 1,280 B. In flight: conv2's output while the loss reads it, and its
+    # gradient beside it; then conv2's dy and the dx it makes; then relu's: 2 KiB.
+    net = netspec.parse("input 8x8x1\nconv 3x3 p1 x4\nrelu\nconv 3x3 p1 x4")
+    m = training_memory(net, 1, "sgd")
+    assert m.saved == 256 + 1024
+    assert m.in_flight == 2 * 1024
+    assert training_memory(net, 8, "sgd").in_flight == 8 * 2 * 1024
+
+
+def test_in_flight_of_a_residual_by_hand():
+    # Every value 4×4×2 (128 B). Kept: the input (conv1's), conv1's output (conv2's
+    # input and the shortcut), conv2's memory (tanh runs in it and keeps its output,
+    # conv3 keeps it as its input) and the add's memory (relu runs in it, keeping its
+    # output): 4 × 128 B. conv3's output is not kept. In backward, while the body's
+    # convs run, the shortcut's gradient waits beside each one's dy and the dx it
+    # makes: 3 × 128 B at once.
+    net = netspec.parse("input 4x4x2\nconv 1x1 x2\nresidual { conv 1x1 x2; tanh; conv 1x1 x2 }\n"
+                        "relu")
+    m = training_memory(net, 1, "sgd")
+    assert m.saved == 4 * 128
+    assert m.in_flight == 3 * 128
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_training_memory_is_at_least_the_forward_peak(spec):
+    net = netspec.load(spec)
+    m = training_memory(net, 2)
+    assert m.saved + m.in_flight >= forward_peak(net, 2).bytes
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_training_memory_of_random_nets_is_at_least_the_forward_peak(seed):
+    net = netspec.parse(random_spec(seed))
+    m = training_memory(net, 3)
+    assert m.saved + m.in_flight >= forward_peak(net, 3).bytes
 
 
 # ---- parameters and bytes ----------------------------------------------------------------

@@ -16,6 +16,15 @@
   (`Layer.saved_extra_bytes`: max pooling's indices, dropout's mask); a tensor kept
   by several layers (a relu's output that the next conv keeps too) counts once.
   Layers before the first trainable one keep nothing: no gradient flows there.
+  A step also holds values and gradients in flight, beyond those kept: in the
+  forward pass the values not kept but still to be read (and the outputs, which the
+  loss reads), in the backward pass the gradients of the values not yet done (a
+  layer's dy, the dx it makes, a residual's shortcut gradient waiting for its body).
+  The most of those at once is `in_flight`. `conv 3x3 x1000` on a 1000×1000×3 image
+  keeps only its input (11.44 MiB), but its 998×998×1000 output (3.71 GiB) is held
+  until the loss has read it, and the output's gradient beside it: 7.42 GiB in
+  flight, so that training never counts less than the forward pass holds. The
+  kernels' own scratch space comes on top, as for the forward peak.
 """
 
 from __future__ import annotations
@@ -127,7 +136,8 @@ def forward_peak(net: Network, batch: int = 1, dtype_bytes: int = 4,
     return best
 
 
-class TrainingMemory(namedtuple("TrainingMemory", "weights gradients optimizer saved optimizer_name batch")):
+class TrainingMemory(namedtuple("TrainingMemory",
+                                "weights gradients optimizer saved optimizer_name batch in_flight")):
     """Bytes one training step holds at its peak, by part (float32 throughout)."""
 
     __slots__ = ()   # a namedtuple, not typing.NamedTuple: see source/pos.py
@@ -137,17 +147,24 @@ class TrainingMemory(namedtuple("TrainingMemory", "weights gradients optimizer s
     saved: int  # activations kept for backward, for the whole batch
     optimizer_name: str
     batch: int
+    in_flight: int  # the most values and gradients alive at once beyond `saved`
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.saved
+        return self.weights + self.gradients + self.optimizer + self.saved + self.in_flight
 
 
-def saved_bytes(net: Network, batch: int = 1) -> int:
-    """What autograd keeps for backward over one forward pass of `batch` samples.
+class _Kept(namedtuple("_Kept", "tensors owner kept extra graded readers")):
+    """What backward keeps: each tensor's bytes (by the value that owns the memory), which
+    memory each value is, the tensors kept, bytes kept beyond them, the values that
+    depend on a trainable weight (whose gradients backward computes), and how many
+    layers read each value."""
 
-    Raises NotImplementedError for a layer kind that does not declare `saves`.
-    """
+    __slots__ = ()
+
+
+def _kept(net: Network, batch: int) -> _Kept:
+    """Walk the layers as autograd records them (see the module's docstring)."""
     readers: dict[str, int] = {}
     for layer in net.layers:
         for i in layer.inputs:
@@ -184,15 +201,63 @@ def saved_bytes(net: Network, batch: int = 1) -> int:
         if "output" in layer.saves:
             kept.add(owner[layer.name])
         extra += batch * layer.saved_extra_bytes()
-    return sum(tensors[t] for t in kept) + extra
+    return _Kept(tensors, owner, kept, extra, graded, readers)
+
+
+def saved_bytes(net: Network, batch: int = 1) -> int:
+    """What autograd keeps for backward over one forward pass of `batch` samples.
+
+    Raises NotImplementedError for a layer kind that does not declare `saves`.
+    """
+    k = _kept(net, batch)
+    return sum(k.tensors[t] for t in k.kept) + k.extra
+
+
+def in_flight_bytes(net: Network, batch: int = 1) -> int:
+    """The most bytes of values and gradients alive at once in a training step beyond
+    what backward keeps (see the module's docstring); aux heads run, as in training."""
+    k = _kept(net, batch)
+    # forward: the tensors not kept, each alive until its last reader (an output until
+    # the loss has read it, at the end)
+    left: dict[str, int] = {}
+    alive = forward = 0
+    for layer in net.layers:
+        mem = k.owner[layer.name]
+        if mem not in left and mem not in k.kept:
+            alive += k.tensors[mem]
+        left[mem] = left.get(mem, 0) + k.readers.get(layer.name, 1)
+        forward = max(forward, alive)
+        for i in layer.inputs:
+            m = k.owner[i.name]
+            left[m] -= 1
+            if not left[m] and m not in k.kept:
+                alive -= k.tensors[m]
+    # backward: the gradients of the values not yet done, each its value's size; the
+    # loss makes the outputs' while the outputs (those left alive) are held
+    size = {layer.name: batch * prod(layer.output_shape) * 4 for layer in net.layers}
+    pending = {layer.name: size[layer.name] for layer in net.layers
+               if layer.name not in k.readers and layer.name in k.graded}
+    waiting = sum(pending.values())
+    backward = waiting + alive
+    for layer in reversed(net.layers):
+        if layer.name not in pending:
+            continue
+        graded = {i.name for i in layer.inputs if i.name in k.graded}
+        backward = max(backward, waiting + sum(size[i] for i in graded))   # dy beside dx
+        waiting -= pending.pop(layer.name)
+        for i in graded - pending.keys():
+            pending[i] = size[i]
+            waiting += size[i]
+    return max(forward, backward)
 
 
 def training_memory(net: Network, batch: int = 1, optimizer: str = "adam") -> TrainingMemory:
-    """Weights, gradients, optimizer state and saved activations of one training step."""
+    """Weights, gradients, optimizer state, saved activations and what is in flight (values
+    and gradients beyond those kept) at the peak of one training step."""
     trainable, buffers = weight_counts(net)
     return TrainingMemory(4 * (trainable + buffers), 4 * trainable,
                           4 * trainable * OPTIMIZER_STATES[optimizer],
-                          saved_bytes(net, batch), optimizer, batch)
+                          saved_bytes(net, batch), optimizer, batch, in_flight_bytes(net, batch))
 
 
 def human_bytes(n: float) -> str:

@@ -269,6 +269,8 @@ def _train(sub: argparse._SubParsersAction) -> None:
                    "loss, accuracy, val_loss, val_accuracy, seconds")
     t.add_argument("--plot", metavar="CURVE.svg", help="loss and accuracy per epoch, training "
                    "and validation, as an SVG")
+    t.add_argument("-q", "--quiet", action="store_true", help="no line per epoch (nor bar): "
+                   "what was read, then the result")
     t.set_defaults(func="train:cmd_train")
 
 

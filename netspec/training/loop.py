@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -41,6 +43,12 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 #: GoogLeNet's paper weighs each auxiliary classifier's loss by 0.3.
 AUX_WEIGHT = 0.3
+#: A step of fewer multiply-adds than this (forward and backward: three times the
+#: forward's) holds BLAS at one thread: its matrix products are too small for BLAS's
+#: threads to pay for their hand-shaking. On the 2-core machine of docs/performance.md,
+#: loaded, two threads took 6× the CPU time of one on the digits LeNet (10 epochs: 12.3 s
+#: against 1.8 s) and on ResNet-18 at 32×32, batch 32 (1.1 s a step against 0.19 s).
+ONE_THREAD_MACS = 10**10
 
 
 class Settings(NamedTuple):
@@ -68,6 +76,20 @@ class EpochResult(NamedTuple):
     loss: float
     accuracy: float
     seconds: float
+
+
+@lru_cache(maxsize=1)
+def _blas():   # a ThreadpoolController: finding the BLAS libraries takes a while
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
+def blas_threads(net: Network, batch: int) -> AbstractContextManager:
+    """The threads BLAS runs a training step of `batch` samples on: one for a small step
+    (ONE_THREAD_MACS), else as many as BLAS likes."""
+    if 3 * net.total_macs * batch < ONE_THREAD_MACS:
+        return _blas().limit(limits=1, user_api="blas")
+    return nullcontext()
 
 
 def make_optimizer(settings: Settings, params: dict[str, np.ndarray]) -> Optimizer:
@@ -152,13 +174,14 @@ class Trainer:
         order = (np.random.default_rng([self.settings.seed, epoch, 1]).permutation(len(x))
                  if self.settings.shuffle else None)
         total = correct = seen = 0
-        for xb, yb in batches(x, y, self.settings.batch, order):
-            loss, right = self.step(model, xb, yb)
-            seen += len(xb)
-            total += loss * len(xb)
-            correct += right
-            if report is not None:
-                report(seen, total, correct)
+        with blas_threads(self.net, self.settings.batch):
+            for xb, yb in batches(x, y, self.settings.batch, order):
+                loss, right = self.step(model, xb, yb)
+                seen += len(xb)
+                total += loss * len(xb)
+                correct += right
+                if report is not None:
+                    report(seen, total, correct)
         for name, w in self.weights.items():
             if not np.isfinite(w).all():
                 raise Diverged(f"`{name}` holds NaN or infinite values")
@@ -168,10 +191,12 @@ class Trainer:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(mean loss, accuracy) at inference (batch norm's running statistics, no dropout)."""
         total = correct = 0.0
-        for xb, yb in batches(x, y, max(self.settings.batch, 256)):
-            out = self.evaluator.forward(xb, keep=False)[0][self.main]
-            total += self._loss(out, yb)[0] * len(xb)
-            correct += int((out.argmax(axis=-1) == yb).sum())
+        size = max(self.settings.batch, 256)
+        with blas_threads(self.net, size // 3):   # no backward: a third of a step's work
+            for xb, yb in batches(x, y, size):
+                out = self.evaluator.forward(xb, keep=False)[0][self.main]
+                total += self._loss(out, yb)[0] * len(xb)
+                correct += int((out.argmax(axis=-1) == yb).sum())
         return total / len(x), correct / (len(x) * _positions(y))
 
 

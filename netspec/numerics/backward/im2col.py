@@ -12,7 +12,10 @@ output grid (N, OH, OW):
 where cols is the (N·OH·OW, FH·FW·Cg) matrix of every window's values. cols is
 never made whole: each block of output rows copies its windows into one buffer
 (about IM2COL_BYTES, the size the inference model measured fastest), so the
-matrix product reads it from cache. A transposed convolution is the same three
+matrix product reads it from cache. With few filters (LeNet's 6 and 16) copying
+the windows costs more than the product, and blocks a quarter that size are faster
+(LeNet-5's training step at batch 64, one thread: 1.6×; ResNet-18's layers, of 64
+filters and more, keep the larger blocks). A transposed convolution is the same three
 products with the roles of input and output swapped (deconv.py).
 
 cols' columns come in one of two orders. Tap-major, (FH, FW, C), copies each tap's
@@ -36,6 +39,11 @@ from .windows import blocks, tap, taps, windows
 IM2COL_BYTES = 2**20
 #: ... but at least this many rows, below which BLAS runs a product inefficiently.
 MIN_BLOCK_ROWS = 1024
+#: With fewer filters than this (per group), copying the windows costs more than the
+#: product: blocks of FEW_FILTERS_BYTES (at least FEW_FILTERS_ROWS output pixels).
+FEW_FILTERS = 32
+FEW_FILTERS_BYTES = 2**18
+FEW_FILTERS_ROWS = 256
 #: Channel-major columns when the filters outnumber the output pixels (the im2col
 #: matrix's rows) over this: the weights are then the larger operand to reorder.
 CHANNEL_MAJOR_RATIO = 0.25
@@ -85,8 +93,14 @@ def channel_major(filters: int, rows: int) -> bool:
     return filters > CHANNEL_MAJOR_RATIO * rows
 
 
-def _blocks(n: int, out_hw: tuple[int, int], depth: int, itemsize: int) -> list[tuple[slice, slice]]:
+def _blocks(n: int, out_hw: tuple[int, int], depth: int, itemsize: int,
+            filters: int) -> list[tuple[slice, slice]]:
+    """The (samples, output rows) blocks of a product whose window columns are `depth`
+    values deep and whose other side has `filters` columns."""
     ow = out_hw[1]
+    if filters < FEW_FILTERS:
+        return blocks(n, out_hw[0], ow * depth * itemsize, FEW_FILTERS_BYTES,
+                      -(-FEW_FILTERS_ROWS // ow))
     return blocks(n, out_hw[0], ow * depth * itemsize, IM2COL_BYTES, -(-MIN_BLOCK_ROWS // ow))
 
 
@@ -135,7 +149,7 @@ def im2col_matmul(xp: np.ndarray, out_hw: tuple[int, int], strides: tuple[int, i
         return y
     win = windows(xp, out_hw, w.kernel, strides, dilation)
     cols = _Cols(xp.dtype)
-    for s, r in _blocks(n, out_hw, prod(w.kernel) * c, xp.itemsize):
+    for s, r in _blocks(n, out_hw, prod(w.kernel) * c, xp.itemsize, kg):
         part = win[s, r]
         o = y[s, r].reshape(-1, g * kg)
         for gi in range(g):
@@ -158,7 +172,7 @@ def matmul_col2im(dy: np.ndarray, w: Weights, xp_shape: tuple[int, ...],
     dxp = np.zeros(xp_shape, dy.dtype)
     buffer = _Cols(dy.dtype)
     depth = fh * fw * cg
-    for s, r in _blocks(n, (oh, ow), depth * g, dy.itemsize):
+    for s, r in _blocks(n, (oh, ow), depth * g, dy.itemsize, kg):
         d = dy[s, r]
         lead = d.shape[:3]
         d = d.reshape(-1, g * kg)
@@ -191,7 +205,7 @@ def weight_grad(xp: np.ndarray, dy: np.ndarray, strides: tuple[int, int],
     step = np.empty((kg, depth), dy.dtype)
     win = windows(xp, (oh, ow), w.kernel, strides, dilation)
     cols = _Cols(xp.dtype)
-    plan = _blocks(n, (oh, ow), depth * g, xp.itemsize)
+    plan = _blocks(n, (oh, ow), depth * g, xp.itemsize, kg)
     for s, r in plan:
         part = win[s, r]
         d = dy[s, r].reshape(-1, k)
