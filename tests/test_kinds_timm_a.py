@@ -335,9 +335,10 @@ def test_blur_keeps_its_input_the_padded_copy_and_the_filter_as_torch_does():
     net = netspec.parse("input 6x7x3\nconv 1x1 x4\nblur")
     w = torch.randn(4, 3, 1, 1, requires_grad=True)
     pool = timm.layers.BlurPool2d(4, 3, 2)
-    want = _torch_saved(lambda t: pool(F.conv2d(t, w)), _x(net, 1), [w])
-    # the conv's input; blur's input, its 8×9 padded copy and its 4 filters of 3×3
-    assert saved_bytes(net, 1) == want == 4 * (6 * 7 * 3 + 6 * 7 * 4 + 8 * 9 * 4 + 4 * 9)
+    want = _torch_saved(lambda t: pool(F.conv2d(t, w)), _x(net, 3), [w])
+    # per sample the conv's input, blur's input and its 8×9 padded copy; its 4 filters of
+    # 3×3 once
+    assert saved_bytes(net, 3) == want == 4 * 3 * (6 * 7 * 3 + 6 * 7 * 4 + 8 * 9 * 4) + 4 * 4 * 9
 
 
 def test_blur_gradients_equal_autograds():
@@ -454,8 +455,9 @@ def test_ws_errors_point_at_the_option(text, message):
 def test_ws_conv_keeps_what_torch_keeps(line):
     _, module = _timm_module(line, 3)
     net = netspec.parse(f"input 9x8x3\n{line}")
-    want = _torch_saved(module, _x(net, 1), list(module.parameters()))
-    assert saved_bytes(net, 1) == want
+    want = _torch_saved(module, _x(net, 3), list(module.parameters()))
+    # the input per sample; once per pass ŵ, the filters' means and 1/stds (and gain·scale)
+    assert saved_bytes(net, 3) == want
 
 
 def test_ws_conv_gradients_equal_autograds():

@@ -20,7 +20,8 @@ A new layer kind declares, in its class (netspec/layers/), what these ask:
   statistics, the whole H×W);
   None where no one window describes it. Undeclared, the receptive field refuses.
 - `saves` ("input" and/or "output": what PyTorch's backward keeps) and
-  `saved_extra_bytes()` for anything more (indices, masks, statistics).
+  `saved_extra_bytes()` for anything more per sample (indices, masks, statistics), and
+  `saved_pass_bytes()` for what is kept once per pass (a standardised conv weight).
 - `in_place` (runs over its input) or `alias` (its output is its input), if so.
 - `buffers`: its non-trainable arrays, by suffix.
 - `flops()`, and `explain()` when its output differs from its input.

@@ -13,7 +13,8 @@
   for SGD, one value per trainable value for momentum, two for Adam) + what the
   forward pass keeps for backward: each layer kind names the values its backward
   keeps (`Layer.saves`: its input and/or its output) and any more bytes
-  (`Layer.saved_extra_bytes`: max pooling's indices, dropout's mask); a tensor kept
+  (`Layer.saved_extra_bytes`: max pooling's indices, dropout's mask; and once per pass,
+  `Layer.saved_pass_bytes`: a weight-standardised conv's weights); a tensor kept
   by several layers (a relu's output that the next conv keeps too) counts once.
   Layers before the first trainable one keep nothing: no gradient flows there.
   A step also holds values and gradients in flight, beyond those kept: in the
@@ -200,7 +201,7 @@ def _kept(net: Network, batch: int) -> _Kept:
                     kept.add(owner[i.name])
         if "output" in layer.saves:
             kept.add(owner[layer.name])
-        extra += batch * layer.saved_extra_bytes()
+        extra += batch * layer.saved_extra_bytes() + layer.saved_pass_bytes()
     return _Kept(tensors, owner, kept, extra, graded, readers)
 
 

@@ -340,6 +340,11 @@ class Layer:
         """Bytes per sample autograd keeps beyond the values in `saves` (indices, masks)."""
         return 0
 
+    def saved_pass_bytes(self) -> int:
+        """Bytes autograd keeps once per pass, whatever the batch (a weight-standardised
+        conv's standardised weights, blur's filter)."""
+        return 0
+
     def flops(self) -> int:
         """Floating-point operations per sample, by the convention in netspec.analysis.cost.
 

@@ -114,10 +114,13 @@ class Blur(_Windowed):
         return self.output_shape
 
     def saved_extra_bytes(self) -> int:
-        """The padded copy the conv keeps, and its filter (one per channel)."""
+        """The padded copy the conv keeps."""
         h, w, c = self.input_shape
-        p, f = self.padding, self.kernel[0]
-        return 4 * (h + 2 * p) * (w + 2 * p) * c + 4 * c * f * f
+        return 4 * (h + 2 * self.padding) * (w + 2 * self.padding) * c
+
+    def saved_pass_bytes(self) -> int:
+        """The filter the conv keeps, one per channel."""
+        return 4 * self.input_shape[2] * self.kernel[0] ** 2
 
     def flops(self) -> int:
         """A depthwise conv with a fixed F×F filter: two per multiply-add, no bias."""

@@ -232,9 +232,9 @@ class Conv(_Windowed):
             shapes["gain"] = (self.filters, 1, 1, 1)
         return shapes
 
-    def saved_extra_bytes(self) -> int:
-        """With `ws`, also what autograd keeps of the standardisation (stdconv.saved_bytes)."""
-        return super().saved_extra_bytes() + (stdconv.saved_bytes(self) if self.ws else 0)
+    def saved_pass_bytes(self) -> int:
+        """With `ws`, what autograd keeps of the standardisation (stdconv.saved_bytes)."""
+        return stdconv.saved_bytes(self) if self.ws else 0
 
     def flops(self) -> int:
         """Two per multiply-add, plus one add per output value for the bias."""
