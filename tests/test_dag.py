@@ -228,8 +228,8 @@ def test_numpy_and_onnxruntime_match_a_hand_written_torch_module(which):
     model = _randomise(torch_twins()[which])
     state = {k: v.numpy() for k, v in model.state_dict().items()}
     weights = net.check_weights(state)   # the names and shapes are torch's
-    x = np.random.default_rng(0).standard_normal((2, *net.input_shape[::-1][:1],
-                                                  *net.input_shape[:2])).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal(
+        (2, net.input_shape[2], *net.input_shape[:2])).astype(np.float32)
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(net.numpy_model(weights)(x), expected, **TOL)
@@ -270,3 +270,24 @@ def test_forward_peak_follows_the_values_lifetimes():
     peak = forward_peak(net)
     assert (peak.bytes, peak.layer) == (3072, "concat1")
     assert set(peak.alive) == {"a", "b", "s", "concat1"}
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["res2net", "dla"])
+def test_gradients_match_torch_autograd(which):
+    """A value read by several joins (Res2Net's y1, DLA's tree1) gets the sum of their
+    gradients."""
+    torch = pytest.importorskip("torch")
+    from dag_specs import torch_twins
+    net = netspec.parse([RES2NET, DLA][which])
+    model = _randomise(torch_twins()[which])
+    weights = {k: v.numpy() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, net.input_shape[2], *net.input_shape[:2])).astype(np.float32)
+    dy = rng.standard_normal((2, 10)).astype(np.float32)
+    dx, grads = netspec.gradients(net, weights, x, dy)
+    xt = torch.from_numpy(x).requires_grad_()
+    model(xt).backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
