@@ -291,3 +291,18 @@ def test_gradients_match_torch_autograd(which):
     for name, p in model.named_parameters():
         np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=name)
+
+
+# ---- PyTorch code ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", [0, 1], ids=["res2net", "dla"])
+def test_generated_torch_writes_named_values_as_variables(which, tmp_path):
+    """The generated module loads netspec's weights (strict), computes what the NumPy
+    model does, passes ruff and TorchScript; a join is an expression of variables named
+    as the spec names its values."""
+    pytest.importorskip("torch")
+    from test_torch_codegen import _check, _ruff
+    net = netspec.parse([RES2NET, DLA][which])
+    source = _check(net, tmp_path, script=True)
+    assert _ruff(tmp_path / f"gen_{net.name}.py").returncode == 0
+    assert ["x = y1 + x2", "x = torch.cat([tree2, tree1, downsample], 1)"][which] in source
