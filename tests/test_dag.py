@@ -8,6 +8,8 @@ hand.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -306,3 +308,74 @@ def test_generated_torch_writes_named_values_as_variables(which, tmp_path):
     source = _check(net, tmp_path, script=True)
     assert _ruff(tmp_path / f"gen_{net.name}.py").returncode == 0
     assert ["x = y1 + x2", "x = torch.cat([tree2, tree1, downsample], 1)"][which] in source
+
+
+# ---- pictures --------------------------------------------------------------------------
+
+def _references(svg: str) -> set[tuple[str, str]]:
+    """(value, reader) of each reference edge drawn: it starts at the right edge of the
+    value's node and ends at its reader's node (or at the fork of the branches that read
+    it)."""
+    import xml.etree.ElementTree as ET
+
+    from test_pictures import SVG, body_box, groups
+    def key(names: list[str]) -> str:   # a layer's name, or a collapsed group's prefix
+        parts = [n.split(".") for n in names]
+        common = [p[0] for p in zip(*parts) if len(set(p)) == 1]
+        return names[0] if len(names) == 1 else ".".join(common)
+    boxes = {key(g.get("data-layers").split()): body_box(g) for g in groups(svg)}
+    out = set()
+    for path in ET.fromstring(svg).iter(f"{SVG}path"):
+        if "ref" not in (path.get("class") or "").split():
+            continue
+        points = re.findall(r"(-?[\d.]+),(-?[\d.]+)", path.get("d"))
+        (x0, y0), (x1, y1) = (tuple(map(float, p)) for p in (points[0], points[-1]))
+        source = [n for n, b in boxes.items() if abs(b[2] - x0) < 0.2 and b[1] <= y0 <= b[3]]
+        reader = [n for n, b in boxes.items()
+                  if b[0] - 2 <= x1 <= b[2] + 2 and b[1] - 2 <= y1 <= b[3] + 2]
+        assert len(source) == 1 and len(reader) <= 1, (source, reader)
+        out.add((source[0], reader[0] if reader else "fork"))
+    return out
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["res2net", "dla"])
+def test_the_graph_picture_draws_each_layer_once_and_every_reference(which, capsys, tmp_path):
+    from test_pictures import check_json, check_picture
+
+    from netspec.picture import default_style, draw
+    spec = [RES2NET, DLA][which]
+    net = netspec.parse(spec)
+    assert default_style(net) == "graph"
+    svg = draw(net, "graph")
+    (tmp_path / "t.ns").write_text(spec)
+    layers = check_json(tmp_path / "t.ns", capsys)
+    check_picture(svg, layers)   # each layer once, none overlapping
+    check_picture(draw(net, "volumes"), layers)
+    # every value read other than from the node above it
+    want = {
+        0: {(f"layer{i}.y1", f"layer{i}.add1") for i in (1, 2)},
+        1: {pair for lv, before in (("level1", "base.2"), ("level2", "level1.root.relu1"))
+            for pair in [(before, f"{lv}.tree1.conv1"),                    # from x
+                         (f"{lv}.project.1", f"{lv}.tree1.add1"),
+                         (f"{lv}.tree1.relu2", f"{lv}.root.concat1"),
+                         (f"{lv}.downsample", f"{lv}.root.concat1")]},
+    }[which]
+    assert _references(svg) == want
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_collapsed_pictures_keep_the_references_between_groups(depth, capsys, tmp_path):
+    from test_pictures import check_json, check_picture
+
+    from netspec.picture import draw
+    net = netspec.parse(DLA)
+    (tmp_path / "t.ns").write_text(DLA)
+    layers = check_json(tmp_path / "t.ns", capsys)
+    svg = draw(net, "graph", depth)
+    check_picture(svg, layers)
+    refs = _references(svg)
+    if depth == 1:   # a level is one box: what it reads comes from the box above it
+        assert refs == set()
+    else:
+        assert ("level1.downsample", "level1.root") in refs
+        assert ("base.2", "level1.tree1") in refs and ("level1.tree1", "level1.root") in refs
