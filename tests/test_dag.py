@@ -379,3 +379,85 @@ def test_collapsed_pictures_keep_the_references_between_groups(depth, capsys, tm
     else:
         assert ("level1.downsample", "level1.root") in refs
         assert ("base.2", "level1.tree1") in refs and ("level1.tree1", "level1.root") in refs
+
+
+# ---- ONNX export, then import ---------------------------------------------------------
+
+VOVNET = """\
+block osa(mid, out) {
+    x = {}
+    conv_mid: [ m1 = { conv 3x3 p1 x$mid nobias; bn; relu }
+                m2 = { conv 3x3 p1 x$mid nobias; bn; relu }
+                m3 = { conv 3x3 p1 x$mid nobias; bn; relu } ]
+    concat(x, m1, m2, m3)
+    conv_concat: [ conv 1x1 x$out nobias; bn; relu ]
+}
+input 16x16x3
+stem: [ conv 3x3 s2 p1 x8 nobias; bn; relu ]
+stage1: osa(8, 16)
+stage2: [ pool 3 s2 ceil; osa(12, 24) ]
+pool avg global
+fc: fc 10
+"""
+
+
+def _graph_of(net):
+    """Every layer: name, kind, shape, parameters, and the names of what it reads."""
+    return [(lay.name, lay.kind, lay.output_shape, lay.params,
+             sorted(i.name for i in lay.inputs) if lay.kind in ("add", "mul")
+             else [i.name for i in lay.inputs]) for lay in net.layers]
+
+
+@pytest.mark.parametrize("spec,written", [
+    (RES2NET, ["add(y1, chunk2)", "chunk2 = {}", "repeat 2 layer"]),
+    (DLA, ["concat(x, tree1, downsample)", "add(bn2, project)", "from x", "level(16)"]),
+    (VOVNET, ["conv_mid_2 = {}", "concat(x, conv_mid_2, conv_mid_5, conv_mid)",
+              "stage1: unit(8, 16)"]),
+], ids=["res2net", "dla", "vovnet"])
+def test_an_exported_dag_imports_as_the_same_network(spec, written):
+    """netspec's own ONNX export of a DAG imports back to a spec that builds the same
+    layers (names, kinds, shapes, parameters, what each reads) and computes the same;
+    the joins read named values; blocks are found where their names are their own."""
+    from netspec.importer import import_onnx
+    net = netspec.parse(spec, "t.ns")
+    rng = np.random.default_rng(0)
+    weights = {k: rng.uniform(0.5, 1.5, v.shape).astype(np.float32) if "running_var" in k
+               else rng.normal(0, 0.3, v.shape).astype(np.float32)
+               for k, v in net.init_weights(seed=1).items()}
+    imported = import_onnx(net.to_onnx(weights), name="t")
+    assert imported.names_kept
+    assert _graph_of(imported.network) == _graph_of(net)
+    for text in written:
+        assert text in imported.text, imported.text
+    assert format_spec(imported.text) == imported.text
+    x = rng.standard_normal((2, net.input_shape[2], *net.input_shape[:2])).astype(np.float32)
+    np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x),
+                               net.numpy_model(weights)(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["res2net", "dla"])
+def test_a_torch_export_of_a_dag_imports_and_computes_the_same(which, tmp_path):
+    """The hand-written torch twins, exported by torch (batch norm folded into the convs,
+    module scopes as names) and imported: the joins read named values, the blocks are
+    found, and the NumPy model computes what torch does."""
+    torch = pytest.importorskip("torch")
+    from dag_specs import torch_twins
+
+    from netspec.importer import import_onnx
+    model = _randomise(torch_twins()[which])
+    body = [lambda x: model.layer2(model.layer1(model.stem(x))),
+            lambda x: model.level2(model.level1(model.base(x)))][which]
+    model.forward = lambda x: model.fc(torch.flatten(   # a pooling torch exports as one op
+        torch.nn.functional.adaptive_avg_pool2d(body(x), 1), 1))
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(
+        [(2, 8, 12, 12), (2, 3, 16, 16)][which]).astype(np.float32))
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(model, (x,), str(path), opset_version=17, dynamo=False)
+    imported = import_onnx(path)
+    assert imported.names_kept
+    assert [["repeat 2 layer", "add(relu_out, chunk)"],
+            ["level(16)", "concat(x, tree1, pool_out)"]][which][0] in imported.text
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x.numpy()),
+                               expected, **TOL)
