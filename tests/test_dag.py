@@ -461,3 +461,25 @@ def test_a_torch_export_of_a_dag_imports_and_computes_the_same(which, tmp_path):
         expected = model(x).numpy()
     np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x.numpy()),
                                expected, **TOL)
+
+
+# ---- highlighting -------------------------------------------------------------------------
+
+def test_the_lexer_colours_value_names_as_labels():
+    """A value's name is a label's colour wherever it stands: given (`y1 = …`, `stem:`),
+    read by a join or by `from`; the join's and `from`'s keywords are keywords."""
+    from pygments.token import Keyword, Name, Operator, Punctuation
+
+    from netspec.language.lexer import NetspecLexer
+
+    def tokens(text):
+        return [(t, v) for t, v in NetspecLexer().get_tokens(text) if v.strip()]
+    assert tokens("y1 = { relu }")[:2] == [(Name.Label, "y1"), (Operator, "=")]
+    assert tokens("concat(y1, x2)") == [
+        (Keyword, "concat"), (Punctuation, "("), (Name.Label, "y1"), (Punctuation, ","),
+        (Name.Label, "x2"), (Punctuation, ")")]
+    assert tokens("from x") == [(Keyword, "from"), (Name.Label, "x")]
+    assert tokens("root: add(a, b)")[2:4] == [(Keyword, "add"), (Punctuation, "(")]
+    for spec in (RES2NET, DLA):   # every character a token, none unclassified
+        toks = list(NetspecLexer().get_tokens(spec))
+        assert "".join(v for _, v in toks) == spec
