@@ -8,6 +8,7 @@ hand.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import numpy as np
@@ -201,9 +202,20 @@ def test_fmt_writes_one_layout(written, formatted):
     assert format_spec(formatted) == formatted
 
 
-@pytest.mark.parametrize("spec", [RES2NET, DLA], ids=["res2net", "dla"])
-def test_fmt_keeps_the_dag_specs(spec):
+@pytest.mark.parametrize("which", range(4), ids=["res2net", "dla", "vovnet", "hrnet"])
+def test_fmt_keeps_the_network_and_the_comments_of_scrambled_dag_specs(which):
+    """The specs are formatted; scrambled (spaces, blank lines, comments added), they
+    format back to a spec that builds the same graph and keeps every comment."""
+    import random
+
+    from test_fmt import _comments, scramble
+    spec = [RES2NET, DLA, VOVNET, HRNET][which]
     assert format_spec(spec) == spec
+    for seed in range(3):
+        text, added = scramble(spec, random.Random(seed))
+        out = format_spec(text)
+        assert _graph_of(netspec.parse(out)) == _graph_of(netspec.parse(spec))
+        assert _comments(out) == _comments(text) and format_spec(out) == out
 
 
 # ---- the numbers ------------------------------------------------------------------------
@@ -386,9 +398,11 @@ def test_collapsed_pictures_keep_the_references_between_groups(depth, capsys, tm
 VOVNET = """\
 block osa(mid, out) {
     x = {}
-    conv_mid: [ m1 = { conv 3x3 p1 x$mid nobias; bn; relu }
-                m2 = { conv 3x3 p1 x$mid nobias; bn; relu }
-                m3 = { conv 3x3 p1 x$mid nobias; bn; relu } ]
+    conv_mid: [
+        m1 = { conv 3x3 p1 x$mid nobias; bn; relu }
+        m2 = { conv 3x3 p1 x$mid nobias; bn; relu }
+        m3 = { conv 3x3 p1 x$mid nobias; bn; relu }
+    ]
     concat(x, m1, m2, m3)
     conv_concat: [ conv 1x1 x$out nobias; bn; relu ]
 }
@@ -483,3 +497,49 @@ def test_the_lexer_colours_value_names_as_labels():
     for spec in (RES2NET, DLA):   # every character a token, none unclassified
         toks = list(NetspecLexer().get_tokens(spec))
         assert "".join(v for _, v in toks) == spec
+
+
+# ---- more of the patterns the families need ----------------------------------------------
+
+HRNET = """\
+block basic(c) {
+    residual { conv 3x3 p1 x$c nobias; bn; relu; conv 3x3 p1 x$c nobias; bn }
+    relu
+}
+input 32x32x8
+s0: conv 3x3 p1 x8 nobias relu
+s1: conv 3x3 s2 p1 x16 nobias relu  # a second stream, at half the resolution
+b0 = { from s0; basic(8) }
+b1 = { from s1; basic(16) }
+up: [ conv 1x1 x8 nobias; bn; upsample 2 ]  # stream 1 → 0
+f0 = { add(b0, up); relu }
+from b0
+down: [ conv 3x3 s2 p1 x16 nobias; bn ]  # stream 0 → 1
+f1 = { add(down, b1); relu }
+from f0
+p: pool 2
+concat(f1, p)
+"""
+
+
+def test_an_hrnet_like_exchange_between_two_streams(tmp_path):
+    """Each stream reads the other's value at its own resolution (HRNet's fuse layers):
+    the NumPy model against onnxruntime, the generated PyTorch module against the NumPy
+    model, and the import of the export."""
+    from netspec.backends.onnx import OnnxModel
+    from netspec.importer import import_onnx
+    net = netspec.parse(HRNET)
+    assert [i.name for i in net["add2"].inputs] == ["down.1", "basic2.relu2"]   # b1
+    assert [i.name for i in net["up.0"].inputs] == ["basic2.relu2"]
+    assert net.output_shape == (16, 16, 24) and net.warnings == []
+    weights = net.init_weights(seed=3)
+    x = np.random.default_rng(0).standard_normal((2, 8, 32, 32)).astype(np.float32)
+    want = net.numpy_model(weights)(x)
+    np.testing.assert_allclose(OnnxModel(net, weights)(x), want, **TOL)
+    imported = import_onnx(net.to_onnx(weights), name="t")
+    assert _graph_of(imported.network) == _graph_of(net)
+    np.testing.assert_allclose(imported.network.numpy_model(imported.weights())(x), want,
+                               rtol=1e-6, atol=1e-6)
+    if importlib.util.find_spec("torch") is not None:
+        from test_torch_codegen import _check
+        _check(net, tmp_path, script=True)

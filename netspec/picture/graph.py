@@ -137,6 +137,7 @@ class _Layout:
         circle, whose name is on its right, or a fork, from above)."""
         boxes = [g.box for g in self.scene.groups]
         lanes: list[tuple[float, float, float]] = []   # top, bottom, x of lanes drawn
+        named: set[tuple[int, str]] = set()   # a value's name is written once
         for value, (tx, ty, tw, th), name in self.refs:
             sx, sy, sw, sh = self.at[id(value)]
             y0, y1 = sy + sh / 2, ty + th / 2
@@ -157,7 +158,8 @@ class _Layout:
                 else:
                     points = ((sx + sw / 2, y0), (lane, y0), (lane, ty - STUB), (tx, ty - 1))
             self.scene.shapes.append(Path(points, "edge ref", curve=True))
-            if name:
+            if name and (id(value), name) not in named:
+                named.add((id(value), name))
                 self.scene.shapes.append(Text(lane + 3, y0 + 11, name, "ref-name", "start"))
 
     def edge(self, start: _End, stop: tuple[float, float]) -> None:
