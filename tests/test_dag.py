@@ -309,17 +309,19 @@ def test_gradients_match_torch_autograd(which):
 
 # ---- PyTorch code ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("which", [0, 1], ids=["res2net", "dla"])
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["res2net", "dla", "vovnet"])
 def test_generated_torch_writes_named_values_as_variables(which, tmp_path):
     """The generated module loads netspec's weights (strict), computes what the NumPy
     model does, passes ruff and TorchScript; a join is an expression of variables named
-    as the spec names its values."""
+    as the spec names its values (a group naming values read outside it is written into
+    the forward that reads them)."""
     pytest.importorskip("torch")
     from test_torch_codegen import _check, _ruff
-    net = netspec.parse([RES2NET, DLA][which])
+    net = netspec.parse([RES2NET, DLA, VOVNET][which])
     source = _check(net, tmp_path, script=True)
     assert _ruff(tmp_path / f"gen_{net.name}.py").returncode == 0
-    assert ["x = y1 + x2", "x = torch.cat([tree2, tree1, downsample], 1)"][which] in source
+    assert ["x = y1 + x2", "x = torch.cat([tree2, tree1, downsample], 1)",
+            "x = torch.cat([x_, m1, m2, m3], 1)"][which] in source
 
 
 # ---- pictures --------------------------------------------------------------------------

@@ -163,7 +163,8 @@ class Values:
         self.fline(f"x = {var}")
 
     def namespace(self: Writer, node: Group, label: str, target: str) -> None:
-        """A labelled `{ … }` group with joins: an empty module holding its modules, its
-        statements written into this forward."""
+        """A named group with joins, or naming a value read outside it: an empty module
+        holding its modules (numbered in a `[ … ]`), its statements written into this
+        forward."""
         ref = self.register(target, label, "nn.Module()")
-        self.body(node.body, Names("", False, Lin(), Lin(1)), ref)
+        self.body(node.body, Names("", node.indexed, Lin(), Lin(1)), ref)

@@ -213,13 +213,13 @@ class Writer(Joins, Calls, Values):
         elif isinstance(node, Group):
             if label is None and not node.indexed:
                 self.body(node.body, names, target)
-            elif label is not None and not node.indexed and self.explicit and (
-                    has_joins(node.body) or
-                    any(w.text in self.wanted for w in definitions(node.body))):
-                self.namespace(node, label, target)
             else:
                 name = label if label is not None else default_name(names, "seq")
-                self.group(node, name, target)
+                if self.explicit and (has_joins(node.body) or
+                                      any(w.text in self.wanted for w in definitions(node.body))):
+                    self.namespace(node, name, target)   # its values are forward's variables
+                else:
+                    self.group(node, name, target)
         elif isinstance(node, Repeat):
             self.repeat(node, names, target, label)
         elif isinstance(node, Residual):
