@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .interop.onnx import Imported, OnnxImportError, load_onnx, read_onnx
+from .kinds import Add, Layer, Multiply
 from .interop.spec import NameClash, write_spec
 from .language.printer import print_spec
 from .network import Network, parse
@@ -85,12 +86,26 @@ def _write(name: str, input_shape: tuple[int, ...], layers: list[Imported], outp
 
 
 def _same(net: Network, order: list[Imported], keep: bool) -> bool:
-    """The spec builds the imported layers: same kinds and shapes in order, names kept."""
+    """The spec builds the imported layers: same kinds and shapes in order, names kept,
+    each reading the layers that the imported one reads (a join of named values reads
+    what its names say)."""
     built = net.layers[1:]
-    return len(built) == len(order) and all(
+    if len(built) != len(order):
+        return False
+    made = {"input": net.layers[0]} | {x.output: b for b, x in zip(built, order)}
+
+    def reads(b: Layer, x: Imported) -> bool:
+        got, want = [i.name for i in b.inputs], [made[i].name for i in x.inputs if i in made]
+        return got == want or b.kind in _COMMUTE and sorted(got) == sorted(want)
+    return all(
         b.kind == x.kind and b.output_shape == x.shape and (b.name == x.name or not keep
                                                             or not x.required)
-        for b, x in zip(built, order))
+        and reads(b, x) for b, x in zip(built, order))
+
+
+#: Joins whose inputs may come in either order (netspec's mul takes its per-channel
+#: factor second, a torch model may multiply it first).
+_COMMUTE = (Add.kind, Multiply.kind)
 
 
 __all__ = ["ImportedSpec", "OnnxImportError", "import_onnx"]

@@ -227,6 +227,7 @@ def test_an_unknown_kind_draws_as_a_labelled_box(capsys: pytest.CaptureFixture[s
     new = Mystery(old.pos, "mystery")
     new.name, new.inputs, new.input_shape, new.output_shape = "odd1", old.inputs, (8, 8, 4), (8, 8, 2)
     net.layers[net.layers.index(old)] = new
+    net.tree.items[net.tree.items.index(old)] = new   # pictures draw the built tree
     net["fc1"].inputs = [new]
     for style in ("volumes", "graph"):
         g = next(g for g in groups(draw(net, style)) if g.get("data-layers") == "odd1")

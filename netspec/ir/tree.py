@@ -14,6 +14,8 @@ value, not only values that branch from one point.
     Branches   concat, split, add, mul: branches of one input, and the merge layer
     Gate       the input times what its body makes of it
     Aux        a side head, not computed at inference
+    Join       concat, add or mul of named values (`concat(a, b)`): any earlier values
+    From       the flow going on from a named value (`from a`): no layer
 """
 
 from __future__ import annotations
@@ -117,7 +119,28 @@ class Aux(Built):
         self.input, self.body = input, body
 
 
-Node = Union["Layer", Seq, Instance, Residual, Branches, Gate, Aux]
+class Join(Built):
+    """`concat(a, b)`: the merge layer reading the named values `reads` (name, value)."""
+
+    def __init__(self, op: str, reads: list[tuple[str, Layer]], *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.op, self.reads = op, reads
+        self.merge: Layer | None = None
+
+
+class From(Built):
+    """`from a`: the statements after it read `value`, named `name`."""
+
+    def __init__(self, name: str, value: Layer, *, syntax: Any = None,
+                 env: dict[str, int] | None = None) -> None:
+        super().__init__(syntax, env)
+        self.name, self.value = name, value
+
+
+Node = Union["Layer", Seq, Instance, Residual, Branches, Gate, Aux, Join, From]
+#: The tree's own nodes (every other node is a layer).
+STRUCTURE = (Seq, Instance, Residual, Branches, Gate, Aux, Join, From)
 
 
 def children(node: Node) -> Iterator[Node]:
@@ -139,6 +162,8 @@ def children(node: Node) -> Iterator[Node]:
         yield from node.branches
         if node.merge is not None:
             yield node.merge
+    elif isinstance(node, Join) and node.merge is not None:
+        yield node.merge
 
 
 def walk(node: Node) -> Iterator[Node]:
@@ -150,8 +175,7 @@ def walk(node: Node) -> Iterator[Node]:
 
 def layers(node: Node) -> list[Layer]:
     """Every layer in the tree, in the order it was built: the layer graph, flattened."""
-    return [n for n in walk(node) if not isinstance(n, (Seq, Instance, Residual, Branches,
-                                                        Gate, Aux))]
+    return [n for n in walk(node) if not isinstance(n, STRUCTURE)]
 
 
 def instances_of(tree: Node, syntax: Any) -> list[Any]:

@@ -11,7 +11,9 @@ same way (`Builder._merge`), and each backend lowers each to one operator:
 
 and, for any of them, `add { branch ... branch ... }`, `mul { ... }` and
 `concat { ... }` merge branches that read the same input (`text` is then the
-merge's keyword; add takes two or more branches, mul exactly two).
+merge's keyword; add takes two or more branches, mul exactly two), and `add(a, b)`,
+`mul(a, b)`, `concat(a, b, c)` merge named values (`reads` names them; `text` is
+the join as written).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class Merge(Layer):
     statement: ClassVar[str] = ""
     statement_usage: ClassVar[str] = ""
     branch_counts: ClassVar[tuple[int, int | None]] = (1, None)
+    #: The names of the values a join statement reads (`concat(a, b)`: ("a", "b")); empty
+    #: for the merge of a composition statement.
+    reads: tuple[str, ...] = ()
     #: Made by composition statements (builder), written by the code generator's joins.
     delegated = {"read": "composition statements (`residual`, `gate`, `concat`, `split`, "
                          "`add`, `mul`: netspec.language.builder)",
@@ -64,6 +69,15 @@ class Merge(Layer):
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
         """The shape of the combination, or None after reporting why there is none."""
         raise NotImplementedError
+
+    def values_differ(self, shapes: list[Shape], rep: Reporter, how: str, hint: str) -> None:
+        """Report a join of named values (`add(a, b)`) whose shapes do not combine: each
+        value's name and shape, and the layer that made it."""
+        listed = ", ".join(f"`{n}` is {shape_str(s)}" for n, s in zip(self.reads, shapes))
+        rep.error(self.pos, f"`{self.text}` reads values that {how}: {listed}", ShapeError,
+                  notes=tuple(f"`{n}`: {shape_str(s)} from {_origin(layer)}"
+                              for n, s, layer in zip(self.reads, shapes, self.inputs)),
+                  hint=hint)
 
     #: Its ONNX operator (with `onnx_attrs`), reading every input.
     onnx_op = ""
@@ -150,6 +164,10 @@ class Add(Merge):
         return steps.merge(channels.add_forward, channels.add_backward)
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        if len(set(shapes)) > 1 and self.reads:
+            self.values_differ(shapes, rep, "differ", "add sums value by value: both values "
+                                                      "must have the same shape")
+            return None
         if len(set(shapes)) > 1 and self.text == "add":
             listed = [shape_str(s) for s in shapes]
             rep.error(self.pos, "branches of `add` differ: " + ", ".join(listed[:-1])
@@ -225,6 +243,12 @@ class Concat(Merge):
                 f"out = {shape_str(self.output_shape)}"]
 
     def combine(self, shapes: list[Shape], rep: Reporter) -> Shape | None:
+        if (len({s[:-1] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1) and \
+                self.reads:
+            self.values_differ(shapes, rep, "differ in height and width",
+                               "values are concatenated along the channels, so each must have "
+                               "the same H×W (pad with `same`, or use the same stride)")
+            return None
         if len({s[:-1] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1:
             rep.error(self.pos, "branches of `concat` differ in height and width: "
                       + ", ".join(shape_str(s) for s in shapes), ShapeError,
@@ -292,6 +316,10 @@ class Multiply(Merge):
             return x
         what = (f"{shape_str(per_channel)} (one value per channel) or {shape_str(x)}"
                 if len(x) == 3 else shape_str(x))
+        if self.reads:
+            self.values_differ(shapes, rep, "cannot be multiplied",
+                               f"mul multiplies value by value: the second must be {what}")
+            return None
         if self.text == "mul":
             rep.error(self.pos, f"branches of `mul` differ: {shape_str(x)} and "
                                 f"{shape_str(gate)}", ShapeError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..source.limits import MAX_WORK
 from ..syntax.expr import Env, EvalError
-from ..syntax.tree import BlockDef, Call, Group, Labeled, Merge, Node, Repeat, Residual
+from ..syntax.tree import Assign, BlockDef, Call, Group, Labeled, Merge, Node, Repeat, Residual
 from ..syntax.words import Word
 
 MAX_NESTING = 100         # groups, repeats and calls within each other
@@ -56,7 +56,7 @@ class Budget:
         if depth > MAX_NESTING:
             return 1   # too deep: the builder reports it
         depth += 1
-        if isinstance(node, Labeled):
+        if isinstance(node, (Labeled, Assign)):
             return min(cap, 1 + self.cost(node.item, env, depth))
         if isinstance(node, Group):
             return min(cap, 1 + sum(self.cost(c, env, depth) for c in node.body))

@@ -7,7 +7,8 @@ layer is built, so that a `project` shortcut is used exactly when a residual bod
 changes the shape, and `$params` / `{C // 2}` can read the incoming shape.
 
 Joins (residuals, branches, gates, aux heads) are built by joins.py, block
-definitions and calls by calls.py. Naming follows the structure (names.py); numbers
+definitions and calls by calls.py, named values and the joins that read them
+(`concat(a, b)`, `from a`) by named.py. Naming follows the structure (names.py); numbers
 are resolved in the scope of the block being expanded (values.py); the work a
 statement will do is counted before it is done (budget.py).
 """
@@ -26,6 +27,7 @@ from ..syntax.words import Word
 from .budget import MAX_NESTING, Budget
 from .calls import Calls
 from .joins import Joins
+from .named import NamedValues, ValueScope
 from .names import Names, names
 from .values import BuildReading, Unresolved, Values, resolve, resolve_label
 
@@ -36,7 +38,7 @@ class _Abort(Exception):
     """The spec outgrew a limit (already reported): building stops."""
 
 
-class Builder(Calls, Joins):
+class Builder(Calls, Joins, NamedValues):
     """Builds the network of one spec, reporting errors to `rep`."""
 
     def __init__(self, rep: Reporter, input_dims: tuple[int, ...] | None = None) -> None:
@@ -55,6 +57,10 @@ class Builder(Calls, Joins):
         self._block_inputs: list[int | None] = []   # channels each open block call reads
         self.nesting = 0
         self.branch_inputs: list[Layer | None] = []   # what each enclosing branch reads
+        self.value_scopes: list[ValueScope] = []   # named values: the top level, block calls
+        self.hidden: dict[str, tuple[str, int]] = {}  # names of instances left: where, line
+        self._in_aux = False                       # building an aux head
+        self.left: dict[int, str] = {}             # values a join or `from` left: why
         self.budget = Budget(self.blocks)
         rep.context = self.context
 
@@ -66,6 +72,7 @@ class Builder(Calls, Joins):
                 self._define(node)
         statements = self.statements = [n for n in nodes if not isinstance(n, st.BlockDef)]
         top = names()
+        self._open_values(statements, "the top level")
         try:
             for node in statements:
                 self.statement(node, top, {}, top_level=True)
@@ -78,11 +85,13 @@ class Builder(Calls, Joins):
         elif self.early is not None:
             self.rep.error(self.early.pos, f"`{self.early.text}` comes before `input`",
                            hint=f"move `{self.input.text}` (line {self.input.line}) to the top")
-        elif self.layers and self.layers[-1].aux:
+        elif self.layers and self.layers[-1].aux and not self.rep.errors:
             self.rep.error(self.layers[-1].pos, "the network ends inside an `aux` head: its "
                            "output would be a head that is not computed at inference",
                            SpecError, hint="an `aux` head branches off; the main path "
                                            "continues after it")
+        if not self.rep.errors:
+            self.unread_warnings()
         for block in self.blocks.values():
             if not block.uses and block.pos.file is None:   # a library's blocks may go unused
                 params = ", ".join(p.text for p, _ in block.params)
@@ -148,6 +157,14 @@ class Builder(Calls, Joins):
                 return
             self.statement(node.item, scope, env, label=name, label_pos=node.label.pos,
                            top_level=top_level)
+            if not name.isdigit() and not isinstance(node.item, st.Aux):
+                self._name_value(name, node.label.pos)   # a label names the value too
+        elif isinstance(node, st.Assign):
+            self._assign(node, scope, env)
+        elif isinstance(node, st.Join):
+            self._join(node, scope, env, label, label_pos)
+        elif isinstance(node, st.From):
+            self._from(node, env)
         elif isinstance(node, st.LayerStmt):
             self._layer_statement(node, scope, env, label, label_pos, top_level)
         elif isinstance(node, st.Group):
@@ -260,6 +277,7 @@ class Builder(Calls, Joins):
             self._seq.items.insert(0, layer) if self.early is not None \
                 else self._seq.items.append(layer)
             self.current = layer
+            self._name_value(layer.name, layer.pos)   # `concat(input, …)` reads it
 
     def add(self, layer: Layer, inputs: list[Layer]) -> None:
         """Append `layer`, reading `inputs`; check it and infer its shape."""

@@ -102,6 +102,7 @@ class Calls:
             self.rep.add_source(block.pos.file, block.source)   # a reporter made after `use`
         shape = self.current.output_shape if self.current is not None else None
         self._block_inputs.append(shape[-1] if shape else None)
+        self._open_values(block.body.body, f"the block instance `{inner.prefix}` = {built.call}")
         try:
             with self._inside(built.body):
                 for child in block.body.body:
@@ -109,6 +110,7 @@ class Calls:
         finally:
             self.context.pop()
             self._block_inputs.pop()
+            self._close_values()
 
     def _bind(self: Builder, block: st.BlockDef, call: st.Call,
               env: dict[str, int]) -> dict[str, int] | None:

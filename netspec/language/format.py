@@ -58,6 +58,12 @@ def shape(node: st.Node | st.SpecFile) -> tuple:
         out.append(shape(node.act) if node.act is not None else None)
     elif isinstance(node, st.Labeled):
         out.append(node.label.text)
+    elif isinstance(node, st.Assign):
+        out.append(node.name.text)
+    elif isinstance(node, st.Join):
+        out += [node.op, [r.text for r in node.refs]]
+    elif isinstance(node, st.From):
+        out.append(node.ref.text)
     elif isinstance(node, st.Group):
         out.append(node.indexed)
     elif isinstance(node, st.Repeat):

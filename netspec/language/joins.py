@@ -178,9 +178,13 @@ class Joins:
                        syntax=node, env=env)
         self._seq.items.append(built)
         self.current = x
-        with self._inside(built.body):
-            for child in node.body.body:
-                self.statement(child, inner, env)
+        was, self._in_aux = self._in_aux, True
+        try:
+            with self._inside(built.body):
+                for child in node.body.body:
+                    self.statement(child, inner, env)
+        finally:
+            self._in_aux = was
         for layer in self.layers[first:]:
             layer.aux = True
         self.current = x

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..syntax.tree import (
+    Assign,
     Aux,
     BlockDef,
     Gate,
@@ -82,7 +83,7 @@ class _Lines:
 
 def children(node: Node) -> Iterator[Node]:
     """The nodes directly inside `node`, in order."""
-    if isinstance(node, Labeled):
+    if isinstance(node, (Labeled, Assign)):
         yield node.item
     elif isinstance(node, Group):
         yield from node.body

@@ -17,7 +17,8 @@ Token classes (the CSS class Pygments gives each in brackets):
 - options (``s2``, ``p1``, ``x64`` or ``×64``, ``d2``, ``g4``, ``op1``, ``eps1e-3``, ``gamma1.7``,
   ``a0.0001``):
   Name.Attribute [na];
-- labels (``stem:``): Name.Label [nl];
+- labels (``stem:``) and the names of values (``y1 = …``, ``concat(y1, x2)``,
+  ``from x``): Name.Label [nl];
 - ``$params``: Name.Variable [nv]; ``{expressions}``: String.Interpol braces [si] around
   numbers, names and operators; block names where defined or called: Name.Function [nf];
 - comments: Comment.Single [c1], and ``# netspec: ignore[...]``: Comment.Special [cs];
@@ -26,6 +27,7 @@ Token classes (the CSS class Pygments gives each in brackets):
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from pygments.lexer import RegexLexer, bygroups, include, words
@@ -41,6 +43,7 @@ from pygments.token import (
     Whitespace,
 )
 
+from ..kinds import registry
 from .grammar import grammar_keywords
 
 __all__ = ["NetspecLexer", "grammar_keywords"]
@@ -54,6 +57,9 @@ _REAL = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE]-?\d+)?"
 #: look: an expression starts right after its brace, a group (written `{ ... }`, or over
 #: several lines) after a space or a newline, and only a group holds a `;`.
 _EXPRESSION = r"\{(?=[^\s{}][^{};\n]*\})"
+#: A merge's keyword before `(`: a join of named values, `concat(a, b)` (not `scale (C,)`).
+_JOIN = "|".join(re.escape(k.statement) for k in registry.kinds()
+                 if isinstance(getattr(k, "statement", None), str) and k.statement)
 
 
 class NetspecLexer(RegexLexer):
@@ -79,21 +85,47 @@ class NetspecLexer(RegexLexer):
             (rf"(-?\d+|{_PARAM})?(:)(-?\d+|{_PARAM})?(?=[\s;#]|$)",
              bygroups(Number.Integer, Punctuation, Number.Integer)),
             # `block NAME(`: the definition's name
+            (rf"(block)(\s+)({_NAME})(\s*)(\()",
+             bygroups(Keyword, Whitespace, Name.Function, Whitespace, Punctuation), "arguments"),
             (rf"(block)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Function)),
+            # named values: `y1 = …`, `concat(y1, x2)`, `from x`
+            (rf"({_NAME})(\s*)(=)(?!=)", bygroups(Name.Label, Whitespace, Operator)),
+            (rf"({_JOIN})(\s*)(\()", bygroups(Keyword, Whitespace, Punctuation), "names"),
+            (rf"(from)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Label)),
             (words(grammar_keywords(), suffix=r"\b"), Keyword),
             # options: the letter or letters, then a number, $param or {expression}
             (rf"(?:op|eps|gamma|[spdgx×])(?=(?:{_REAL}|{_PARAM}|\{{[^{{}}\n]*\}})(?![\w$]))",
              Name.Attribute, "option"),
             (rf"([abk])({_REAL})\b", bygroups(Name.Attribute, Number.Float)),   # lrn's α, β, k
             include("value"),
-            (rf"({_NAME})(\s*)(\()", bygroups(Name.Function, Whitespace, Punctuation)),
-            # a named argument or default, `s=2`, and an expression after it
-            (rf"({_NAME})(\s*)(=)", bygroups(Name, Whitespace, Operator)),
+            (rf"({_NAME})(\s*)(\()", bygroups(Name.Function, Whitespace, Punctuation),
+             "arguments"),
             (_EXPRESSION, String.Interpol, "expression-body"),
             (_NAME, Name),
             (r"\?", Operator),
             (r"[{}\[\]();,]", Punctuation),
             (r".", Text),
+        ],
+        # a call's arguments or a definition's parameters: `(64, s={s if j == 0 else 1})`
+        "arguments": [
+            (r"\)", Punctuation, "#pop"),
+            (r"\s+", Whitespace),
+            (rf"({_NAME})(\s*)(=)", bygroups(Name, Whitespace, Operator)),
+            include("value"),
+            (_EXPRESSION, String.Interpol, "expression-body"),
+            (_NAME, Name),
+            (r",", Punctuation),
+            (r"[^)\n]", Text),
+            (r"\n", Whitespace, "#pop"),
+        ],
+        # the values a join reads: `(y1, x2)`
+        "names": [
+            (r"\)", Punctuation, "#pop"),
+            (r"\s+", Whitespace),
+            (_NAME, Name.Label),
+            (r",", Punctuation),
+            (r"[^)\n]", Text),
+            (r"\n", Whitespace, "#pop"),
         ],
         # what follows an option's letters: exactly one number, $param or expression
         "option": [

@@ -23,11 +23,14 @@ from ..kinds import registry
 from ..source.diagnostics import Reporter
 from ..source.pos import Pos
 from ..syntax.tree import (
+    Assign,
     Aux,
     BlockDef,
     Call,
+    From,
     Gate,
     Group,
+    Join,
     Labeled,
     LayerStmt,
     Merge,
@@ -47,6 +50,7 @@ class _ToTree(Transformer):
     """One method per composition rule; every layer rule goes to `__default__`."""
 
     file: str | None = None   # the file being parsed (None: the spec), set per parse
+    text = ""                 # the text being parsed, set per parse
 
     def word(self, tok: Token) -> Word:
         return Word(tok.type, str(tok), Pos(tok.line, tok.column, max(1, len(tok)), self.file),
@@ -76,10 +80,26 @@ class _ToTree(Transformer):
         return items
 
     def statement(self, items: list) -> Node:
-        if len(items) == 2:
-            label = self.word(items[0])
-            return Labeled(label.pos, label, items[1], end=items[1].end)
-        return items[0]
+        *prefix, node = items
+        if prefix and isinstance(prefix[-1], Token):
+            label = self.word(prefix.pop())
+            node = Labeled(label.pos, label, node, end=node.end)
+        if prefix:   # `name = item`
+            name = prefix[0]
+            node = Assign(name.pos, name, node, end=node.end)
+        return node
+
+    def assign(self, items: list[Token]) -> Word:
+        return self.word(items[0])
+
+    def join(self, items: list) -> Join:
+        """`concat(a, b)`: the keyword, then the names it reads."""
+        kw, *refs = self.words(items)
+        pos = self.span(kw, refs[-1])
+        closing = self.text.find(")", refs[-1].end)   # the span takes in the `)`
+        if pos.line == refs[-1].pos.line and "\n" not in self.text[refs[-1].end:closing]:
+            pos = Pos(pos.line, pos.column, closing + 1 - kw.start, self.file)
+        return Join(pos, kw.text, refs, end=refs[-1].pos)
 
     def _group(self, items: list, indexed: bool) -> Group:
         opening, *body, closing = self.words(items)
@@ -134,6 +154,10 @@ class _ToTree(Transformer):
     def branch(self, items: list) -> Node:
         return items[1]
 
+    def from_(self, items: list[Token]) -> From:
+        kw, ref = self.words(items)
+        return From(self.span(kw, ref), ref, end=ref.pos)
+
     def gate(self, items: list) -> Gate:
         kw, body = items
         return Gate(self.word(kw).pos, body, end=body.end)
@@ -173,6 +197,9 @@ class _ToTree(Transformer):
 
     def padmode(self, items: list[Token]) -> Token:
         return items[0]
+
+
+setattr(_ToTree, "from", _ToTree.from_)   # the rule `from`, a Python keyword
 
 
 @lru_cache(maxsize=1)
@@ -216,7 +243,7 @@ def parse_tree(text: str, rep: Reporter, file: str | None = None) -> SpecFile:
     for _ in range(100):
         try:
             with _LOCK:
-                to_tree.file = file
+                to_tree.file, to_tree.text = file, text
                 nodes = parser.parse(text)
             return attach(nodes, original)
         except UnexpectedInput as err:

@@ -4,7 +4,8 @@
 The layout has no options (as gofmt and black):
 
 - one space between the words of a statement, `; ` between statements that share a
-  line, `: ` after a label, `, ` between a call's arguments, `=` without spaces;
+  line, `: ` after a label, ` = ` after a value's name, `, ` between a call's arguments
+  and a join's names (`concat(a, b)`), `=` without spaces in a call;
 - numbers as written, and expressions spaced one way (`{c//4 + 7}`, `{s if j == 0 else 1}`);
 - four spaces of indentation per bracket level; a group written on one line stays on
   one line (`{ conv 3x3 p1 x64; bn; relu }`), any other opens on the line of its
@@ -21,11 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..syntax.tree import (
+    Assign,
     Aux,
     BlockDef,
     Call,
+    From,
     Gate,
     Group,
+    Join,
     Labeled,
     LayerStmt,
     Merge,
@@ -83,7 +87,7 @@ def _commented(node: Node) -> bool:
 
 
 def _inner(node: Node) -> list[Node]:
-    if isinstance(node, Labeled):
+    if isinstance(node, (Labeled, Assign)):
         return [node.item]
     if isinstance(node, Group):
         return node.body
@@ -135,6 +139,12 @@ class Printer:
             return [_Line(level, _layer(node))]
         if isinstance(node, Labeled):
             return _prefixed(f"{node.label.text}: ", self._statement(node.item, level))
+        if isinstance(node, Assign):
+            return _prefixed(f"{node.name.text} = ", self._statement(node.item, level))
+        if isinstance(node, Join):
+            return [_Line(level, f"{node.op}({', '.join(r.text for r in node.refs)})")]
+        if isinstance(node, From):
+            return [_Line(level, f"from {node.ref.text}")]
         if isinstance(node, Group):
             return self.group(node, level)
         if isinstance(node, Repeat):

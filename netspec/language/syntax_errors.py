@@ -25,6 +25,7 @@ COMPOSITION = {
     "use": "use \"PATH.ns\"",
     "gate": "gate { ... }",
     "aux": "aux { ... }",
+    "from": "from NAME",
 }
 #: Words that go on a statement begun on an earlier line (`} project { … }`), with their forms.
 CONTINUING = {
@@ -128,6 +129,10 @@ def syntax_error(err: UnexpectedInput, lines: list[str], text: str, rep: Reporte
              for m in re.finditer(r"[A-Za-z_](?:[\w.$]|-(?=[\w$]))*|[^\s:(]+|[:(]", line[start:end])]
     if len(words) >= 2 and words[1][1] == ":":
         words = words[2:]
+    if len(words) >= 2 and words[1][1] == "=":   # `name = statement`
+        words = words[2:]
+        if len(words) >= 2 and words[1][1] == ":":
+            words = words[2:]
     err_col = err.column if err.column and err.column > 0 else 1
     if not words:
         found = line[err_col - 1:err_col] or "end of line"
@@ -152,12 +157,22 @@ def syntax_error(err: UnexpectedInput, lines: list[str], text: str, rep: Reporte
                        if not t.startswith("__")})
     token = err.token if isinstance(err, UnexpectedToken) else None
     if token is not None and token.type in ("_NEWLINE", "SEMICOLON", "$END"):
+        if keyword == "from":
+            expected = ["a name"]
         rep.error(Pos(line_no, col, len(line[start:end].rstrip()) - (col - start - 1), file),
                   f"incomplete `{keyword}`: expected {' or '.join(expected) or 'more'}",
                   SpecSyntaxError, hint=_usage_hint(keyword))
         return line_no, start, end
     word = re.match(r"\S*", line[err_col - 1:]).group() or line[err_col - 1:err_col]
     hint = _option_hint(word, keyword) or _usage_hint(keyword)
+    if keyword in registry.merge_usages() and line[col - 1 + len(keyword):].lstrip()[:1] == "(":
+        kind = registry.BY_MERGE_STATEMENT[keyword]
+        names = "NAME, NAME" if kind.branch_counts[1] == 2 else "NAME, NAME, ..."
+        hint = f"a join of named values is `{keyword}({names})`; a name is letters, digits, " \
+               f"`_`, `-` between parts and `$param` parts"
+    elif keyword == "from":
+        hint = "the form is `from NAME`; a name is letters, digits, `_`, `-` between parts " \
+               "and `$param` parts"
     rep.error(Pos(line_no, err_col, len(word), file), f"unexpected `{word}` in `{keyword}`",
               SpecSyntaxError, notes=(f"expected {', '.join(expected)}",) if expected else (),
               hint=hint)

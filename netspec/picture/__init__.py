@@ -23,12 +23,14 @@ STYLES = ("volumes", "graph")
 
 def default_style(net: Network, depth: int | None = None) -> str:
     """`volumes` for a plain sequence of boxes, `graph` where drawn paths fork and merge
-    (a block collapsed by `depth` hides its own branches)."""
-    from .structure import Parallel, collapse, structure
+    or a layer reads a value other than the one before it (a block collapsed by `depth`
+    hides its own branches)."""
+    from .structure import Parallel, collapse, has_references, structure
     tree = structure(net)
     if depth is not None:
         tree = collapse(tree, depth, net.instances)
-    return "graph" if any(isinstance(it, Parallel) for it in tree.items) else "volumes"
+    return "graph" if any(isinstance(it, Parallel) for it in tree.items) or \
+        has_references(tree) else "volumes"
 
 
 def draw(net: Network, style: str | None = None, depth: int | None = None) -> str:

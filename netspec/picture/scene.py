@@ -109,7 +109,7 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
 
 BOLD = {"shape", "node", "sign", "title"}
 FONT = {"shape": 12, "name": 10, "small": 10, "node": 11, "op": 10, "edgelabel": 9, "shape-edge": 9,
-        "sign": 13, "kernel": 10, "title": 14}
+        "sign": 13, "kernel": 10, "title": 14, "ref-name": 9}
 
 
 def _extent(s: Shape) -> list[Point]:

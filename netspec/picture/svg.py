@@ -32,6 +32,8 @@ text{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;fill:#222}
 g.layer{cursor:pointer}g.layer:hover .face,g.layer:hover .node-box,g.layer:hover .merge{stroke:#d35400;stroke-width:2}
 g.layer.hl .face,g.layer.hl .node-box,g.layer.hl .merge{stroke:#d35400;stroke-width:2.5}
 """
+#: The references of a graph that joins named values (only in the pictures that have them).
+REF_STYLE = ".edge.ref{stroke:#7b3fa0;stroke-dasharray:5 2}.ref-name{font-size:9px;fill:#7b3fa0}"
 
 
 def _n(v: float) -> str:
@@ -104,7 +106,9 @@ def render(scene: Scene) -> str:
         (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_n(w)}" height="{_n(h)}" '
          f'viewBox="{_n(x0)} {_n(y0)} {_n(w)} {_n(h)}">'),
         f"<title>{escape(scene.title)}</title>",
-        f"<style>{STYLE.strip()}</style>",
+        f"<style>{STYLE.strip()}" + (
+            "\n" + REF_STYLE if any(isinstance(s, Path) and "ref" in s.cls.split()
+                                    for s in scene.shapes) else "") + "</style>",
         ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
          'markerHeight="7" orient="auto-start-reverse"><path class="arrowhead" '
          'd="M0,1L10,5L0,9z"/></marker></defs>'),

@@ -82,13 +82,15 @@ def _fold(s: Series, last: Layer) -> Series:
     """
     items: list = []
     for it in s.items:
-        if isinstance(it, Unit) and not it.collapsed and items and \
-                look.role(it.layers[0]) == "inplace" and it.layers[0] is not last:
-            host = items[-1] if isinstance(items[-1], Unit) else items[-1].merge
+        host = (items[-1] if isinstance(items[-1], Unit) else items[-1].merge) if items else None
+        if isinstance(it, Unit) and not it.collapsed and host is not None and \
+                look.role(it.layers[0]) == "inplace" and it.layers[0] is not last and \
+                it.layers[0].inputs[0] is host.layer:   # not after `from a`
             host.folded.append(it.layers[0])
             continue
         if isinstance(it, Parallel):
-            it = Parallel([_fold(b, last) for b in it.branches], replace(it.merge, folded=[]))
+            it = replace(it, branches=[_fold(b, last) for b in it.branches],
+                         merge=replace(it.merge, folded=[]))
         else:
             it = replace(it, folded=[])
         items.append(it)

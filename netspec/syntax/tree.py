@@ -15,6 +15,9 @@ group is written on one line (`inline`), and the comments written around it.
     Merge       `concat|split|add|mul { branch GROUP ... }`
     Gate, Aux   `gate { body }`, `aux { body }`
     Call        `basic(64, s=2)`
+    Assign      `name = item`: names the value the item gives
+    Join        `concat(a, b, c)`, `add(a, b)`: a merge of named values
+    From        `from name`: the flow goes on from a named value
     BlockDef    `block NAME(params) GROUP`
     Use         `use "lib.ns"`
 """
@@ -164,6 +167,33 @@ class Call(Node):
         self.name, self.args = name, args
 
 
+class Assign(Node):
+    """`name = item`: the value `item` gives is called `name` (no layer is named by it)."""
+
+    def __init__(self, pos: Pos | None, name: Word, item: Node, *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.name, self.item = name, item
+
+
+class Join(Node):
+    """`concat(a, b, c)`, `add(a, b)`, `mul(a, b)`: a merge of the named values `refs`,
+    in the order written."""
+
+    def __init__(self, pos: Pos | None, op: str, refs: list[Word], *,
+                 end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.op, self.refs = op, refs
+
+
+class From(Node):
+    """`from name`: the next statement reads the named value `ref`."""
+
+    def __init__(self, pos: Pos | None, ref: Word, *, end: Pos | None = None) -> None:
+        super().__init__(pos, end)
+        self.ref = ref
+
+
 class BlockDef(Node):
     """`block NAME(params) GROUP`. `uses` counts its calls (for the unused-block warning);
     a block read from a library keeps that file's text in `source`."""
@@ -185,7 +215,7 @@ class Use(Node):
 
 
 Statement = Union[LayerStmt, Group, Labeled, Repeat, Residual, Merge, Gate, Aux, Call,
-                  BlockDef, Use]
+                  Assign, Join, From, BlockDef, Use]
 
 
 class SpecFile:

@@ -8,6 +8,7 @@ against every instance the builder made (Writer.as_built).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ...kinds import Add, Chunk, Concat, Multiply, registry
@@ -62,7 +63,8 @@ class Joins:
             differs = self.as_built(node, differs, c_in, out)
         if node.shortcut_kind is None:
             if not node.optional or same == E.Num(1):
-                if not any(c_in.id in line for line in self.cls.init[c_in_line + 1:]):
+                if not any(re.search(rf"\b{c_in.id}\b", line)
+                           for line in self.cls.init[c_in_line + 1:]):
                     del self.cls.init[c_in_line]   # a plain identity: c_in is never read
                 self.fline(f"x = x + {identity}")
             elif same == E.Num(0):   # never added here
@@ -189,6 +191,8 @@ class Joins:
             out = self.fresh("y")
             self.fline(f"{out} = x")
             outs.append(out)
+            if label is not None and isinstance(node.branches[i], Labeled):
+                self.name_value(node.branches[i].label.text, out)
             if kind is not Concat:   # add, mul: the channels are the last branch's
                 chans.append(self.cur)
                 continue

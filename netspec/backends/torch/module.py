@@ -25,6 +25,7 @@ from ...source.diagnostics import Diagnostic, NetspecError
 from ...syntax import expr as E
 from ...syntax.tree import BlockDef, Group, LayerStmt, Node, unlabel
 from .symbols import ClassText, Unsupported, camel, has_joins, has_param_loops, scope
+from .values import read_names, variable
 from .writer import Writer
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class TorchGenerator:
         return False
 
     def _write_body(self, writer: Writer, body: Group) -> None:
+        writer.wanted = read_names(body.body)
+        writer.reserved = {variable(w) for w in writer.wanted if "$" not in w}
         try:
             if body.indexed:
                 if has_joins(body.body):

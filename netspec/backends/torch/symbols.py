@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from ...kinds.statement import Reading
 from ...language.names import Names
 from ...syntax import expr as E
-from ...syntax.tree import Aux, Gate, Group, Labeled, LayerStmt, Merge, Node, Repeat, Residual
+from ...syntax.tree import (
+    Assign, Aux, From, Gate, Group, Join, Labeled, LayerStmt, Merge, Node, Repeat, Residual,
+)
 from ...syntax.words import Word
 
 #: The constructor's running count of channels, once it is a variable.
@@ -173,11 +175,12 @@ def default_name(names: Names[Lin], kind: str) -> str:
 
 
 def has_joins(nodes: list[Node]) -> bool:
-    """Whether residuals, merges, gates or aux heads are among `nodes` (outside `[ ]`)."""
+    """Whether residuals, merges, gates, aux heads, joins of named values or `from`s are
+    among `nodes` (outside `[ ]`)."""
     for node in nodes:
-        while isinstance(node, Labeled):
+        while isinstance(node, (Labeled, Assign)):
             node = node.item
-        if isinstance(node, (Residual, Merge, Gate, Aux)):
+        if isinstance(node, (Residual, Merge, Gate, Aux, Join, From)):
             return True
         if isinstance(node, Group) and not node.indexed and has_joins(node.body):
             return True

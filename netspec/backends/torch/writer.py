@@ -17,9 +17,13 @@ from ...ir import tree as ir
 from ...kinds import registry
 from ...language.names import Names
 from ...syntax import expr as E
-from ...syntax.tree import Aux, Call, Gate, Group, Labeled, LayerStmt, Merge, Node, Repeat, Residual
+from ...language.named import definitions
+from ...syntax.tree import (
+    Assign, Aux, Call, From, Gate, Group, Join, Labeled, LayerStmt, Merge, Node, Repeat, Residual,
+)
 from .calls import Calls
 from .joins import Joins
+from .values import Values
 from .symbols import (
     CH,
     ClassText,
@@ -43,7 +47,7 @@ class _NotInline(Exception):
     """A group that cannot be written as one `nn.Sequential(…)` expression."""
 
 
-class Writer(Joins, Calls):
+class Writer(Joins, Calls, Values):
     """Walks the statements of one class body and writes its constructor and forward."""
 
     def __init__(self, gen: TorchGenerator, cls: ClassText, env: dict[str, E.Expr],
@@ -61,6 +65,10 @@ class Writer(Joins, Calls):
         self.capture: list[tuple[str, str]] | None = None   # (name, module) of a Sequential
         self.branch_inputs: list[str] = []   # forward variables the enclosing branches read
         self.parts: dict[str, int] = {}   # attribute → how many parts share its name
+        self.wanted: set[str] = set()     # the value names its joins and `from`s read
+        self.reserved: set[str] = set()   # their variables, which `fresh` never gives
+        self.named: dict[str, tuple[str, E.Expr, bool]] = {}   # name → variable, channels,
+                                                                # whether a vector
         # the layer being written, for the TorchWriter methods a kind calls
         self._name = ""
         self._target = "self"
@@ -77,9 +85,13 @@ class Writer(Joins, Calls):
         self.cls.forward.append("    " * self.fwd_indent + text)
 
     def fresh(self, stem: str) -> str:
-        self.tmp[stem] = self.tmp.get(stem, 0) + 1
-        n = self.tmp[stem]
-        return stem if n == 1 else f"{stem}{n}"
+        """A new variable `stem`, `stem2`, …, never one a named value takes."""
+        while True:
+            self.tmp[stem] = self.tmp.get(stem, 0) + 1
+            n = self.tmp[stem]
+            name = stem if n == 1 else f"{stem}{n}"
+            if name not in self.reserved:
+                return name
 
     def channels(self) -> E.Expr:
         """`ch`, after writing `ch = …` if the current channels are another expression."""
@@ -187,6 +199,15 @@ class Writer(Joins, Calls):
                    label: str | None) -> None:
         if isinstance(node, Labeled):
             self.statement(node.item, names, target, self.label(node.label.text, names))
+            if not node.label.text.isdigit() and not isinstance(node.item, Aux):
+                self.name_value(node.label.text)
+        elif isinstance(node, Assign):
+            self.statement(node.item, names, target, None)
+            self.name_value(node.name.text)
+        elif isinstance(node, Join):
+            self.join(node, names)
+        elif isinstance(node, From):
+            self.from_value(node)
         elif isinstance(node, LayerStmt):
             self.layers(node, names, target, label)
         elif isinstance(node, Group):
@@ -194,7 +215,11 @@ class Writer(Joins, Calls):
                 self.body(node.body, names, target)
             else:
                 name = label if label is not None else default_name(names, "seq")
-                self.group(node, name, target)
+                if self.explicit and (has_joins(node.body) or
+                                      any(w.text in self.wanted for w in definitions(node.body))):
+                    self.namespace(node, name, target)   # its values are forward's variables
+                else:
+                    self.group(node, name, target)
         elif isinstance(node, Repeat):
             self.repeat(node, names, target, label)
         elif isinstance(node, Residual):
@@ -241,6 +266,9 @@ class Writer(Joins, Calls):
             self.parts[attr] = 1
             self.line(f"self.{attr} = {module}")
             return f"self.{attr}"
+        if target.startswith("self.") and plain:   # inside a namespace (values.py)
+            self.line(f"{target}.{name[1:-1]} = {module}")
+            return f"{target}.{name[1:-1]}"
         self.line(f"{target}.add_module({name}, {module})")
         if plain:
             return f"{target}.{name[1:-1]}"

@@ -1,4 +1,5 @@
-"""Imported layers → a short, readable spec tree: structure, names, blocks and repeats, layout."""
+"""Imported layers → a short, readable spec tree: structure (dag.py, structure.py), names
+(naming.py), the names of values read by name (values.py), blocks and repeats, layout."""
 
 from .naming import NameClash
 from .writer import write_spec

@@ -21,7 +21,10 @@ from typing import Any
 from ...kinds.registry import by_kind
 from ...language.grammar import grammar_keywords
 from ..onnx.reader import Num
-from .naming import BlockS, CallS, CatS, GateS, GroupS, LayerS, RepeatS, ResS, build_order
+from .naming import (
+    BlockS, CallS, CatS, FromS, GateS, GroupS, JoinS, LayerS, RepeatS, ResS, TapS, build_order,
+)
+from .values import ValueNames
 
 
 SC_NONE = ("sc-none",)
@@ -67,6 +70,13 @@ def stmt_tokens(node: Any) -> list[Any]:
     if isinstance(node, GateS):
         label = [f"{node.body.label}:"] if node.body.label else []
         return [*label, _GATE, *_braces(node.body.body, False)]
+    if isinstance(node, JoinS):
+        return ([f"{node.label}:"] if node.label else []) + \
+            [("join", node.layer.kind, tuple(node.names))]
+    if isinstance(node, FromS):
+        return [("from", node.name)]
+    if isinstance(node, TapS):
+        return [("tap", node.name)]
     if isinstance(node, CatS):
         out = ([f"{node.label}:"] if node.label else []) + \
             [("merge", bool(node.chunks), node.concat.kind,
@@ -231,8 +241,9 @@ def _values(instance: list[Any], template: list[Any]) -> list[int | None]:
     return vals
 
 
-def make_blocks(top: list[Any]) -> list[BlockS]:
-    """Turn repeated (and position-bound) groups into block definitions and calls."""
+def make_blocks(top: list[Any], values: ValueNames | None = None) -> list[BlockS]:
+    """Turn repeated (and position-bound) groups into block definitions and calls; never
+    a group that reads a value named outside it, or names one read outside it."""
     blocks: list[BlockS] = []
     names: set[str] = set()
     pending = _groups_post_order(top)
@@ -242,6 +253,11 @@ def make_blocks(top: list[Any]) -> list[BlockS]:
         pending = [g for g in pending if all(g is not r for r in ready)]
         families: list[tuple[list[Any], list[GroupS]]] = []
         for g in ready:
+            if values is not None and not values.self_contained(g):
+                if g.must_block:
+                    raise ValueError("a block would read a value named outside it")
+                done.add(id(g))
+                continue
             tpl = _flat(template(g))
             for n, (ftpl, members) in enumerate(families):
                 merged = _unify(ftpl, tpl) or _unify_optional(ftpl, members, g)

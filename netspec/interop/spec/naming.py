@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...kinds import Concat
-from ..onnx.reader import Imported
-from .structure import Cat, Gt, Item, Res, layers_of
+from ..onnx.reader import Imported, module_path
+from .structure import Cat, Fr, Gt, Item, Jn, Res, layers_of
 
 
 def _common(paths: list[list[str]]) -> list[str]:
@@ -39,6 +39,11 @@ def item_key(item: Item, weighted: Counter[tuple[str, ...]] | None = None) -> li
     are numbered under its label (`convs.0`), so it belongs to that label's group.
     `weighted` counts the weighted layers under every path.
     """
+    if isinstance(item, Fr):   # `from a` goes with what follows it (Namer._items)
+        return []
+    if isinstance(item, Jn):   # torch names a join by the module whose forward makes it
+        path, local = module_path(item.merge.node)
+        return [*path, local] if item.merge.node.startswith("/") and local else item.merge.path
     layers = layers_of(item)
     required = [x for x in layers if x.required]
     common = _common([x.path for x in (required or layers)])
@@ -103,6 +108,31 @@ class GateS:
 
 
 @dataclass
+class JoinS:
+    """`concat(a, b)`: a join of named values, the names of its inputs (values.py)."""
+
+    layer: Imported
+    label: str | None = None
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FromS:
+    """`from a`: the statements after it read `value`, by its name (values.py)."""
+
+    value: str
+    name: str = ""
+
+
+@dataclass
+class TapS:
+    """`a = {}`: the value `value`, flowing here, is called `name` from here on."""
+
+    value: str
+    name: str = ""
+
+
+@dataclass
 class CallS:
     block: BlockS
     values: list[Any]         # one per template slot
@@ -150,12 +180,18 @@ class Namer:
         i = 0
         while i < len(items):
             item = items[i]
-            key = item_key(item, self.weighted) if self.keep else prefix
+            if isinstance(item, Fr):   # with the item it leads to, in that item's scope
+                after = next((x for x in items[i + 1:] if not isinstance(x, Fr)), None)
+                key = item_key(after, self.weighted) if self.keep and after is not None \
+                    else prefix
+            else:
+                key = item_key(item, self.weighted) if self.keep else prefix
             rel = key[len(prefix):] if key[:len(prefix)] == prefix else []
             if rel:
                 j = i + 1
                 while j < len(items):
-                    k = item_key(items[j], self.weighted)
+                    lead = next((x for x in items[j:] if not isinstance(x, Fr)), items[j])
+                    k = item_key(lead, self.weighted)
                     r2 = k[len(prefix):] if k[:len(prefix)] == prefix else []
                     if r2[:1] != rel[:1]:
                         break
@@ -220,6 +256,11 @@ class Namer:
     def _item(self, item: Item, prefix: list[str], indexed: bool, state: dict[str, Any]) -> Any:
         if isinstance(item, Imported):
             return self._layer(item, prefix, indexed, state)
+        if isinstance(item, Fr):
+            return FromS(item.value)
+        if isinstance(item, Jn):
+            named = self._layer(item.merge, prefix, indexed, state)
+            return JoinS(named.layer, named.label)
         if isinstance(item, Res):
             body = self._items(item.body, prefix, indexed, state)
             shortcut = kind = None
@@ -241,7 +282,8 @@ class Namer:
 
     def _branch(self, items: list[Item], prefix: list[str], indexed: bool,
                 state: dict[str, Any]) -> GroupS:
-        keys = [item_key(i, self.weighted) for i in items] if self.keep else []
+        keys = [item_key(next((x for x in items[n:] if not isinstance(x, Fr)), i),
+                         self.weighted) for n, i in enumerate(items)] if self.keep else []
         rels = [k[len(prefix):] for k in keys if k[:len(prefix)] == prefix]
         first = {r[0] if r else None for r in rels}
         if items and len(first) == 1 and None not in first and len(rels) == len(items) \
@@ -304,4 +346,6 @@ def build_order(body: list[Any]) -> list[Imported]:
         elif isinstance(node, GateS):
             out += build_order(node.body.body)
             out.append(node.mul)
+        elif isinstance(node, JoinS):
+            out.append(node.layer)
     return out

@@ -16,14 +16,18 @@ from ...kinds import Chunk, Input
 from ...kinds.registry import BY_KEYWORD
 from ...language.printer import INDENT, Printer
 from ...syntax.tree import (
-    BlockDef, Call, Gate, Group, Labeled, LayerStmt, Layout, Merge, Node, Repeat, Residual,
-    SpecFile,
+    Assign, BlockDef, Call, From, Gate, Group, Join, Labeled, LayerStmt, Layout, Merge, Node,
+    Repeat, Residual, SpecFile,
 )
 from ...syntax.words import Word
 from ..onnx.reader import Imported, Num
 from .blocks import joins_line, make_blocks, param_values, repeats
-from .naming import BlockS, CallS, CatS, GateS, GroupS, LayerS, Namer, RepeatS, ResS, build_order
-from .structure import structure
+from .naming import (
+    BlockS, CallS, CatS, FromS, GateS, GroupS, JoinS, LayerS, Namer, RepeatS, ResS, TapS,
+    build_order,
+)
+from .dag import structure
+from .values import name_values
 
 #: The columns a group written on one line may take (its indentation included).
 WIDTH = 76
@@ -80,6 +84,13 @@ class _Writer:
             return self._labelled(node.body.label, Gate(None, body))
         if isinstance(node, CatS):
             return self._labelled(node.label, self.merge(node, level))
+        if isinstance(node, JoinS):
+            return self._labelled(node.label, Join(None, node.layer.kind,
+                                                   [_word(n) for n in node.names]))
+        if isinstance(node, FromS):
+            return From(None, _word(node.name))
+        if isinstance(node, TapS):
+            return Assign(None, _word(node.name), Group(None, [], False))
         raise TypeError(node)
 
     def layer(self, layer: Imported) -> LayerStmt:
@@ -191,7 +202,8 @@ def write_spec(name: str, input_shape: tuple[int, ...], layers: list[Imported], 
     """
     items = structure(layers, output, input_shape)
     top = Namer(keep_names, layers).scope(items, [], False)
-    blocks = [_block(b) for b in make_blocks(top)]
+    values = name_values(top, layers)
+    blocks = [_block(b) for b in make_blocks(top, values)]
     keyword = Input.keywords[0]
     first = LayerStmt(None, Input.rule or "", [_word(keyword),
                                                _word("x".join(map(str, input_shape)))])
