@@ -545,3 +545,17 @@ def test_an_hrnet_like_exchange_between_two_streams(tmp_path):
     if importlib.util.find_spec("torch") is not None:
         from test_torch_codegen import _check
         _check(net, tmp_path, script=True)
+
+
+def test_repeated_dag_blocks_import_as_one_block_each_naming_its_own_input():
+    """A value read only inside the group it flows into is named first in that group (the
+    innermost), so that the groups stay blocks: three DLA trees in a `[ ]` import as
+    `repeat 3 …` of one block whose joins read only its own names."""
+    from netspec.importer import import_onnx
+    spec = DLA.replace("level2: tree(32)\n", "levels: [ repeat 3 tree(16, s=1) ]\n")
+    net = netspec.parse(spec)
+    imported = import_onnx(net.to_onnx(net.init_weights(seed=2)), name="t", weights=False)
+    assert imported.names_kept and "levels: [ repeat 3 unit ]" in imported.text
+    block = imported.text[imported.text.index("block unit()"):imported.text.index("input ")]
+    assert block.startswith("block unit() {\n    x = {}\n") and "from x" in block
+    assert _graph_of(imported.network) == _graph_of(net)

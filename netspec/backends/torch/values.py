@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ...kinds import Add, Concat, registry
+from ...kinds import Add, Concat, Multiply, registry
 from ...language.names import Names
 from ...syntax import expr as E
 from ...syntax.tree import (
@@ -149,9 +149,11 @@ class Values:
             for _, c, _ in read[1:]:
                 total = E.Bin("+", total, c)
             self.cur = total
-        else:   # add, mul: the first value's channels (mul's second may be 1×1×C)
+        elif kind in (Add, Multiply):   # the first value's channels (mul's second: 1×1×C)
             self.fline(f"x = {(' + ' if kind is Add else ' * ').join(variables)}")
             self.cur = read[0][1]
+        else:
+            raise Unsupported(f"`{node.op}(…)`")
         self.vector = read[0][2]
         names.take(kind.kind)
 

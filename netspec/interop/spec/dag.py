@@ -12,8 +12,10 @@ series–parallel writer (structure.Graph.chain) makes of it, when it can.
 
 from __future__ import annotations
 
+import heapq
+
 from ..onnx.reader import Imported, OnnxImportError
-from .structure import _MERGES, Cat, Fr, Graph, Item, Jn, Res, series_parallel
+from .structure import MERGES, Cat, Fr, Graph, Item, Jn, Res, series_parallel
 
 #: The joins tried, in order, as the end of a series–parallel part at one value.
 MAX_CANDIDATES = 64
@@ -62,10 +64,8 @@ def linear(g: Graph) -> list[Item]:
         if layer.output in done:
             continue
         if len(layer.inputs) > 1:
-            if layer.kind not in _MERGES:
+            if layer.kind not in MERGES:
                 g.fail(layer, f"a {layer.kind} of several values")
-            if any(i not in done for i in layer.inputs):   # pragma: no cover - topological
-                g.fail(layer, "a join of values computed after it")
             items.append(Jn(layer))
             done.add(layer.output)
             flow = layer.output
@@ -93,9 +93,7 @@ def _closed_part(g: Graph, fork: str, done: set[str]
     readers = [c for c in g.consumers.get(fork, []) if c.output not in done]
     if len(readers) < 2:
         return None
-    ahead = _reachable(g, fork, done)
-    joins = [g.by_out[v] for v in sorted(ahead, key=g.order.__getitem__)
-             if g.by_out[v].kind in _MERGES][:MAX_CANDIDATES]
+    ahead, joins = _ahead(g, fork, done)
     for join in joins:
         inside = _between(g, fork, join.output, ahead)
         if not _closed(g, fork, join, inside):
@@ -113,16 +111,22 @@ def _closed_part(g: Graph, fork: str, done: set[str]
     return None
 
 
-def _reachable(g: Graph, start: str, done: set[str]) -> set[str]:
-    """The values computed from `start` (not yet written)."""
+def _ahead(g: Graph, start: str, done: set[str]) -> tuple[set[str], list[Imported]]:
+    """The values computed from `start` (not yet written), in the graph's order up to its
+    MAX_CANDIDATES-th join, and those joins: the work stays proportional to that stretch,
+    not to the rest of the network."""
     seen: set[str] = set()
-    todo = [start]
-    while todo:
-        for c in g.consumers.get(todo.pop(), []):
+    joins: list[Imported] = []
+    todo = [(g.order[start], start)]
+    while todo and len(joins) < MAX_CANDIDATES:
+        _, v = heapq.heappop(todo)
+        for c in g.consumers.get(v, []):
             if c.output not in seen and c.output not in done:
                 seen.add(c.output)
-                todo.append(c.output)
-    return seen
+                heapq.heappush(todo, (g.order[c.output], c.output))
+        if v != start and g.by_out[v].kind in MERGES:
+            joins.append(g.by_out[v])
+    return seen, joins
 
 
 def _between(g: Graph, start: str, end: str, ahead: set[str]) -> set[str]:

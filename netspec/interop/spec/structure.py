@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ...kinds import Add, Concat, Multiply, Upsample
+from ...kinds.registry import BY_MERGE_STATEMENT
 from ..onnx.reader import Imported, OnnxImportError, module_path
 
 
@@ -141,7 +142,7 @@ class Graph:
                 items.append(self.place(cons[0], fork))
                 v = cons[0].output
                 continue
-            if len(cons) == 1 and v in cons[0].inputs and cons[0].kind in _MERGES and \
+            if len(cons) == 1 and v in cons[0].inputs and cons[0].kind in MERGES and \
                     not any(self.reaches(v, u) for u in cons[0].inputs if u != v):
                 items.append(Jn(cons[0]))   # it also reads values computed before the fork
                 v = cons[0].output
@@ -151,7 +152,7 @@ class Graph:
             if not later:
                 self.fail(cons[0], "branches that never meet again")
             merge = self.by_out[later[0]]
-            if merge.kind not in _MERGES:
+            if merge.kind not in MERGES:
                 self.fail(merge, f"branches meet at a {merge.kind}")
             groups: dict[str, list[Imported]] = {}
             for c in cons:
@@ -193,7 +194,7 @@ class Graph:
 
 
 #: The layers that join paths.
-_MERGES = (Add.kind, Concat.kind, Multiply.kind)
+MERGES = tuple(dict.fromkeys(k.kind for k in BY_MERGE_STATEMENT.values()))
 
 
 def series_parallel(layers: list[Imported], output: str, input_shape: tuple[int, ...]

@@ -199,14 +199,15 @@ def _place(value: str, walk: _Walk, layers: dict[str, Any], names: dict[str, str
     taken = set(names.values()) if force_tap else set()
     readers = [n for kind, v, n in walk.events if kind == "read" and v == value]
     makers = {i for _, _, stmt in made for i in _statements(stmt)}
-    for group, entry in walk.groups:   # the outermost group it flows into and is read in
-        if entry == value and not makers & _statements(group) and \
-                not isinstance(group.body[0] if group.body else None, FromS) and \
-                len(readers) == len(list(_reads_within(group, value, walk))):
-            tap = taps[value] = TapS(value, "x" if "x" not in taken else
-                                     _tap_name(value, layers, taken))
-            group.body.insert(0, tap)
-            return tap.name
+    entered = [group for group, entry in walk.groups   # groups it flows into, read only there
+               if entry == value and not makers & _statements(group) and
+               not isinstance(group.body[0] if group.body else None, FromS) and
+               len(readers) == len(list(_reads_within(group, value, walk)))]
+    if entered:   # the innermost: a group that can become a block keeps it to itself
+        tap = taps[value] = TapS(value, "x" if "x" not in taken else
+                                 _tap_name(value, layers, taken))
+        entered[-1].body.insert(0, tap)
+        return tap.name
     labelled = next((m for m in made if _label(m[2])), None)
     if labelled is not None and not force_tap:
         return _label(labelled[2])
