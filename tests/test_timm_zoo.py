@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMM = {p.stem: p for p in sorted((ROOT / "specs" / "timm").glob("*.ns"))}
 #: One small member per family: their outputs are compared in every run (seconds each);
 #: the other members' outputs with NETSPEC_TIMM_ALL=1.
-CI = {"starnet_s050", "ghostnet_050"}
+CI = {"starnet_s050", "ghostnet_050", "hardcorenas_b"}
 SLOW = bool(os.environ.get("NETSPEC_TIMM_ALL"))
 
 
