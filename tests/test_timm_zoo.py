@@ -1,15 +1,15 @@
 """Every timm spec (specs/timm/) against timm: parameters, state_dict names and shapes, outputs.
 
 A spec at `specs/timm/NAME.ns` is `timm.create_model(NAME)`: the parameter count and every
-`state_dict` name and shape are compared on the meta device for every member, and the
-outputs of the NumPy model and onnxruntime on a small random batch, with timm's weights,
-for one small member per family (`CI`). The slow suite, `NETSPEC_TIMM_ALL=1`, compares
-the outputs of every member. Test-only: imports torch and timm.
+`state_dict` name and shape are compared on the meta device for every member; the outputs
+of the NumPy model, onnxruntime and the spec's PyTorch code (which loads timm's state_dict
+as it is), with timm's weights on a small random batch, for one small member per family
+(`conftest.TIMM_CI`). The slow suite, `NETSPEC_TIMM_ALL=1`, compares the outputs of every
+member. Test-only: imports torch and timm.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +18,16 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
-from netspec.backends.onnx import OnnxModel  # noqa: E402
-from zoo_oracle import float32_error, forward, smallest_input, state_dict_arrays  # noqa: E402
+from conftest import TIMM_ALL, TIMM_CI
+from test_torch_codegen import _load_module, _network_class
+from zoo_oracle import float32_error, forward, smallest_input, state_dict_arrays
+
+import netspec
+from netspec.backends.onnx import OnnxModel
+from netspec.backends.torch import torch_source
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMM = {p.stem: p for p in sorted((ROOT / "specs" / "timm").glob("*.ns"))}
-#: One small member per family: their outputs are compared in every run (seconds each);
-#: the other members' outputs with NETSPEC_TIMM_ALL=1.
-CI = {"starnet_s050", "ghostnet_050", "hardcorenas_b"}
-SLOW = bool(os.environ.get("NETSPEC_TIMM_ALL"))
 
 
 def timm_model(name: str) -> torch.nn.Module:
@@ -73,7 +74,7 @@ def spread_statistics(model: torch.nn.Module, shape: tuple[int, int, int]) -> No
 def test_timm_spec_has_timms_parameters_and_names(name):
     with torch.device("meta"):   # shapes only: no memory, no initialisation
         model = timm_model(name)
-    net = smallest_input(TIMM[name])
+    net = netspec.load(TIMM[name])
     theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()
               if not k.endswith("num_batches_tracked")}
     assert net.weight_shapes() == theirs
@@ -81,8 +82,10 @@ def test_timm_spec_has_timms_parameters_and_names(name):
 
 
 @pytest.mark.parametrize("name", sorted(TIMM))
-def test_timm_spec_computes_what_timm_computes(name):
-    if name not in CI and not SLOW:
+def test_timm_spec_computes_what_timm_computes(name, tmp_path):
+    """The NumPy model, onnxruntime and the spec's PyTorch code (`netspec export --torch`,
+    which loads timm's state_dict as it is) compute timm's outputs from timm's weights."""
+    if name not in TIMM_CI and not TIMM_ALL:
         pytest.skip("the slow suite: NETSPEC_TIMM_ALL=1 compares every member's outputs")
     net = smallest_input(TIMM[name])
     torch.manual_seed(0)
@@ -93,11 +96,56 @@ def test_timm_spec_computes_what_timm_computes(name):
     x = np.random.default_rng(0).standard_normal((2, c, h, w), dtype=np.float32)
     weights = state_dict_arrays(model)
     want = forward(model, x)
-    scale = max(1.0, float(np.abs(want).max()))
-    tol = dict(rtol=1e-3, atol=1e-4 * scale + 3 * float32_error(model, x, want))
-    np.testing.assert_allclose(net.numpy_model(weights)(x), want, **tol)
-    np.testing.assert_allclose(OnnxModel(net, net.check_weights(weights))(x), want, **tol)
+    error = Float32Error(model, x, want)
+    assert_close(net.numpy_model(weights)(x), want, error)
+    assert_close(OnnxModel(net, net.check_weights(weights))(x), want, error)
+    source = torch_source(net)
+    ours = _network_class(_load_module(source, tmp_path / f"gen_{name}.py"), source)().eval()
+    ours.load_state_dict(model.state_dict(), strict=True)
+    assert_close(forward(ours, x), want, error)
 
 
-def test_ci_members_are_specs():
-    assert CI <= set(TIMM)
+class Float32Error:
+    """torch's own float32 error on this batch (`zoo_oracle.float32_error`: the distance of
+    its output from a float64 run), computed when first asked for: a float64 forward of a
+    large model takes torch up to a minute."""
+
+    def __init__(self, model: torch.nn.Module, x: np.ndarray, want: np.ndarray) -> None:
+        self.model, self.x, self.want = model, x, want
+        self.value: float | None = None
+
+    def __float__(self) -> float:
+        if self.value is None:
+            self.value = float32_error(self.model, self.x, self.want)
+        return self.value
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, error: Float32Error) -> None:
+    """`got` equals timm's float32 output `want` to 1e-3 relative and 1e-4 of the largest
+    output absolute, plus 3× torch's own float32 error where that bound is not enough."""
+    atol = 1e-4 * max(1.0, float(np.abs(want).max()))
+    if not np.allclose(got, want, rtol=1e-3, atol=atol):
+        atol += 3 * float(error)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=atol)
+
+
+def test_the_comparison_sees_one_block_wrong():
+    """The outputs compared are sensitive to every block: StarNet-S050 with its last
+    block's 1×1 `g` conv transposed in two input channels is caught."""
+    net = smallest_input(TIMM["starnet_s050"])
+    torch.manual_seed(0)
+    model = timm_model("starnet_s050").eval()
+    redraw_constants(model)
+    h, w, c = net.input_shape
+    spread_statistics(model, (c, h, w))
+    x = np.random.default_rng(0).standard_normal((2, c, h, w), dtype=np.float32)
+    weights = state_dict_arrays(model)
+    g = weights["stages.3.1.g.conv.weight"]
+    g[:, [0, 1]] = g[:, [1, 0]]
+    want = forward(model, x)
+    with pytest.raises(AssertionError):
+        assert_close(net.numpy_model(weights)(x), want, Float32Error(model, x, want))
+
+
+def test_the_ci_members_are_specs():
+    assert TIMM_CI <= set(TIMM)
