@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: suites that take every shipped spec (analyses, gradients, ONNX import, PyTorch code,
 #: pictures) take these too. NETSPEC_TIMM_ALL=1 (the slow suite) takes every member.
 TIMM_CI = frozenset({
-    "starnet_s050", "ghostnet_050", "hardcorenas_b", "cs3darknet_s",
+    "starnet_s050", "ghostnet_050", "hardcorenas_b", "cs3darknet_s", "cspnext_tiny",
 })
 TIMM_ALL = bool(os.environ.get("NETSPEC_TIMM_ALL"))
 
