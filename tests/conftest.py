@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMM_CI = frozenset({
     "starnet_s050", "ghostnet_050", "hardcorenas_b", "cs3darknet_s", "cspnext_tiny",
     "legacy_xception", "xception41", "inception_v4", "legacy_seresnet18",
-    "repghostnet_050", "convmixer_768_32", "resnetv2_18",
+    "repghostnet_050", "convmixer_768_32", "resnetv2_18", "gernet_s",
 })
 TIMM_ALL = bool(os.environ.get("NETSPEC_TIMM_ALL"))
 
