@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,31 @@ head: [ pool avg global; 2: fc 10 ]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: The timm zoo (specs/timm/): test_timm_zoo.py compares every member's parameters, names
+#: and shapes with timm's, and the outputs of these, one small member per family; the
+#: suites that take every shipped spec (analyses, gradients, ONNX import, PyTorch code,
+#: pictures) take these too. NETSPEC_TIMM_ALL=1 (the slow suite) takes every member.
+TIMM_CI = frozenset({
+    "starnet_s050", "ghostnet_050", "hardcorenas_b", "cs3darknet_s", "cspnext_tiny",
+    "legacy_xception", "xception41", "inception_v4", "legacy_seresnet18",
+    "repghostnet_050", "convmixer_768_32", "resnetv2_18", "gernet_s",
+})
+TIMM_ALL = bool(os.environ.get("NETSPEC_TIMM_ALL"))
+
+
+def routine(path: Path) -> bool:
+    """Whether a shipped spec file runs in the routine suites: every file but the timm
+    zoo's members outside TIMM_CI (all of them with NETSPEC_TIMM_ALL=1)."""
+    rel = path.relative_to(ROOT / "specs").parts
+    return TIMM_ALL or rel[0] != "timm" or "lib" in rel or path.stem in TIMM_CI
+
+
 def network_specs() -> list[Path]:
-    """Every shipped network spec under specs/, in any folder; block libraries
-    (specs/lib/) are not networks and are left out."""
+    """Every shipped network spec under specs/, in any folder (the timm zoo's as `routine`
+    says); block libraries (the `lib/` folders) are not networks and are left out."""
     specs = ROOT / "specs"
-    return [p for p in sorted(specs.glob("**/*.ns")) if "lib" not in p.relative_to(specs).parts]
+    return [p for p in sorted(specs.glob("**/*.ns"))
+            if "lib" not in p.relative_to(specs).parts and routine(p)]
 
 
 def small_network(path: str | Path, size: int = 64) -> netspec.Network:

@@ -63,8 +63,9 @@ class Joins:
             differs = self.as_built(node, differs, c_in, out)
         if node.shortcut_kind is None:
             if not node.optional or same == E.Num(1):
-                if not any(re.search(rf"\b{c_in.id}\b", line)
-                           for line in self.cls.init[c_in_line + 1:]):
+                # a whole word: `c_in2`, a merge's input width inside the body, is not it
+                used = re.compile(rf"\b{re.escape(c_in.id)}\b")
+                if not any(used.search(line) for line in self.cls.init[c_in_line + 1:]):
                     del self.cls.init[c_in_line]   # a plain identity: c_in is never read
                 self.fline(f"x = x + {identity}")
             elif same == E.Num(0):   # never added here

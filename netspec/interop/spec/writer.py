@@ -135,10 +135,15 @@ class _Writer:
         shortcut = None
         if node.shortcut is not None:
             label = node.shortcut.label
+            after = f"{node.kind} {_prefix(label)}"
             before = f"{head}{_one_line(body)} " if body.inline else "} "
-            shortcut = self._labelled(label, self.group(
-                node.shortcut.body, node.shortcut.indexed, level,
-                f"{before}{node.kind} {_prefix(label)}"))
+            group = self.group(node.shortcut.body, node.shortcut.indexed, level, before + after)
+            if body.inline and not group.inline and \
+                    len(INDENT) * level + len(before + after) + 1 > WIDTH:
+                # `residual { … } project NAME: {` would overflow: the body over lines
+                body.inline = False
+                self._fit(group, level, len("} " + after))
+            shortcut = self._labelled(label, group)
         return Residual(None, body, node.optional, node.kind, shortcut)
 
     def merge(self, node: CatS, level: int) -> Merge:
